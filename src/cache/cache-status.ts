@@ -1,0 +1,71 @@
+// Builds the Cache-Status response field (RFC 9211). Steps add to it as the request moves
+// through the pipeline; it is serialised once, when the response head is written.
+
+export type ForwardReason = 'bypass' | 'method' | 'uri-miss' | 'vary-miss' | 'miss' | 'request' | 'stale';
+
+/** The detail tokens we emit, in one table so the README and the code agree. */
+export const DETAIL = {
+  storeUnavailable: 'store-unavailable', // the store failed or timed out: served uncached
+  tooLarge: 'too-large', // the body exceeded --max-object-size: streamed, not stored
+  unsafeMethod: 'unsafe-method', // POST/PUT/PATCH/DELETE…: forwarded, cache invalidated on success
+  authorization: 'authorization', // request carries Authorization: never served from the shared cache
+  range: 'range', // Range requests are forwarded, not served from cache
+  staleIfError: 'stale-if-error', // the origin failed: a stale entry answered (RFC 5861)
+  staleWhileRevalidate: 'stale-while-revalidate', // stale served, refreshed in the background (RFC 5861)
+  notStorable: 'not-storable', // RFC 9111 §3 forbids storing the response
+  varyStar: 'vary-star', // Vary: * is never served from cache
+  headMiss: 'head-miss', // HEAD with nothing cached is forwarded as HEAD
+  requestNoStore: 'request-no-store',
+} as const;
+
+export class CacheStatus {
+  private readonly params: string[] = [];
+  private readonly details: string[] = [];
+
+  constructor(private readonly cacheName = 'etag-proxy') {}
+
+  hit(): this {
+    this.params.push('hit');
+    return this;
+  }
+
+  fwd(reason: ForwardReason): this {
+    this.params.push(`fwd=${reason}`);
+    return this;
+  }
+
+  fwdStatus(status: number): this {
+    this.params.push(`fwd-status=${status}`);
+    return this;
+  }
+
+  ttl(seconds: number): this {
+    this.params.push(`ttl=${seconds}`);
+    return this;
+  }
+
+  stored(): this {
+    this.params.push('stored');
+    return this;
+  }
+
+  collapsed(): this {
+    if (!this.params.includes('collapsed')) this.params.push('collapsed');
+    return this;
+  }
+
+  detail(token: string): this {
+    if (!this.details.includes(token)) this.details.push(token);
+    return this;
+  }
+
+  get isHit(): boolean {
+    return this.params.includes('hit');
+  }
+
+  toString(): string {
+    const parts = [this.cacheName, ...this.params];
+    if (this.details.length) parts.push(`detail=${this.details.join('+')}`);
+    return parts.join('; ');
+  }
+}

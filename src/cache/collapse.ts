@@ -1,0 +1,67 @@
+// Request collapsing: N concurrent requests for one missing or stale entry cause one upstream
+// request. In-process followers wait on the leader's promise; followers in other workers wait
+// on the store's fill lock (which expires, so a leader that dies blocks nobody for long).
+import type { Coordination, FillLock } from '../store/types.js';
+
+/** What the leader's fill produced: followers re-read the store, or forward on their own. */
+export type FillOutcome = 'stored' | 'not-stored' | 'unknown';
+
+export type FillTicket =
+  | { role: 'leader'; finish(outcome: FillOutcome): Promise<void> }
+  | { role: 'follower'; outcome: FillOutcome };
+
+const NO_LOCK: FillLock = { release: async () => {} };
+
+export class Collapser {
+  private readonly inflight = new Map<string, Promise<FillOutcome>>();
+
+  constructor(
+    private readonly coordination: Coordination,
+    private readonly lockTtlMs: number,
+    private readonly pollMs = 15,
+  ) {}
+
+  get pending(): number {
+    return this.inflight.size;
+  }
+
+  async join(key: string): Promise<FillTicket> {
+    const existing = this.inflight.get(key);
+    if (existing) return { role: 'follower', outcome: await existing };
+
+    let settle!: (outcome: FillOutcome) => void;
+    this.inflight.set(key, new Promise<FillOutcome>((resolve) => (settle = resolve)));
+    let lock: FillLock | null;
+    try {
+      lock = await this.coordination.acquireFill(key, this.lockTtlMs);
+    } catch {
+      lock = NO_LOCK; // store unavailable: collapse within this process only
+    }
+    if (lock === null) {
+      await this.waitForOtherWorker(key);
+      this.inflight.delete(key);
+      settle('unknown');
+      return { role: 'follower', outcome: 'unknown' };
+    }
+    let finished = false;
+    return {
+      role: 'leader',
+      finish: async (outcome) => {
+        if (finished) return;
+        finished = true;
+        await lock.release().catch(() => {});
+        this.inflight.delete(key);
+        settle(outcome);
+      },
+    };
+  }
+
+  private async waitForOtherWorker(key: string): Promise<void> {
+    const deadline = Date.now() + this.lockTtlMs;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, this.pollMs));
+      const filling = await this.coordination.isFilling(key).catch(() => false);
+      if (!filling) return;
+    }
+  }
+}

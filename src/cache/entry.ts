@@ -1,0 +1,55 @@
+// Building stored entries from origin responses and turning them back into response heads.
+// What is kept: the end-to-end fields of the origin's response, minus Set-Cookie (a shared
+// cache must not hand one client's cookie to another). Age is kept for the freshness maths
+// and replaced on delivery.
+import type { IncomingHttpHeaders } from 'node:http';
+import type CachePolicy from 'http-cache-semantics';
+import { endToEnd } from '../http/hop-by-hop.js';
+import type { EntryMeta } from '../store/types.js';
+
+const NOT_STORED = ['set-cookie'] as const;
+
+export function storedHeaders(originHeaders: IncomingHttpHeaders): Record<string, string | string[]> {
+  return endToEnd(originHeaders, NOT_STORED);
+}
+
+export function buildMeta(status: number, headers: Record<string, string | string[]>, policy: CachePolicy, storedAt: number, bodyLength: number): EntryMeta {
+  const etag = single(headers['etag']);
+  const lastModified = single(headers['last-modified']);
+  return {
+    v: 1,
+    status,
+    headers,
+    policy: policy.toObject(),
+    ...(etag !== undefined && { etag }),
+    ...(lastModified !== undefined && { lastModified }),
+    storedAt,
+    bodyLength,
+  };
+}
+
+export function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Flat [name, value, …] list for writeHead, with `extra` fields replacing stored ones. */
+export function responseHead(stored: Record<string, string | string[]>, extra: Record<string, string>, only?: ReadonlySet<string>): string[] {
+  const head: string[] = [];
+  for (const [name, value] of Object.entries(stored)) {
+    if (name in extra || (only && !only.has(name))) continue;
+    if (Array.isArray(value)) for (const v of value) head.push(name, v);
+    else head.push(name, value);
+  }
+  for (const [name, value] of Object.entries(extra)) head.push(name, value);
+  return head;
+}
+
+/** Flatten node's header object to the string map http-cache-semantics expects. */
+export function semanticsHeaders(headers: IncomingHttpHeaders | Record<string, string | string[]>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return out;
+}

@@ -1,0 +1,29 @@
+// RFC 9111 §4.4: after a non-error response to an unsafe method, a cache invalidates the
+// target URI and the URIs in Location and Content-Location when they share its origin.
+import type { IncomingHttpHeaders } from 'node:http';
+import { urlKey } from './keys.js';
+
+export const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function shouldInvalidate(method: string, status: number): boolean {
+  return !SAFE_METHODS.has(method) && status >= 200 && status < 400;
+}
+
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** URL keys to invalidate: the target, plus same-origin Location / Content-Location. */
+export function invalidationKeys(target: URL, responseHeaders: IncomingHttpHeaders): string[] {
+  const keys = [urlKey(target)];
+  for (const name of ['location', 'content-location'] as const) {
+    const value = responseHeaders[name];
+    if (typeof value !== 'string') continue;
+    let url: URL;
+    try {
+      url = new URL(value, target);
+    } catch {
+      continue;
+    }
+    if (url.origin === target.origin) keys.push(urlKey(url));
+  }
+  return [...new Set(keys)];
+}

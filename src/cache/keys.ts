@@ -1,0 +1,38 @@
+// The only place that builds cache keys: the URL key, the variant id from Vary, the fill-lock
+// key. Hashing keeps Redis keys short and bounded whatever the URL length.
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+
+function hash(text: string): string {
+  return createHash('sha1').update(text).digest('base64url');
+}
+
+/** Scheme, lower-case host, explicit port and path+query: `http://example.com:80/a?b`. */
+export function urlKey(url: URL): string {
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return hash(`${url.protocol}//${url.hostname.toLowerCase()}:${port}${url.pathname}${url.search}`);
+}
+
+/** Lower-case field names of a Vary value, sorted; null when there is no Vary. */
+export function varyNames(vary: string | string[] | undefined): string[] | null {
+  if (!vary) return null;
+  const names = (Array.isArray(vary) ? vary.join(',') : vary)
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter(Boolean);
+  return names.length ? [...new Set(names)].sort() : null;
+}
+
+/** The request's values of the Vary fields, normalised (RFC 9111 §4.1: whitespace, case of names). */
+export function variantId(vary: string[], headers: IncomingHttpHeaders): string {
+  const parts = vary.map((name) => {
+    const value = headers[name];
+    const text = value === undefined ? '' : Array.isArray(value) ? value.join(',') : value;
+    return `${name}:${text.replace(/\s*,\s*/g, ',').trim()}`;
+  });
+  return hash(parts.join('\n'));
+}
+
+export function fillKey(url: string, variant: string | null): string {
+  return variant ? `${url}:${variant}` : url;
+}

@@ -1,0 +1,128 @@
+// The only importer of http-cache-semantics: RFC 9111 decisions as pure functions over a
+// policy object. What the library lacks or gets wrong for a shared proxy is filled here:
+// must-revalidate applies only when stale, Vary: * is never stored, a 304 merge that adds
+// new fields (RFC 9111 §3.2), stale-if-error as its own question, and an injected clock.
+import CachePolicy from 'http-cache-semantics';
+
+export type CachePolicyObject = CachePolicy.CachePolicyObject;
+export type SemanticsRequest = { url: string; method: string; headers: Record<string, string> };
+export type SemanticsResponse = { status: number; headers: Record<string, string> };
+
+/** How a stored entry may answer a request (Varnish HSH_*, gregjones getFreshness). */
+export type Usability = 'fresh' | 'stale-while-revalidate' | 'revalidate';
+
+// RFC 9111 §3.2: a 304 replaces stored fields, except those describing the stored body.
+const KEPT_ON_REFRESH = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range']);
+
+export interface Semantics {
+  policyFor(req: SemanticsRequest, res: SemanticsResponse): CachePolicy;
+  fromObject(obj: CachePolicyObject): CachePolicy;
+  /** Why a response may not be stored, or null when it may. */
+  unstorableReason(policy: CachePolicy, res: SemanticsResponse): string | null;
+  usability(policy: CachePolicy, req: SemanticsRequest): Usability;
+  /** RFC 5861 stale-if-error: may this stale entry answer when the origin fails? */
+  mayServeStaleOnError(policy: CachePolicy): boolean;
+  /** Seconds of freshness left (negative when stale), for Cache-Status ttl=. */
+  ttlSeconds(policy: CachePolicy): number;
+  ageSeconds(policy: CachePolicy): number;
+  /** Fields merged from a 304 into the stored ones (RFC 9111 §4.3.4). */
+  mergeNotModified(stored: Record<string, string | string[]>, notModified: Record<string, string | string[]>): Record<string, string | string[]>;
+  /** How long the store should keep the entry, in ms: freshness + stale windows + keep. */
+  storeTtlMs(policy: CachePolicy, hasValidators: boolean, keepValidatorsMs: number): number;
+}
+
+function parseDirectives(value: string | undefined): Map<string, string | true> {
+  const out = new Map<string, string | true>();
+  if (!value) return out;
+  for (const part of value.split(',')) {
+    const [rawName, ...rest] = part.split('=');
+    const name = rawName?.trim().toLowerCase();
+    if (!name) continue;
+    out.set(name, rest.length ? rest.join('=').trim().replace(/^"|"$/g, '') : true);
+  }
+  return out;
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function seconds(value: string | true | undefined): number {
+  if (value === undefined || value === true) return 0;
+  const n = Number.parseInt(value, 10);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+export function createSemantics(now: () => number): Semantics {
+  // The library reads the clock through an overridable method; one subclass per clock.
+  class ClockedPolicy extends CachePolicy {
+    // Not in @types/http-cache-semantics, but the library's documented clock hook.
+    now(): number {
+      return now();
+    }
+  }
+  const options = { shared: true, cacheHeuristic: 0.1 };
+
+  const responseDirectives = (policy: CachePolicy): Map<string, string | true> =>
+    parseDirectives(headerText(policy.toObject().resh['cache-control']));
+
+  return {
+    policyFor: (req, res) => new ClockedPolicy(req, res, options),
+    fromObject: (obj) => ClockedPolicy.fromObject(obj),
+
+    unstorableReason(policy, res) {
+      const vary = res.headers['vary'];
+      if (vary && vary.split(',').some((v) => v.trim() === '*')) return 'vary-star';
+      if (!policy.storable()) return 'not-storable';
+      // Heuristic freshness with neither validator nor explicit lifetime would be stored only
+      // to be thrown away; storing it would still let conditionals answer, so keep it.
+      return null;
+    },
+
+    usability(policy, req) {
+      const rescc = responseDirectives(policy);
+      const reqcc = parseDirectives(req.headers['cache-control']);
+      const age = policy.age();
+      const maxAge = policy.maxAge();
+      if (reqcc.has('no-cache') || (!req.headers['cache-control'] && /no-cache/i.test(req.headers['pragma'] ?? ''))) {
+        return 'revalidate';
+      }
+      if (reqcc.has('max-age') && age > seconds(reqcc.get('max-age'))) return 'revalidate';
+      if (reqcc.has('min-fresh') && maxAge - age < seconds(reqcc.get('min-fresh'))) return 'revalidate';
+      if (!policy.stale()) return 'fresh';
+      // RFC 9111 §5.2.2.2/§5.2.2.8: must-revalidate and proxy-revalidate forbid serving stale.
+      if (rescc.has('must-revalidate') || rescc.has('proxy-revalidate') || rescc.has('no-cache')) return 'revalidate';
+      const maxStale = reqcc.get('max-stale');
+      if (maxStale === true || (maxStale !== undefined && seconds(maxStale) > age - maxAge)) return 'fresh';
+      if ((policy as CachePolicy & { useStaleWhileRevalidate(): boolean }).useStaleWhileRevalidate()) {
+        return 'stale-while-revalidate';
+      }
+      return 'revalidate';
+    },
+
+    mayServeStaleOnError(policy) {
+      const rescc = responseDirectives(policy);
+      if (rescc.has('must-revalidate') || rescc.has('proxy-revalidate')) return false;
+      return policy.maxAge() + seconds(rescc.get('stale-if-error')) > policy.age();
+    },
+
+    ttlSeconds: (policy) => Math.round(policy.maxAge() - policy.age()),
+    ageSeconds: (policy) => Math.max(0, Math.round(policy.age())),
+
+    mergeNotModified(stored, notModified) {
+      const merged: Record<string, string | string[]> = { ...stored };
+      for (const [name, value] of Object.entries(notModified)) {
+        if (!KEPT_ON_REFRESH.has(name)) merged[name] = value;
+      }
+      return merged;
+    },
+
+    storeTtlMs(policy, hasValidators, keepValidatorsMs) {
+      // Varnish's ttl + grace + keep: an expired entry with validators still saves a body
+      // transfer when the origin answers 304, so it is kept longer than it is fresh.
+      const useful = policy.timeToLive();
+      const freshLeftMs = Math.max(0, (policy.maxAge() - policy.age()) * 1000);
+      return Math.max(useful, hasValidators ? freshLeftMs + keepValidatorsMs : 0, 1000);
+    },
+  };
+}

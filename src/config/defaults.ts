@@ -1,0 +1,27 @@
+// Default configuration: what `etag-proxy` with no flags runs with.
+import { emptyRules } from '../policy/rules.js';
+import type { ProxyConfig } from './types.js';
+
+export const MiB = 1024 * 1024;
+
+export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
+  return {
+    host: '127.0.0.1',
+    port: 8080,
+    store: 'memory',
+    namespace: 'etag-proxy',
+    cacheSizeBytes: 256 * MiB,
+    maxObjectSizeBytes: 16 * MiB,
+    upstreamTimeoutMs: 30_000,
+    storeTimeoutMs: 250,
+    keepValidatorsMs: 7 * 24 * 3600 * 1000,
+    logLevel: 'info',
+    workers: 1,
+    validators: 'pass',
+    requestCacheControl: 'honor',
+    identity: { header: 'x-proxy-client', users: {}, requireAuth: false },
+    policies: emptyRules(),
+    admin: { port: 0, host: '127.0.0.1' },
+    ...overrides,
+  };
+}

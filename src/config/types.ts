@@ -1,0 +1,41 @@
+// The validated configuration every module reads. Built by config/load.ts from flags, the
+// config file and defaults; tests build it with `defaultConfig()` plus overrides.
+import type { LogLevel } from '../observe/log.js';
+import type { PolicyRules } from '../policy/rules.js';
+import type { RequestCacheControlMode, ValidatorMode } from '../policy/types.js';
+
+export interface IdentityConfig {
+  /** Request header that names the client (removed before forwarding). */
+  header: string;
+  /** client id → password for Proxy-Authorization: Basic. Empty: passwords are not checked. */
+  users: Record<string, string>;
+  /** Answer 407 to requests without valid Proxy-Authorization. */
+  requireAuth: boolean;
+}
+
+export interface AdminConfig {
+  /** 0 = no admin listener. */
+  port: number;
+  host: string;
+  token?: string;
+}
+
+export interface ProxyConfig {
+  host: string;
+  port: number;
+  /** 'memory' or a redis://, rediss:// or redis+cluster:// URL. */
+  store: string;
+  namespace: string;
+  cacheSizeBytes: number;
+  maxObjectSizeBytes: number;
+  upstreamTimeoutMs: number;
+  storeTimeoutMs: number;
+  keepValidatorsMs: number;
+  logLevel: LogLevel;
+  workers: number;
+  validators: ValidatorMode;
+  requestCacheControl: RequestCacheControlMode;
+  identity: IdentityConfig;
+  policies: PolicyRules;
+  admin: AdminConfig;
+}

@@ -1,0 +1,28 @@
+// The header fields of a request on its way to the origin: end-to-end fields only, Host set to
+// the target's authority (RFC 9112 §3.2.2), our Via appended (RFC 9110 §7.6.3), plus the
+// fields the caller removes (identity, client validators) or sets (our validators).
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { endToEnd } from './hop-by-hop.js';
+import { viaFor } from './via.js';
+
+/** Expect was answered by this proxy (node sends 100 Continue itself); Host is rewritten. */
+const NEVER_FORWARDED = ['expect', 'host'];
+
+export function forwardHeaders(
+  clientReq: IncomingMessage,
+  target: URL,
+  drop: readonly string[],
+  set: Record<string, string> = {},
+): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = endToEnd(clientReq.headers, [...NEVER_FORWARDED, ...drop]);
+  headers['host'] = target.host;
+  headers['via'] = viaFor(clientReq, clientReq.headers['via']);
+  return Object.assign(headers, set);
+}
+
+/** Response fields for the client: end-to-end fields of the origin's response plus ours. */
+export function relayHeaders(originRes: IncomingMessage, set: Record<string, string>): Record<string, string | string[]> {
+  const headers = endToEnd(originRes.headers);
+  headers['via'] = viaFor(originRes, originRes.headers['via']);
+  return Object.assign(headers, set);
+}

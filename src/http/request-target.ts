@@ -1,0 +1,36 @@
+// Request-target forms (RFC 9112 §3.2): absolute-form for proxied requests, authority-form for
+// CONNECT, origin-form for requests addressed to the proxy itself. Malformed targets are 400s.
+import { ProxyError } from '../errors.js';
+
+export type RequestTarget =
+  | { form: 'absolute'; url: URL }
+  | { form: 'authority'; host: string; port: number }
+  | { form: 'origin'; path: string };
+
+export function parseRequestTarget(method: string, target: string | undefined): RequestTarget {
+  if (!target) throw new ProxyError(400, 'bad_target', 'missing request-target');
+  if (method === 'CONNECT') return parseAuthority(target);
+  if (target.startsWith('/')) return { form: 'origin', path: target };
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    throw new ProxyError(400, 'bad_target', `malformed request-target: ${JSON.stringify(target.slice(0, 200))}`);
+  }
+  if (url.protocol !== 'http:') {
+    throw new ProxyError(400, 'bad_target', `unsupported scheme ${url.protocol} (use CONNECT for https)`);
+  }
+  if (!url.hostname) throw new ProxyError(400, 'bad_target', 'request-target has no host');
+  if (url.username || url.password) throw new ProxyError(400, 'bad_target', 'userinfo is not allowed in the request-target');
+  url.hash = '';
+  return { form: 'absolute', url };
+}
+
+function parseAuthority(target: string): RequestTarget {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]@]+):(\d{1,5})$/.exec(target);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    throw new ProxyError(400, 'bad_target', `CONNECT needs host:port, got ${JSON.stringify(target.slice(0, 200))}`);
+  }
+  return { form: 'authority', host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}

@@ -1,0 +1,107 @@
+// The only module that talks to origins: one keep-alive agent, one errno → error table, so a
+// refused connection is a 502 and a silent origin a 504 on every path. node:http rather than
+// http-proxy: see the README's design notes (exact request-targets, timeouts, no client needed).
+import http from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { AbortTransfer, ProxyError } from '../errors.js';
+
+export interface UpstreamOptions {
+  timeoutMs: number;
+  maxSockets?: number;
+}
+
+/** errno (or our own timeout code) → how the client is answered (before the response head). */
+const ERRNO_TABLE = {
+  ECONNREFUSED: { status: 502, code: 'upstream_refused', text: 'the origin refused the connection' },
+  ENOTFOUND: { status: 502, code: 'upstream_unknown_host', text: 'the origin host name does not resolve' },
+  EAI_AGAIN: { status: 502, code: 'upstream_unknown_host', text: 'the origin host name could not be resolved' },
+  ECONNRESET: { status: 502, code: 'upstream_reset', text: 'the origin closed the connection before answering' },
+  EPIPE: { status: 502, code: 'upstream_reset', text: 'the origin closed the connection before answering' },
+  EHOSTUNREACH: { status: 502, code: 'upstream_unreachable', text: 'the origin host is unreachable' },
+  ENETUNREACH: { status: 502, code: 'upstream_unreachable', text: 'the origin network is unreachable' },
+  HPE_INVALID: { status: 502, code: 'upstream_bad_response', text: 'the origin sent a malformed response' },
+  UPSTREAM_TIMEOUT: { status: 504, code: 'upstream_timeout', text: 'the origin did not answer in time' },
+} as const;
+
+export class UpstreamTimeout extends Error {
+  readonly code = 'UPSTREAM_TIMEOUT';
+  constructor(ms: number) {
+    super(`no data from the origin for ${ms} ms`);
+  }
+}
+
+/** Classify an upstream failure that happened before the response head reached the client. */
+export function upstreamError(error: unknown, host: string): ProxyError {
+  const code = (error as { code?: string } | null)?.code ?? '';
+  const row = ERRNO_TABLE[code as keyof typeof ERRNO_TABLE] ?? (code.startsWith('HPE_') ? ERRNO_TABLE.HPE_INVALID : undefined);
+  if (row) return new ProxyError(row.status, row.code, `${row.text}: ${host}`);
+  return new ProxyError(502, 'upstream_error', `upstream request to ${host} failed: ${code || (error as Error)?.message || 'unknown error'}`);
+}
+
+/** Classify a failure after the response head was sent: the transfer can only be cut. */
+export function midBodyError(error: unknown, host: string): AbortTransfer {
+  const code = (error as { code?: string } | null)?.code ?? 'ECONNRESET';
+  return new AbortTransfer(code === 'UPSTREAM_TIMEOUT' ? 'upstream_timeout_mid_body' : 'upstream_reset_mid_body', `origin ${host} failed mid-body (${code})`);
+}
+
+export interface OriginRequest {
+  url: URL;
+  method: string;
+  headers: OutgoingHttpHeaders;
+}
+
+export class Upstream {
+  readonly agent: http.Agent;
+
+  constructor(readonly options: UpstreamOptions) {
+    this.agent = new http.Agent({
+      keepAlive: true,
+      maxSockets: options.maxSockets ?? 256,
+      maxFreeSockets: 64,
+      scheduling: 'lifo',
+    });
+  }
+
+  /**
+   * Send a request (with the client's body streamed through when `body` is given) (a cache fill or revalidation) and resolve with the response head.
+   * The socket idle timeout covers both "silent before the head" (rejects → 504) and
+   * "silent mid-body" (the response stream errors → the transfer is cut).
+   */
+  request(originReq: OriginRequest, body?: Readable): Promise<IncomingMessage> {
+    const { url } = originReq;
+    return new Promise((resolve, reject) => {
+      const request = http.request({
+        agent: this.agent,
+        host: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port || 80,
+        method: originReq.method,
+        path: `${url.pathname}${url.search}`,
+        headers: originReq.headers,
+        setHost: false,
+      });
+      request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
+      request.once('response', (originRes) => {
+        // Errors on the request after the head surface on the response stream instead.
+        request.on('error', (error) => originRes.destroy(error));
+        originRes.on('aborted', () => originRes.destroy(Object.assign(new Error('origin aborted'), { code: 'ECONNRESET' })));
+        resolve(originRes);
+      });
+      request.once('error', reject);
+      if (!body) {
+        request.end();
+        return;
+      }
+      // Request bodies stream through; a client that goes away aborts the origin request.
+      body.pipe(request);
+      body.once('error', (error) => request.destroy(error));
+      body.once('close', () => {
+        if (!body.readableEnded) request.destroy(Object.assign(new Error('client went away'), { code: 'ECONNRESET' }));
+      });
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

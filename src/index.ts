@@ -1,0 +1,94 @@
+// Public API: createProxy(config) → { listen, close }, used by the CLI, the tests and anyone
+// embedding the proxy. Wires config, store, RFC engine, upstream agent and policies together.
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Collapser } from './cache/collapse.js';
+import { createSemantics } from './cache/semantics.js';
+import type { ProxyConfig } from './config/types.js';
+import { Upstream } from './http/upstream.js';
+import { createLogger, type Logger } from './observe/log.js';
+import type { ProxyContext } from './pipeline/context.js';
+import { LivePolicyEngine } from './policy/engine.js';
+import type { PolicyRules } from './policy/rules.js';
+import { createProxyServer, listen } from './server/proxy-server.js';
+import { createMemoryBackend } from './store/memory/backend.js';
+import type { Backend } from './store/types.js';
+
+export type { ProxyConfig } from './config/types.js';
+export { defaultConfig } from './config/defaults.js';
+
+export interface ProxyOptions {
+  /** The clock every freshness decision reads (tests pass a fake). */
+  now?: () => number;
+  logger?: Logger;
+  /** Use this backend instead of building one from config.store (shared by tests). */
+  backend?: Backend<PolicyRules>;
+}
+
+export interface Proxy {
+  readonly ctx: ProxyContext;
+  readonly server: http.Server;
+  readonly policies: LivePolicyEngine;
+  listen(port?: number, host?: string): Promise<AddressInfo & { url: string }>;
+  close(): Promise<void>;
+}
+
+const LOCAL_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0']);
+
+export async function createBackend(config: ProxyConfig, now: () => number, logger: Logger): Promise<Backend<PolicyRules>> {
+  if (config.store === 'memory') return createMemoryBackend<PolicyRules>({ cacheSizeBytes: config.cacheSizeBytes, now });
+  const { createRedisBackend } = await import('./store/redis/backend.js');
+  return createRedisBackend<PolicyRules>({ url: config.store, namespace: config.namespace, storeTimeoutMs: config.storeTimeoutMs, logger });
+}
+
+export async function createProxy(config: ProxyConfig, options: ProxyOptions = {}): Promise<Proxy> {
+  const now = options.now ?? Date.now;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const ownsBackend = !options.backend;
+  const backend = options.backend ?? (await createBackend(config, now, logger));
+  const policies = new LivePolicyEngine(config, logger);
+  await policies.follow(backend.rules);
+  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs });
+  let listening: AddressInfo | undefined;
+
+  const ctx: ProxyContext = {
+    config,
+    now,
+    logger,
+    backend,
+    semantics: createSemantics(now),
+    upstream,
+    // A fill lock outlives the slowest origin we wait for, so a dead leader frees it soon after.
+    collapser: new Collapser(backend.coordination, config.upstreamTimeoutMs + 1000),
+    policies,
+    background: new Set(),
+    isSelf(url) {
+      if (!listening) return false;
+      const port = Number(url.port || 80);
+      const host = url.hostname.toLowerCase();
+      return port === listening.port && (LOCAL_NAMES.has(host) || host === config.host || host === listening.address);
+    },
+  };
+  const server = createProxyServer(ctx);
+
+  return {
+    ctx,
+    server,
+    policies,
+    async listen(port = config.port, host = config.host) {
+      listening = await listen(server, port, host);
+      const shownHost = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
+      return { ...listening, url: `http://${shownHost}:${listening.port}` };
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await Promise.allSettled([...ctx.background]);
+      upstream.close();
+      await policies.close();
+      if (ownsBackend) await backend.close();
+    },
+  };
+}

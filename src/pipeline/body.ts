@@ -1,0 +1,45 @@
+// Streaming an origin body to the client while keeping a copy for the store, bounded by
+// --max-object-size: past the cap the copy is dropped and the stream goes on.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { AbortTransfer } from '../errors.js';
+import { midBodyError } from '../http/upstream.js';
+
+/** Stream originRes to clientRes; resolve with the whole body, or null if it outgrew `cap`. */
+export async function teeBody(originRes: IncomingMessage, clientRes: ServerResponse, cap: number, host: string): Promise<Buffer | null> {
+  let chunks: Buffer[] | null = [];
+  let size = 0;
+  originRes.on('data', (chunk: Buffer) => {
+    if (!chunks) return;
+    size += chunk.length;
+    if (size > cap) chunks = null;
+    else chunks.push(chunk);
+  });
+  await streamTo(originRes, clientRes, host);
+  return chunks ? Buffer.concat(chunks, size) : null;
+}
+
+/** Stream originRes to clientRes; any failure on either side cuts the client's transfer. */
+export async function streamTo(originRes: IncomingMessage, clientRes: ServerResponse, host: string): Promise<void> {
+  try {
+    await pipeline(originRes, clientRes);
+  } catch (error) {
+    if (clientRes.destroyed && !originRes.errored) throw new AbortTransfer('client_gone', 'the client closed the connection');
+    throw midBodyError(originRes.errored ?? error, host);
+  }
+}
+
+/** Read a whole body with no client attached (background refresh); null past `cap`. */
+export async function collectBody(originRes: IncomingMessage, cap: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of originRes as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) {
+      originRes.destroy();
+      return null;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}

@@ -1,0 +1,25 @@
+// Everything shared by all requests of one proxy instance: config, clock, logger, store,
+// RFC engine, upstream agent, collapsing, policies. Built once by createProxy().
+import type { Collapser } from '../cache/collapse.js';
+import type { Semantics } from '../cache/semantics.js';
+import type { ProxyConfig } from '../config/types.js';
+import type { Upstream } from '../http/upstream.js';
+import type { Logger } from '../observe/log.js';
+import type { PolicyRules } from '../policy/rules.js';
+import type { PolicyEngine } from '../policy/types.js';
+import type { Backend } from '../store/types.js';
+
+export interface ProxyContext {
+  readonly config: ProxyConfig;
+  readonly now: () => number;
+  readonly logger: Logger;
+  readonly backend: Backend<PolicyRules>;
+  readonly semantics: Semantics;
+  readonly upstream: Upstream;
+  readonly collapser: Collapser;
+  readonly policies: PolicyEngine;
+  /** True when a URL points at this proxy's own listener (answered locally, never looped). */
+  isSelf(url: URL): boolean;
+  /** Background work (stale-while-revalidate refreshes) that close() waits for. */
+  readonly background: Set<Promise<unknown>>;
+}

@@ -1,0 +1,34 @@
+// Fetch for a miss. The origin request carries the client's validators only when the policy
+// says they may be forwarded with no entry (pass); a 304 then goes to the client as is.
+import { DETAIL } from '../cache/cache-status.js';
+import { forwardHeaders } from '../http/forward-headers.js';
+import { upstreamError } from '../http/upstream.js';
+import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
+import { decideStorage } from './storage-decision.js';
+import type { Step } from './steps.js';
+import type { Tx } from './transaction.js';
+
+export async function fetch(tx: Tx): Promise<Step> {
+  const { ctx, clientReq } = tx;
+  const target = tx.target!;
+  tx.status.fwd('uri-miss');
+  const forwarded = tx.conditionals?.forwardWhenNoEntry;
+  const set: Record<string, string> = {};
+  if (forwarded?.ifNoneMatch) set['if-none-match'] = forwarded.ifNoneMatch;
+  if (forwarded?.ifModifiedSince) set['if-modified-since'] = forwarded.ifModifiedSince;
+  const headers = forwardHeaders(clientReq, target, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], set);
+  try {
+    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers });
+  } catch (error) {
+    throw upstreamError(error, target.host);
+  }
+  const status = tx.originRes.statusCode ?? 502;
+  tx.status.fwdStatus(status);
+  if (tx.method === 'HEAD' || status === 304 || tx.storeDown) return 'relay';
+  const decision = decideStorage(tx);
+  if (decision !== 'store') {
+    tx.status.detail(decision === 'too-large' ? DETAIL.tooLarge : decision);
+    return 'relay';
+  }
+  return 'store';
+}

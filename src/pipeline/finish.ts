@@ -1,0 +1,20 @@
+// The end of every request: release a fill lock still held, and write the one log line.
+import type { Tx } from './transaction.js';
+
+export async function finish(tx: Tx): Promise<void> {
+  await tx.fill?.finish('not-stored').catch(() => {});
+  const { ctx, clientRes } = tx;
+  const { step: _step, ...details } = tx.log;
+  const fields = {
+    method: tx.method,
+    url: tx.log.url ?? tx.clientReq.url,
+    status: clientRes.headersSent ? clientRes.statusCode : null,
+    client: tx.client?.id,
+    policy: tx.policy?.validators,
+    cache: tx.status.toString(),
+    ms: ctx.now() - tx.startedAt,
+    ...details,
+  };
+  if (tx.log.error) ctx.logger.warn('request', fields);
+  else ctx.logger.info('request', fields);
+}

@@ -1,0 +1,45 @@
+// Read the store (with its deadline), pick the variant the request selects, and judge how the
+// entry may be used. A store failure is a miss that skips the store on the way out.
+import { DETAIL } from '../cache/cache-status.js';
+import { variantId } from '../cache/keys.js';
+import { StoreUnavailable } from '../errors.js';
+import { revalidateInBackground } from './revalidate.js';
+import type { Step } from './steps.js';
+import type { Tx } from './transaction.js';
+
+export async function lookup(tx: Tx): Promise<Step> {
+  const { ctx, clientReq } = tx;
+  let found;
+  try {
+    found = await ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers));
+  } catch (error) {
+    if (!(error instanceof StoreUnavailable)) throw error;
+    tx.storeDown = true;
+    tx.status.detail(DETAIL.storeUnavailable);
+    return 'miss';
+  }
+  if (!found) return 'miss';
+
+  tx.entry = found.entry;
+  tx.address = found.address;
+  tx.entryPolicy = ctx.semantics.fromObject(found.entry.meta.policy);
+
+  // A follower whose leader just stored or validated this entry uses it as validated for it.
+  if (tx.waitedSince !== undefined && found.entry.meta.storedAt >= tx.waitedSince) {
+    tx.status.hit();
+    return 'deliver';
+  }
+  tx.usability = ctx.semantics.usability(tx.entryPolicy, tx.semanticsReq!);
+  tx.log.usability = tx.usability;
+  switch (tx.usability) {
+    case 'fresh':
+      tx.status.hit();
+      return 'deliver';
+    case 'stale-while-revalidate':
+      tx.status.hit().detail(DETAIL.staleWhileRevalidate);
+      revalidateInBackground(tx);
+      return 'deliver';
+    case 'revalidate':
+      return 'revalidate';
+  }
+}

@@ -1,0 +1,66 @@
+// First step: parse the target, identify the client, resolve its policy, plan what happens
+// to its validators, and classify the request: synth, pass, or a cache lookup.
+import { DETAIL } from '../cache/cache-status.js';
+import { semanticsHeaders } from '../cache/entry.js';
+import { urlKey } from '../cache/keys.js';
+import { parseRequestTarget } from '../http/request-target.js';
+import { clientConditionals, CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
+import { planConditionals } from '../policy/validators.js';
+import { selfPage } from './synth.js';
+import type { Step } from './steps.js';
+import type { Tx } from './transaction.js';
+
+const CACHEABLE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+// Request fields a client uses to override caching; dropped under requestCacheControl: ignore.
+const REQUEST_CACHE_FIELDS = ['cache-control', 'pragma'];
+
+export async function recv(tx: Tx): Promise<Step> {
+  const { clientReq, ctx } = tx;
+  const target = parseRequestTarget(tx.method, clientReq.url);
+  if (target.form === 'origin') return selfPage(tx, target.path);
+  if (target.form !== 'absolute') return 'synth';
+  if (ctx.isSelf(target.url)) return selfPage(tx, target.url.pathname);
+  tx.target = target.url;
+  tx.log.url = target.url.href;
+
+  tx.client = ctx.policies.identify(clientReq);
+  tx.policy = ctx.policies.resolve(tx.client.id, target.url.hostname);
+  tx.log.client = tx.client.id;
+  tx.log.policy = tx.policy.validators;
+  tx.urlKey = urlKey(target.url);
+
+  if (!CACHEABLE_METHODS.has(tx.method)) {
+    tx.status.fwd('method').detail(DETAIL.unsafeMethod);
+    return 'pass';
+  }
+
+  const client = tx.client.id;
+  const key = tx.urlKey;
+  tx.conditionals = await planConditionals(clientConditionals(clientReq), tx.policy.validators, (validator) =>
+    ctx.backend.ledger.wasServed(client, key, validator).catch(() => false),
+  );
+  for (const dropped of tx.conditionals.dropped) tx.status.detail(`dropped-${dropped}`);
+  if (tx.conditionals.dropped.length) tx.log.dropped = tx.conditionals.dropped.join(',');
+
+  if (clientReq.headers['authorization']) {
+    tx.status.fwd('bypass').detail(DETAIL.authorization);
+    return 'pass';
+  }
+  if (tx.conditionals.range) {
+    tx.status.fwd('bypass').detail(DETAIL.range);
+    return 'pass';
+  }
+  const ignoreRequestCacheControl = tx.policy.requestCacheControl === 'ignore';
+  if (!ignoreRequestCacheControl && /(^|,)\s*no-store\s*(,|$)/i.test(String(clientReq.headers['cache-control'] ?? ''))) {
+    tx.status.fwd('request').detail(DETAIL.requestNoStore);
+    return 'pass';
+  }
+
+  // Trap 1 (STYLE.md): http-cache-semantics sees the request *without* the client's validators.
+  const hidden = [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders, ...(ignoreRequestCacheControl ? REQUEST_CACHE_FIELDS : [])];
+  const headers = semanticsHeaders(clientReq.headers);
+  for (const name of hidden) delete headers[name];
+  headers['host'] = target.url.host;
+  tx.semanticsReq = { url: target.url.href, method: 'GET', headers };
+  return 'lookup';
+}

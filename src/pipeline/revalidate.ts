@@ -1,0 +1,95 @@
+// Revalidate a stale entry upstream with *its* validators (never the client's): the origin
+// request is built from the client's request with its validators removed, then the entry's
+// ETag / Last-Modified added (STYLE.md trap 1; Varnish's F filter + vbf_stp_mkbereq).
+import type { OutgoingHttpHeaders } from 'node:http';
+import { fillKey } from '../cache/keys.js';
+import { forwardHeaders } from '../http/forward-headers.js';
+import { upstreamError } from '../http/upstream.js';
+import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
+import { semanticsHeaders } from '../cache/entry.js';
+import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
+import { collectBody } from './body.js';
+import { decideStorage } from './storage-decision.js';
+import type { Step } from './steps.js';
+import type { Tx } from './transaction.js';
+
+/** The origin request's fields for a revalidation, and whether we added validators. */
+function revalidationHeaders(tx: Tx): { headers: OutgoingHttpHeaders; sentValidators: boolean } {
+  const set: Record<string, string> = {};
+  const { etag, lastModified } = tx.entry!.meta;
+  if (etag) set['if-none-match'] = etag;
+  if (lastModified) set['if-modified-since'] = lastModified;
+  const headers = forwardHeaders(tx.clientReq, tx.target!, [...CLIENT_CONDITIONAL_FIELDS, ...tx.ctx.policies.identityHeaders], set);
+  return { headers, sentValidators: Object.keys(set).length > 0 };
+}
+
+export async function revalidate(tx: Tx): Promise<Step> {
+  const { ctx } = tx;
+  if (tx.waitedSince === undefined && !tx.storeDown) {
+    const waitedSince = ctx.now();
+    const ticket = await ctx.collapser.join(fillKey(tx.urlKey!, tx.address!.variant));
+    if (ticket.role === 'follower') {
+      tx.waitedSince = waitedSince;
+      tx.status.collapsed();
+      return 'lookup';
+    }
+    tx.fill = ticket;
+  }
+  tx.status.fwd('stale');
+  const { headers, sentValidators } = revalidationHeaders(tx);
+  tx.sentValidators = sentValidators;
+  try {
+    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers });
+  } catch (error) {
+    tx.error = upstreamError(error, tx.target!.host);
+    return 'backendError';
+  }
+  const status = tx.originRes.statusCode ?? 502;
+  tx.status.fwdStatus(status);
+  if (status === 304) return tx.sentValidators ? 'refresh' : 'relay';
+  if (status >= 500) return 'backendError';
+  if (decideStorage(tx) === 'store') return 'store';
+  // RFC 9111 §4.4 spirit: a response that replaces the entry but may not be stored removes it.
+  await ctx.backend.entries.invalidate(tx.urlKey!).catch(() => {});
+  return 'relay';
+}
+
+/** stale-while-revalidate: refresh once in the background; the client was already served. */
+export function revalidateInBackground(tx: Tx): void {
+  const { ctx } = tx;
+  const address = tx.address!;
+  const entry = tx.entry!;
+  const semanticsReq = tx.semanticsReq!;
+  const target = tx.target!;
+  const clientHeaders = { ...tx.clientReq.headers };
+  const { headers } = revalidationHeaders(tx);
+  const job = (async () => {
+    const ticket = await ctx.collapser.join(fillKey(address.url, address.variant));
+    if (ticket.role !== 'leader') return;
+    let outcome: 'stored' | 'not-stored' = 'not-stored';
+    try {
+      const originRes = await ctx.upstream.request({ url: target, method: 'GET', headers });
+      if (originRes.statusCode === 304) {
+        originRes.resume();
+        await refreshEntry(ctx, address, entry, semanticsReq, originRes);
+        outcome = 'stored';
+      } else if (originRes.statusCode === 200) {
+        const res = { status: 200, headers: semanticsHeaders(originRes.headers) };
+        const policy = ctx.semantics.policyFor(semanticsReq, res);
+        const body = await collectBody(originRes, ctx.config.maxObjectSizeBytes);
+        if (body && !ctx.semantics.unstorableReason(policy, res)) {
+          const newAddress = addressFor(address.url, originRes.headers, clientHeaders);
+          if (await commitEntry(ctx, newAddress, originRes, policy, body)) outcome = 'stored';
+        }
+      } else {
+        originRes.resume();
+      }
+    } catch (error) {
+      ctx.logger.warn('background revalidation failed', { url: target.href, error: (error as Error).message });
+    } finally {
+      await ticket.finish(outcome);
+    }
+  })();
+  ctx.background.add(job);
+  void job.finally(() => ctx.background.delete(job));
+}

@@ -1,0 +1,45 @@
+// The driver loop (Varnish CNT_Request): run steps until 'done'. The only try/catch for a
+// request: a ProxyError is answered by synth, an AbortTransfer cuts the client's connection,
+// and finish runs exactly once whatever happened.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AbortTransfer, ProxyError } from '../errors.js';
+import type { ProxyContext } from './context.js';
+import { finish } from './finish.js';
+import { STEPS, type Step } from './steps.js';
+import { createTx, type Tx } from './transaction.js';
+
+const MAX_STEPS = 32; // a loop between steps is a bug; fail the request rather than spin
+
+export async function runRequest(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ServerResponse): Promise<void> {
+  const tx = createTx(ctx, clientReq, clientRes);
+  let step: Step = 'recv';
+  let count = 0;
+  try {
+    while (step !== 'done') {
+      if (++count > MAX_STEPS) throw new Error(`pipeline did not finish after ${MAX_STEPS} steps (last: ${step})`);
+      tx.log.step = step;
+      step = await STEPS[step](tx);
+    }
+  } catch (error) {
+    await handleFailure(tx, error);
+  } finally {
+    await finish(tx);
+  }
+}
+
+async function handleFailure(tx: Tx, error: unknown): Promise<void> {
+  if (error instanceof AbortTransfer) {
+    tx.log.error = error.code;
+    tx.log.detail = error.message;
+    tx.clientRes.destroy();
+    return;
+  }
+  tx.error =
+    error instanceof ProxyError ? error : new ProxyError(500, 'internal_error', `internal error: ${(error as Error)?.message ?? String(error)}`);
+  if (!(error instanceof ProxyError)) tx.log.stack = (error as Error)?.stack?.split('\n').slice(0, 4).join(' | ');
+  try {
+    await STEPS.synth(tx);
+  } catch {
+    tx.clientRes.destroy();
+  }
+}

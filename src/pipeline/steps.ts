@@ -1,0 +1,58 @@
+// THE TABLE: every step of a request, in one screen. Each step is `async (tx) => next step`.
+//
+//  CONNECT ─────────────────────────────────────────────► pipe (server/proxy-server.ts)
+//  recv ─ bad target / 407 / own port ─────────────────► synth
+//       ─ unsafe method, Authorization, Range, no-store ► pass ─► relay
+//       ─ GET / HEAD ─► lookup ─ fresh / max-stale ─────► deliver
+//                              ─ stale-while-revalidate ► deliver (+ background revalidate)
+//                              ─ stale / no-cache ─────► revalidate ─ 304 ─► refresh ─► deliver
+//                              │                          ├ 200 ─► store | relay
+//                              │                          └ error / 5xx ─► backendError ─► deliver | relay | synth
+//                              └ none ─► miss ─ leader ─► fetch ─► store | relay
+//                                             └ follower: wait ─► lookup
+//  every path ends in finish (pipeline/run.ts), exactly once.
+import { backendError } from './backend-error.js';
+import { deliver } from './deliver.js';
+import { fetch } from './fetch.js';
+import { lookup } from './lookup.js';
+import { miss } from './miss.js';
+import { pass } from './pass.js';
+import { recv } from './recv.js';
+import { refresh } from './refresh.js';
+import { relay } from './relay.js';
+import { revalidate } from './revalidate.js';
+import { store } from './store.js';
+import { synth } from './synth.js';
+import type { Tx } from './transaction.js';
+
+export type Step =
+  | 'recv'
+  | 'lookup'
+  | 'miss'
+  | 'fetch'
+  | 'revalidate'
+  | 'refresh'
+  | 'store'
+  | 'relay'
+  | 'deliver'
+  | 'pass'
+  | 'synth'
+  | 'backendError'
+  | 'done';
+
+export type StepFn = (tx: Tx) => Promise<Step>;
+
+export const STEPS = {
+  recv,
+  lookup,
+  miss,
+  fetch,
+  revalidate,
+  refresh,
+  store,
+  relay,
+  deliver,
+  pass,
+  synth,
+  backendError,
+} satisfies Record<Exclude<Step, 'done'>, StepFn>;

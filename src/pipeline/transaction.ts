@@ -1,0 +1,57 @@
+// Tx: the per-request record every step reads and writes, named by side of the proxy
+// (client*, origin*, entry) as Varnish names req / bereq / beresp / obj.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type CachePolicy from 'http-cache-semantics';
+import { CacheStatus } from '../cache/cache-status.js';
+import type { FillTicket } from '../cache/collapse.js';
+import type { SemanticsRequest, Usability } from '../cache/semantics.js';
+import type { ProxyError } from '../errors.js';
+import type { LogFields } from '../observe/log.js';
+import type { ConditionalPlan } from '../policy/validators.js';
+import type { ClientIdentity, ClientPolicy } from '../policy/types.js';
+import type { Entry, EntryAddress } from '../store/types.js';
+import type { ProxyContext } from './context.js';
+
+export interface Tx {
+  readonly ctx: ProxyContext;
+  readonly clientReq: IncomingMessage;
+  readonly clientRes: ServerResponse;
+  readonly startedAt: number;
+  method: string;
+  target?: URL;
+  client?: ClientIdentity;
+  policy?: ClientPolicy;
+  conditionals?: ConditionalPlan;
+  /** The request http-cache-semantics sees: client validators removed, per policy. */
+  semanticsReq?: SemanticsRequest;
+  urlKey?: string;
+  entry?: Entry;
+  entryPolicy?: CachePolicy;
+  address?: EntryAddress;
+  usability?: Usability;
+  originRes?: IncomingMessage;
+  /** Did *we* put If-None-Match / If-Modified-Since on the origin request? (Varnish vcl_refresh_conditions) */
+  sentValidators: boolean;
+  fill?: Extract<FillTicket, { role: 'leader' }>;
+  /** Set once this request has waited on another's fill, so it never waits twice. */
+  waitedSince?: number;
+  /** Skip the store on the way out (store unavailable, or not storable). */
+  storeDown: boolean;
+  error?: ProxyError;
+  readonly status: CacheStatus;
+  readonly log: LogFields;
+}
+
+export function createTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ServerResponse): Tx {
+  return {
+    ctx,
+    clientReq,
+    clientRes,
+    startedAt: ctx.now(),
+    method: clientReq.method ?? 'GET',
+    sentValidators: false,
+    storeDown: false,
+    status: new CacheStatus(),
+    log: {},
+  };
+}

@@ -1,0 +1,17 @@
+// The request fields that make a GET conditional or partial (RFC 9110 §13.1, §14.2): read
+// from the client in one place, removed from whatever is built from the client's request.
+import type { IncomingMessage } from 'node:http';
+import type { ClientConditionals } from './validators.js';
+
+export const CLIENT_CONDITIONAL_FIELDS = ['if-none-match', 'if-modified-since', 'if-range', 'range'] as const;
+
+export function clientConditionals(clientReq: IncomingMessage): ClientConditionals {
+  const h = clientReq.headers;
+  const out: ClientConditionals = {};
+  if (h['if-none-match'] !== undefined) out.ifNoneMatch = h['if-none-match'];
+  if (h['if-modified-since'] !== undefined) out.ifModifiedSince = h['if-modified-since'];
+  if (h['range'] !== undefined) out.range = h['range'];
+  const ifRange = h['if-range'];
+  if (typeof ifRange === 'string') out.ifRange = ifRange;
+  return out;
+}

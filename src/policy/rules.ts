@@ -1,0 +1,71 @@
+// Matching policy rules to a request. Precedence, per setting: the first rule that sets it in
+// this order wins — exact client id, client glob (in file order), host glob (in file order),
+// the rules' default, then the command-line default (--validators, --request-cache-control).
+import picomatch from 'picomatch';
+import type { ClientPolicy, RequestCacheControlMode, ValidatorMode } from './types.js';
+
+export interface RuleSettings {
+  validators?: ValidatorMode;
+  requestCacheControl?: RequestCacheControlMode;
+}
+
+export interface ClientRule extends RuleSettings {
+  /** Exact client id, or a glob (`scraper-*`). */
+  match: string;
+}
+
+export interface HostRule extends RuleSettings {
+  /** Host glob (`*.example.com`), matched against the lower-case host name. */
+  match: string;
+}
+
+export interface PolicyRules {
+  default: RuleSettings;
+  clients: ClientRule[];
+  hosts: HostRule[];
+}
+
+export const emptyRules = (): PolicyRules => ({ default: {}, clients: [], hosts: [] });
+
+const isGlob = (pattern: string): boolean => /[*?[\]{}!]/.test(pattern);
+
+/** Compiled once per rules change: matching is on every request. */
+export class RuleMatcher {
+  private readonly exact = new Map<string, ClientRule>();
+  private readonly clientGlobs: Array<{ rule: ClientRule; test: (s: string) => boolean }> = [];
+  private readonly hostGlobs: Array<{ rule: HostRule; test: (s: string) => boolean }> = [];
+
+  constructor(
+    readonly rules: PolicyRules,
+    private readonly fallback: Required<RuleSettings>,
+  ) {
+    for (const rule of rules.clients) {
+      if (isGlob(rule.match)) this.clientGlobs.push({ rule, test: picomatch(rule.match, { dot: true }) });
+      else if (!this.exact.has(rule.match)) this.exact.set(rule.match, rule);
+    }
+    for (const rule of rules.hosts) {
+      this.hostGlobs.push({ rule, test: picomatch(rule.match.toLowerCase(), { dot: true }) });
+    }
+  }
+
+  resolve(clientId: string, host: string): ClientPolicy {
+    const candidates: Array<{ name: string; settings: RuleSettings }> = [];
+    const exact = this.exact.get(clientId);
+    if (exact) candidates.push({ name: `client:${exact.match}`, settings: exact });
+    for (const { rule, test } of this.clientGlobs) if (test(clientId)) candidates.push({ name: `client:${rule.match}`, settings: rule });
+    const hostName = host.toLowerCase();
+    for (const { rule, test } of this.hostGlobs) if (test(hostName)) candidates.push({ name: `host:${rule.match}`, settings: rule });
+    candidates.push({ name: 'default', settings: this.rules.default });
+
+    const pick = <K extends keyof RuleSettings>(key: K): { value: Required<RuleSettings>[K]; from: string } => {
+      for (const c of candidates) {
+        const value = c.settings[key];
+        if (value !== undefined) return { value: value as Required<RuleSettings>[K], from: c.name };
+      }
+      return { value: this.fallback[key], from: 'flags' };
+    };
+    const validators = pick('validators');
+    const requestCacheControl = pick('requestCacheControl');
+    return { validators: validators.value, requestCacheControl: requestCacheControl.value, rule: validators.from };
+  }
+}

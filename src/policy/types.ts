@@ -1,0 +1,30 @@
+// The per-client policy vocabulary shared by config, rules, the admin API and the pipeline.
+import type { IncomingMessage } from 'node:http';
+
+export const VALIDATOR_MODES = ['pass', 'strip', 'isolate'] as const;
+export type ValidatorMode = (typeof VALIDATOR_MODES)[number];
+
+export const REQUEST_CACHE_CONTROL_MODES = ['honor', 'ignore'] as const;
+export type RequestCacheControlMode = (typeof REQUEST_CACHE_CONTROL_MODES)[number];
+
+/** What applies to one request, and which rule said so (for logs and Cache-Status). */
+export interface ClientPolicy {
+  validators: ValidatorMode;
+  requestCacheControl: RequestCacheControlMode;
+  rule: string;
+}
+
+export interface ClientIdentity {
+  id: string;
+  source: 'proxy-authorization' | 'header' | 'ip';
+}
+
+/** The pipeline's view of the policy layer: who is asking, and what applies to them. */
+export interface PolicyEngine {
+  /** Resolve the client; throws ProxyError(407) when authentication is required and fails. */
+  identify(clientReq: IncomingMessage): ClientIdentity;
+  /** Request header names that carry identity and must never reach the origin. */
+  readonly identityHeaders: readonly string[];
+  resolve(clientId: string, host: string): ClientPolicy;
+  close(): Promise<void>;
+}

@@ -1,0 +1,20 @@
+// The embedded default backend: everything in this process, nothing to set up.
+import type { Backend } from '../types.js';
+import { MemoryCoordination, MemoryLedger, MemoryRuleStore } from './coordination.js';
+import { MemoryEntryStore } from './entry-store.js';
+
+export function createMemoryBackend<Rules>(options: { cacheSizeBytes: number; now: () => number }): Backend<Rules> {
+  const entries = new MemoryEntryStore(options.cacheSizeBytes);
+  const rules = new MemoryRuleStore<Rules>();
+  return {
+    kind: 'memory',
+    entries,
+    coordination: new MemoryCoordination(options.now),
+    ledger: new MemoryLedger(options.now),
+    rules,
+    close: async () => {
+      await entries.close();
+      await rules.close();
+    },
+  };
+}

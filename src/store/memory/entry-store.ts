@@ -1,0 +1,81 @@
+// The default store: keyv over a byte-bounded LRU, with keyv's serializer switched off so a hit
+// hands back the live Entry object (no JSON, no base64, no copy of the body).
+import { Keyv } from 'keyv';
+import type { Entry, EntryAddress, EntryMeta, EntryStore } from '../types.js';
+import { ByteLru } from './byte-lru.js';
+
+type Stored = { kind: 'entry'; entry: Entry } | { kind: 'vary'; vary: string[]; variants: Set<string> };
+
+// Per-record bookkeeping: key strings, Map slots, the meta object. Measured roughly, erring high.
+const RECORD_OVERHEAD = 600;
+
+function sizeOf(wrapped: { value: Stored }): number {
+  const record = wrapped.value;
+  if (record.kind === 'vary') return RECORD_OVERHEAD;
+  let headerBytes = 0;
+  for (const [name, value] of Object.entries(record.entry.meta.headers)) {
+    headerBytes += name.length + (Array.isArray(value) ? value.join('').length : value.length);
+  }
+  return record.entry.body.length + headerBytes * 3 + RECORD_OVERHEAD;
+}
+
+export class MemoryEntryStore implements EntryStore {
+  readonly lru: ByteLru<{ value: Stored }>;
+  private readonly keyv: Keyv<Stored>;
+
+  constructor(maxBytes: number) {
+    this.lru = new ByteLru(maxBytes, sizeOf);
+    this.keyv = new Keyv<Stored>({
+      store: this.lru,
+      namespace: '',
+      useKeyPrefix: false,
+      serialize: undefined,
+      deserialize: undefined,
+    });
+  }
+
+  async lookup(url: string, variantOf: (vary: string[]) => string) {
+    const record = await this.keyv.get(url);
+    if (!record) return undefined;
+    if (record.kind === 'entry') return { entry: record.entry, address: { url, vary: null, variant: null } };
+    const variant = variantOf(record.vary);
+    const variantRecord = await this.keyv.get(`${url}:${variant}`);
+    if (variantRecord?.kind !== 'entry') return undefined;
+    return { entry: variantRecord.entry, address: { url, vary: record.vary, variant } };
+  }
+
+  async put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void> {
+    if (!address.vary || !address.variant) {
+      await this.keyv.set(address.url, { kind: 'entry', entry }, ttlMs);
+      return;
+    }
+    const existing = await this.keyv.get(address.url);
+    const variants = existing?.kind === 'vary' && sameNames(existing.vary, address.vary) ? existing.variants : new Set<string>();
+    variants.add(address.variant);
+    await this.keyv.set(address.url, { kind: 'vary', vary: address.vary, variants }, ttlMs);
+    await this.keyv.set(`${address.url}:${address.variant}`, { kind: 'entry', entry }, ttlMs);
+  }
+
+  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void> {
+    const key = address.variant ? `${address.url}:${address.variant}` : address.url;
+    const record = await this.keyv.get(key);
+    if (record?.kind !== 'entry') return;
+    await this.keyv.set(key, { kind: 'entry', entry: { meta, body: record.entry.body } }, ttlMs);
+  }
+
+  async invalidate(url: string): Promise<void> {
+    const record = await this.keyv.get(url);
+    if (record?.kind === 'vary') {
+      for (const variant of record.variants) await this.keyv.delete(`${url}:${variant}`);
+    }
+    await this.keyv.delete(url);
+  }
+
+  async close(): Promise<void> {
+    this.lru.clear();
+  }
+}
+
+function sameNames(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i]);
+}

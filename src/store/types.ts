@@ -1,0 +1,84 @@
+// The storage contracts the pipeline depends on. Each has a memory and a Redis implementation,
+// and each is checked by one contract suite in test/contracts/ run against both.
+// Every method resolves, or rejects with StoreUnavailable: nothing else escapes a store.
+import type { CachePolicyObject } from '../cache/semantics.js';
+
+/** Small, JSON-safe part of an entry; rewritten on every 304, the body never is. */
+export interface EntryMeta {
+  v: 1;
+  status: number;
+  /** Response header fields as received (lower-case names), hop-by-hop fields removed. */
+  headers: Record<string, string | string[]>;
+  /** http-cache-semantics toObject(); rebuilt only with CachePolicy.fromObject(). */
+  policy: CachePolicyObject;
+  etag?: string;
+  lastModified?: string;
+  storedAt: number;
+  bodyLength: number;
+}
+
+export interface Entry {
+  meta: EntryMeta;
+  body: Buffer;
+}
+
+/** Where a stored entry lives: the URL, and the variant chosen by the response's Vary. */
+export interface EntryAddress {
+  /** Normalised URL key (see cache/keys.ts). */
+  url: string;
+  /** Lower-case header names of the response's Vary, or null when it has none. */
+  vary: string[] | null;
+  /** Variant id computed from the request's values of `vary`; null when vary is null. */
+  variant: string | null;
+}
+
+export interface EntryStore {
+  /**
+   * One lookup for a URL. When the URL's entries vary, the store calls `variantOf` with the
+   * stored Vary header names to learn which variant the request selects.
+   */
+  lookup(url: string, variantOf: (vary: string[]) => string): Promise<{ entry: Entry; address: EntryAddress } | undefined>;
+  /** Store a whole entry (written at the end of the body, never partially). */
+  put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void>;
+  /** A 304 refreshed the entry: rewrite the metadata and TTL, keep the body. No-op if it is gone. */
+  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void>;
+  /** Remove the URL's entry and every variant of it. */
+  invalidate(url: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface FillLock {
+  release(): Promise<void>;
+}
+
+/** Cross-worker request collapsing: at most one holder of a key's fill lock at a time. */
+export interface Coordination {
+  /** Take the fill lock for `key` for at most `ttlMs`, or null when another holder has it. */
+  acquireFill(key: string, ttlMs: number): Promise<FillLock | null>;
+  /** Whether some holder currently has the fill lock for `key`. */
+  isFilling(key: string): Promise<boolean>;
+}
+
+/** What the `isolate` policy remembers: which validators this proxy served to which client. */
+export interface ValidatorLedger {
+  recordServed(client: string, key: string, validator: string, ttlMs: number): Promise<void>;
+  wasServed(client: string, key: string, validator: string): Promise<boolean>;
+}
+
+/** Policy rules shared by the fleet; a change reaches every subscriber. */
+export interface RuleStore<Rules> {
+  load(): Promise<Rules | undefined>;
+  save(rules: Rules): Promise<void>;
+  onChange(listener: (rules: Rules) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** Everything a proxy needs from its storage backend. */
+export interface Backend<Rules = unknown> {
+  kind: 'memory' | 'redis';
+  entries: EntryStore;
+  coordination: Coordination;
+  ledger: ValidatorLedger;
+  rules: RuleStore<Rules>;
+  close(): Promise<void>;
+}
