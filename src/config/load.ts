@@ -1,0 +1,61 @@
+// Build the validated config: defaults, then the config file (YAML or JSON), then flags given
+// on the command line. Every error is a ConfigError naming the flag or file key.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { defaultConfig } from './defaults.js';
+import { fileKey, OPTIONS, type OptionName } from './options.js';
+import { expectObject, parseBoolean, parsePolicies, parseString, rejectUnknownKeys } from './schema.js';
+import type { ProxyConfig } from './types.js';
+
+const FILE_SECTIONS = ['policies', 'identity'] as const;
+
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`--config: cannot read ${file}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
+  }
+  return expectObject(file, parsed ?? {});
+}
+
+function applyFile(config: ProxyConfig, raw: Record<string, unknown>): void {
+  rejectUnknownKeys('', raw, [...Object.keys(OPTIONS).map(fileKey), ...FILE_SECTIONS]);
+  for (const [flag, row] of Object.entries(OPTIONS)) {
+    const key = fileKey(flag);
+    if (raw[key] !== undefined) row.apply(config, raw[key], key);
+  }
+  if (raw['identity'] !== undefined) {
+    const identity = expectObject('identity', raw['identity']);
+    rejectUnknownKeys('identity', identity, ['header', 'requireAuth', 'users']);
+    if (identity['header'] !== undefined) config.identity.header = parseString('identity.header', identity['header']).toLowerCase();
+    if (identity['requireAuth'] !== undefined) config.identity.requireAuth = parseBoolean('identity.requireAuth', identity['requireAuth']);
+    if (identity['users'] !== undefined) {
+      const users = expectObject('identity.users', identity['users']);
+      config.identity.users = Object.fromEntries(Object.entries(users).map(([name, pw]) => [name, parseString(`identity.users.${name}`, String(pw ?? ''))]));
+    }
+  }
+  if (raw['policies'] !== undefined) config.policies = parsePolicies('policies', raw['policies']);
+}
+
+/** `flags` holds only the options given on the command line (undefined for the rest). */
+export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { config?: string }, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+  const config = defaultConfig();
+  if (flags.config) applyFile(config, readConfigFile(flags.config));
+  if (env['ETAG_PROXY_ADMIN_TOKEN'] && flags['admin-token'] === undefined) config.admin.token = env['ETAG_PROXY_ADMIN_TOKEN'];
+  for (const [flag, row] of Object.entries(OPTIONS)) {
+    const value = flags[flag as OptionName];
+    if (value !== undefined) row.apply(config, value, `--${flag}`);
+  }
+  if (config.workers > 1 && config.store === 'memory') {
+    throw new ConfigError(`--workers: ${config.workers} workers need a shared store; use --store redis://… (the memory store lives in one process)`);
+  }
+  return config;
+}

@@ -1,0 +1,135 @@
+// THE table of command-line options: name, type, default (as shown in --help), help text, the
+// config-file key it maps to, and how its value is parsed. yargs, config/load.ts and the
+// README all read this one table.
+import type { ProxyConfig } from './types.js';
+import { parseBoolean, parseChoice, parseDuration, parseInteger, parseLogLevel, parseSize, parseStore, parseString } from './schema.js';
+import { LOG_LEVELS } from '../observe/log.js';
+import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
+
+export interface OptionRow {
+  type: 'string' | 'number' | 'boolean';
+  default: string | number | boolean | undefined;
+  describe: string;
+  choices?: readonly string[];
+  /** Write the parsed value into the config. `path` names the flag or file key in errors. */
+  apply(config: ProxyConfig, value: unknown, path: string): void;
+}
+
+export const OPTIONS = {
+  host: {
+    type: 'string',
+    default: '127.0.0.1',
+    describe: 'address to listen on',
+    apply: (c, v, p) => void (c.host = parseString(p, v)),
+  },
+  port: {
+    type: 'number',
+    default: 8080,
+    describe: 'port to listen on (0 = any free port)',
+    apply: (c, v, p) => void (c.port = parseInteger(p, v, 0, 65535)),
+  },
+  store: {
+    type: 'string',
+    default: 'memory',
+    describe: 'cache store: memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2',
+    apply: (c, v, p) => void (c.store = parseStore(p, v)),
+  },
+  namespace: {
+    type: 'string',
+    default: 'etag-proxy',
+    describe: 'key prefix in Redis, so several deployments can share one Redis',
+    apply: (c, v, p) => void (c.namespace = parseString(p, v)),
+  },
+  'cache-size': {
+    type: 'string',
+    default: '256MiB',
+    describe: 'bytes the memory store may hold (LRU eviction past it)',
+    apply: (c, v, p) => void (c.cacheSizeBytes = parseSize(p, v)),
+  },
+  'max-object-size': {
+    type: 'string',
+    default: '16MiB',
+    describe: 'larger responses are streamed through and not stored',
+    apply: (c, v, p) => void (c.maxObjectSizeBytes = parseSize(p, v)),
+  },
+  'upstream-timeout': {
+    type: 'string',
+    default: '30s',
+    describe: 'an origin silent this long gets a 504 (or a cut transfer mid-body)',
+    apply: (c, v, p) => void (c.upstreamTimeoutMs = parseDuration(p, v)),
+  },
+  'store-timeout': {
+    type: 'string',
+    default: '250ms',
+    describe: 'longest a store call may delay a request; past it the request is served uncached',
+    apply: (c, v, p) => void (c.storeTimeoutMs = parseDuration(p, v)),
+  },
+  'keep-validators': {
+    type: 'string',
+    default: '7d',
+    describe: 'keep entries with ETag / Last-Modified this long past freshness, for cheap revalidation',
+    apply: (c, v, p) => void (c.keepValidatorsMs = parseDuration(p, v)),
+  },
+  workers: {
+    type: 'number',
+    default: 1,
+    describe: 'proxy processes sharing the port (needs a Redis store when > 1)',
+    apply: (c, v, p) => void (c.workers = parseInteger(p, v, 1, 256)),
+  },
+  validators: {
+    type: 'string',
+    default: 'pass',
+    choices: VALIDATOR_MODES,
+    describe: "default policy for clients' If-None-Match / If-Modified-Since: pass, strip or isolate",
+    apply: (c, v, p) => void (c.validators = parseChoice(p, v, VALIDATOR_MODES)),
+  },
+  'request-cache-control': {
+    type: 'string',
+    default: 'honor',
+    choices: REQUEST_CACHE_CONTROL_MODES,
+    describe: "default for clients' request Cache-Control / Pragma: honor, or ignore (serve fresh entries anyway)",
+    apply: (c, v, p) => void (c.requestCacheControl = parseChoice(p, v, REQUEST_CACHE_CONTROL_MODES)),
+  },
+  'identity-header': {
+    type: 'string',
+    default: 'X-Proxy-Client',
+    describe: 'request header naming the client (removed before forwarding)',
+    apply: (c, v, p) => void (c.identity.header = parseString(p, v).toLowerCase()),
+  },
+  'require-auth': {
+    type: 'boolean',
+    default: false,
+    describe: 'answer 407 to requests without Proxy-Authorization',
+    apply: (c, v, p) => void (c.identity.requireAuth = parseBoolean(p, v)),
+  },
+  'admin-port': {
+    type: 'number',
+    default: 0,
+    describe: 'port of the admin API (policies); 0 = no admin API',
+    apply: (c, v, p) => void (c.admin.port = parseInteger(p, v, 0, 65535)),
+  },
+  'admin-host': {
+    type: 'string',
+    default: '127.0.0.1',
+    describe: 'address of the admin API',
+    apply: (c, v, p) => void (c.admin.host = parseString(p, v)),
+  },
+  'admin-token': {
+    type: 'string',
+    default: undefined,
+    describe: 'bearer token the admin API requires (also ETAG_PROXY_ADMIN_TOKEN)',
+    apply: (c, v, p) => void (c.admin.token = parseString(p, v)),
+  },
+  'log-level': {
+    type: 'string',
+    default: 'info',
+    choices: LOG_LEVELS,
+    describe: 'debug, info (one line per request), warn, error or silent',
+    apply: (c, v, p) => void (c.logLevel = parseLogLevel(p, v)),
+  },
+} satisfies Record<string, OptionRow>;
+
+export type OptionName = keyof typeof OPTIONS;
+
+/** Config-file key for an option: the flag in camelCase (`max-object-size` → `maxObjectSize`). */
+export const fileKey = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -1,0 +1,125 @@
+// Validation of configuration values, from flags or the config file. Errors name the key path
+// and say what was expected and what arrived:
+//   policies.clients[2].validators: expected pass | strip | isolate, got "stirp"
+import { ConfigError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel } from '../observe/log.js';
+import type { ClientRule, HostRule, PolicyRules, RuleSettings } from '../policy/rules.js';
+import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+const got = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value));
+
+function fail(path: string, expected: string, value: unknown): never {
+  throw new ConfigError(`${path}: expected ${expected}, got ${got(value)}`);
+}
+
+/** "256MiB", "16 MB", "1024" (bytes) or a number of bytes. */
+export function parseSize(path: string, value: unknown): number {
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.floor(value);
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value) : null;
+  const unit = SIZE_UNITS[(match?.[2] || 'b').toLowerCase()];
+  if (!match || unit === undefined) fail(path, 'a size such as 256MiB, 16MB or 1024', value);
+  return Math.floor(Number(match[1]) * unit);
+}
+
+/** "30s", "250ms", "7d", "1500" (ms) or a number of milliseconds. */
+export function parseDuration(path: string, value: unknown): number {
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.floor(value);
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value) : null;
+  const unit = DURATION_UNITS[(match?.[2] || 'ms').toLowerCase()];
+  if (!match || unit === undefined) fail(path, 'a duration such as 30s, 250ms or 7d', value);
+  return Math.floor(Number(match[1]) * unit);
+}
+
+export function parseInteger(path: string, value: unknown, min: number, max: number): number {
+  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) fail(path, `an integer from ${min} to ${max}`, value);
+  return n;
+}
+
+export function parseString(path: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') fail(path, 'a non-empty string', value);
+  return value;
+}
+
+export function parseBoolean(path: string, value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === 'false') return value === 'true';
+  fail(path, 'true or false', value);
+}
+
+export function parseChoice<T extends string>(path: string, value: unknown, choices: readonly T[]): T {
+  if (typeof value !== 'string' || !choices.includes(value as T)) fail(path, choices.join(' | '), value);
+  return value as T;
+}
+
+export function parseLogLevel(path: string, value: unknown): LogLevel {
+  return parseChoice(path, value, LOG_LEVELS);
+}
+
+export function parseStore(path: string, value: unknown): string {
+  const text = parseString(path, value);
+  if (text === 'memory' || /^(redis|rediss|redis\+cluster):\/\/./.test(text)) return text;
+  fail(path, 'memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2', value);
+}
+
+export function expectObject(path: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(path, 'an object', value);
+  return value as Record<string, unknown>;
+}
+
+export function rejectUnknownKeys(path: string, object: Record<string, unknown>, known: readonly string[]): void {
+  for (const key of Object.keys(object)) {
+    if (!known.includes(key)) throw new ConfigError(`${path ? `${path}.` : ''}${key}: unknown key (known: ${known.join(', ')})`);
+  }
+}
+
+function parseSettings(path: string, raw: Record<string, unknown>): RuleSettings {
+  const settings: RuleSettings = {};
+  if (raw['validators'] !== undefined) settings.validators = parseChoice(`${path}.validators`, raw['validators'], VALIDATOR_MODES);
+  if (raw['requestCacheControl'] !== undefined) {
+    settings.requestCacheControl = parseChoice(`${path}.requestCacheControl`, raw['requestCacheControl'], REQUEST_CACHE_CONTROL_MODES);
+  }
+  return settings;
+}
+
+function parseRuleList<R extends ClientRule | HostRule>(path: string, value: unknown): R[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail(path, 'a list of rules', value);
+  return value.map((item, i) => {
+    const rulePath = `${path}[${i}]`;
+    const raw = expectObject(rulePath, item);
+    rejectUnknownKeys(rulePath, raw, ['match', 'validators', 'requestCacheControl']);
+    const settings = parseSettings(rulePath, raw);
+    if (settings.validators === undefined && settings.requestCacheControl === undefined) {
+      fail(rulePath, 'at least one of validators, requestCacheControl', raw);
+    }
+    return { match: parseString(`${rulePath}.match`, raw['match']), ...settings } as R;
+  });
+}
+
+/** `policies:` from the config file, or the body of an admin PUT /policies. */
+export function parsePolicies(path: string, value: unknown): PolicyRules {
+  const raw = expectObject(path, value ?? {});
+  rejectUnknownKeys(path, raw, ['default', 'clients', 'hosts']);
+  const defaults = expectObject(`${path}.default`, raw['default'] ?? {});
+  rejectUnknownKeys(`${path}.default`, defaults, ['validators', 'requestCacheControl']);
+  return {
+    default: parseSettings(`${path}.default`, defaults),
+    clients: parseRuleList<ClientRule>(`${path}.clients`, raw['clients']),
+    hosts: parseRuleList<HostRule>(`${path}.hosts`, raw['hosts']),
+  };
+}
+
+/** One rule's settings, as in PUT /policies/clients/<id> { "validators": "strip" }. */
+export function parseRuleSettings(path: string, value: unknown): RuleSettings {
+  const raw = expectObject(path, value);
+  rejectUnknownKeys(path, raw, ['validators', 'requestCacheControl']);
+  const settings = parseSettings(path, raw);
+  if (settings.validators === undefined && settings.requestCacheControl === undefined) {
+    fail(path, 'at least one of validators, requestCacheControl', raw);
+  }
+  return settings;
+}
