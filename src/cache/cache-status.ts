@@ -21,6 +21,7 @@ export const DETAIL = {
 export class CacheStatus {
   private readonly params: string[] = [];
   private readonly details: string[] = [];
+  private wasCollapsed = false;
 
   constructor(private readonly cacheName = 'etag-proxy') {}
 
@@ -49,8 +50,9 @@ export class CacheStatus {
     return this;
   }
 
+  /** This request waited on another's fill instead of going upstream itself. */
   collapsed(): this {
-    if (!this.params.includes('collapsed')) this.params.push('collapsed');
+    this.wasCollapsed = true;
     return this;
   }
 
@@ -65,6 +67,7 @@ export class CacheStatus {
 
   toString(): string {
     const parts = [this.cacheName, ...this.params];
+    if (this.wasCollapsed) parts.push('collapsed');
     if (this.details.length) parts.push(`detail=${this.details.join('+')}`);
     return parts.join('; ');
   }

@@ -1,0 +1,198 @@
+// Issue 3 on the wire: several proxy instances, one Redis, one set of entries and validators.
+// Each test file uses its own namespace and removes only its own keys.
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { viaProxy } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
+import { cleanNamespace, redisForTests, startOwnRedisServer, testNamespace } from '../helpers/redis.js';
+
+let redis: { url: string; stop(): Promise<void> };
+const namespaces: string[] = [];
+let running: Array<TestProxy | Origin> = [];
+
+beforeAll(async () => {
+  redis = await redisForTests();
+});
+afterEach(async () => {
+  await Promise.all(running.map((s) => ('stop' in s ? s.stop() : s.close())));
+  running = [];
+});
+afterAll(async () => {
+  for (const ns of namespaces) await cleanNamespace(redis.url, ns);
+  await redis.stop();
+});
+
+async function twoProxies(options: { now?: () => number } = {}, store = redis.url) {
+  const namespace = testNamespace('shared');
+  namespaces.push(namespace);
+  const a = await startProxy({ store, namespace }, options);
+  const b = await startProxy({ store, namespace }, options);
+  running.push(a, b);
+  return { a, b, namespace };
+}
+
+async function origin(routes: Parameters<typeof startOrigin>[0]) {
+  const o = await startOrigin(routes);
+  running.push(o);
+  return o;
+}
+
+describe('one cache shared by proxy instances through Redis', () => {
+  it('serves through B, with no origin request, a response cached through A', async () => {
+    const o = await origin({ '/page': (_q, res) => void res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"p1"', 'content-type': 'text/plain' }).end('shared page') });
+    const { a, b } = await twoProxies();
+    const first = await viaProxy(a.url, `${o.url}/page`);
+    expect(first.headers['cache-status']).toContain('fwd=uri-miss');
+    const second = await viaProxy(b.url, `${o.url}/page`);
+    expect(second.status).toBe(200);
+    expect(second.text).toBe('shared page');
+    expect(second.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(second.headers['etag']).toBe('"p1"');
+    expect(o.requests).toHaveLength(1);
+  });
+
+  it('revalidates through B with the ETag A stored, and both then serve the refreshed entry (RFC 9111 §4.3.4)', async () => {
+    const clock = fakeClock();
+    const o = await origin({
+      '/feed': (req, res) => {
+        if (req.headers['if-none-match'] === '"f1"') return void res.writeHead(304, { etag: '"f1"', 'cache-control': 'max-age=60' }).end();
+        res.writeHead(200, { etag: '"f1"', 'cache-control': 'max-age=60', 'content-type': 'text/plain' }).end('feed body');
+      },
+    });
+    const { a, b } = await twoProxies({ now: clock.now });
+    await viaProxy(a.url, `${o.url}/feed`);
+    clock.advance(120);
+    const revalidated = await viaProxy(b.url, `${o.url}/feed`);
+    expect(revalidated.status).toBe(200);
+    expect(revalidated.text).toBe('feed body');
+    expect(revalidated.headers['cache-status']).toContain('fwd=stale; fwd-status=304');
+    expect(o.requests).toHaveLength(2);
+    expect(o.requests[1]!.headers['if-none-match']).toBe('"f1"');
+    for (const proxy of [a, b]) {
+      const hit = await viaProxy(proxy.url, `${o.url}/feed`);
+      expect(hit.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+      expect(hit.text).toBe('feed body');
+    }
+    expect(o.requests).toHaveLength(2);
+  });
+
+  it('collapses 50 concurrent misses spread over two instances into one origin request', async () => {
+    const o = await origin({
+      '/slow': (_q, res) => void setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '4' }).end('slow'), 300),
+    });
+    const { a, b } = await twoProxies();
+    const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => viaProxy(i % 2 ? a.url : b.url, `${o.url}/slow`)));
+    expect(responses.every((r) => r.status === 200 && r.text === 'slow')).toBe(true);
+    expect(o.requestsTo('/slow')).toHaveLength(1);
+  });
+
+  it('returns binary bodies (random bytes, 0 bytes, 10 MB) byte-identical through the other instance', async () => {
+    const bodies: Record<string, Buffer> = {
+      '/random': Buffer.concat([Buffer.from([0, 255, 0xc3, 0x28]), randomBytes(64 * 1024)]),
+      '/empty': Buffer.alloc(0),
+      '/large': randomBytes(10 * 1024 * 1024),
+    };
+    const o = await origin(
+      Object.fromEntries(
+        Object.entries(bodies).map(([path, body]) => [
+          path,
+          (_q, res) => void res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'application/octet-stream', 'content-length': String(body.length) }).end(body),
+        ]),
+      ),
+    );
+    const { a, b } = await twoProxies();
+    for (const [path, body] of Object.entries(bodies)) {
+      const stored = await viaProxy(a.url, `${o.url}${path}`);
+      expect(stored.body.equals(body)).toBe(true);
+      const hit = await viaProxy(b.url, `${o.url}${path}`);
+      expect(hit.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+      expect(hit.body.equals(body)).toBe(true);
+      expect(o.requestsTo(path)).toHaveLength(1);
+    }
+  });
+
+  it('keeps Vary variants apart across instances (RFC 9111 §4.1)', async () => {
+    const o = await origin({
+      '/v': (req, res) => {
+        const gzip = String(req.headers['accept-encoding'] ?? '').includes('gzip');
+        res.writeHead(200, { vary: 'Accept-Encoding', 'cache-control': 'max-age=60', 'content-type': 'text/plain' }).end(gzip ? 'gzip variant' : 'plain variant');
+      },
+    });
+    const { a, b } = await twoProxies();
+    await viaProxy(a.url, `${o.url}/v`, { headers: { 'accept-encoding': 'gzip' } });
+    await viaProxy(a.url, `${o.url}/v`, { headers: { 'accept-encoding': 'identity' } });
+    const gzip = await viaProxy(b.url, `${o.url}/v`, { headers: { 'accept-encoding': 'gzip' } });
+    const plain = await viaProxy(b.url, `${o.url}/v`, { headers: { 'accept-encoding': 'identity' } });
+    expect(gzip.text).toBe('gzip variant');
+    expect(plain.text).toBe('plain variant');
+    expect(gzip.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(plain.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(o.requests).toHaveLength(2);
+  });
+});
+
+describe('Redis going away degrades the proxy to forwarding, never failing a client', () => {
+  it('serves every request while its redis-server is killed, then resumes caching once it is back', async () => {
+    const own = await startOwnRedisServer();
+    const o = await origin({ '/k': (_q, res) => void res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain' }).end('kill-proof') });
+    const namespace = testNamespace('outage');
+    const proxy = await startProxy({ store: own.url, namespace, storeTimeoutMs: 250 });
+    running.push(proxy);
+    try {
+      await viaProxy(proxy.url, `${o.url}/k`);
+      const timings: number[] = [];
+      const statuses: number[] = [];
+      const flow = (async () => {
+        const until = Date.now() + 2500;
+        while (Date.now() < until) {
+          const started = Date.now();
+          const batch = await Promise.all(Array.from({ length: 5 }, () => viaProxy(proxy.url, `${o.url}/k`)));
+          timings.push(Date.now() - started);
+          for (const r of batch) {
+            statuses.push(r.status);
+            expect(r.text).toBe('kill-proof');
+          }
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await own.kill();
+      await flow;
+      expect(statuses.length).toBeGreaterThan(20);
+      expect(statuses.every((s) => s === 200)).toBe(true);
+      // No request waited much past --store-timeout (250 ms) for the store.
+      expect(Math.max(...timings)).toBeLessThan(1500);
+      const down = await viaProxy(proxy.url, `${o.url}/k`);
+      expect(down.headers['cache-status']).toContain('detail=store-unavailable');
+      expect(proxy.logs.filter((l) => l.includes('"store down"'))).toHaveLength(1);
+
+      await own.restart();
+      const deadline = Date.now() + 8000;
+      let resumed = false;
+      while (!resumed && Date.now() < deadline) {
+        await viaProxy(proxy.url, `${o.url}/k`);
+        const again = await viaProxy(proxy.url, `${o.url}/k`);
+        resumed = /^etag-proxy; hit/.test(String(again.headers['cache-status']));
+        if (!resumed) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(resumed).toBe(true);
+      expect(proxy.logs.filter((l) => l.includes('"store up"')).length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await own.kill();
+    }
+  });
+
+  it('starts and forwards with Redis down from the start', async () => {
+    const own = await startOwnRedisServer();
+    await own.kill();
+    const o = await origin({ '/d': (_q, res) => void res.writeHead(200, { 'cache-control': 'max-age=60' }).end('no redis') });
+    const proxy = await startProxy({ store: own.url, namespace: testNamespace('down'), storeTimeoutMs: 250 });
+    running.push(proxy);
+    const started = Date.now();
+    const r = await viaProxy(proxy.url, `${o.url}/d`);
+    expect(r.status).toBe(200);
+    expect(r.text).toBe('no redis');
+    expect(r.headers['cache-status']).toContain('detail=store-unavailable');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
