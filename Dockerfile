@@ -1,0 +1,20 @@
+# etag-proxy image: build the TypeScript, then a slim runtime with production dependencies only.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json ./
+COPY src ./src
+COPY bench ./bench
+RUN npm run build
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY --from=build /app/dist/src ./dist/src
+USER node
+EXPOSE 8080 8081
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
+CMD ["--host", "0.0.0.0", "--port", "8080"]
