@@ -1,0 +1,160 @@
+// Wraps any Backend so a store can only fail fast and in one way (trap 3): every call gets a
+// deadline, every failure becomes StoreUnavailable, and a breaker stops touching the store after
+// an outage until one probe call succeeds. The state change is logged once ("store down" /
+// "store up"), never per request. What a caller does with StoreUnavailable is the pipeline's job.
+import { StoreUnavailable } from '../errors.js';
+import type { Logger } from '../observe/log.js';
+import type { Backend, FillLock } from './types.js';
+
+export interface GuardOptions {
+  /** Deadline per call (`--store-timeout`). */
+  timeoutMs: number;
+  logger: Logger;
+  /** Names the store in log lines and errors, e.g. "redis". */
+  name: string;
+  /** At most one probe per this many ms while the breaker is open. */
+  probeIntervalMs?: number;
+  /** Lets the breaker probe at once when the store reports it is reachable again. */
+  watchReady?: (listener: () => void) => void;
+  /**
+   * Whether a failure means the store is unreachable (opens the breaker). Some failures do not:
+   * a server that answers "out of memory" to a write still serves reads. Default: every failure.
+   */
+  isOutage?: (err: unknown) => boolean;
+  now?: () => number;
+}
+
+const DEFAULT_PROBE_INTERVAL_MS = 500;
+const CLOSE_TIMEOUT_MS = 2000;
+// Extra deadline per body byte on put: 20 MB/s, so a 10 MB body gets about half a second more.
+const PUT_BYTES_PER_MS = 20_000;
+
+export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptions): Backend<Rules> {
+  const breaker = new Breaker(options);
+  const { entries, coordination, ledger, rules } = backend;
+  const guardLock = (lock: FillLock | null): FillLock | null =>
+    lock && { release: () => breaker.call('release', () => lock.release()) };
+  return {
+    kind: backend.kind,
+    entries: {
+      lookup: (url, variantOf) => breaker.call('lookup', () => entries.lookup(url, variantOf)),
+      // A large body takes longer to send than a lookup does to answer; it must not read as an outage.
+      put: (address, entry, ttlMs) =>
+        breaker.call('put', () => entries.put(address, entry, ttlMs), options.timeoutMs + entry.body.length / PUT_BYTES_PER_MS),
+      refresh: (address, meta, ttlMs) => breaker.call('refresh', () => entries.refresh(address, meta, ttlMs)),
+      invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
+      close: () => breaker.closing('entries.close', () => entries.close()),
+    },
+    coordination: {
+      acquireFill: async (key, ttlMs) => guardLock(await breaker.call('acquireFill', () => coordination.acquireFill(key, ttlMs))),
+      isFilling: (key) => breaker.call('isFilling', () => coordination.isFilling(key)),
+    },
+    ledger: {
+      recordServed: (client, key, validator, ttlMs) =>
+        breaker.call('recordServed', () => ledger.recordServed(client, key, validator, ttlMs)),
+      wasServed: (client, key, validator) => breaker.call('wasServed', () => ledger.wasServed(client, key, validator)),
+    },
+    rules: {
+      load: () => breaker.call('rules.load', () => rules.load()),
+      save: (value) => breaker.call('rules.save', () => rules.save(value)),
+      onChange: (listener) => rules.onChange(listener),
+      close: () => breaker.closing('rules.close', () => rules.close()),
+    },
+    close: () => breaker.closing('close', () => backend.close()),
+  };
+}
+
+class Breaker {
+  private down = false;
+  private probing = false;
+  private nextProbeAt = 0;
+  private readonly timeoutMs: number;
+  private readonly probeIntervalMs: number;
+  private readonly now: () => number;
+  private readonly isOutage: (err: unknown) => boolean;
+
+  constructor(private readonly options: GuardOptions) {
+    this.timeoutMs = options.timeoutMs;
+    this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+    this.now = options.now ?? Date.now;
+    this.isOutage = options.isOutage ?? (() => true);
+    options.watchReady?.(() => {
+      this.nextProbeAt = 0;
+    });
+  }
+
+  async call<T>(op: string, run: () => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
+    const isProbe = this.down;
+    if (isProbe) {
+      if (this.probing || this.now() < this.nextProbeAt) {
+        throw new StoreUnavailable(`${this.options.name} store is down: ${op} not attempted`);
+      }
+      this.probing = true;
+    }
+    try {
+      const value = await this.withDeadline(op, run, timeoutMs);
+      if (isProbe) this.markUp();
+      return value;
+    } catch (err) {
+      if (this.isOutage(err)) this.markDown(err);
+      // The server answered (with an error): it is reachable, whatever it thought of the command.
+      else if (isProbe) this.markUp();
+      throw err instanceof StoreUnavailable ? err : new StoreUnavailable(`${this.options.name} store ${op} failed: ${reason(err)}`, { cause: err });
+    } finally {
+      if (isProbe) this.probing = false;
+    }
+  }
+
+  /** Shutdown: a deadline but no breaker, since connections must be closed even while down. */
+  async closing(op: string, run: () => Promise<void>): Promise<void> {
+    try {
+      // Closing may wait for replies still in flight; it gets more time than a request does.
+      await this.withDeadline(op, run, Math.max(this.timeoutMs, CLOSE_TIMEOUT_MS));
+    } catch (err) {
+      throw err instanceof StoreUnavailable ? err : new StoreUnavailable(`${this.options.name} store ${op} failed: ${reason(err)}`, { cause: err });
+    }
+  }
+
+  private withDeadline<T>(op: string, run: () => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreUnavailable(`${this.options.name} store ${op} timed out after ${Math.round(timeoutMs)} ms`)), timeoutMs);
+      let pending: Promise<T>;
+      try {
+        pending = run();
+      } catch (err) {
+        clearTimeout(timer);
+        reject(err);
+        return;
+      }
+      // Both handlers are attached even when the deadline wins, so a late failure is never
+      // an unhandled rejection; once settled, the later outcome is ignored.
+      pending.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private markDown(err: unknown): void {
+    this.nextProbeAt = this.now() + this.probeIntervalMs;
+    if (this.down) return;
+    this.down = true;
+    this.options.logger.warn('store down', { store: this.options.name, reason: reason(err) });
+  }
+
+  private markUp(): void {
+    if (!this.down) return;
+    this.down = false;
+    this.options.logger.info('store up', { store: this.options.name });
+  }
+}
+
+function reason(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,63 @@
+// The shared Redis backend: one command connection and one subscriber connection (connect.ts)
+// behind every store part, each part wrapped by guarded.ts (deadline, breaker, StoreUnavailable).
+// Creating it never waits for Redis for long and never fails because Redis is down.
+import { ErrorReply } from '@redis/client';
+import type { Logger } from '../../observe/log.js';
+import { guardBackend } from '../guarded.js';
+import type { Backend } from '../types.js';
+import { connectRedis } from './connect.js';
+import { RedisCoordination, RedisLedger, RedisRuleStore } from './coordination.js';
+import { RedisEntryStore } from './entry-store.js';
+
+export interface RedisBackendOptions {
+  /** See connect.ts for the accepted forms (single node, TLS, Cluster seed list). */
+  url: string;
+  /** Prefix of every key and channel, so several proxies (or tests) can share one Redis. */
+  namespace: string;
+  storeTimeoutMs: number;
+  logger: Logger;
+}
+
+// Error replies that mean "this server cannot serve right now" rather than "this command is wrong".
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS)\b/;
+
+/**
+ * Outages open the breaker; a server that answers an error (OOM on a write, WRONGTYPE) is up,
+ * and so is one holding an unreadable rules document.
+ */
+export function isRedisOutage(err: unknown): boolean {
+  if (err instanceof ErrorReply) return TRANSIENT_REPLY.test(err.message);
+  return !(err instanceof SyntaxError);
+}
+
+export async function createRedisBackend<Rules>(options: RedisBackendOptions): Promise<Backend<Rules>> {
+  const { logger, namespace } = options;
+  const redis = connectRedis({ url: options.url, logger });
+  // Give the first connection a moment so the first requests after start do not count as an
+  // outage; a refused connection settles this at once, a silent host after the store deadline.
+  let waited: NodeJS.Timeout | undefined;
+  await Promise.race([redis.firstAttempt, new Promise<void>((resolve) => (waited = setTimeout(resolve, Math.max(options.storeTimeoutMs, 250))))]);
+  clearTimeout(waited);
+
+  const entries = new RedisEntryStore(redis, namespace);
+  const rules = new RedisRuleStore<Rules>(redis, namespace, logger);
+  const backend: Backend<Rules> = {
+    kind: 'redis',
+    entries,
+    coordination: new RedisCoordination(redis, namespace),
+    ledger: new RedisLedger(redis, namespace),
+    rules,
+    close: async () => {
+      await rules.close();
+      await entries.close();
+      await redis.close();
+    },
+  };
+  return guardBackend(backend, {
+    timeoutMs: options.storeTimeoutMs,
+    logger,
+    name: 'redis',
+    watchReady: (listener) => redis.onReady(listener),
+    isOutage: isRedisOutage,
+  });
+}

@@ -1,0 +1,245 @@
+// The one place that creates node-redis connections for the Redis backend: a command connection
+// (bulk strings as Buffers, offline queue off, capped reconnect backoff) and a separate subscriber
+// connection for pub/sub. Both are usable while Redis is down and recover when it returns.
+// Deadlines, the breaker and "store down/up" lines live in store/guarded.ts, not here.
+import { createClient, createCluster } from '@keyv/redis';
+import { RESP_TYPES } from '@redis/client';
+import type { Logger } from '../../observe/log.js';
+
+export type RedisArg = string | Buffer;
+
+/** A connection shared by entry-store.ts and coordination.ts; replies are loosely typed on purpose. */
+export interface RedisConnection {
+  /** One command; in a cluster it is routed by `key`. Bulk strings come back as Buffers. */
+  command(key: string, args: RedisArg[]): Promise<unknown>;
+  /** MULTI/EXEC in one round trip. Every key touched must share `key`'s slot (a hash tag). */
+  transaction(key: string, commands: RedisArg[][]): Promise<unknown[]>;
+  /** Subscribe on the subscriber connection; resubscribes by itself after a reconnect. */
+  subscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  /** Called each time the command connection (re)connects: a hint that a probe may succeed. */
+  onReady(listener: () => void): void;
+  /** Settles on the first connection attempt's outcome (ready or failed), never rejects. */
+  readonly firstAttempt: Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /**
+   * `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS), or a Redis Cluster seed list as
+   * `redis+cluster://[user:pass@]host1:port1,host2:port2` (`rediss+cluster://` for TLS). The seed
+   * nodes are only used to discover the slot map; listing one reachable node is enough.
+   */
+  url: string;
+  logger: Logger;
+  connectTimeoutMs?: number;
+}
+
+// Capped exponential backoff with a little jitter so a fleet of workers does not reconnect in step.
+const BACKOFF_FIRST_MS = 50;
+const BACKOFF_MAX_MS = 2000;
+export function reconnectDelayMs(retries: number): number {
+  const base = Math.min(BACKOFF_FIRST_MS * 2 ** Math.min(retries, 16), BACKOFF_MAX_MS);
+  return Math.round(base * (0.9 + Math.random() * 0.2));
+}
+
+// A connection that stops answering without closing (partition, SIGSTOP) is found by the PINGs
+// plus the idle timeout, then closed and reconnected; otherwise it could stay "ready" for minutes.
+const PING_INTERVAL_MS = 1000;
+const SOCKET_IDLE_TIMEOUT_MS = 5000;
+
+const BUFFER_REPLIES = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
+// sendCommand() reads the options of the client it was created from, not those of a
+// withTypeMapping() view, so the mapping is also passed on each call.
+const BUFFER_OPTIONS = { typeMapping: BUFFER_REPLIES };
+
+export function connectRedis(options: ConnectOptions): RedisConnection {
+  const cluster = parseClusterUrl(options.url);
+  return cluster ? connectCluster(cluster, options) : connectSingle(options);
+}
+
+function socketOptions(options: ConnectOptions, forCommands: boolean) {
+  return {
+    connectTimeout: options.connectTimeoutMs ?? 2000,
+    reconnectStrategy: (retries: number) => reconnectDelayMs(retries),
+    ...(forCommands ? { socketTimeout: SOCKET_IDLE_TIMEOUT_MS } : {}),
+  };
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+function connectSingle(options: ConnectOptions): RedisConnection {
+  const { logger } = options;
+  const base = createClient({
+    url: options.url,
+    disableOfflineQueue: true,
+    pingInterval: PING_INTERVAL_MS,
+    socket: socketOptions(options, true),
+  });
+  // No idle timeout (nor PINGs) on the subscriber: it is silent between rule changes by design,
+  // and a subscription lost to a half-dead socket costs only a late change (rules are re-read
+  // whenever the command connection comes back, see coordination.ts).
+  const subscriber = createClient({ url: options.url, disableOfflineQueue: true, socket: socketOptions(options, false) });
+  const client = base.withTypeMapping(BUFFER_REPLIES);
+
+  // Trap 4: one listener each, attached here and never per request. Without an 'error' listener
+  // node-redis errors would crash the process; the state change itself is logged by guarded.ts.
+  let settleFirst: () => void = () => {};
+  const firstAttempt = new Promise<void>((resolve) => (settleFirst = resolve));
+  base.on('error', (err: unknown) => {
+    settleFirst();
+    logger.debug('redis connection error', { error: describeError(err) });
+  });
+  subscriber.on('error', (err: unknown) => logger.debug('redis subscriber error', { error: describeError(err) }));
+  const readyListeners: Array<() => void> = [];
+  base.on('ready', () => {
+    settleFirst();
+    for (const listener of readyListeners) listener();
+  });
+  // connect() keeps retrying until Redis answers, so it is never awaited: creation must not block.
+  base.connect().catch((err: unknown) => logger.debug('redis connect stopped', { error: describeError(err) }));
+  subscriber.connect().catch((err: unknown) => logger.debug('redis subscriber connect stopped', { error: describeError(err) }));
+
+  return {
+    command: (_key, args) => client.sendCommand(args, BUFFER_OPTIONS),
+    transaction: async (_key, commands) => {
+      const multi = client.multi();
+      for (const args of commands) multi.addCommand(args);
+      return multi.exec();
+    },
+    subscribe: (channel, listener) => subscriber.subscribe(channel, (message: string) => listener(message)),
+    onReady: (listener) => readyListeners.push(listener),
+    firstAttempt,
+    close: async () => {
+      readyListeners.length = 0;
+      await Promise.allSettled([closeClient(base), closeClient(subscriber)]);
+    },
+  };
+}
+
+async function closeClient(client: { close(): Promise<void>; destroy(): void; isOpen: boolean }): Promise<void> {
+  if (!client.isOpen) return;
+  // close() waits for pending replies; a half-dead server must not hold shutdown hostage.
+  const timer = setTimeout(() => client.isOpen && client.destroy(), 1000);
+  try {
+    await client.close();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface ClusterSeeds {
+  tls: boolean;
+  username?: string;
+  password?: string;
+  nodes: Array<{ host: string; port: number }>;
+}
+
+/** `redis+cluster://[user:pass@]h1:p1,h2:p2` → the seed nodes; undefined for any other URL. */
+export function parseClusterUrl(url: string): ClusterSeeds | undefined {
+  const match = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/i.exec(url);
+  if (!match) return undefined;
+  const [, scheme = '', userinfo, hostList = ''] = match;
+  const nodes = hostList.split(',').map((hostPort) => {
+    const at = hostPort.lastIndexOf(':');
+    const host = (at > 0 ? hostPort.slice(0, at) : hostPort).replace(/^\[|\]$/g, '');
+    const port = at > 0 ? Number(hostPort.slice(at + 1)) : 6379;
+    if (!host || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      throw new Error(`redis cluster url: expected host:port in the seed list, got "${hostPort}"`);
+    }
+    return { host, port };
+  });
+  // Same reading as node-redis gives `redis://user:pass@host`: a username, a password, or both.
+  const colon = userinfo?.indexOf(':') ?? -1;
+  const username = userinfo ? decodeURIComponent(colon >= 0 ? userinfo.slice(0, colon) : userinfo) : '';
+  const password = userinfo && colon >= 0 ? decodeURIComponent(userinfo.slice(colon + 1)) : '';
+  return {
+    tls: scheme.toLowerCase() === 'rediss',
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    nodes,
+  };
+}
+
+function connectCluster(seeds: ClusterSeeds, options: ConnectOptions): RedisConnection {
+  const { logger } = options;
+  const scheme = seeds.tls ? 'rediss' : 'redis';
+  const base = createCluster({
+    rootNodes: seeds.nodes.map((node) => ({ url: `${scheme}://${node.host}:${node.port}` })),
+    defaults: {
+      ...(seeds.username ? { username: seeds.username } : {}),
+      ...(seeds.password ? { password: seeds.password } : {}),
+      disableOfflineQueue: true,
+      pingInterval: PING_INTERVAL_MS,
+      socket: socketOptions(options, true),
+    },
+  });
+  const cluster = base.withTypeMapping(BUFFER_REPLIES);
+  base.on('error', (err: unknown) => logger.debug('redis cluster error', { error: describeError(err) }));
+  base.on('node-error', (err: unknown) => logger.debug('redis cluster node error', { error: describeError(err) }));
+
+  const readyListeners: Array<() => void> = [];
+  const announceReady = () => {
+    for (const listener of readyListeners) listener();
+  };
+  base.on('node-ready', announceReady);
+
+  // Unlike a single client, a cluster's connect() gives up when no seed answers: retry it here
+  // with the same backoff, in the background, so the backend can start while Redis is down.
+  let connected = false;
+  let closed = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let whenConnected: () => void = () => {};
+  const connectedOnce = new Promise<void>((resolve) => (whenConnected = resolve));
+  let settleFirst: () => void = () => {};
+  const firstAttempt = new Promise<void>((resolve) => (settleFirst = resolve));
+  const attempt = (retries: number): void => {
+    base.connect().then(
+      () => {
+        connected = true;
+        settleFirst();
+        whenConnected();
+        announceReady();
+      },
+      (err: unknown) => {
+        settleFirst();
+        logger.debug('redis cluster connect failed', { error: describeError(err), retries });
+        if (!closed) retryTimer = setTimeout(() => attempt(retries + 1), reconnectDelayMs(retries));
+      },
+    );
+  };
+  attempt(0);
+
+  const notConnected = () => Promise.reject(new Error('redis cluster: slot map not discovered yet (no seed node answered)'));
+  return {
+    command: (key, args) => (connected ? cluster.sendCommand(key, false, args, BUFFER_OPTIONS) : notConnected()),
+    transaction: async (key, commands) => {
+      if (!connected) return notConnected();
+      const multi = cluster.multi(key);
+      for (const args of commands) multi.addCommand(key, false, args);
+      return multi.exec();
+    },
+    // The cluster client keeps its own pub/sub connection, apart from the command connections.
+    subscribe: async (channel, listener) => {
+      await connectedOnce;
+      await cluster.subscribe(channel, (message: string) => listener(message));
+    },
+    onReady: (listener) => readyListeners.push(listener),
+    firstAttempt,
+    close: async () => {
+      closed = true;
+      clearTimeout(retryTimer);
+      readyListeners.length = 0;
+      if (!connected) return;
+      const timer = setTimeout(() => base.destroy(), 1000);
+      try {
+        await base.close();
+      } catch {
+        // already closed or destroyed by the timer
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}

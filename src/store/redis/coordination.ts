@@ -1,0 +1,155 @@
+// Fleet-wide coordination on Redis: fill locks (SET NX PX with a random token), the isolate
+// ledger (a set per client and key, with a TTL) and the shared policy rules (a JSON string plus a
+// pub/sub channel announcing changes). Deadlines and error mapping are guarded.ts's job.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../../observe/log.js';
+import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
+import type { RedisConnection } from './connect.js';
+
+// Delete the lock only while it is still ours: after a TTL expiry another worker may hold it.
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+function ms(ttlMs: number): string {
+  return String(Math.max(1, Math.ceil(ttlMs)));
+}
+
+export class RedisCoordination implements Coordination {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly namespace: string,
+  ) {}
+
+  private key(key: string): string {
+    return `${this.namespace}:fill:${key}`;
+  }
+
+  async acquireFill(key: string, ttlMs: number): Promise<FillLock | null> {
+    const lockKey = this.key(key);
+    const token = randomBytes(16).toString('base64url');
+    const reply = await this.redis.command(lockKey, ['SET', lockKey, token, 'NX', 'PX', ms(ttlMs)]);
+    if (reply === null) return null;
+    return {
+      release: async () => {
+        await this.redis.command(lockKey, ['EVAL', RELEASE_SCRIPT, '1', lockKey, token]);
+      },
+    };
+  }
+
+  async isFilling(key: string): Promise<boolean> {
+    const lockKey = this.key(key);
+    return (await this.redis.command(lockKey, ['EXISTS', lockKey])) === 1;
+  }
+}
+
+export class RedisLedger implements ValidatorLedger {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly namespace: string,
+  ) {}
+
+  // Client ids can hold ':' (IPv6 addresses, user names); encoding keeps `<client>:<key>` unambiguous.
+  private key(client: string, key: string): string {
+    return `${this.namespace}:served:${encodeURIComponent(client)}:${key}`;
+  }
+
+  async recordServed(client: string, key: string, validator: string, ttlMs: number): Promise<void> {
+    const setKey = this.key(client, key);
+    await this.redis.transaction(setKey, [
+      ['SADD', setKey, validator],
+      ['PEXPIRE', setKey, ms(ttlMs)],
+    ]);
+  }
+
+  async wasServed(client: string, key: string, validator: string): Promise<boolean> {
+    const setKey = this.key(client, key);
+    return (await this.redis.command(setKey, ['SISMEMBER', setKey, validator])) === 1;
+  }
+}
+
+export class RedisRuleStore<Rules> implements RuleStore<Rules> {
+  private readonly rulesKey: string;
+  private readonly channel: string;
+  private readonly listeners = new Set<(rules: Rules) => void>();
+  private subscribed = false;
+  private closed = false;
+  /** The rules JSON last read or announced, to tell a real change from a reconnect. */
+  private lastSeen: string | undefined;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    namespace: string,
+    private readonly logger: Logger,
+  ) {
+    this.rulesKey = `${namespace}:rules`;
+    this.channel = `${namespace}:rules-changed`;
+    // A change published while this worker was cut off from Redis was never delivered to it:
+    // read the rules again whenever the connection comes back, and announce them if they differ.
+    redis.onReady(() => void this.reloadAndNotify(true));
+  }
+
+  async load(): Promise<Rules | undefined> {
+    const reply = await this.redis.command(this.rulesKey, ['GET', this.rulesKey]);
+    if (!Buffer.isBuffer(reply)) return undefined;
+    const text = reply.toString();
+    const rules = JSON.parse(text) as Rules;
+    this.lastSeen = text;
+    return rules;
+  }
+
+  async save(rules: Rules): Promise<void> {
+    // One round trip; the message is only a nudge, subscribers read the rules key themselves.
+    await this.redis.transaction(this.rulesKey, [
+      ['SET', this.rulesKey, JSON.stringify(rules)],
+      ['PUBLISH', this.channel, String(Date.now())],
+    ]);
+  }
+
+  onChange(listener: (rules: Rules) => void): () => void {
+    this.listeners.add(listener);
+    if (!this.subscribed) {
+      this.subscribed = true;
+      // Subscribed once per store, whatever the number of listeners (trap 4).
+      this.redis.subscribe(this.channel, () => void this.reloadAndNotify(false)).then(
+        // A save between the caller's load() and this subscription would otherwise go unheard.
+        () => this.reloadAndNotify(true),
+        (err: unknown) => {
+          this.subscribed = false;
+          this.logger.warn('rules subscription failed', { error: describe(err) });
+        },
+      );
+    }
+    return () => this.listeners.delete(listener);
+  }
+
+  private async reloadAndNotify(onlyIfChanged: boolean): Promise<void> {
+    if (this.closed || this.listeners.size === 0) return;
+    const before = this.lastSeen;
+    let rules: Rules | undefined;
+    try {
+      rules = await this.load();
+    } catch (err) {
+      // Not lost for good: read again at the next change, reconnect, or by load() on restart.
+      this.logger.warn('rules reload failed', { error: describe(err) });
+      return;
+    }
+    if (rules === undefined || this.closed || (onlyIfChanged && before === this.lastSeen)) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(rules);
+      } catch (err) {
+        this.logger.error('rules listener failed', { error: describe(err) });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,170 @@
+// The one suite every Coordination, ValidatorLedger and RuleStore must pass (memory and Redis):
+// one fill-lock holder at a time, locks that expire, a ledger per client and key with a TTL,
+// and rule changes that reach subscribers on another instance sharing the store.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Coordination, RuleStore, ValidatorLedger } from '../../src/store/types.js';
+
+export type ContractRules = { version: number; clients: Record<string, string> };
+
+export interface CoordinationSubject {
+  coordination: Coordination;
+  ledger: ValidatorLedger;
+  rules: RuleStore<ContractRules>;
+  /** Another instance sharing the store (a second worker); for memory, the same instance. */
+  peer: RuleStore<ContractRules>;
+  /** The rule store of a worker started now (after earlier saves). */
+  restarted(): Promise<RuleStore<ContractRules>>;
+  cleanup(): Promise<void>;
+}
+
+const freshKey = (prefix: string): string => `${prefix}-${randomBytes(8).toString('hex')}`;
+
+async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await delay(10);
+  }
+  return true;
+}
+
+export function coordinationContract(name: string, make: () => Promise<CoordinationSubject>): void {
+  describe(`Coordination contract: ${name}`, () => {
+    let subject: CoordinationSubject;
+
+    beforeAll(async () => {
+      subject = await make();
+    });
+    afterAll(async () => {
+      await subject?.cleanup();
+    });
+
+    describe('fill locks', () => {
+      it('has at most one holder of a key, even when asked at once', async () => {
+        const key = freshKey('lock');
+        const attempts = await Promise.all(Array.from({ length: 10 }, () => subject.coordination.acquireFill(key, 5000)));
+        expect(attempts.filter((lock) => lock !== null)).toHaveLength(1);
+        expect(await subject.coordination.acquireFill(key, 5000)).toBeNull();
+      });
+
+      it('keeps keys apart', async () => {
+        const held = await subject.coordination.acquireFill(freshKey('lock'), 5000);
+        expect(held).not.toBeNull();
+        expect(await subject.coordination.acquireFill(freshKey('lock'), 5000)).not.toBeNull();
+      });
+
+      it('reports isFilling while held, and frees the key when the holder releases it', async () => {
+        const key = freshKey('lock');
+        expect(await subject.coordination.isFilling(key)).toBe(false);
+        const lock = await subject.coordination.acquireFill(key, 5000);
+        expect(lock).not.toBeNull();
+        expect(await subject.coordination.isFilling(key)).toBe(true);
+        await lock?.release();
+        expect(await subject.coordination.isFilling(key)).toBe(false);
+        expect(await subject.coordination.acquireFill(key, 5000)).not.toBeNull();
+      });
+
+      it('expires a lock after its TTL, so a crashed holder cannot block a key', async () => {
+        const key = freshKey('lock');
+        expect(await subject.coordination.acquireFill(key, 200)).not.toBeNull();
+        expect(await subject.coordination.acquireFill(key, 200)).toBeNull();
+        await delay(350);
+        expect(await subject.coordination.isFilling(key)).toBe(false);
+        expect(await subject.coordination.acquireFill(key, 5000)).not.toBeNull();
+      });
+
+      it('a holder whose lock expired cannot release the next holder’s lock', async () => {
+        const key = freshKey('lock');
+        const first = await subject.coordination.acquireFill(key, 200);
+        await delay(350);
+        const second = await subject.coordination.acquireFill(key, 5000);
+        expect(second).not.toBeNull();
+        await first?.release();
+        expect(await subject.coordination.isFilling(key)).toBe(true);
+        expect(await subject.coordination.acquireFill(key, 5000)).toBeNull();
+      });
+    });
+
+    describe('validator ledger', () => {
+      it('remembers a validator per client and key', async () => {
+        const key = freshKey('key');
+        const otherKey = freshKey('key');
+        await subject.ledger.recordServed('alice', key, '"v1"', 60_000);
+        await subject.ledger.recordServed('alice', key, '"v2"', 60_000);
+        expect(await subject.ledger.wasServed('alice', key, '"v1"')).toBe(true);
+        expect(await subject.ledger.wasServed('alice', key, '"v2"')).toBe(true);
+        expect(await subject.ledger.wasServed('alice', key, '"v3"')).toBe(false);
+        expect(await subject.ledger.wasServed('bob', key, '"v1"')).toBe(false);
+        expect(await subject.ledger.wasServed('alice', otherKey, '"v1"')).toBe(false);
+      });
+
+      it('keeps client ids containing ":" apart from keys', async () => {
+        const key = freshKey('key');
+        await subject.ledger.recordServed('::1', `${key}:variant`, '"v1"', 60_000);
+        expect(await subject.ledger.wasServed(`::1:${key}`, 'variant', '"v1"')).toBe(false);
+        expect(await subject.ledger.wasServed('::1', `${key}:variant`, '"v1"')).toBe(true);
+      });
+
+      it('forgets what it served once the TTL has passed', async () => {
+        const key = freshKey('key');
+        await subject.ledger.recordServed('carol', key, '"v1"', 200);
+        expect(await subject.ledger.wasServed('carol', key, '"v1"')).toBe(true);
+        await delay(350);
+        expect(await subject.ledger.wasServed('carol', key, '"v1"')).toBe(false);
+      });
+    });
+
+    describe('rules', () => {
+      it('loads nothing before the first save', async () => {
+        expect(await subject.rules.load()).toBeUndefined();
+      });
+
+      it('loads what was saved, also in a worker started afterwards', async () => {
+        const rules: ContractRules = { version: 1, clients: { alice: 'strip', 'scraper-*': 'isolate' } };
+        await subject.rules.save(rules);
+        expect(await subject.rules.load()).toEqual(rules);
+        expect(await subject.peer.load()).toEqual(rules);
+        const restarted = await subject.restarted();
+        expect(await restarted.load()).toEqual(rules);
+      });
+
+      it('delivers a change to every onChange listener of another instance within 1 s', async () => {
+        await subject.peer.load(); // a worker reads the rules at start, then listens for changes
+        const heardByFirst: ContractRules[] = [];
+        const heardBySecond: ContractRules[] = [];
+        const stopFirst = subject.peer.onChange((rules) => heardByFirst.push(rules));
+        const stopSecond = subject.peer.onChange((rules) => heardBySecond.push(rules));
+        try {
+          const changed: ContractRules = { version: 2, clients: { bob: 'pass' } };
+          const savedAt = Date.now();
+          await subject.rules.save(changed);
+          const arrived = await waitFor(() => heardByFirst.some((r) => r.version === 2) && heardBySecond.some((r) => r.version === 2), 1000);
+          expect(arrived, 'change not delivered within 1 s').toBe(true);
+          expect(Date.now() - savedAt).toBeLessThan(1000);
+          expect(heardByFirst.at(-1)).toEqual(changed);
+          expect(heardBySecond.at(-1)).toEqual(changed);
+        } finally {
+          stopFirst();
+          stopSecond();
+        }
+      });
+
+      it('stops calling a listener once it unsubscribed', async () => {
+        const heardByKept: ContractRules[] = [];
+        const heardByStopped: ContractRules[] = [];
+        const stopKept = subject.peer.onChange((rules) => heardByKept.push(rules));
+        const stop = subject.peer.onChange((rules) => heardByStopped.push(rules));
+        stop();
+        try {
+          await subject.rules.save({ version: 3, clients: {} });
+          expect(await waitFor(() => heardByKept.some((r) => r.version === 3), 1000)).toBe(true);
+          expect(heardByStopped).toEqual([]);
+        } finally {
+          stopKept();
+        }
+      });
+    });
+  });
+}

@@ -1,0 +1,155 @@
+// Redis for tests: the shared server from REDIS_URL or a private redis-server on a free port,
+// private servers for kill/restart tests (stopped by pid), a namespace per test file and a
+// cleanup that deletes only that namespace's keys (SCAN + UNLINK, never FLUSHALL).
+// A missing redis-server is a failure with install instructions, never a skip.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import { createClient } from '@keyv/redis';
+
+export interface OwnRedisServer {
+  url: string;
+  port: number;
+  /** Pid of the current redis-server process (changes on restart). */
+  readonly pid: number;
+  /** SIGKILL: connections drop at once, as in a crash. */
+  kill(): Promise<void>;
+  /** Start again on the same port, with an empty dataset. */
+  restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the server keeps its sockets but stops answering. */
+  pause(): void;
+  resume(): void;
+}
+
+const INSTALL_HINT =
+  'redis-server was not found on the PATH. The Redis tests need a real server: install it with ' +
+  '`apt-get install redis-server` (Debian/Ubuntu) or `brew install redis` (macOS), ' +
+  'or point REDIS_URL at a running Redis (e.g. REDIS_URL=redis://127.0.0.1:6379).';
+
+export async function redisForTests(): Promise<{ url: string; stop(): Promise<void> }> {
+  const shared = process.env.REDIS_URL;
+  if (shared) return { url: shared, stop: async () => {} };
+  const server = await startOwnRedisServer();
+  return { url: server.url, stop: () => server.kill() };
+}
+
+export async function startOwnRedisServer(port?: number): Promise<OwnRedisServer> {
+  const chosenPort = port ?? (await freePort());
+  let child = await spawnRedis(chosenPort);
+  return {
+    url: `redis://127.0.0.1:${chosenPort}`,
+    port: chosenPort,
+    get pid() {
+      return child.pid ?? -1;
+    },
+    kill: () => killProcess(child),
+    restart: async () => {
+      await killProcess(child);
+      child = await spawnRedis(chosenPort);
+    },
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
+  };
+}
+
+/** A namespace no other test file or run shares, so files can run in parallel on one Redis. */
+export function testNamespace(name: string): string {
+  return `etag-proxy-test:${name}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+/** Delete every key under `<ns>:` and nothing else. */
+export async function cleanNamespace(url: string, namespace: string): Promise<void> {
+  const client = createClient({ url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const pattern = `${namespace.replace(/[*?[\]\\]/g, '\\$&')}:*`;
+    let cursor = '0';
+    do {
+      const page = await client.scan(cursor, { MATCH: pattern, COUNT: 1000 });
+      cursor = String(page.cursor);
+      if (page.keys.length) await client.unlink(page.keys);
+    } while (cursor !== '0');
+  } finally {
+    client.destroy();
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (!address || typeof address === 'string') throw new Error('could not pick a free port');
+  return address.port;
+}
+
+const running = new Set<ChildProcess>();
+// A test runner that exits early must not leave servers behind.
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+async function spawnRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keepTail = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-2000));
+  child.stdout?.on('data', keepTail);
+  child.stderr?.on('data', keepTail);
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new Error(INSTALL_HINT) : err));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`redis-server on port ${port} exited early (code ${code}, signal ${signal}):\n${output}`)),
+    );
+  });
+  failed.catch(() => {});
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  try {
+    await Promise.race([failed, waitForPong(port)]);
+  } catch (err) {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw err;
+  }
+  return child;
+}
+
+async function killProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+}
+
+async function waitForPong(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await ping(port)) return;
+    await delay(25);
+  }
+  throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+    socket.on('error', () => done(false));
+  });
+}
