@@ -5,7 +5,10 @@ import { pipeline } from 'node:stream/promises';
 import { AbortTransfer } from '../errors.js';
 import { midBodyError } from '../http/upstream.js';
 
-/** Stream originRes to clientRes; resolve with the whole body, or null if it outgrew `cap`. */
+/**
+ * Stream originRes to clientRes without ending it (the caller ends it after committing);
+ * resolve with the whole body, or null if it outgrew `cap`.
+ */
 export async function teeBody(originRes: IncomingMessage, clientRes: ServerResponse, cap: number, host: string): Promise<Buffer | null> {
   let chunks: Buffer[] | null = [];
   let size = 0;
@@ -15,14 +18,14 @@ export async function teeBody(originRes: IncomingMessage, clientRes: ServerRespo
     if (size > cap) chunks = null;
     else chunks.push(chunk);
   });
-  await streamTo(originRes, clientRes, host);
+  await streamTo(originRes, clientRes, host, { end: false });
   return chunks ? Buffer.concat(chunks, size) : null;
 }
 
 /** Stream originRes to clientRes; any failure on either side cuts the client's transfer. */
-export async function streamTo(originRes: IncomingMessage, clientRes: ServerResponse, host: string): Promise<void> {
+export async function streamTo(originRes: IncomingMessage, clientRes: ServerResponse, host: string, options: { end?: boolean } = {}): Promise<void> {
   try {
-    await pipeline(originRes, clientRes);
+    await pipeline(originRes, clientRes, options);
   } catch (error) {
     if (clientRes.destroyed && !originRes.errored) throw new AbortTransfer('client_gone', 'the client closed the connection');
     throw midBodyError(originRes.errored ?? error, host);

@@ -4,7 +4,8 @@ import { Keyv } from 'keyv';
 import type { Entry, EntryAddress, EntryMeta, EntryStore } from '../types.js';
 import { ByteLru } from './byte-lru.js';
 
-type Stored = { kind: 'entry'; entry: Entry } | { kind: 'vary'; vary: string[]; variants: Set<string> };
+// A varying URL's record lives as long as its longest-lived variant (`expires`, epoch ms).
+type Stored = { kind: 'entry'; entry: Entry } | { kind: 'vary'; vary: string[]; variants: Set<string>; expires: number };
 
 // Per-record bookkeeping: key strings, Map slots, the meta object. Measured roughly, erring high.
 const RECORD_OVERHEAD = 600;
@@ -50,10 +51,17 @@ export class MemoryEntryStore implements EntryStore {
       return;
     }
     const existing = await this.keyv.get(address.url);
-    const variants = existing?.kind === 'vary' && sameNames(existing.vary, address.vary) ? existing.variants : new Set<string>();
+    const sameVary = existing?.kind === 'vary' && sameNames(existing.vary, address.vary);
+    const variants = sameVary ? existing.variants : new Set<string>();
     variants.add(address.variant);
-    await this.keyv.set(address.url, { kind: 'vary', vary: address.vary, variants }, ttlMs);
+    await this.extendVaryRecord(address.url, address.vary, variants, sameVary ? existing.expires : 0, ttlMs);
     await this.keyv.set(`${address.url}:${address.variant}`, { kind: 'entry', entry }, ttlMs);
+  }
+
+  private async extendVaryRecord(url: string, vary: string[], variants: Set<string>, expires: number, ttlMs: number): Promise<void> {
+    // keyv's expiry reads the wall clock, so this bookkeeping does too.
+    const until = Math.max(expires, Date.now() + ttlMs);
+    await this.keyv.set(url, { kind: 'vary', vary, variants, expires: until }, until - Date.now());
   }
 
   async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void> {
@@ -61,6 +69,10 @@ export class MemoryEntryStore implements EntryStore {
     const record = await this.keyv.get(key);
     if (record?.kind !== 'entry') return;
     await this.keyv.set(key, { kind: 'entry', entry: { meta, body: record.entry.body } }, ttlMs);
+    if (address.variant && address.vary) {
+      const urlRecord = await this.keyv.get(address.url);
+      if (urlRecord?.kind === 'vary') await this.extendVaryRecord(address.url, urlRecord.vary, urlRecord.variants, urlRecord.expires, ttlMs);
+    }
   }
 
   async invalidate(url: string): Promise<void> {

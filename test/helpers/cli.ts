@@ -1,0 +1,61 @@
+// Run the built CLI (dist/, built once by test/global-setup.ts) as a child process, the way
+// users start it, and wait for its "listening" log lines.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export const CLI = 'dist/src/cli/main.js';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  output: () => string;
+  /** Resolve once `count` lines containing `text` were printed (rejects after `ms`). */
+  waitFor(text: string, count?: number, ms?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout!.on('data', (c: Buffer) => (text += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (text += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    output: () => text,
+    async waitFor(needle, count = 1, ms = 10_000) {
+      const deadline = Date.now() + ms;
+      while (text.split(needle).length - 1 < count) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${JSON.stringify(needle)} x${count}; output:\n${text}`);
+        if (child.exitCode !== null) throw new Error(`CLI exited with ${child.exitCode} before ${JSON.stringify(needle)}; output:\n${text}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Run the CLI to completion: exit code and everything it printed. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
