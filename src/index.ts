@@ -9,7 +9,7 @@ import { Upstream } from './http/upstream.js';
 import { createLogger, type Logger } from './observe/log.js';
 import type { ProxyContext } from './pipeline/context.js';
 import { LivePolicyEngine } from './policy/engine.js';
-import type { PolicyRules } from './policy/rules.js';
+import type { StoredPolicies } from './policy/stored-rules.js';
 import { createProxyServer, listen } from './server/proxy-server.js';
 import { createMemoryBackend } from './store/memory/backend.js';
 import type { Backend } from './store/types.js';
@@ -22,7 +22,7 @@ export interface ProxyOptions {
   now?: () => number;
   logger?: Logger;
   /** Use this backend instead of building one from config.store (shared by tests). */
-  backend?: Backend<PolicyRules>;
+  backend?: Backend<StoredPolicies>;
 }
 
 export interface Proxy {
@@ -35,10 +35,10 @@ export interface Proxy {
 
 const LOCAL_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0']);
 
-export async function createBackend(config: ProxyConfig, now: () => number, logger: Logger): Promise<Backend<PolicyRules>> {
-  if (config.store === 'memory') return createMemoryBackend<PolicyRules>({ cacheSizeBytes: config.cacheSizeBytes, now });
+export async function createBackend(config: ProxyConfig, now: () => number, logger: Logger): Promise<Backend<StoredPolicies>> {
+  if (config.store === 'memory') return createMemoryBackend<StoredPolicies>({ cacheSizeBytes: config.cacheSizeBytes, now });
   const { createRedisBackend } = await import('./store/redis/backend.js');
-  return createRedisBackend<PolicyRules>({ url: config.store, namespace: config.namespace, storeTimeoutMs: config.storeTimeoutMs, logger });
+  return createRedisBackend<StoredPolicies>({ url: config.store, namespace: config.namespace, storeTimeoutMs: config.storeTimeoutMs, logger });
 }
 
 export async function createProxy(config: ProxyConfig, options: ProxyOptions = {}): Promise<Proxy> {

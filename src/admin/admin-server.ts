@@ -1,8 +1,153 @@
-// PLACEHOLDER — replaced by the admin API implementation.
-import type { Proxy } from '../index.js';
+// The admin listener: its own node:http server (loopback by default), an optional bearer token,
+// JSON in and out, and the route table. Every failure is a ProxyError answered as
+// { "error": "<reason>" }: 401 / 404 / 405 / 413 / 400 here, the rest from the routes.
+// What the routes do is policies-routes.ts's job.
+import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { AdminConfig } from '../config/types.js';
+import { ProxyError } from '../errors.js';
+import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
+import { createPolicyRoutes } from './policies-routes.js';
 
-export async function startAdminServer(_proxy: Proxy, _config: AdminConfig, _logger: Logger): Promise<{ url: string; close(): Promise<void> }> {
-  throw new Error('admin API not implemented yet');
+/** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export type AdminMethod = 'GET' | 'PUT' | 'DELETE';
+
+export interface AdminRequest {
+  /** Path segments captured by the route's pattern, percent-decoded. */
+  params: string[];
+  query: URLSearchParams;
+  /** The parsed JSON body; ProxyError(400) when it is not JSON. */
+  json(): Promise<unknown>;
+}
+
+export interface AdminReply {
+  status: number;
+  body: unknown;
+}
+
+export interface AdminRoute {
+  /** Matched against the raw (still encoded) path; capture groups become `params`. */
+  pattern: RegExp;
+  methods: Partial<Record<AdminMethod, (req: AdminRequest) => Promise<AdminReply>>>;
+}
+
+export interface AdminServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
+  const routes = createPolicyRoutes(proxy, logger);
+  const server = http.createServer((clientReq, clientRes) => {
+    void handle(routes, config, clientReq)
+      .catch((error: unknown) => failure(error))
+      .then((reply) => {
+        send(clientRes, reply);
+        const level = reply.status >= 500 ? 'warn' : 'info';
+        logger[level]('admin', { method: clientReq.method, path: clientReq.url, status: reply.status });
+      });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(routes: AdminRoute[], config: AdminConfig, clientReq: IncomingMessage): Promise<AdminReply> {
+  if (config.token !== undefined) checkToken(clientReq.headers['authorization'], config.token);
+  const url = new URL(clientReq.url ?? '/', 'http://admin');
+  for (const route of routes) {
+    const match = route.pattern.exec(url.pathname);
+    if (!match) continue;
+    const method = clientReq.method as AdminMethod;
+    const run = route.methods[method];
+    if (!run) {
+      const allow = Object.keys(route.methods).join(', ');
+      throw new ProxyError(405, 'method_not_allowed', `${clientReq.method} is not allowed on ${url.pathname}; use ${allow}`, { allow });
+    }
+    return run({ params: match.slice(1).map((p) => decode(p ?? '')), query: url.searchParams, json: () => readJson(clientReq) });
+  }
+  throw new ProxyError(404, 'not_found', `no admin route ${url.pathname}; see GET /policies`);
+}
+
+// RFC 6750 §3: a missing or wrong token is a 401 with a Bearer challenge.
+function checkToken(authorization: string | undefined, token: string): void {
+  const challenge = { 'www-authenticate': 'Bearer realm="etag-proxy admin"' };
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  if (!match) throw new ProxyError(401, 'unauthorized', 'this admin API requires Authorization: Bearer <token>', challenge);
+  const given = Buffer.from(match[1]!);
+  const expected = Buffer.from(token);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new ProxyError(401, 'unauthorized', 'wrong admin token', { ...challenge, 'www-authenticate': `${challenge['www-authenticate']}, error="invalid_token"` });
+  }
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ProxyError(400, 'bad_request', `path: ${JSON.stringify(segment)} is not valid percent-encoding`);
+  }
+}
+
+async function readJson(clientReq: IncomingMessage): Promise<unknown> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    // Past the limit the rest is read and dropped rather than the socket destroyed, so the
+    // client (still sending) gets to read the 413.
+    clientReq.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    clientReq.on('end', () => {
+      if (size > MAX_BODY_BYTES) reject(new ProxyError(413, 'body_too_large', `body: larger than ${MAX_BODY_BYTES} bytes`));
+      else resolve(Buffer.concat(chunks, size).toString('utf8'));
+    });
+    clientReq.on('error', reject);
+  });
+  if (!text.trim()) throw new ProxyError(400, 'bad_request', 'body: expected a JSON document, got an empty body');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ProxyError(400, 'bad_request', `body: not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function failure(error: unknown): AdminReply & { headers?: Record<string, string> } {
+  if (error instanceof ProxyError) return { status: error.status, body: { error: error.message }, headers: error.headers };
+  return { status: 500, body: { error: `internal error: ${(error as Error)?.message ?? String(error)}` } };
+}
+
+function send(clientRes: ServerResponse, reply: AdminReply & { headers?: Record<string, string> }): void {
+  if (clientRes.headersSent) {
+    clientRes.destroy();
+    return;
+  }
+  const text = `${JSON.stringify(reply.body, null, 2)}\n`;
+  clientRes.writeHead(reply.status, {
+    ...reply.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  clientRes.end(text);
 }

@@ -5,7 +5,7 @@ import type { Semantics } from '../cache/semantics.js';
 import type { ProxyConfig } from '../config/types.js';
 import type { Upstream } from '../http/upstream.js';
 import type { Logger } from '../observe/log.js';
-import type { PolicyRules } from '../policy/rules.js';
+import type { StoredPolicies } from '../policy/stored-rules.js';
 import type { PolicyEngine } from '../policy/types.js';
 import type { Backend } from '../store/types.js';
 
@@ -13,7 +13,7 @@ export interface ProxyContext {
   readonly config: ProxyConfig;
   readonly now: () => number;
   readonly logger: Logger;
-  readonly backend: Backend<PolicyRules>;
+  readonly backend: Backend<StoredPolicies>;
   readonly semantics: Semantics;
   readonly upstream: Upstream;
   readonly collapser: Collapser;

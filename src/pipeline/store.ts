@@ -3,6 +3,8 @@
 import { DETAIL } from '../cache/cache-status.js';
 import { relayHeaders } from '../http/forward-headers.js';
 import { teeBody } from './body.js';
+import { recentlyRecordedFor, recordId, refreshIntervalMs } from '../policy/ledger.js';
+import { lastModifiedToken } from '../policy/validators.js';
 import { addressFor, commitEntry } from './entry-writes.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -14,26 +16,41 @@ export async function store(tx: Tx): Promise<Step> {
   if (originRes.headers['content-length'] !== undefined) tx.status.stored();
   tx.status.ttl(ctx.semantics.ttlSeconds(tx.entryPolicy!));
   clientRes.writeHead(originRes.statusCode ?? 200, relayHeaders(originRes, { 'cache-status': tx.status.toString() }));
+  // The client's response is ended only after the commit, so once a client has the whole body
+  // every worker sharing the store can serve it (read-your-writes across the fleet).
   const body = await teeBody(originRes, clientRes, ctx.config.maxObjectSizeBytes, tx.target!.host);
   if (!body) {
+    clientRes.end();
     tx.status.detail(DETAIL.tooLarge);
     tx.log.detail = DETAIL.tooLarge;
     return 'done';
   }
   const address = addressFor(tx.urlKey!, originRes.headers, tx.clientReq.headers);
   const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body);
-  tx.log.stored = !!entry;
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
+  clientRes.end();
+  tx.log.stored = !!entry;
   await tx.fill?.finish(entry ? 'stored' : 'not-stored');
   return 'done';
 }
 
-/** isolate: remember which validators this client now holds for this URL. */
+/** isolate: remember which validators this client now holds for this URL (written on change only). */
 export async function recordServedTo(tx: Tx, meta: { etag?: string; lastModified?: string }): Promise<void> {
   const { ctx } = tx;
   const ttl = ctx.config.keepValidatorsMs;
+  const client = tx.client!.id;
+  const key = tx.urlKey!;
+  const now = ctx.now();
+  const refreshMs = refreshIntervalMs(ttl);
+  const recent = recentlyRecordedFor(ctx.backend.ledger);
+  const validators = [meta.etag, meta.lastModified !== undefined ? lastModifiedToken(meta.lastModified) : undefined];
   const writes: Array<Promise<void>> = [];
-  if (meta.etag) writes.push(ctx.backend.ledger.recordServed(tx.client!.id, tx.urlKey!, meta.etag, ttl));
-  if (meta.lastModified) writes.push(ctx.backend.ledger.recordServed(tx.client!.id, tx.urlKey!, `lm:${meta.lastModified}`, ttl));
+  for (const validator of validators) {
+    if (validator === undefined) continue;
+    const id = recordId(client, key, validator);
+    if (recent.isRecent(id, now, refreshMs)) continue;
+    // Remembered only once written: a failed write is retried on the next response.
+    writes.push(ctx.backend.ledger.recordServed(client, key, validator, ttl).then(() => recent.remember(id, now)));
+  }
   await Promise.all(writes).catch(() => {});
 }

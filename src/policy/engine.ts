@@ -1,16 +1,19 @@
 // The policy layer the pipeline talks to: identity, and the live rules. The store holds the
-// fleet's current rules; every change published through it is applied here atomically.
+// fleet's current rules; every change published through it is applied here atomically (one
+// compiled matcher swapped in). Which rules win at start is stored-rules.ts's decision.
 import type { IncomingMessage } from 'node:http';
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import type { RuleStore } from '../store/types.js';
 import { identifyClient } from './identity.js';
 import { RuleMatcher, type PolicyRules } from './rules.js';
+import { decodeStored, seedOf, startingRules, type StoredPolicies } from './stored-rules.js';
 import type { ClientIdentity, ClientPolicy, PolicyEngine } from './types.js';
 
 export class LivePolicyEngine implements PolicyEngine {
   readonly identityHeaders: readonly string[];
   private matcher: RuleMatcher;
+  private currentSeed: string;
   private unsubscribe: () => void = () => {};
 
   constructor(
@@ -19,10 +22,21 @@ export class LivePolicyEngine implements PolicyEngine {
   ) {
     this.identityHeaders = [config.identity.header.toLowerCase()];
     this.matcher = this.compile(config.policies);
+    this.currentSeed = seedOf(config.policies);
   }
 
   get rules(): PolicyRules {
     return this.matcher.rules;
+  }
+
+  /** The seed of the rules in force: saved with every run-time change (see stored-rules.ts). */
+  get seed(): string {
+    return this.currentSeed;
+  }
+
+  /** The command-line defaults that apply when no rule sets a value. */
+  get flags(): { validators: ClientPolicy['validators']; requestCacheControl: ClientPolicy['requestCacheControl'] } {
+    return { validators: this.config.validators, requestCacheControl: this.config.requestCacheControl };
   }
 
   identify(clientReq: IncomingMessage): ClientIdentity {
@@ -33,22 +47,73 @@ export class LivePolicyEngine implements PolicyEngine {
     return this.matcher.resolve(clientId, host);
   }
 
-  /** Swap in new rules (already validated). */
-  apply(rules: PolicyRules): void {
+  /** Swap in new rules (already validated); `seed` names the file rules they grew from. */
+  apply(rules: PolicyRules, seed: string = this.currentSeed): void {
     this.matcher = this.compile(rules);
+    this.currentSeed = seed;
   }
 
-  /** Follow the fleet's rules: take what the store holds now, then every published change. */
-  async follow(store: RuleStore<PolicyRules>): Promise<void> {
-    this.unsubscribe = store.onChange((rules) => {
-      this.apply(rules);
-      this.logger.info('policies changed', { clients: rules.clients.length, hosts: rules.hosts.length });
+  /**
+   * Follow the fleet's rules: every published change, and at start either the stored rules
+   * (seeded from this same config file: they carry the run-time changes) or, when the store
+   * has none or they grew from other file rules, the file's rules, saved for the fleet.
+   */
+  async follow(store: RuleStore<StoredPolicies>): Promise<void> {
+    // Set while the store could not be read at start: the first rules heard later get the
+    // start decision, so a file changed during an outage is not overridden by the old rules.
+    let startPending = false;
+    this.unsubscribe = store.onChange((value) => {
+      if (startPending) {
+        startPending = false;
+        void this.start(store, value);
+      } else if (this.adopt(value, 'published')) {
+        this.logger.info('policies changed', { clients: this.rules.clients.length, hosts: this.rules.hosts.length });
+      }
     });
+    let stored: unknown;
     try {
-      const stored = await store.load();
-      if (stored) this.apply(stored);
+      stored = await store.load();
     } catch (error) {
+      startPending = true;
       this.logger.warn('could not load stored policies; using the configured ones', { error: (error as Error).message });
+      return;
+    }
+    await this.start(store, stored);
+  }
+
+  private async start(store: RuleStore<StoredPolicies>, stored: unknown): Promise<void> {
+    let current: StoredPolicies | undefined;
+    if (stored !== undefined) {
+      try {
+        current = decodeStored(stored);
+      } catch (error) {
+        this.logger.warn('stored policies are unreadable; replacing them with the configured ones', { error: (error as Error).message });
+      }
+    }
+    const decision = startingRules(this.config.policies, current);
+    if (decision.use === 'stored') {
+      this.apply(decision.doc.rules, decision.doc.seed);
+      this.logger.info('policies loaded from the store', { clients: this.rules.clients.length, hosts: this.rules.hosts.length });
+      return;
+    }
+    this.apply(decision.doc.rules, decision.doc.seed);
+    try {
+      await store.save(decision.doc);
+      this.logger.info('policies seeded from the configuration', { reason: decision.reason });
+    } catch (error) {
+      this.logger.warn('could not save the configured policies to the store', { error: (error as Error).message });
+    }
+  }
+
+  /** Apply a document heard from the store; an unreadable one is logged and ignored. */
+  private adopt(value: unknown, origin: string): boolean {
+    try {
+      const doc = decodeStored(value);
+      this.apply(doc.rules, doc.seed);
+      return true;
+    } catch (error) {
+      this.logger.warn(`ignored unreadable ${origin} policies`, { error: (error as Error).message });
+      return false;
     }
   }
 

@@ -1,7 +1,7 @@
 // Start a proxy on 127.0.0.1:0 with test defaults (silent log, fake clock if given).
 import { createProxy, defaultConfig, type Proxy, type ProxyConfig } from '../../src/index.js';
 import { createLogger, type Logger } from '../../src/observe/log.js';
-import type { PolicyRules } from '../../src/policy/rules.js';
+import type { StoredPolicies } from '../../src/policy/stored-rules.js';
 import type { Backend } from '../../src/store/types.js';
 
 export interface TestProxy {
@@ -14,7 +14,7 @@ export interface TestProxy {
 
 export async function startProxy(
   overrides: Partial<ProxyConfig> = {},
-  options: { now?: () => number; backend?: Backend<PolicyRules>; logger?: Logger } = {},
+  options: { now?: () => number; backend?: Backend<StoredPolicies>; logger?: Logger } = {},
 ): Promise<TestProxy> {
   const logs: string[] = [];
   const logger = options.logger ?? createLogger('debug', (line) => void logs.push(line));
