@@ -24,6 +24,9 @@ const ERRNO_TABLE = {
   UPSTREAM_TIMEOUT: { status: 504, code: 'upstream_timeout', text: 'the origin did not answer in time' },
 } as const;
 
+/** Requests sent once more when a reused keep-alive socket turns out to be closed (RFC 9110 §9.2.2). */
+const RETRYABLE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
 export class UpstreamTimeout extends Error {
   readonly code = 'UPSTREAM_TIMEOUT';
   constructor(ms: number) {
@@ -69,6 +72,10 @@ export class Upstream {
    * "silent mid-body" (the response stream errors → the transfer is cut).
    */
   request(originReq: OriginRequest, body?: Readable): Promise<IncomingMessage> {
+    return this.attempt(originReq, body, !body && RETRYABLE_METHODS.has(originReq.method));
+  }
+
+  private attempt(originReq: OriginRequest, body: Readable | undefined, mayRetry: boolean): Promise<IncomingMessage> {
     const { url } = originReq;
     return new Promise((resolve, reject) => {
       const request = http.request({
@@ -87,7 +94,15 @@ export class Upstream {
         originRes.on('aborted', () => originRes.destroy(Object.assign(new Error('origin aborted'), { code: 'ECONNRESET' })));
         resolve(originRes);
       });
-      request.once('error', reject);
+      request.once('error', (error: NodeJS.ErrnoException) => {
+        // An idle keep-alive socket the origin has just closed fails on first use; the node docs
+        // advise sending an idempotent request once more, on a new connection (`reusedSocket`).
+        if (mayRetry && request.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
+          resolve(this.attempt(originReq, body, false));
+          return;
+        }
+        reject(error);
+      });
       if (!body) {
         request.end();
         return;

@@ -25,7 +25,7 @@ export async function deliver(tx: Tx): Promise<Step> {
   const { meta } = entry;
   const policy = tx.entryPolicy!;
   tx.status.ttl(ctx.semantics.ttlSeconds(policy));
-  const extra = {
+  const extra: Record<string, string> = {
     age: String(ctx.semantics.ageSeconds(policy)),
     via: appendVia(meta.headers['via'], '1.1'),
     'cache-status': tx.status.toString(),
@@ -41,6 +41,8 @@ export async function deliver(tx: Tx): Promise<Step> {
     return 'done';
   }
   if (tx.policy?.validators === 'isolate') await recordServedTo(tx, meta);
+  // The whole body is at hand: its length replaces the origin's chunked framing (also on HEAD).
+  if (meta.status !== 204 && meta.status !== 304) extra['content-length'] = String(entry.body.length);
   clientRes.writeHead(meta.status, responseHead(meta.headers, extra));
   clientRes.end(tx.method === 'HEAD' ? undefined : entry.body);
   return 'done';

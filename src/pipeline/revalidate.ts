@@ -3,6 +3,7 @@
 // ETag / Last-Modified added (STYLE.md trap 1; Varnish's F filter + vbf_stp_mkbereq).
 import type { OutgoingHttpHeaders } from 'node:http';
 import { fillKey } from '../cache/keys.js';
+import { ProxyError } from '../errors.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
@@ -46,7 +47,13 @@ export async function revalidate(tx: Tx): Promise<Step> {
   }
   const status = tx.originRes.statusCode ?? 502;
   tx.status.fwdStatus(status);
-  if (status === 304) return tx.sentValidators ? 'refresh' : 'relay';
+  if (status === 304) {
+    if (tx.sentValidators) return 'refresh';
+    // RFC 9110 §15.4.5: a 304 answers a conditional request. We sent none (the entry has no
+    // validators, the client's never go upstream here), so no client may be handed this one.
+    tx.originRes.resume();
+    throw new ProxyError(502, 'upstream_bad_response', `the origin answered 304 to a request without validators: ${tx.target!.host}`);
+  }
   if (status >= 500) return 'backendError';
   if (decideStorage(tx) === 'store') return 'store';
   // RFC 9111 §4.4 spirit: a response that replaces the entry but may not be stored removes it.

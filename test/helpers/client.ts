@@ -20,13 +20,18 @@ export function viaProxy(
 ): Promise<ProxiedResponse> {
   const proxy = new URL(proxyUrl);
   const url = new URL(target);
+  // node frames a body with neither field only for methods it expects bodies on (not DELETE/OPTIONS).
+  const framing =
+    options.body !== undefined && !Object.keys(options.headers ?? {}).some((name) => /^(content-length|transfer-encoding)$/i.test(name))
+      ? { 'content-length': String(Buffer.byteLength(options.body)) }
+      : {};
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: proxy.hostname,
       port: proxy.port,
       method: options.method ?? 'GET',
       path: url.href,
-      headers: { host: url.host, ...options.headers },
+      headers: { host: url.host, ...framing, ...options.headers },
       agent: options.agent ?? keepAliveAgent,
     });
     req.on('response', (res) => {

@@ -1,0 +1,228 @@
+// Bodies stream through the proxy in both directions without being held in memory: the proxy
+// runs in its own process (test/fixtures/proxy-process.ts) so its RSS can be watched alone.
+// Bodies are generated and counted chunk by chunk; the test never holds 50 MB either.
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { viaProxy } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+
+const MiB = 1024 * 1024;
+const BIG = 50 * MiB;
+const CHUNK = 64 * 1024;
+const RSS_GROWTH_LIMIT = 25 * MiB;
+
+interface ChildProxy {
+  url: string;
+  /** Start a new peak measurement from the current RSS. */
+  resetPeak(): Promise<number>;
+  peak(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function startChildProxy(config: Record<string, unknown> = {}): Promise<ChildProxy> {
+  const child: ChildProcess = fork(fileURLToPath(new URL('../fixtures/proxy-process.ts', import.meta.url)), [], {
+    execArgv: ['--import', fileURLToPath(new URL('../fixtures/register-ts.mjs', import.meta.url))],
+    env: { ...process.env, PROXY_CONFIG: JSON.stringify(config) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ask = async (message: string): Promise<number> => {
+    const reply = once(child, 'message') as Promise<[{ peak: number }]>;
+    child.send(message);
+    return (await reply)[0].peak;
+  };
+  const [hello] = (await once(child, 'message')) as [{ port: number }];
+  return {
+    url: `http://127.0.0.1:${hello.port}`,
+    resetPeak: () => ask('reset'),
+    peak: () => ask('peak'),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.send('stop');
+      await exited;
+    },
+  };
+}
+
+/** Write `total` bytes (a repeated `pattern`) in CHUNK pieces, honouring backpressure. */
+async function writeGenerated(out: NodeJS.WritableStream, total: number, pattern: string = 'x'): Promise<void> {
+  const chunk = Buffer.alloc(CHUNK, pattern);
+  for (let sent = 0; sent < total; sent += CHUNK) {
+    if (!out.write(chunk.subarray(0, Math.min(CHUNK, total - sent)))) await once(out, 'drain');
+  }
+  out.end();
+}
+
+/** GET through the proxy, counting the body's bytes without keeping them. */
+function countedGet(proxyUrl: string, target: string): Promise<{ status: number; bytes: number; headers: http.IncomingHttpHeaders }> {
+  const proxy = new URL(proxyUrl);
+  return new Promise((resolve, reject) => {
+    const clientReq = http.request({ host: proxy.hostname, port: proxy.port, path: target, agent: false });
+    clientReq.on('response', (clientRes) => {
+      let bytes = 0;
+      clientRes.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      clientRes.on('end', () => resolve({ status: clientRes.statusCode ?? 0, bytes, headers: clientRes.headers }));
+      clientRes.on('error', reject);
+    });
+    clientReq.on('error', reject);
+    clientReq.end();
+  });
+}
+
+/** PUT a generated body of `total` bytes through the proxy. */
+function generatedPut(proxyUrl: string, target: string, total: number): Promise<{ status: number; text: string }> {
+  const proxy = new URL(proxyUrl);
+  return new Promise((resolve, reject) => {
+    const clientReq = http.request({
+      host: proxy.hostname,
+      port: proxy.port,
+      method: 'PUT',
+      path: target,
+      agent: false,
+      headers: { 'content-length': String(total) },
+    });
+    clientReq.on('response', (clientRes) => {
+      let text = '';
+      clientRes.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      clientRes.on('end', () => resolve({ status: clientRes.statusCode ?? 0, text }));
+      clientRes.on('error', reject);
+    });
+    clientReq.on('error', reject);
+    void writeGenerated(clientReq, total).catch(reject);
+  });
+}
+
+/** An origin that generates bodies and counts uploaded bytes, keeping none of them. */
+async function startStreamingOrigin() {
+  const uploads: number[] = [];
+  let downloads = 0;
+  const server = http.createServer((originReq, originRes) => {
+    if (originReq.method === 'PUT') {
+      let bytes = 0;
+      originReq.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      originReq.on('end', () => {
+        uploads.push(bytes);
+        originRes.writeHead(201, { 'content-type': 'text/plain' }).end(`received ${bytes}\n`);
+      });
+      return;
+    }
+    downloads++;
+    originRes.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BIG), 'cache-control': 'max-age=600' });
+    void writeGenerated(originRes, BIG);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    uploads,
+    get downloads() {
+      return downloads;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+describe('streaming through a proxy in its own process', () => {
+  let origin: Awaited<ReturnType<typeof startStreamingOrigin>>;
+  let proxy: ChildProxy;
+
+  beforeAll(async () => {
+    origin = await startStreamingOrigin();
+    proxy = await startChildProxy({ maxObjectSizeBytes: 16 * MiB });
+    // Warm up code paths and buffers, so the measurement sees the transfer, not start-up.
+    await countedGet(proxy.url, `${origin.url}/warm-up`);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await origin?.close();
+  });
+
+  it('streams a 50 MB response body to the client while the proxy RSS stays flat (RFC 9112 §6)', async () => {
+    const before = await proxy.resetPeak();
+    const answer = await countedGet(proxy.url, `${origin.url}/big`);
+    const peak = await proxy.peak();
+
+    expect(answer.status).toBe(200);
+    expect(answer.bytes).toBe(BIG);
+    expect(answer.headers['cache-status']).toContain('detail=too-large');
+    expect(peak - before).toBeLessThan(RSS_GROWTH_LIMIT);
+  });
+
+  it('streams a 50 MB request body (PUT) to the origin while the proxy RSS stays flat (RFC 9112 §6)', async () => {
+    const before = await proxy.resetPeak();
+    const answer = await generatedPut(proxy.url, `${origin.url}/upload`, BIG);
+    const peak = await proxy.peak();
+
+    expect(answer.status).toBe(201);
+    expect(answer.text).toBe(`received ${BIG}\n`);
+    expect(origin.uploads).toEqual([BIG]);
+    expect(peak - before).toBeLessThan(RSS_GROWTH_LIMIT);
+  });
+});
+
+describe('objects larger than maxObjectSizeBytes', () => {
+  const LIMIT = 1 * MiB;
+  const body = Buffer.alloc(2 * MiB, 'b');
+  let origin: Origin;
+  let proxy: TestProxy;
+
+  beforeAll(async () => {
+    origin = await startOrigin({
+      '/sized': (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': String(body.length) }).end(body),
+      '/chunked': async (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=600' });
+        await writeGenerated(res, body.length, 'b');
+      },
+      '/small': (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=600' }).end('small'),
+    });
+    proxy = await startProxy({ maxObjectSizeBytes: LIMIT });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await origin?.close();
+  });
+
+  it('streams a response with a Content-Length above the limit and does not store it', async () => {
+    const first = await viaProxy(proxy.url, `${origin.url}/sized`);
+    const second = await viaProxy(proxy.url, `${origin.url}/sized`);
+
+    expect(first.status).toBe(200);
+    expect(first.body.equals(body)).toBe(true);
+    expect(first.headers['cache-status']).toContain('detail=too-large');
+    expect(second.status).toBe(200);
+    expect(second.body.equals(body)).toBe(true);
+    expect(second.headers['cache-status']).not.toContain('hit');
+    expect(origin.requestsTo('/sized')).toHaveLength(2);
+  });
+
+  it('streams a chunked response that outgrows the limit on the way and does not store it', async () => {
+    const first = await viaProxy(proxy.url, `${origin.url}/chunked`);
+    const second = await viaProxy(proxy.url, `${origin.url}/chunked`);
+
+    expect(first.status).toBe(200);
+    expect(first.body.equals(body)).toBe(true);
+    expect(second.body.equals(body)).toBe(true);
+    expect(second.headers['cache-status']).not.toContain('hit');
+    expect(origin.requestsTo('/chunked')).toHaveLength(2);
+  });
+
+  it('stores a response under the limit (the limit is what keeps the others out)', async () => {
+    await viaProxy(proxy.url, `${origin.url}/small`);
+    const second = await viaProxy(proxy.url, `${origin.url}/small`);
+
+    expect(second.text).toBe('small');
+    expect(second.headers['cache-status']).toContain('hit');
+    expect(origin.requestsTo('/small')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,126 @@
+// cache/semantics.ts: the RFC 9111 decisions over http-cache-semantics, with an injected clock.
+import { describe, expect, it } from 'vitest';
+import { createSemantics, type SemanticsRequest } from '../../src/cache/semantics.js';
+
+const start = Date.parse('Tue, 01 Jul 2025 10:00:00 GMT');
+
+function setup() {
+  let now = start;
+  const semantics = createSemantics(() => now);
+  const req: SemanticsRequest = { url: 'http://example.com/', method: 'GET', headers: { host: 'example.com' } };
+  const policy = (headers: Record<string, string>, status = 200) =>
+    semantics.policyFor(req, { status, headers: { date: new Date(start).toUTCString(), ...headers } });
+  return { semantics, req, policy, advance: (seconds: number) => (now += seconds * 1000) };
+}
+
+describe('usability (RFC 9111 §4.2, §4.3, RFC 5861)', () => {
+  it('is fresh before max-age and revalidate after', () => {
+    const { semantics, req, policy, advance } = setup();
+    const p = policy({ 'cache-control': 'max-age=60' });
+
+    expect(semantics.usability(p, req)).toBe('fresh');
+    advance(61);
+    expect(semantics.usability(p, req)).toBe('revalidate');
+  });
+
+  it('is stale-while-revalidate inside the window and revalidate after it', () => {
+    const { semantics, req, policy, advance } = setup();
+    const p = policy({ 'cache-control': 'max-age=10, stale-while-revalidate=30' });
+
+    advance(20);
+    expect(semantics.usability(p, req)).toBe('stale-while-revalidate');
+    advance(30);
+    expect(semantics.usability(p, req)).toBe('revalidate');
+  });
+
+  it('never serves stale when must-revalidate or proxy-revalidate is present (RFC 9111 §5.2.2.2, §5.2.2.8)', () => {
+    const { semantics, req, policy, advance } = setup();
+    const mustRevalidate = policy({ 'cache-control': 'max-age=10, must-revalidate, stale-while-revalidate=30' });
+    const proxyRevalidate = policy({ 'cache-control': 'max-age=10, proxy-revalidate, stale-while-revalidate=30' });
+
+    expect(semantics.usability(mustRevalidate, req)).toBe('fresh');
+    advance(20);
+    expect(semantics.usability(mustRevalidate, req)).toBe('revalidate');
+    expect(semantics.usability(proxyRevalidate, req)).toBe('revalidate');
+  });
+
+  it('revalidates when the response says no-cache, even while fresh (RFC 9111 §5.2.2.4)', () => {
+    const { semantics, req, policy } = setup();
+
+    expect(semantics.usability(policy({ 'cache-control': 'no-cache, max-age=60' }), req)).toBe('revalidate');
+  });
+
+  it('follows the request\'s no-cache, Pragma: no-cache, max-age and min-fresh (RFC 9111 §5.2.1)', () => {
+    const { semantics, req, policy, advance } = setup();
+    const p = policy({ 'cache-control': 'max-age=60' });
+    advance(30);
+    const withHeaders = (headers: Record<string, string>) => ({ ...req, headers: { ...req.headers, ...headers } });
+
+    expect(semantics.usability(p, withHeaders({ 'cache-control': 'no-cache' }))).toBe('revalidate');
+    expect(semantics.usability(p, withHeaders({ pragma: 'no-cache' }))).toBe('revalidate');
+    expect(semantics.usability(p, withHeaders({ 'cache-control': 'max-age=10' }))).toBe('revalidate');
+    expect(semantics.usability(p, withHeaders({ 'cache-control': 'max-age=40' }))).toBe('fresh');
+    expect(semantics.usability(p, withHeaders({ 'cache-control': 'min-fresh=40' }))).toBe('revalidate');
+  });
+
+  it('serves stale within the request\'s max-stale (RFC 9111 §5.2.1.2)', () => {
+    const { semantics, req, policy, advance } = setup();
+    const p = policy({ 'cache-control': 'max-age=10' });
+    advance(20);
+
+    expect(semantics.usability(p, { ...req, headers: { ...req.headers, 'cache-control': 'max-stale=30' } })).toBe('fresh');
+    expect(semantics.usability(p, { ...req, headers: { ...req.headers, 'cache-control': 'max-stale=5' } })).toBe('revalidate');
+  });
+});
+
+describe('storability and the other questions', () => {
+  it('names why a response may not be stored', () => {
+    const { semantics, policy } = setup();
+    const res = (headers: Record<string, string>) => ({ status: 200, headers });
+
+    expect(semantics.unstorableReason(policy({ vary: '*' }), res({ vary: '*' }))).toBe('vary-star');
+    expect(semantics.unstorableReason(policy({ 'cache-control': 'no-store' }), res({}))).toBe('not-storable');
+    expect(semantics.unstorableReason(policy({ 'cache-control': 'private' }), res({}))).toBe('not-storable');
+    expect(semantics.unstorableReason(policy({ 'cache-control': 'max-age=60' }), res({}))).toBeNull();
+  });
+
+  it('allows stale-if-error only inside its window and never with must-revalidate (RFC 5861 §4)', () => {
+    const { semantics, policy, advance } = setup();
+    const p = policy({ 'cache-control': 'max-age=10, stale-if-error=30' });
+    const strict = policy({ 'cache-control': 'max-age=10, stale-if-error=30, must-revalidate' });
+
+    advance(20);
+    expect(semantics.mayServeStaleOnError(p)).toBe(true);
+    expect(semantics.mayServeStaleOnError(strict)).toBe(false);
+    advance(30);
+    expect(semantics.mayServeStaleOnError(p)).toBe(false);
+  });
+
+  it('reports age and ttl from the injected clock', () => {
+    const { semantics, policy, advance } = setup();
+    const p = policy({ 'cache-control': 'max-age=60' });
+    advance(15);
+
+    expect(semantics.ageSeconds(p)).toBe(15);
+    expect(semantics.ttlSeconds(p)).toBe(45);
+  });
+
+  it('merges a 304\'s fields into the stored ones, keeping those that describe the stored body (RFC 9111 §3.2)', () => {
+    const { semantics } = setup();
+
+    const merged = semantics.mergeNotModified(
+      { 'content-length': '4', 'content-encoding': 'gzip', etag: '"a"', 'x-old': 'kept' },
+      { 'content-length': '0', etag: '"a"', 'cache-control': 'max-age=99', 'x-new': 'added' },
+    );
+
+    expect(merged).toEqual({ 'content-length': '4', 'content-encoding': 'gzip', etag: '"a"', 'x-old': 'kept', 'cache-control': 'max-age=99', 'x-new': 'added' });
+  });
+
+  it('keeps an entry with validators in the store beyond its freshness, for later 304s', () => {
+    const { semantics, policy } = setup();
+    const p = policy({ 'cache-control': 'max-age=60' });
+
+    expect(semantics.storeTtlMs(p, false, 10_000)).toBe(60_000);
+    expect(semantics.storeTtlMs(p, true, 10_000)).toBe(70_000);
+  });
+});
