@@ -20,6 +20,8 @@ export interface Semantics {
   /** Why a response may not be stored, or null when it may. */
   unstorableReason(policy: CachePolicy, res: SemanticsResponse): string | null;
   usability(policy: CachePolicy, req: SemanticsRequest): Usability;
+  /** must-revalidate / proxy-revalidate: a stale copy may never answer (RFC 9111 §5.2.2.2, §5.2.2.8). */
+  forbidsStale(policy: CachePolicy): boolean;
   /** RFC 5861 stale-if-error: may this stale entry answer when the origin fails? */
   mayServeStaleOnError(policy: CachePolicy): boolean;
   /** Seconds of freshness left (negative when stale), for Cache-Status ttl=. */
@@ -100,10 +102,14 @@ export function createSemantics(now: () => number): Semantics {
       return 'revalidate';
     },
 
-    mayServeStaleOnError(policy) {
+    forbidsStale(policy) {
       const rescc = responseDirectives(policy);
-      if (rescc.has('must-revalidate') || rescc.has('proxy-revalidate')) return false;
-      return policy.maxAge() + seconds(rescc.get('stale-if-error')) > policy.age();
+      return rescc.has('must-revalidate') || rescc.has('proxy-revalidate');
+    },
+
+    mayServeStaleOnError(policy) {
+      if (this.forbidsStale(policy)) return false;
+      return policy.maxAge() + seconds(responseDirectives(policy).get('stale-if-error')) > policy.age();
     },
 
     ttlSeconds: (policy) => Math.round(policy.maxAge() - policy.age()),

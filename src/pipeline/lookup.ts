@@ -40,6 +40,7 @@ export async function lookup(tx: Tx): Promise<Step> {
       revalidateInBackground(tx);
       return 'deliver';
     case 'revalidate':
+      tx.forwardReason = tx.entryPolicy.stale() ? 'stale' : 'request';
       return 'revalidate';
   }
 }

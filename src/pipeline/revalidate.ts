@@ -36,7 +36,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
     }
     tx.fill = ticket;
   }
-  tx.status.fwd('stale');
+  tx.status.fwd(tx.forwardReason ?? 'stale');
   const { headers, sentValidators } = revalidationHeaders(tx);
   tx.sentValidators = sentValidators;
   try {

@@ -2,7 +2,7 @@
 // (client*, origin*, entry) as Varnish names req / bereq / beresp / obj.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
-import { CacheStatus } from '../cache/cache-status.js';
+import { CacheStatus, type ForwardReason } from '../cache/cache-status.js';
 import type { FillTicket } from '../cache/collapse.js';
 import type { SemanticsRequest, Usability } from '../cache/semantics.js';
 import type { ProxyError } from '../errors.js';
@@ -29,6 +29,8 @@ export interface Tx {
   entryPolicy?: CachePolicy;
   address?: EntryAddress;
   usability?: Usability;
+  /** Why a stored entry goes upstream: it is stale, or the client's request asked (RFC 9211 fwd). */
+  forwardReason?: ForwardReason;
   originRes?: IncomingMessage;
   /** Did *we* put If-None-Match / If-Modified-Since on the origin request? (Varnish vcl_refresh_conditions) */
   sentValidators: boolean;

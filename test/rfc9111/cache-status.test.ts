@@ -20,6 +20,7 @@ describe('the Cache-Status response field (RFC 9211)', () => {
       '/validated': validating({ 'cache-control': 'max-age=60', etag: '"cs"' }, 'validated'),
       '/uncacheable': respond(200, { 'cache-control': 'no-store' }, 'nope'),
       '/any': respond(200, { 'cache-control': 'max-age=60' }, 'any'),
+      '/reload': validating({ 'cache-control': 'max-age=60', etag: '"rl"' }, 'reloaded'),
     });
     proxy = await startProxy({}, { now: clock.now });
   });
@@ -54,6 +55,19 @@ describe('the Cache-Status response field (RFC 9211)', () => {
     expect(revalidated.status).toBe(200);
     expect(revalidated.headers['cache-status']).toBe('etag-proxy; fwd=stale; fwd-status=304; ttl=60');
     expect(origin.requestsTo('/validated')).toHaveLength(2);
+  });
+
+  it('says fwd=request when the client\'s own Cache-Control made a fresh entry go upstream (RFC 9211 §2.2)', async () => {
+    await get('/reload');
+    clock.advance(1);
+    const reload = await get('/reload', { 'cache-control': 'max-age=0' });
+
+    expect(reload.status).toBe(200);
+    expect(reload.text).toBe('reloaded');
+    expect(reload.headers['cache-status']).toBe('etag-proxy; fwd=request; fwd-status=304; ttl=60');
+    expect(reload.headers['age']).toBe('0');
+    expect(origin.requestsTo('/reload')).toHaveLength(2);
+    expect(origin.requestsTo('/reload')[1]!.headers['if-none-match']).toBe('"rl"');
   });
 
   it('says fwd=bypass with detail=authorization for a request the shared cache may not answer (RFC 9211 §2.2, §2.8)', async () => {

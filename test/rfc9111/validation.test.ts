@@ -220,6 +220,21 @@ describe('validation (RFC 9111 §4.3)', () => {
     expect(origin.requestsTo('/must-revalidate-error')).toHaveLength(2);
   });
 
+  it('answers 504 when a stale must-revalidate entry cannot be revalidated because the origin is unreachable (RFC 9111 §5.2.2.2)', async () => {
+    const lonely = await startOrigin({ '/mr-down': validating({ 'cache-control': 'max-age=10, must-revalidate', etag: '"md"' }, 'md') });
+    const url = `${lonely.url}/mr-down`;
+    const first = await viaProxy(proxy.url, url);
+    expect(first.text).toBe('md');
+    await lonely.close();
+    clock.advance(20);
+
+    const unreachable = await viaProxy(proxy.url, url);
+
+    expect(unreachable.status).toBe(504);
+    expect(unreachable.text).toContain('upstream_unavailable');
+    expect(lonely.requests).toHaveLength(1);
+  });
+
   it('does not merge the client\'s stale If-None-Match into the revalidation: the origin sees only the stored tag (STYLE trap 1, RFC 9111 §4.3.1)', async () => {
     origin.route('/not-merged', validating({ 'cache-control': 'max-age=10', etag: '"current"' }, 'current body'));
 
