@@ -197,7 +197,7 @@ describe("requestCacheControl: whether a client's Cache-Control / Pragma may for
       const honoured = await viaProxy(url, target, as('browser', headers));
       expect(honoured.status).toBe(200);
       expect(honoured.body.equals(BODY)).toBe(true);
-      expect(honoured.headers['cache-status']).toContain('fwd=stale; fwd-status=304');
+      expect(honoured.headers['cache-status']).toContain('fwd=request; fwd-status=304');
       const sent = origin.requestsTo(path);
       expect(sent).toHaveLength(2);
       expect(sent[1]!.headers['if-none-match']).toBe(ETAG);
