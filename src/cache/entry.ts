@@ -1,7 +1,8 @@
 // Building stored entries from origin responses and turning them back into response heads.
 // What is kept: the end-to-end fields of the origin's response, minus Set-Cookie (a shared
 // cache must not hand one client's cookie to another). Age is kept for the freshness maths
-// and replaced on delivery.
+// and replaced on delivery. The cache policy is built from those same fields, so its copy of
+// them is not stored twice: it is restored from `headers` when the policy is rebuilt.
 import type { IncomingHttpHeaders } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { endToEnd } from '../http/hop-by-hop.js';
@@ -13,6 +14,32 @@ export function storedHeaders(originHeaders: IncomingHttpHeaders): Record<string
   return endToEnd(originHeaders, NOT_STORED);
 }
 
+/**
+ * The response fields the cache policy is built from: the stored ones, plus Set-Cookie's
+ * presence (http-cache-semantics gives a shared cache no freshness for it unless `public`).
+ */
+export function policyHeaders(originHeaders: IncomingHttpHeaders): Record<string, string> {
+  const headers = semanticsHeaders(storedHeaders(originHeaders));
+  if (originHeaders['set-cookie'] !== undefined) headers['set-cookie'] = '(not stored)';
+  return headers;
+}
+
+/** The policy's serialised form without its copy of the response fields when it equals ours. */
+function compactPolicy(policy: CachePolicy, headers: Record<string, string | string[]>): CachePolicy.CachePolicyObject {
+  const object = policy.toObject();
+  const own = semanticsHeaders(headers);
+  const resh = object.resh as Record<string, string>;
+  const same = Object.keys(resh).length === Object.keys(own).length && Object.entries(own).every(([k, v]) => resh[k] === v);
+  if (!same) return object;
+  const { resh: _dropped, ...rest } = object;
+  return rest as CachePolicy.CachePolicyObject;
+}
+
+/** The serialised policy, whole again (see compactPolicy). */
+export function policyObject(meta: EntryMeta): CachePolicy.CachePolicyObject {
+  return meta.policy.resh ? meta.policy : { ...meta.policy, resh: semanticsHeaders(meta.headers) };
+}
+
 export function buildMeta(status: number, headers: Record<string, string | string[]>, policy: CachePolicy, storedAt: number, bodyLength: number): EntryMeta {
   const etag = single(headers['etag']);
   const lastModified = single(headers['last-modified']);
@@ -20,7 +47,7 @@ export function buildMeta(status: number, headers: Record<string, string | strin
     v: 1,
     status,
     headers,
-    policy: policy.toObject(),
+    policy: compactPolicy(policy, headers),
     ...(etag !== undefined && { etag }),
     ...(lastModified !== undefined && { lastModified }),
     storedAt,

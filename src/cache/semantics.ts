@@ -3,6 +3,8 @@
 // must-revalidate applies only when stale, Vary: * is never stored, a 304 merge that adds
 // new fields (RFC 9111 §3.2), stale-if-error as its own question, and an injected clock.
 import CachePolicy from 'http-cache-semantics';
+import type { EntryMeta } from '../store/types.js';
+import { policyObject } from './entry.js';
 
 export type CachePolicyObject = CachePolicy.CachePolicyObject;
 export type SemanticsRequest = { url: string; method: string; headers: Record<string, string> };
@@ -17,6 +19,8 @@ const KEPT_ON_REFRESH = new Set(['content-length', 'content-encoding', 'transfer
 export interface Semantics {
   policyFor(req: SemanticsRequest, res: SemanticsResponse): CachePolicy;
   fromObject(obj: CachePolicyObject): CachePolicy;
+  /** The stored entry's policy, rebuilt once per metadata object (hits reuse it). */
+  policyOf(meta: EntryMeta): CachePolicy;
   /** Why a response may not be stored, or null when it may. */
   unstorableReason(policy: CachePolicy, res: SemanticsResponse): string | null;
   usability(policy: CachePolicy, req: SemanticsRequest): Usability;
@@ -64,6 +68,8 @@ export function createSemantics(now: () => number): Semantics {
     }
   }
   const options = { shared: true, cacheHeuristic: 0.1 };
+  // The memory store hands back the same meta object on every hit: rebuild its policy once.
+  const rebuilt = new WeakMap<EntryMeta, CachePolicy>();
 
   const responseDirectives = (policy: CachePolicy): Map<string, string | true> =>
     parseDirectives(headerText(policy.toObject().resh['cache-control']));
@@ -71,6 +77,14 @@ export function createSemantics(now: () => number): Semantics {
   return {
     policyFor: (req, res) => new ClockedPolicy(req, res, options),
     fromObject: (obj) => ClockedPolicy.fromObject(obj),
+    policyOf(meta) {
+      let policy = rebuilt.get(meta);
+      if (!policy) {
+        policy = ClockedPolicy.fromObject(policyObject(meta));
+        rebuilt.set(meta, policy);
+      }
+      return policy;
+    },
 
     unstorableReason(policy, res) {
       const vary = res.headers['vary'];

@@ -22,7 +22,7 @@ export async function lookup(tx: Tx): Promise<Step> {
 
   tx.entry = found.entry;
   tx.address = found.address;
-  tx.entryPolicy = ctx.semantics.fromObject(found.entry.meta.policy);
+  tx.entryPolicy = ctx.semantics.policyOf(found.entry.meta);
 
   // A follower whose leader just stored or validated this entry uses it as validated for it.
   if (tx.waitedSince !== undefined && found.entry.meta.storedAt >= tx.waitedSince) {

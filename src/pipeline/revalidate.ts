@@ -7,7 +7,7 @@ import { ProxyError } from '../errors.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
-import { semanticsHeaders } from '../cache/entry.js';
+import { policyHeaders } from '../cache/entry.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
 import { decideStorage } from './storage-decision.js';
@@ -81,7 +81,7 @@ export function revalidateInBackground(tx: Tx): void {
         await refreshEntry(ctx, address, entry, semanticsReq, originRes);
         outcome = 'stored';
       } else if (originRes.statusCode === 200) {
-        const res = { status: 200, headers: semanticsHeaders(originRes.headers) };
+        const res = { status: 200, headers: policyHeaders(originRes.headers) };
         const policy = ctx.semantics.policyFor(semanticsReq, res);
         const body = await collectBody(originRes, ctx.config.maxObjectSizeBytes);
         if (body && !ctx.semantics.unstorableReason(policy, res)) {

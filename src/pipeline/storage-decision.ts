@@ -1,12 +1,12 @@
 // May this origin response be stored? RFC 9111 §3 (through semantics) plus our own limits.
-import { semanticsHeaders } from '../cache/entry.js';
+import { policyHeaders } from '../cache/entry.js';
 import type { Tx } from './transaction.js';
 
 export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-star';
 
 export function decideStorage(tx: Tx): StorageDecision {
   const { ctx, originRes } = tx;
-  const res = { status: originRes!.statusCode ?? 0, headers: semanticsHeaders(originRes!.headers) };
+  const res = { status: originRes!.statusCode ?? 0, headers: policyHeaders(originRes!.headers) };
   const policy = ctx.semantics.policyFor(tx.semanticsReq!, res);
   const reason = ctx.semantics.unstorableReason(policy, res);
   if (reason) return reason === 'vary-star' ? 'vary-star' : 'not-storable';
