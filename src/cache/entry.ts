@@ -60,10 +60,15 @@ export function single(value: string | string[] | undefined): string | undefined
 }
 
 /** Flat [name, value, …] list for writeHead, with `extra` fields replacing stored ones. */
-export function responseHead(stored: Record<string, string | string[]>, extra: Record<string, string>, only?: ReadonlySet<string>): string[] {
+export function responseHead(
+  stored: Record<string, string | string[]>,
+  extra: Record<string, string>,
+  only?: ReadonlySet<string>,
+  except?: ReadonlySet<string>,
+): string[] {
   const head: string[] = [];
   for (const [name, value] of Object.entries(stored)) {
-    if (name in extra || (only && !only.has(name))) continue;
+    if (name in extra || (only && !only.has(name)) || except?.has(name)) continue;
     if (Array.isArray(value)) for (const v of value) head.push(name, v);
     else head.push(name, value);
   }

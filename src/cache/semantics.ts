@@ -71,8 +71,15 @@ export function createSemantics(now: () => number): Semantics {
   // The memory store hands back the same meta object on every hit: rebuild its policy once.
   const rebuilt = new WeakMap<EntryMeta, CachePolicy>();
 
-  const responseDirectives = (policy: CachePolicy): Map<string, string | true> =>
-    parseDirectives(headerText(policy.toObject().resh['cache-control']));
+  const parsedDirectives = new WeakMap<CachePolicy, Map<string, string | true>>();
+  const responseDirectives = (policy: CachePolicy): Map<string, string | true> => {
+    let directives = parsedDirectives.get(policy);
+    if (!directives) {
+      directives = parseDirectives(headerText(policy.toObject().resh['cache-control']));
+      parsedDirectives.set(policy, directives);
+    }
+    return directives;
+  };
 
   return {
     policyFor: (req, res) => new ClockedPolicy(req, res, options),

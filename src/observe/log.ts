@@ -8,6 +8,8 @@ export const LOG_LEVELS = Object.keys(RANK) as LogLevel[];
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
 export interface Logger {
+  /** False when lines at `level` are dropped, so callers can skip building them. */
+  enabled(level: LogLevel): boolean;
   debug(msg: string, fields?: LogFields): void;
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
@@ -21,6 +23,7 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
     write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields })}\n`);
   };
   return {
+    enabled: (lvl) => RANK[lvl] >= min,
     debug: (msg, fields) => emit('debug', msg, fields),
     info: (msg, fields) => emit('info', msg, fields),
     warn: (msg, fields) => emit('warn', msg, fields),

@@ -4,6 +4,7 @@ import type { Tx } from './transaction.js';
 export async function finish(tx: Tx): Promise<void> {
   await tx.fill?.finish('not-stored').catch(() => {});
   const { ctx, clientRes } = tx;
+  if (!ctx.logger.enabled(tx.log.error ? 'warn' : 'info')) return;
   const { step: _step, ...details } = tx.log;
   const fields = {
     method: tx.method,

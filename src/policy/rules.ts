@@ -48,7 +48,21 @@ export class RuleMatcher {
     }
   }
 
+  private readonly resolved = new Map<string, ClientPolicy>();
+
+  /** Memoised: the same client asks about the same hosts over and over. */
   resolve(clientId: string, host: string): ClientPolicy {
+    const key = `${clientId}\n${host}`;
+    let policy = this.resolved.get(key);
+    if (!policy) {
+      policy = this.match(clientId, host);
+      if (this.resolved.size >= 10_000) this.resolved.clear();
+      this.resolved.set(key, policy);
+    }
+    return policy;
+  }
+
+  private match(clientId: string, host: string): ClientPolicy {
     const candidates: Array<{ name: string; settings: RuleSettings }> = [];
     const exact = this.exact.get(clientId);
     if (exact) candidates.push({ name: `client:${exact.match}`, settings: exact });

@@ -21,6 +21,7 @@ function recordingLogger(): Logger & { count(msg: string): number } {
   const lines: Array<{ level: string; msg: string; fields?: LogFields }> = [];
   const at = (level: string) => (msg: string, fields?: LogFields) => void lines.push({ level, msg, fields });
   return {
+    enabled: () => true,
     debug: at('debug'),
     info: at('info'),
     warn: at('warn'),
