@@ -1,6 +1,8 @@
 // Request collapsing: N concurrent requests for one missing or stale entry cause one upstream
 // request. In-process followers wait on the leader's promise; followers in other workers wait
 // on the store's fill lock (which expires, so a leader that dies blocks nobody for long).
+// A key whose last fill stored nothing is not collapsed for a while (Varnish's hit-for-miss):
+// waiting for a response that cannot be shared only adds the leader's latency to everyone's.
 import type { Coordination, FillLock } from '../store/types.js';
 
 /** What the leader's fill produced: followers re-read the store, or forward on their own. */
@@ -11,9 +13,13 @@ export type FillTicket =
   | { role: 'follower'; outcome: FillOutcome };
 
 const NO_LOCK: FillLock = { release: async () => {} };
+const UNCACHEABLE_MEMORY_MS = 120_000;
+const UNCACHEABLE_MAX_KEYS = 10_000;
 
 export class Collapser {
   private readonly inflight = new Map<string, Promise<FillOutcome>>();
+  /** key → until when (epoch ms) requests for it go upstream on their own. */
+  private readonly uncacheable = new Map<string, number>();
 
   constructor(
     private readonly coordination: Coordination,
@@ -26,6 +32,11 @@ export class Collapser {
   }
 
   async join(key: string): Promise<FillTicket> {
+    const until = this.uncacheable.get(key);
+    if (until !== undefined) {
+      if (until > Date.now()) return { role: 'leader', finish: async (outcome) => void (outcome === 'stored' && this.uncacheable.delete(key)) };
+      this.uncacheable.delete(key);
+    }
     const existing = this.inflight.get(key);
     if (existing) return { role: 'follower', outcome: await existing };
 
@@ -51,9 +62,18 @@ export class Collapser {
         finished = true;
         await lock.release().catch(() => {});
         this.inflight.delete(key);
+        if (outcome === 'not-stored') this.rememberUncacheable(key);
         settle(outcome);
       },
     };
+  }
+
+  private rememberUncacheable(key: string): void {
+    if (this.uncacheable.size >= UNCACHEABLE_MAX_KEYS) {
+      const oldest = this.uncacheable.keys().next().value;
+      if (oldest !== undefined) this.uncacheable.delete(oldest);
+    }
+    this.uncacheable.set(key, Date.now() + UNCACHEABLE_MEMORY_MS);
   }
 
   private async waitForOtherWorker(key: string): Promise<void> {

@@ -21,6 +21,7 @@ export async function store(tx: Tx): Promise<Step> {
   const body = await teeBody(originRes, clientRes, ctx.config.maxObjectSizeBytes, tx.target!.host);
   if (!body) {
     clientRes.end();
+    await tx.fill?.finish('not-stored');
     tx.status.detail(DETAIL.tooLarge);
     tx.log.detail = DETAIL.tooLarge;
     return 'done';

@@ -84,6 +84,21 @@ describe('request collapsing', () => {
     for (const answer of answers) expect(answer.status).toBe(200);
   });
 
+  it('stops collapsing a URL whose last response could not be stored, so nobody waits for a response it cannot share (hit-for-miss)', async () => {
+    origin.route('/uncacheable-again', slow(300, (_req, res) => void res.writeHead(200, { 'cache-control': 'private' }).end('mine')));
+    const first = await get('/uncacheable-again');
+    expect(first.headers['cache-status']).not.toContain('collapsed');
+
+    const started = Date.now();
+    const answers = await many(10, '/uncacheable-again');
+
+    expect(answers.every((a) => a.status === 200 && a.text === 'mine')).toBe(true);
+    expect(answers.some((a) => String(a.headers['cache-status']).includes('collapsed'))).toBe(false);
+    expect(origin.requestsTo('/uncacheable-again')).toHaveLength(11);
+    // In parallel: one origin delay, not a leader's delay followed by everyone else's.
+    expect(Date.now() - started).toBeLessThan(550);
+  });
+
   it('never hands the origin\'s 304 for one client\'s forwarded conditional to the clients waiting on it (RFC 9111 §4.3.2)', async () => {
     origin.route(
       '/conditional-leader',
