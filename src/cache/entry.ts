@@ -77,10 +77,11 @@ export function responseHead(
 }
 
 /** Flatten node's header object to the string map http-cache-semantics expects. */
-export function semanticsHeaders(headers: IncomingHttpHeaders | Record<string, string | string[]>): Record<string, string> {
+export function semanticsHeaders(headers: IncomingHttpHeaders | Record<string, string | string[]>, without?: ReadonlySet<string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || without?.has(name)) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : String(value);
   }
   return out;

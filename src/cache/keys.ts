@@ -8,9 +8,19 @@ function hash(text: string): string {
 }
 
 /** Scheme, lower-case host, explicit port and path+query: `http://example.com:80/a?b`. */
+const recentUrlKeys = new Map<string, string>();
+
 export function urlKey(url: URL): string {
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return hash(`${url.protocol}//${url.hostname.toLowerCase()}:${port}${url.pathname}${url.search}`);
+  const href = url.href;
+  let key = recentUrlKeys.get(href);
+  if (key === undefined) {
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    key = hash(`${url.protocol}//${url.hostname.toLowerCase()}:${port}${url.pathname}${url.search}`);
+    // Hashing costs more than the lookup it serves; hot URLs repeat. Bounded, cleared when full.
+    if (recentUrlKeys.size >= 10_000) recentUrlKeys.clear();
+    recentUrlKeys.set(href, key);
+  }
+  return key;
 }
 
 /** Lower-case field names of a Vary value, sorted; null when there is no Vary. */

@@ -62,9 +62,30 @@ function seconds(value: string | true | undefined): number {
 export function createSemantics(now: () => number): Semantics {
   // The library reads the clock through an overridable method; one subclass per clock.
   class ClockedPolicy extends CachePolicy {
+    private memoMaxAge: number | undefined;
+
     // Not in @types/http-cache-semantics, but the library's documented clock hook.
     now(): number {
       return now();
+    }
+
+    // maxAge() depends only on what the policy was built from, not on the clock, and the library
+    // calls it several times per decision (stale(), timeToLive(), …): compute it once.
+    override maxAge(): number {
+      return (this.memoMaxAge ??= super.maxAge());
+    }
+
+    private ageAt = NaN;
+    private memoAge = 0;
+
+    // age() is asked several times per request (usability, stale(), Age, ttl); once per tick.
+    override age(): number {
+      const at = now();
+      if (at !== this.ageAt) {
+        this.memoAge = super.age();
+        this.ageAt = at;
+      }
+      return this.memoAge;
     }
   }
   const options = { shared: true, cacheHeuristic: 0.1 };

@@ -12,7 +12,7 @@ export async function backendError(tx: Tx): Promise<Step> {
     tx.status.detail(DETAIL.staleIfError);
     tx.log.error = tx.error?.code ?? `origin_${tx.originRes?.statusCode}`;
     tx.error = undefined;
-    await tx.fill?.finish('unknown');
+    if (tx.fill) await tx.fill.finish('unknown');
     return 'deliver';
   }
   if (tx.originRes) return 'relay';

@@ -43,7 +43,7 @@ export async function deliver(tx: Tx): Promise<Step> {
   const policy = tx.entryPolicy!;
   tx.status.ttl(ctx.semantics.ttlSeconds(policy));
   const age = String(ctx.semantics.ageSeconds(policy));
-  await tx.fill?.finish('stored');
+  if (tx.fill) await tx.fill.finish('stored');
 
   const validators = tx.conditionals?.evaluateAtDeliver;
   const stored = { ...(meta.etag && { etag: meta.etag }), ...(meta.lastModified && { lastModified: meta.lastModified }), date: single(meta.headers['date']) };

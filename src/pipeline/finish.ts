@@ -3,7 +3,7 @@ import type { Tx } from './transaction.js';
 
 export async function finish(tx: Tx): Promise<void> {
   // Still held: the request failed before its fill settled; followers look for themselves.
-  await tx.fill?.finish('unknown').catch(() => {});
+  if (tx.fill) await tx.fill.finish('unknown').catch(() => {});
   const { ctx, clientRes } = tx;
   if (!ctx.logger.enabled(tx.log.error ? 'warn' : 'info')) return;
   const { step: _step, ...details } = tx.log;

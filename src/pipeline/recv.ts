@@ -5,7 +5,7 @@ import { semanticsHeaders } from '../cache/entry.js';
 import { urlKey } from '../cache/keys.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { clientConditionals, CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
-import { planConditionals } from '../policy/validators.js';
+import { isUnconditional, planConditionals, UNCONDITIONAL } from '../policy/validators.js';
 import { selfPage } from './synth.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -36,9 +36,10 @@ export async function recv(tx: Tx): Promise<Step> {
 
   const client = tx.client.id;
   const key = tx.urlKey;
-  tx.conditionals = await planConditionals(clientConditionals(clientReq), tx.policy.validators, (validator) =>
-    ctx.backend.ledger.wasServed(client, key, validator).catch(() => false),
-  );
+  const conditionals = clientConditionals(clientReq);
+  tx.conditionals = isUnconditional(conditionals)
+    ? UNCONDITIONAL
+    : await planConditionals(conditionals, tx.policy.validators, (validator) => ctx.backend.ledger.wasServed(client, key, validator).catch(() => false));
   for (const dropped of tx.conditionals.dropped) tx.status.detail(`dropped-${dropped}`);
   if (tx.conditionals.dropped.length) tx.log.dropped = tx.conditionals.dropped.join(',');
 
@@ -58,8 +59,7 @@ export async function recv(tx: Tx): Promise<Step> {
 
   // Trap 1 (STYLE.md): http-cache-semantics sees the request *without* the client's validators.
   const hidden = [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders, ...(ignoreRequestCacheControl ? REQUEST_CACHE_FIELDS : [])];
-  const headers = semanticsHeaders(clientReq.headers);
-  for (const name of hidden) delete headers[name];
+  const headers = semanticsHeaders(clientReq.headers, new Set(hidden));
   headers['host'] = target.url.host;
   tx.semanticsReq = { url: target.url.href, method: 'GET', headers };
   return 'lookup';

@@ -10,6 +10,6 @@ export async function refresh(tx: Tx): Promise<Step> {
   const refreshed = await refreshEntry(ctx, tx.address!, tx.entry!, tx.semanticsReq!, tx.originRes!);
   tx.entry = refreshed.entry;
   tx.entryPolicy = refreshed.policy;
-  await tx.fill?.finish('stored');
+  if (tx.fill) await tx.fill.finish('stored');
   return 'deliver';
 }

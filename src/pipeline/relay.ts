@@ -8,7 +8,7 @@ import type { Tx } from './transaction.js';
 export async function relay(tx: Tx): Promise<Step> {
   const { clientRes } = tx;
   const originRes = tx.originRes!;
-  await tx.fill?.finish('not-stored');
+  if (tx.fill) await tx.fill.finish('not-stored');
   clientRes.writeHead(originRes.statusCode ?? 502, originRes.statusMessage, relayHeaders(originRes, { 'cache-status': tx.status.toString() }));
   await streamTo(originRes, clientRes, tx.target!.host);
   return 'done';

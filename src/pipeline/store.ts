@@ -21,7 +21,7 @@ export async function store(tx: Tx): Promise<Step> {
   const body = await teeBody(originRes, clientRes, ctx.config.maxObjectSizeBytes, tx.target!.host);
   if (!body) {
     clientRes.end();
-    await tx.fill?.finish('not-stored');
+    if (tx.fill) await tx.fill.finish('not-stored');
     tx.status.detail(DETAIL.tooLarge);
     tx.log.detail = DETAIL.tooLarge;
     return 'done';
@@ -31,7 +31,7 @@ export async function store(tx: Tx): Promise<Step> {
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
   clientRes.end();
   tx.log.stored = !!entry;
-  await tx.fill?.finish(entry ? 'stored' : 'not-stored');
+  if (tx.fill) await tx.fill.finish(entry ? 'stored' : 'not-stored');
   return 'done';
 }
 

@@ -29,7 +29,11 @@ export function parseBasic(value: string): { user: string; password: string } | 
 }
 
 export function identifyClient(clientReq: IncomingMessage, config: IdentityConfig): ClientIdentity {
-  const checkPasswords = Object.keys(config.users).length > 0;
+  let checkPasswords = false;
+  for (const _ in config.users) {
+    checkPasswords = true;
+    break;
+  }
   const authorization = clientReq.headers['proxy-authorization'];
   if (authorization) {
     const credentials = parseBasic(authorization);

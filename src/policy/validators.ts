@@ -24,6 +24,13 @@ export interface ClientConditionals extends ClientValidators {
 /** The key the ledger stores for a Last-Modified value, beside entity-tags. */
 export const lastModifiedToken = (value: string): string => `lm:${value}`;
 
+/** The plan for a request that sent no validators and no range: nothing to decide. */
+export const UNCONDITIONAL: ConditionalPlan = Object.freeze({ evaluateAtDeliver: null, forwardWhenNoEntry: null, range: null, dropped: [] });
+
+export function isUnconditional(client: ClientConditionals): boolean {
+  return client.ifNoneMatch === undefined && client.ifModifiedSince === undefined && client.range === undefined && client.ifRange === undefined;
+}
+
 export async function planConditionals(
   client: ClientConditionals,
   mode: ValidatorMode,
