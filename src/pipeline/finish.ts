@@ -6,10 +6,10 @@ export async function finish(tx: Tx): Promise<void> {
   if (tx.fill) await tx.fill.finish('unknown').catch(() => {});
   const { ctx, clientRes } = tx;
   if (!ctx.logger.enabled(tx.log.error ? 'warn' : 'info')) return;
-  const { step: _step, ...details } = tx.log;
+  const details = tx.log;
   const fields = {
     method: tx.method,
-    url: tx.log.url ?? tx.clientReq.url,
+    url: tx.target?.href ?? tx.clientReq.url,
     status: clientRes.headersSent ? clientRes.statusCode : null,
     client: tx.client?.id,
     policy: tx.policy?.validators,

@@ -30,7 +30,6 @@ export async function lookup(tx: Tx): Promise<Step> {
     return 'deliver';
   }
   tx.usability = ctx.semantics.usability(tx.entryPolicy, tx.semanticsReq!);
-  tx.log.usability = tx.usability;
   switch (tx.usability) {
     case 'fresh':
       tx.status.hit();

@@ -21,12 +21,9 @@ export async function recv(tx: Tx): Promise<Step> {
   if (target.form !== 'absolute') return 'synth';
   if (ctx.isSelf(target.url)) return selfPage(tx, target.url.pathname);
   tx.target = target.url;
-  tx.log.url = target.url.href;
 
   tx.client = ctx.policies.identify(clientReq);
   tx.policy = ctx.policies.resolve(tx.client.id, target.url.hostname);
-  tx.log.client = tx.client.id;
-  tx.log.policy = tx.policy.validators;
   tx.urlKey = urlKey(target.url);
 
   if (!CACHEABLE_METHODS.has(tx.method)) {
