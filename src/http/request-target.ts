@@ -7,10 +7,24 @@ export type RequestTarget =
   | { form: 'authority'; host: string; port: number }
   | { form: 'origin'; path: string };
 
+// Scrapers and pollers ask for the same URLs over and over: parse each once (bounded). The
+// parsed URLs are shared, so nothing may modify them after parsing.
+const recentTargets = new Map<string, RequestTarget>();
+
 export function parseRequestTarget(method: string, target: string | undefined): RequestTarget {
   if (!target) throw new ProxyError(400, 'bad_target', 'missing request-target');
   if (method === 'CONNECT') return parseAuthority(target);
   if (target.startsWith('/')) return { form: 'origin', path: target };
+  let parsed = recentTargets.get(target);
+  if (!parsed) {
+    parsed = parseAbsolute(target);
+    if (recentTargets.size >= 10_000) recentTargets.clear();
+    recentTargets.set(target, parsed);
+  }
+  return parsed;
+}
+
+function parseAbsolute(target: string): RequestTarget {
   let url: URL;
   try {
     url = new URL(target);
