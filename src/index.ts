@@ -38,7 +38,14 @@ const LOCAL_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0'
 export async function createBackend(config: ProxyConfig, now: () => number, logger: Logger): Promise<Backend<StoredPolicies>> {
   if (config.store === 'memory') return createMemoryBackend<StoredPolicies>({ cacheSizeBytes: config.cacheSizeBytes, now });
   const { createRedisBackend } = await import('./store/redis/backend.js');
-  return createRedisBackend<StoredPolicies>({ url: config.store, namespace: config.namespace, storeTimeoutMs: config.storeTimeoutMs, logger });
+  // --cache-size bounds the in-process near cache in front of Redis (per worker).
+  return createRedisBackend<StoredPolicies>({
+    url: config.store,
+    namespace: config.namespace,
+    storeTimeoutMs: config.storeTimeoutMs,
+    nearCacheBytes: config.cacheSizeBytes,
+    logger,
+  });
 }
 
 export async function createProxy(config: ProxyConfig, options: ProxyOptions = {}): Promise<Proxy> {

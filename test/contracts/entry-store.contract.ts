@@ -119,6 +119,17 @@ export function entryStoreContract(name: string, make: () => Promise<EntryStoreS
       expect(found?.address).toEqual(plain(url));
     });
 
+    it('does not bring back a variant stored under Vary names the URL dropped and took up again', async () => {
+      const url = freshUrl();
+      await store.put({ url, vary: ['accept'], variant: 'a' }, sampleEntry(Buffer.from('old a')), 60_000);
+      await store.put({ url, vary: ['accept-language'], variant: 'b' }, sampleEntry(Buffer.from('b')), 60_000);
+      await store.put(plain(url), sampleEntry(Buffer.from('plain')), 60_000);
+      await store.put({ url, vary: ['accept'], variant: 'c' }, sampleEntry(Buffer.from('c')), 60_000);
+      expect(await store.lookup(url, () => 'a')).toBeUndefined();
+      expect(await store.lookup(url, () => 'b')).toBeUndefined();
+      expect((await store.lookup(url, () => 'c'))?.entry.body.toString()).toBe('c');
+    });
+
     it('refresh replaces the metadata and keeps the body', async () => {
       const url = freshUrl();
       const body = randomBytes(1024);

@@ -189,7 +189,7 @@ describe('Redis outage', () => {
     raw.on('error', () => {});
     await raw.connect();
     try {
-      await raw.set(entryKey(namespace, 'wrong-type'), 'a string where a hash belongs');
+      await raw.hSet(entryKey(namespace, 'wrong-type'), 'field', 'a hash where a string belongs');
     } finally {
       raw.destroy();
     }

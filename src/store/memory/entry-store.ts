@@ -46,13 +46,15 @@ export class MemoryEntryStore implements EntryStore {
   }
 
   async put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void> {
+    const existing = await this.keyv.get(address.url);
+    const sameVary = existing?.kind === 'vary' && !!address.vary && sameNames(existing.vary, address.vary);
+    // Variants listed under other Vary names (or none) must not come back if those names return.
+    if (existing?.kind === 'vary' && !sameVary) await this.dropVariants(address.url, existing.variants);
     if (!address.vary || !address.variant) {
       await this.keyv.set(address.url, { kind: 'entry', entry }, ttlMs);
       return;
     }
-    const existing = await this.keyv.get(address.url);
-    const sameVary = existing?.kind === 'vary' && sameNames(existing.vary, address.vary);
-    const variants = sameVary ? existing.variants : new Set<string>();
+    const variants = sameVary && existing?.kind === 'vary' ? existing.variants : new Set<string>();
     variants.add(address.variant);
     await this.extendVaryRecord(address.url, address.vary, variants, sameVary ? existing.expires : 0, ttlMs);
     await this.keyv.set(`${address.url}:${address.variant}`, { kind: 'entry', entry }, ttlMs);
@@ -77,10 +79,12 @@ export class MemoryEntryStore implements EntryStore {
 
   async invalidate(url: string): Promise<void> {
     const record = await this.keyv.get(url);
-    if (record?.kind === 'vary') {
-      for (const variant of record.variants) await this.keyv.delete(`${url}:${variant}`);
-    }
+    if (record?.kind === 'vary') await this.dropVariants(url, record.variants);
     await this.keyv.delete(url);
+  }
+
+  private async dropVariants(url: string, variants: Iterable<string>): Promise<void> {
+    for (const variant of variants) await this.keyv.delete(`${url}:${variant}`);
   }
 
   async close(): Promise<void> {

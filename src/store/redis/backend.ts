@@ -7,7 +7,7 @@ import { guardBackend } from '../guarded.js';
 import type { Backend } from '../types.js';
 import { connectRedis } from './connect.js';
 import { RedisCoordination, RedisLedger, RedisRuleStore } from './coordination.js';
-import { RedisEntryStore } from './entry-store.js';
+import { DEFAULT_NEAR_CACHE_BYTES, RedisEntryStore } from './entry-store.js';
 
 export interface RedisBackendOptions {
   /** See connect.ts for the accepted forms (single node, TLS, Cluster seed list). */
@@ -16,6 +16,12 @@ export interface RedisBackendOptions {
   namespace: string;
   storeTimeoutMs: number;
   logger: Logger;
+  /**
+   * Bytes of recently used entries each process keeps in front of Redis, so a repeated hit
+   * transfers a version token instead of the body (see redis/near-cache.ts). Default 64 MiB;
+   * 0 turns it off.
+   */
+  nearCacheBytes?: number;
 }
 
 // Error replies that mean "this server cannot serve right now" rather than "this command is wrong".
@@ -39,7 +45,7 @@ export async function createRedisBackend<Rules>(options: RedisBackendOptions): P
   await Promise.race([redis.firstAttempt, new Promise<void>((resolve) => (waited = setTimeout(resolve, Math.max(options.storeTimeoutMs, 250))))]);
   clearTimeout(waited);
 
-  const entries = new RedisEntryStore(redis, namespace);
+  const entries = new RedisEntryStore(redis, namespace, { nearCacheBytes: options.nearCacheBytes ?? DEFAULT_NEAR_CACHE_BYTES });
   const rules = new RedisRuleStore<Rules>(redis, namespace, logger);
   const backend: Backend<Rules> = {
     kind: 'redis',

@@ -14,6 +14,8 @@ export interface RedisConnection {
   command(key: string, args: RedisArg[]): Promise<unknown>;
   /** MULTI/EXEC in one round trip. Every key touched must share `key`'s slot (a hash tag). */
   transaction(key: string, commands: RedisArg[][]): Promise<unknown[]>;
+  /** Several commands in one write and one round trip, not atomic; same slot rule as above. */
+  pipeline(key: string, commands: RedisArg[][]): Promise<unknown[]>;
   /** Subscribe on the subscriber connection; resubscribes by itself after a reconnect. */
   subscribe(channel: string, listener: (message: string) => void): Promise<void>;
   /** Called each time the command connection (re)connects: a hint that a probe may succeed. */
@@ -107,6 +109,11 @@ function connectSingle(options: ConnectOptions): RedisConnection {
       const multi = client.multi();
       for (const args of commands) multi.addCommand(args);
       return multi.exec();
+    },
+    pipeline: async (_key, commands) => {
+      const multi = client.multi();
+      for (const args of commands) multi.addCommand(args);
+      return multi.execAsPipeline();
     },
     subscribe: (channel, listener) => subscriber.subscribe(channel, (message: string) => listener(message)),
     onReady: (listener) => readyListeners.push(listener),
@@ -219,6 +226,12 @@ function connectCluster(seeds: ClusterSeeds, options: ConnectOptions): RedisConn
       const multi = cluster.multi(key);
       for (const args of commands) multi.addCommand(key, false, args);
       return multi.exec();
+    },
+    pipeline: async (key, commands) => {
+      if (!connected) return notConnected();
+      const multi = cluster.multi(key);
+      for (const args of commands) multi.addCommand(key, false, args);
+      return multi.execAsPipeline();
     },
     // The cluster client keeps its own pub/sub connection, apart from the command connections.
     subscribe: async (channel, listener) => {

@@ -1,141 +1,329 @@
-// EntryStore on Redis: one hash per stored response {meta, body}, the body as raw bytes (never
-// JSON or base64, trap 2), so a hit without Vary is one HMGET. Key layout, hash tags for Cluster
-// and TTL handling are described at entryKey(). Deadlines and error mapping are guarded.ts's job;
-// what is stored (and for how long) is decided by the pipeline, not here.
+// EntryStore on Redis: one string per stored response (record.ts: version tokens, meta JSON, raw
+// body; never JSON or base64, trap 2) behind a per-process near cache (near-cache.ts) that turns a
+// repeated hit into a version check of a few bytes. Key layout, hash tags and TTLs are described
+// at entryKey(). Deadlines and error mapping are guarded.ts's job; what is stored (and for how
+// long) is decided by the pipeline, not here.
+import { randomBytes } from 'node:crypto';
 import type { Entry, EntryAddress, EntryMeta, EntryStore } from '../types.js';
-import type { RedisConnection } from './connect.js';
+import type { RedisArg, RedisConnection } from './connect.js';
+import { NearCache, type NearEntry, type NearVary } from './near-cache.js';
+import {
+  decodeEntry,
+  decodeVary,
+  encodeEntry,
+  encodeVaryPrefix,
+  ENTRY_HEADER_BYTES,
+  hasBodyVersion,
+  hasVersion,
+  metaLength,
+  VERSION_BYTES,
+  type EntryRecord,
+} from './record.js';
 
 /**
- * `<ns>:e:{<url>}` is a hash: `meta` (JSON EntryMeta) + `body` (raw bytes) for a URL without
- * Vary, or `vary` (JSON array of header names) + one field per stored variant id when it varies.
- * `<ns>:e:{<url>}:<variant>` is a hash {meta, body} per variant. The `{<url>}` hash tag keeps a
- * URL's keys in one Cluster slot, so MULTI and multi-key UNLINK stay legal there.
+ * `<ns>:e2:{<url>}` is a string: an entry record for a URL without Vary, or a Vary record (the
+ * header names and every stored variant id) when it varies. `<ns>:e2:{<url>}:<variant>` is the
+ * entry record of one variant. The `{<url>}` hash tag keeps a URL's keys in one Cluster slot, so
+ * MULTI and the scripts below may touch them together. Every key has the TTL it was written with;
+ * a Vary record's TTL is only ever extended, so it outlives every variant it lists.
+ * `e2` is the layout's version: hashes an older proxy wrote under `<ns>:e:` are never read (no
+ * WRONGTYPE while old and new workers share a Redis) and expire on their own TTL.
  * Exported so tools (the benchmark's MEMORY USAGE) can find an entry.
  */
 export function entryKey(namespace: string, url: string, variant: string | null = null): string {
-  return variant === null ? `${namespace}:e:{${url}}` : `${namespace}:e:{${url}}:${variant}`;
+  return variant === null ? `${namespace}:e2:{${url}}` : `${namespace}:e2:{${url}}:${variant}`;
 }
 
-const FIELD_META = 'meta';
-const FIELD_BODY = 'body';
-const FIELD_VARY = 'vary';
+export interface RedisEntryStoreOptions {
+  /** Bound of the near cache in bytes; 0 disables it. */
+  nearCacheBytes?: number;
+}
 
-// A 304 rewrites meta and TTL only if the entry still has its body: a refresh racing an
-// invalidation must not bring back an entry that was deleted. KEYS[2] (the URL hash of a
-// variant) is kept alive at least as long as the variant it lists.
-const REFRESH_SCRIPT = `
-if redis.call('HEXISTS', KEYS[1], 'body') == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'meta', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if KEYS[2] then
-  local left = redis.call('PTTL', KEYS[2])
-  if left >= 0 and left < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+export const DEFAULT_NEAR_CACHE_BYTES = 64 * 1024 * 1024;
+
+// The scripts keep one invariant the lookups rely on: a variant key exists only while its URL's
+// Vary record lists it. Whatever replaces a Vary record (a plain entry, other Vary names, an
+// invalidation) drops the variants it listed in the same atomic step. So a variant still
+// carrying the body version a reader holds was never dropped, and its URL still varies on the
+// names the reader holds. Variant keys are derived from KEYS[1] (same hash tag, same slot).
+const DROP_LISTED = `
+local function dropListed(urlKey)
+  if redis.call('TYPE', urlKey).ok ~= 'string' or redis.call('GETRANGE', urlKey, 0, 0) ~= 'V' then return {} end
+  local record = redis.call('GET', urlKey)
+  local ids = {}
+  if #record < 5 then return ids end
+  for id in string.gmatch(string.sub(record, 6 + struct.unpack('>I4', record, 2)), '([^\\n]+)\\n') do
+    ids[#ids + 1] = id
+    redis.call('UNLINK', urlKey .. ':' .. id)
+  end
+  return ids
 end
+`;
+
+/** Before a plain entry replaces whatever the URL held. */
+const DROP_VARIANTS_SCRIPT = `${DROP_LISTED}
+dropListed(KEYS[1])
 return 1`;
 
-// The URL hash of a varying URL lists every variant, so it must outlive the longest-lived one:
-// extend its TTL, never shorten it (PEXPIRE GT would need Redis 7 and skips keys without a TTL).
-const EXTEND_TTL_SCRIPT = `
-local left = redis.call('PTTL', KEYS[1])
-if left == -1 or left < tonumber(ARGV[1]) then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return 0`;
+/** Invalidation: the URL's key and every variant it lists, atomically; returns the ids. */
+const INVALIDATE_SCRIPT = `${DROP_LISTED}
+local ids = dropListed(KEYS[1])
+redis.call('UNLINK', KEYS[1])
+return ids`;
+
+/**
+ * Before a variant is written: list it in the URL's Vary record (ARGV[1] = record prefix for
+ * the names, ARGV[2] = id, ARGV[3] = TTL ms). A record with other names, or a plain entry, is
+ * replaced (dropping the variants it listed); the same record only ever gets a longer TTL.
+ */
+const LIST_VARIANT_SCRIPT = `${DROP_LISTED}
+local prefix, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ids = ''
+if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GETRANGE', KEYS[1], 0, #prefix - 1) == prefix then
+  ids = string.sub(redis.call('GET', KEYS[1]), #prefix + 1)
+  local left = redis.call('PTTL', KEYS[1])
+  if left > ttl then ttl = left end
+else
+  dropListed(KEYS[1])
+end
+if not string.find('\\n' .. ids, '\\n' .. id .. '\\n', 1, true) then ids = ids .. id .. '\\n' end
+redis.call('SET', KEYS[1], prefix .. ids, 'PX', ttl)
+return 1`;
+
+/**
+ * A 304: rewrite version and meta around the stored body, server-side, so the body does not
+ * cross the network again (ARGV[1] = new version, ARGV[2] = meta JSON, ARGV[3] = TTL ms).
+ * Nothing happens if the entry is gone: a refresh racing an invalidation must not bring it back.
+ * Nor if ARGV[4] (when not empty) names another body version: the 304 was about a body another
+ * worker has since replaced, and its fields (Content-Length, ETag) must not go with the new one.
+ * KEYS[2] (the Vary record of a variant) is kept alive at least as long as the variant.
+ * Returns the body version kept, so the caller knows whether its near-cached body is that one.
+ */
+const REFRESH_SCRIPT = `
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
+local head = redis.call('GETRANGE', KEYS[1], 0, ${ENTRY_HEADER_BYTES - 1})
+if #head < ${ENTRY_HEADER_BYTES} or string.sub(head, 1, 1) ~= 'E' then return false end
+local body = redis.call('GETRANGE', KEYS[1], ${ENTRY_HEADER_BYTES} + struct.unpack('>I4', head, ${ENTRY_HEADER_BYTES - 3}), -1)
+local bodyVersion = string.sub(head, ${VERSION_BYTES + 2}, ${2 * VERSION_BYTES + 1})
+if ARGV[4] ~= '' and ARGV[4] ~= bodyVersion then return false end
+redis.call('SET', KEYS[1], 'E' .. ARGV[1] .. bodyVersion .. struct.pack('>I4', #ARGV[2]) .. ARGV[2] .. body, 'PX', ARGV[3])
+if KEYS[2] then
+  local left = redis.call('PTTL', KEYS[2])
+  if left >= 0 and left < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+end
+return bodyVersion`;
+
+const CHECK_RANGE = ['0', String(ENTRY_HEADER_BYTES - 1)] as const;
+
+type Found = { entry: Entry; address: EntryAddress } | undefined;
+/** What a key held: an entry, a Vary record, or nothing (gone, or unreadable). */
+type Stored = { kind: 'entry'; near: NearEntry } | { kind: 'vary'; names: string[] } | undefined;
+/** The near-cached copy could not be confirmed: read the URL from the start. */
+const UNCONFIRMED = Symbol('unconfirmed');
 
 export class RedisEntryStore implements EntryStore {
+  private readonly near: NearCache;
+
   constructor(
     private readonly redis: RedisConnection,
     private readonly namespace: string,
-  ) {}
+    options: RedisEntryStoreOptions = {},
+  ) {
+    this.near = new NearCache(options.nearCacheBytes ?? DEFAULT_NEAR_CACHE_BYTES);
+  }
 
-  async lookup(url: string, variantOf: (vary: string[]) => string): Promise<{ entry: Entry; address: EntryAddress } | undefined> {
+  /** Bytes the near cache counts as held (for tests and diagnostics). */
+  get nearCacheBytes(): number {
+    return this.near.bytes;
+  }
+
+  /**
+   * Round trips: a URL without Vary is one (GET; or, near-cached, a GETRANGE of the header, plus
+   * one more when another worker rewrote it). A varying URL is two, or one when this process
+   * already knows its Vary names (the names are checked in the same round trip as the variant).
+   * So `variantOf` may be called with the names this process last saw for the URL before Redis
+   * says they changed (or that the URL no longer varies): it must be a pure function.
+   */
+  async lookup(url: string, variantOf: (vary: string[]) => string): Promise<Found> {
     const key = entryKey(this.namespace, url);
-    const [meta, body, vary] = replyArray(await this.redis.command(key, ['HMGET', key, FIELD_META, FIELD_BODY, FIELD_VARY]));
-    const entry = decodeEntry(meta, body);
-    if (entry) return { entry, address: { url, vary: null, variant: null } };
-    const names = decodeVary(vary);
-    if (!names) return undefined;
-    // With Vary, the second round trip cannot be avoided: the variant id needs the stored names.
-    const variant = variantOf(names);
+    const pick = lastVariantOf(variantOf);
+    const near = this.near.get(key);
+    if (near?.kind === 'entry') {
+      const confirmed = await this.confirm(key, near);
+      if (confirmed !== UNCONFIRMED) return confirmed && { entry: confirmed.entry, address: { url, vary: null, variant: null } };
+    } else if (near?.kind === 'vary') {
+      const found = await this.lookupKnownVary(url, key, near, pick);
+      if (found !== UNCONFIRMED) return found;
+    }
+    const stored = await this.read(key);
+    if (stored?.kind === 'entry') return { entry: stored.near.entry, address: { url, vary: null, variant: null } };
+    if (!stored) return undefined;
+    // With Vary and nothing known yet, a second round trip: the variant id needs the stored names.
+    const variant = pick(stored.names);
+    const variantEntry = await this.readEntry(entryKey(this.namespace, url, variant));
+    return variantEntry && { entry: variantEntry.entry, address: { url, vary: stored.names, variant } };
+  }
+
+  /** An entry key's entry: confirmed from the near cache (no body transfer) or read whole. */
+  private async readEntry(key: string): Promise<NearEntry | undefined> {
+    const near = this.near.entry(key);
+    const confirmed = near ? await this.confirm(key, near) : UNCONFIRMED;
+    if (confirmed !== UNCONFIRMED) return confirmed;
+    const stored = await this.read(key);
+    return stored?.kind === 'entry' ? stored.near : undefined;
+  }
+
+  /** A varying URL whose names this process holds: the variant (and the names) in one round trip. */
+  private async lookupKnownVary(url: string, key: string, near: NearVary, pick: (vary: string[]) => string): Promise<Found | typeof UNCONFIRMED> {
+    const variant = pick(near.names);
     const variantKey = entryKey(this.namespace, url, variant);
-    const [variantMeta, variantBody] = replyArray(await this.redis.command(variantKey, ['HMGET', variantKey, FIELD_META, FIELD_BODY]));
-    const variantEntry = decodeEntry(variantMeta, variantBody);
-    return variantEntry && { entry: variantEntry, address: { url, vary: names, variant } };
+    const address = { url, vary: near.names, variant };
+    const nearVariant = this.near.entry(variantKey);
+    if (nearVariant) {
+      // Same body version means the variant was never dropped, so the names still hold (see the
+      // invariant above the scripts). Anything else may mean the URL changed: start over.
+      const confirmed = await this.confirm(variantKey, nearVariant);
+      return confirmed && confirmed !== UNCONFIRMED ? { entry: confirmed.entry, address } : UNCONFIRMED;
+    }
+    const [prefix, record] = await this.redis.pipeline(key, [
+      ['GETRANGE', key, '0', String(near.prefix.length - 1)],
+      ['GET', variantKey],
+    ]);
+    if (!Buffer.isBuffer(prefix) || !prefix.equals(near.prefix)) {
+      this.near.forget(key);
+      return UNCONFIRMED;
+    }
+    const stored = this.remember(variantKey, record);
+    return stored?.kind === 'entry' ? { entry: stored.near.entry, address } : undefined;
+  }
+
+  /**
+   * Is the near-cached copy still what Redis holds? One GETRANGE of the header; when only the
+   * metadata changed (a refresh elsewhere), one more for header + meta, never the body.
+   * Resolves to the entry to serve, undefined when the key is gone, or UNCONFIRMED.
+   */
+  private async confirm(key: string, near: NearEntry): Promise<NearEntry | undefined | typeof UNCONFIRMED> {
+    const header = await this.redis.command(key, ['GETRANGE', key, ...CHECK_RANGE]);
+    if (!Buffer.isBuffer(header) || header.length === 0) {
+      this.near.forget(key);
+      return undefined;
+    }
+    if (hasVersion(header, near.version)) return near;
+    this.near.forget(key);
+    if (!hasBodyVersion(header, near.bodyVersion)) return UNCONFIRMED;
+    const end = String(ENTRY_HEADER_BYTES + metaLength(header) - 1);
+    const upToBody = await this.redis.command(key, ['GETRANGE', key, '0', end]);
+    // Header and meta come in one reply, so they belong together. A write in between shows as
+    // another body version, or (a longer meta) as a meta cut short, which does not decode.
+    const record = Buffer.isBuffer(upToBody) && hasBodyVersion(upToBody, near.bodyVersion) ? decodeEntry(upToBody, false) : undefined;
+    if (!record) return UNCONFIRMED;
+    return this.near.remember(key, { ...toNear(record), entry: { meta: record.meta, body: near.entry.body } });
+  }
+
+  /** One GET of a key, decoded and kept in the near cache. */
+  private async read(key: string): Promise<Stored> {
+    return this.remember(key, await this.redis.command(key, ['GET', key]));
+  }
+
+  private remember(key: string, reply: unknown): Stored {
+    if (!Buffer.isBuffer(reply)) {
+      this.near.forget(key);
+      return undefined;
+    }
+    const entry = decodeEntry(reply);
+    if (entry) return { kind: 'entry', near: this.near.remember(key, toNear(entry)) };
+    const vary = decodeVary(reply);
+    if (!vary) {
+      this.near.forget(key);
+      return undefined;
+    }
+    this.near.remember(key, { kind: 'vary', names: vary.names, prefix: vary.prefix });
+    return { kind: 'vary', names: vary.names };
   }
 
   async put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void> {
     const key = entryKey(this.namespace, address.url);
-    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
-    const meta = JSON.stringify(entry.meta);
+    const ttl = ttlArg(ttlMs);
+    const version = randomBytes(VERSION_BYTES);
+    const metaJson = Buffer.from(JSON.stringify(entry.meta));
+    // A new body gets a new body version: readers holding the old body must fetch this one.
+    const record = encodeEntry(version, version, metaJson, entry.body);
+    const near: NearEntry = { kind: 'entry', version, bodyVersion: version, metaBytes: metaJson.length, entry };
     if (!address.vary || address.variant === null) {
-      // UNLINK first: the URL may have varied before, and its `vary` field would linger. Variant
-      // hashes it listed become unreachable and expire on their own TTL.
       await this.redis.transaction(key, [
-        ['UNLINK', key],
-        ['HSET', key, FIELD_META, meta, FIELD_BODY, entry.body],
-        ['PEXPIRE', key, ttl],
+        ['EVAL', DROP_VARIANTS_SCRIPT, '1', key],
+        ['SET', key, record, 'PX', ttl],
       ]);
+      this.near.remember(key, near);
       return;
     }
+    // The ids are stored newline-terminated; cache/keys.ts makes them base64url.
+    if (!address.variant || address.variant.includes('\n')) throw new Error(`redis entry store: unusable variant id ${JSON.stringify(address.variant)}`);
     const variantKey = entryKey(this.namespace, address.url, address.variant);
+    const prefix = encodeVaryPrefix(address.vary);
     await this.redis.transaction(key, [
-      // The URL may have been stored without Vary before; its meta/body would shadow the variants.
-      ['HDEL', key, FIELD_META, FIELD_BODY],
-      ['HSET', key, FIELD_VARY, JSON.stringify(address.vary), address.variant, '1'],
-      ['EVAL', EXTEND_TTL_SCRIPT, '1', key, ttl],
-      ['HSET', variantKey, FIELD_META, meta, FIELD_BODY, entry.body],
-      ['PEXPIRE', variantKey, ttl],
+      ['EVAL', LIST_VARIANT_SCRIPT, '1', key, prefix, address.variant, ttl],
+      ['SET', variantKey, record, 'PX', ttl],
     ]);
+    this.near.remember(key, { kind: 'vary', names: address.vary, prefix });
+    this.near.remember(variantKey, near);
   }
 
   async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void> {
     const urlKey = entryKey(this.namespace, address.url);
-    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
-    const args =
-      address.variant === null
-        ? ['EVAL', REFRESH_SCRIPT, '1', urlKey, JSON.stringify(meta), ttl]
-        : ['EVAL', REFRESH_SCRIPT, '2', entryKey(this.namespace, address.url, address.variant), urlKey, JSON.stringify(meta), ttl];
-    await this.redis.command(urlKey, args);
+    const key = address.variant === null ? urlKey : entryKey(this.namespace, address.url, address.variant);
+    const version = randomBytes(VERSION_BYTES);
+    const metaJson = Buffer.from(JSON.stringify(meta));
+    const keys = key === urlKey ? ['1', key] : ['2', key, urlKey];
+    // The body this process last read or wrote is the one the pipeline revalidated, as far as
+    // the store can tell; without a near copy the refresh applies to whatever body is stored.
+    const expectedBody = this.near.entry(key)?.bodyVersion ?? '';
+    const args: RedisArg[] = ['EVAL', REFRESH_SCRIPT, ...keys, version, metaJson, ttlArg(ttlMs), expectedBody];
+    const bodyVersion = await this.redis.command(urlKey, args);
+    const near = this.near.entry(key);
+    if (near && Buffer.isBuffer(bodyVersion) && bodyVersion.equals(near.bodyVersion)) {
+      this.near.remember(key, { ...near, version, metaBytes: metaJson.length, entry: { meta, body: near.entry.body } });
+    } else {
+      this.near.forget(key);
+    }
   }
 
   async invalidate(url: string): Promise<void> {
     const key = entryKey(this.namespace, url);
-    const fields = replyArray(await this.redis.command(key, ['HKEYS', key]));
-    const variantKeys: string[] = [];
-    for (const field of fields) {
-      const name = Buffer.isBuffer(field) ? field.toString() : String(field);
-      if (name !== FIELD_META && name !== FIELD_BODY && name !== FIELD_VARY) variantKeys.push(entryKey(this.namespace, url, name));
-    }
-    // UNLINK frees large bodies off Redis's main thread.
-    await this.redis.command(key, ['UNLINK', key, ...variantKeys]);
+    const dropped = await this.redis.command(key, ['EVAL', INVALIDATE_SCRIPT, '1', key]);
+    this.near.forget(key);
+    for (const id of Array.isArray(dropped) ? dropped : []) this.near.forget(entryKey(this.namespace, url, String(id)));
   }
 
   async close(): Promise<void> {
     // The connection belongs to the backend (shared with coordination); it closes it.
+    this.near.clear();
   }
 }
 
-function replyArray(reply: unknown): unknown[] {
-  return Array.isArray(reply) ? reply : [];
+function ttlArg(ttlMs: number): string {
+  return String(Math.max(1, Math.ceil(ttlMs)));
 }
 
-// Anything unreadable (another version's layout, a half-written key) is a miss, not an error:
-// the store stays up and the next put overwrites it.
-function decodeEntry(meta: unknown, body: unknown): Entry | undefined {
-  if (!Buffer.isBuffer(meta) || !Buffer.isBuffer(body)) return undefined;
-  try {
-    const parsed = JSON.parse(meta.toString()) as EntryMeta;
-    if (parsed?.v !== 1) return undefined;
-    return { meta: parsed, body };
-  } catch {
-    return undefined;
-  }
+function toNear(record: EntryRecord): NearEntry {
+  return {
+    kind: 'entry',
+    version: record.version,
+    bodyVersion: record.bodyVersion,
+    metaBytes: record.metaBytes,
+    entry: { meta: record.meta, body: record.body },
+  };
 }
 
-function decodeVary(vary: unknown): string[] | undefined {
-  if (!Buffer.isBuffer(vary)) return undefined;
-  try {
-    const names: unknown = JSON.parse(vary.toString());
-    return Array.isArray(names) && names.every((name) => typeof name === 'string') ? names : undefined;
-  } catch {
-    return undefined;
-  }
+/** variantOf, asked again only when the names differ (a lookup may start over once). */
+function lastVariantOf(variantOf: (vary: string[]) => string): (vary: string[]) => string {
+  let names: string[] | undefined;
+  let variant = '';
+  return (vary) => {
+    if (!names || names.length !== vary.length || names.some((name, i) => name !== vary[i])) {
+      variant = variantOf(vary);
+      names = vary;
+    }
+    return variant;
+  };
 }

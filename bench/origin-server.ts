@@ -1,0 +1,74 @@
+// The benchmark's origin, run as its own process (dist/bench/origin-server.js): a plain node:http
+// server with canned responses for each scenario's route, so "straight to the origin" is the
+// cheapest answer Node can give. Prints `listening <port>` on stdout once ready; GET /__stats
+// returns how many responses it sent per route and status, so the bench can check hits are hits.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+interface Route {
+  body: Buffer;
+  headers: Record<string, string>;
+  /** Answer 304 to a matching If-None-Match. */
+  conditional: boolean;
+}
+
+function canned(size: number, tag: string, cacheControl: string, conditional = false): Route {
+  const body = Buffer.alloc(size, tag.charCodeAt(0));
+  return {
+    body,
+    headers: {
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+      'cache-control': cacheControl,
+      etag: `"${tag}-${size}"`,
+    },
+    conditional,
+  };
+}
+
+const ROUTES = new Map<string, Route>([
+  ['/1k', canned(1024, 'a', 'max-age=3600')],
+  ['/100k', canned(100 * 1024, 'b', 'max-age=3600')],
+  ['/revalidate', canned(1024, 'r', 'no-cache', true)],
+  ['/nostore', canned(1024, 'n', 'no-store')],
+]);
+
+const sent = new Map<string, number>();
+const count = (what: string): void => void sent.set(what, (sent.get(what) ?? 0) + 1);
+
+const server = http.createServer((req, res) => {
+  const path = req.url ?? '/';
+  if (path === '/__stats') {
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(Object.fromEntries(sent)));
+    return;
+  }
+  const route = ROUTES.get(path);
+  if (!route) {
+    count(`${path} 404`);
+    res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10' });
+    res.end('not found\n');
+    return;
+  }
+  if (route.conditional && req.headers['if-none-match'] === route.headers.etag) {
+    count(`${path} 304`);
+    res.writeHead(304, { etag: route.headers.etag ?? '', 'cache-control': route.headers['cache-control'] ?? '' });
+    res.end();
+    return;
+  }
+  count(`${path} 200`);
+  res.writeHead(200, route.headers);
+  res.end(route.body);
+});
+server.keepAliveTimeout = 30_000;
+
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
+});
+
+const stop = (): void => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
