@@ -8,6 +8,7 @@ import type { ProxyConfig } from './config/types.js';
 import { Upstream } from './http/upstream.js';
 import { createLogger, type Logger } from './observe/log.js';
 import type { ProxyContext } from './pipeline/context.js';
+import { hiddenRequestFields } from './pipeline/recv.js';
 import { LivePolicyEngine } from './policy/engine.js';
 import type { StoredPolicies } from './policy/stored-rules.js';
 import { createProxyServer, listen } from './server/proxy-server.js';
@@ -69,6 +70,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     collapser: new Collapser(backend.coordination, config.upstreamTimeoutMs + 1000),
     policies,
     background: new Set(),
+    hiddenFields: hiddenRequestFields(policies.identityHeaders),
     isSelf(url) {
       if (!listening) return false;
       const port = Number(url.port || 80);

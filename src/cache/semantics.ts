@@ -37,9 +37,11 @@ export interface Semantics {
   storeTtlMs(policy: CachePolicy, hasValidators: boolean, keepValidatorsMs: number): number;
 }
 
-function parseDirectives(value: string | undefined): Map<string, string | true> {
+const NO_DIRECTIVES: ReadonlyMap<string, string | true> = new Map();
+
+function parseDirectives(value: string | undefined): ReadonlyMap<string, string | true> {
+  if (!value) return NO_DIRECTIVES;
   const out = new Map<string, string | true>();
-  if (!value) return out;
   for (const part of value.split(',')) {
     const [rawName, ...rest] = part.split('=');
     const name = rawName?.trim().toLowerCase();
@@ -92,8 +94,8 @@ export function createSemantics(now: () => number): Semantics {
   // The memory store hands back the same meta object on every hit: rebuild its policy once.
   const rebuilt = new WeakMap<EntryMeta, CachePolicy>();
 
-  const parsedDirectives = new WeakMap<CachePolicy, Map<string, string | true>>();
-  const responseDirectives = (policy: CachePolicy): Map<string, string | true> => {
+  const parsedDirectives = new WeakMap<CachePolicy, ReadonlyMap<string, string | true>>();
+  const responseDirectives = (policy: CachePolicy): ReadonlyMap<string, string | true> => {
     let directives = parsedDirectives.get(policy);
     if (!directives) {
       directives = parseDirectives(headerText(policy.toObject().resh['cache-control']));

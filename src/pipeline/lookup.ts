@@ -4,6 +4,7 @@ import { DETAIL } from '../cache/cache-status.js';
 import { variantId } from '../cache/keys.js';
 import { StoreUnavailable } from '../errors.js';
 import { revalidateInBackground } from './revalidate.js';
+import { requestDirectives } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
@@ -29,7 +30,7 @@ export async function lookup(tx: Tx): Promise<Step> {
     tx.status.hit();
     return 'deliver';
   }
-  tx.usability = ctx.semantics.usability(tx.entryPolicy, tx.semanticsReq!);
+  tx.usability = ctx.semantics.usability(tx.entryPolicy, requestDirectives(tx));
   switch (tx.usability) {
     case 'fresh':
       tx.status.hit();

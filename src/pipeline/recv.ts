@@ -1,6 +1,7 @@
 // First step: parse the target, identify the client, resolve its policy, plan what happens
 // to its validators, and classify the request: synth, pass, or a cache lookup.
 import { DETAIL } from '../cache/cache-status.js';
+import type { SemanticsRequest } from '../cache/semantics.js';
 import { semanticsHeaders } from '../cache/entry.js';
 import { urlKey } from '../cache/keys.js';
 import { parseRequestTarget } from '../http/request-target.js';
@@ -54,10 +55,40 @@ export async function recv(tx: Tx): Promise<Step> {
     return 'pass';
   }
 
-  // Trap 1 (STYLE.md): http-cache-semantics sees the request *without* the client's validators.
-  const hidden = [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders, ...(ignoreRequestCacheControl ? REQUEST_CACHE_FIELDS : [])];
-  const headers = semanticsHeaders(clientReq.headers, new Set(hidden));
-  headers['host'] = target.url.host;
-  tx.semanticsReq = { url: target.url.href, method: 'GET', headers };
+  tx.ignoreRequestCacheControl = ignoreRequestCacheControl;
   return 'lookup';
+}
+
+const NO_REQUEST_DIRECTIVES: SemanticsRequest = Object.freeze({ url: '', method: 'GET', headers: Object.freeze({}) });
+
+/** What usability() reads of the request: its Cache-Control and Pragma, unless the policy ignores them. */
+export function requestDirectives(tx: Tx): SemanticsRequest {
+  if (tx.ignoreRequestCacheControl) return NO_REQUEST_DIRECTIVES;
+  const cacheControl = tx.clientReq.headers['cache-control'];
+  const pragma = tx.clientReq.headers['pragma'];
+  if (cacheControl === undefined && pragma === undefined) return NO_REQUEST_DIRECTIVES;
+  const headers: Record<string, string> = {};
+  if (cacheControl !== undefined) headers['cache-control'] = cacheControl;
+  if (pragma !== undefined) headers['pragma'] = pragma;
+  return { url: '', method: 'GET', headers };
+}
+
+/**
+ * The request http-cache-semantics stores with a response, built when a response is about to be
+ * stored or revalidated. Trap 1 (STYLE.md): it never holds the client's validators.
+ */
+export function semanticsRequest(tx: Tx): SemanticsRequest {
+  if (!tx.semanticsReq) {
+    const hidden = tx.ignoreRequestCacheControl ? tx.ctx.hiddenFields.ignoringCacheControl : tx.ctx.hiddenFields.honouringCacheControl;
+    const headers = semanticsHeaders(tx.clientReq.headers, hidden);
+    headers['host'] = tx.target!.host;
+    tx.semanticsReq = { url: tx.target!.href, method: 'GET', headers };
+  }
+  return tx.semanticsReq;
+}
+
+/** Request fields the stored request never keeps: validators, identity, and (when ignored) caching directives. */
+export function hiddenRequestFields(identityHeaders: readonly string[]): { honouringCacheControl: ReadonlySet<string>; ignoringCacheControl: ReadonlySet<string> } {
+  const always = [...CLIENT_CONDITIONAL_FIELDS, ...identityHeaders];
+  return { honouringCacheControl: new Set(always), ignoringCacheControl: new Set([...always, ...REQUEST_CACHE_FIELDS]) };
 }

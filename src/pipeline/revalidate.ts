@@ -11,6 +11,7 @@ import { policyHeaders } from '../cache/entry.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
 import { decideStorage } from './storage-decision.js';
+import { semanticsRequest } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
@@ -66,7 +67,7 @@ export function revalidateInBackground(tx: Tx): void {
   const { ctx } = tx;
   const address = tx.address!;
   const entry = tx.entry!;
-  const semanticsReq = tx.semanticsReq!;
+  const semanticsReq = semanticsRequest(tx);
   const target = tx.target!;
   const clientHeaders = { ...tx.clientReq.headers };
   const { headers } = revalidationHeaders(tx);

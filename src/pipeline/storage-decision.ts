@@ -1,5 +1,6 @@
 // May this origin response be stored? RFC 9111 §3 (through semantics) plus our own limits.
 import { policyHeaders } from '../cache/entry.js';
+import { semanticsRequest } from './recv.js';
 import type { Tx } from './transaction.js';
 
 export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-star';
@@ -7,7 +8,7 @@ export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-sta
 export function decideStorage(tx: Tx): StorageDecision {
   const { ctx, originRes } = tx;
   const res = { status: originRes!.statusCode ?? 0, headers: policyHeaders(originRes!.headers) };
-  const policy = ctx.semantics.policyFor(tx.semanticsReq!, res);
+  const policy = ctx.semantics.policyFor(semanticsRequest(tx), res);
   const reason = ctx.semantics.unstorableReason(policy, res);
   if (reason) return reason === 'vary-star' ? 'vary-star' : 'not-storable';
   const length = Number(originRes!.headers['content-length'] ?? NaN);

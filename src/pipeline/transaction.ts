@@ -22,8 +22,10 @@ export interface Tx {
   client?: ClientIdentity;
   policy?: ClientPolicy;
   conditionals?: ConditionalPlan;
-  /** The request http-cache-semantics sees: client validators removed, per policy. */
+  /** The request http-cache-semantics stores: built on demand by semanticsRequest() (recv.ts). */
   semanticsReq?: SemanticsRequest;
+  /** The client's policy says requestCacheControl: ignore. */
+  ignoreRequestCacheControl?: boolean;
   urlKey?: string;
   entry?: Entry;
   entryPolicy?: CachePolicy;
