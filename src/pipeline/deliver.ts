@@ -36,28 +36,39 @@ function storedHead(meta: EntryMeta): string[] {
   return head.slice();
 }
 
-export async function deliver(tx: Tx): Promise<Step> {
+// Synchronous on a plain hit: only a collapsed fill to release or an isolate ledger write waits.
+export function deliver(tx: Tx): Step | Promise<Step> {
+  if (tx.fill) return tx.fill.finish('stored').then(() => respond(tx));
+  return respond(tx);
+}
+
+function respond(tx: Tx): Step | Promise<Step> {
   const { ctx, clientRes } = tx;
-  const entry = tx.entry!;
-  const { meta } = entry;
+  const { meta } = tx.entry!;
   const policy = tx.entryPolicy!;
   tx.status.ttl(ctx.semantics.ttlSeconds(policy));
   const age = String(ctx.semantics.ageSeconds(policy));
-  if (tx.fill) await tx.fill.finish('stored');
 
   const validators = tx.conditionals?.evaluateAtDeliver;
-  const stored = { ...(meta.etag && { etag: meta.etag }), ...(meta.lastModified && { lastModified: meta.lastModified }), date: single(meta.headers['date']) };
-  if (validators && meta.status === 200 && notModified(validators, stored)) {
-    tx.log.delivered = 304;
-    const extra = { age, via: appendVia(meta.headers['via'], '1.1'), 'cache-status': tx.status.toString() };
-    clientRes.writeHead(304, responseHead(meta.headers, extra, NOT_MODIFIED_FIELDS));
-    clientRes.end();
-    return 'done';
+  if (validators && meta.status === 200) {
+    const stored = { ...(meta.etag && { etag: meta.etag }), ...(meta.lastModified && { lastModified: meta.lastModified }), date: single(meta.headers['date']) };
+    if (notModified(validators, stored)) {
+      tx.log.delivered = 304;
+      const extra = { age, via: appendVia(meta.headers['via'], '1.1'), 'cache-status': tx.status.toString() };
+      clientRes.writeHead(304, responseHead(meta.headers, extra, NOT_MODIFIED_FIELDS));
+      clientRes.end();
+      return 'done';
+    }
   }
-  if (tx.policy?.validators === 'isolate') await recordServedTo(tx, meta);
+  if (tx.policy?.validators === 'isolate') return recordServedTo(tx, meta).then(() => sendEntry(tx, age));
+  return sendEntry(tx, age);
+}
+
+function sendEntry(tx: Tx, age: string): Step {
+  const { meta, body } = tx.entry!;
   const head = storedHead(meta);
   head.push('age', age, 'cache-status', tx.status.toString());
-  clientRes.writeHead(meta.status, head);
-  clientRes.end(tx.method === 'HEAD' ? undefined : entry.body);
+  tx.clientRes.writeHead(meta.status, head);
+  tx.clientRes.end(tx.method === 'HEAD' ? undefined : body);
   return 'done';
 }

@@ -6,7 +6,7 @@ import { semanticsHeaders } from '../cache/entry.js';
 import { urlKey } from '../cache/keys.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { clientConditionals, CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
-import { isUnconditional, planConditionals, UNCONDITIONAL } from '../policy/validators.js';
+import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
 import { selfPage } from './synth.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -15,7 +15,8 @@ const CACHEABLE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 // Request fields a client uses to override caching; dropped under requestCacheControl: ignore.
 const REQUEST_CACHE_FIELDS = ['cache-control', 'pragma'];
 
-export async function recv(tx: Tx): Promise<Step> {
+// Synchronous unless the policy must consult the ledger (isolate): a hit should not pay for awaits.
+export function recv(tx: Tx): Step | Promise<Step> {
   const { clientReq, ctx } = tx;
   const target = parseRequestTarget(tx.method, clientReq.url);
   if (target.form === 'origin') return selfPage(tx, target.path);
@@ -32,12 +33,18 @@ export async function recv(tx: Tx): Promise<Step> {
     return 'pass';
   }
 
+  const conditionals = clientConditionals(clientReq);
+  if (isUnconditional(conditionals)) return classify(tx, UNCONDITIONAL);
   const client = tx.client.id;
   const key = tx.urlKey;
-  const conditionals = clientConditionals(clientReq);
-  tx.conditionals = isUnconditional(conditionals)
-    ? UNCONDITIONAL
-    : await planConditionals(conditionals, tx.policy.validators, (validator) => ctx.backend.ledger.wasServed(client, key, validator).catch(() => false));
+  const servedHere = (validator: string) => ctx.backend.ledger.wasServed(client, key, validator).catch(() => false);
+  return planConditionals(conditionals, tx.policy.validators, servedHere).then((plan) => classify(tx, plan));
+}
+
+/** GET / HEAD with its validator plan: pass it, or look it up. */
+function classify(tx: Tx, plan: ConditionalPlan): Step {
+  const { clientReq } = tx;
+  tx.conditionals = plan;
   for (const dropped of tx.conditionals.dropped) tx.status.detail(`dropped-${dropped}`);
   if (tx.conditionals.dropped.length) tx.log.dropped = tx.conditionals.dropped.join(',');
 
@@ -49,7 +56,7 @@ export async function recv(tx: Tx): Promise<Step> {
     tx.status.fwd('bypass').detail(DETAIL.range);
     return 'pass';
   }
-  const ignoreRequestCacheControl = tx.policy.requestCacheControl === 'ignore';
+  const ignoreRequestCacheControl = tx.policy!.requestCacheControl === 'ignore';
   if (!ignoreRequestCacheControl && /(^|,)\s*no-store\s*(,|$)/i.test(String(clientReq.headers['cache-control'] ?? ''))) {
     tx.status.fwd('request').detail(DETAIL.requestNoStore);
     return 'pass';

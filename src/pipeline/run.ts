@@ -19,7 +19,8 @@ export async function runRequest(ctx: ProxyContext, clientReq: IncomingMessage, 
   try {
     while (step !== 'done') {
       if (++count > MAX_STEPS) throw new Error(`pipeline did not finish after ${MAX_STEPS} steps (last: ${step})`);
-      step = await STEP_TABLE.get(step)!(tx);
+      const next = STEP_TABLE.get(step)!(tx);
+      step = typeof next === 'string' ? next : await next;
     }
   } catch (error) {
     tx.log.step = step;

@@ -40,7 +40,8 @@ export type Step =
   | 'backendError'
   | 'done';
 
-export type StepFn = (tx: Tx) => Promise<Step>;
+// A step may answer synchronously (a hit needs no I/O of its own); the driver awaits only promises.
+export type StepFn = (tx: Tx) => Step | Promise<Step>;
 
 export const STEPS = {
   recv,
