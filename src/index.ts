@@ -73,9 +73,11 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     hiddenFields: hiddenRequestFields(policies.identityHeaders),
     isSelf(url) {
       if (!listening) return false;
-      const port = Number(url.port || 80);
+      // The port first: it rules out nearly every request without building strings.
+      const port = url.port === '' ? 80 : Number(url.port);
+      if (port !== listening.port) return false;
       const host = url.hostname.toLowerCase();
-      return port === listening.port && (LOCAL_NAMES.has(host) || host === config.host || host === listening.address);
+      return LOCAL_NAMES.has(host) || host === config.host || host === listening.address;
     },
   };
   const server = createProxyServer(ctx);

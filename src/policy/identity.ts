@@ -3,6 +3,7 @@
 // configured identity header, then the client's IP address. None of it reaches the origin.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { IdentityConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import type { ClientIdentity } from './types.js';
@@ -50,6 +51,18 @@ export function identifyClient(clientReq: IncomingMessage, config: IdentityConfi
   const named = clientReq.headers[config.header];
   const fromHeader = Array.isArray(named) ? named[0] : named;
   if (fromHeader?.trim()) return { id: fromHeader.trim(), source: 'header' };
-  const ip = clientReq.socket.remoteAddress ?? 'unknown';
-  return { id: ip.replace(/^::ffff:/, ''), source: 'ip' };
+  return identityOfSocket(clientReq.socket);
+}
+
+// Keep-alive connections carry many requests from one address: resolve it once per socket.
+const bySocket = new WeakMap<Socket, ClientIdentity>();
+
+function identityOfSocket(socket: Socket): ClientIdentity {
+  let identity = bySocket.get(socket);
+  if (!identity) {
+    const ip = socket.remoteAddress ?? 'unknown';
+    identity = { id: ip.startsWith('::ffff:') ? ip.slice(7) : ip, source: 'ip' };
+    bySocket.set(socket, identity);
+  }
+  return identity;
 }
