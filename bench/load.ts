@@ -10,6 +10,11 @@ export interface LoadTarget {
   path: string;
   /** Host header (the origin's authority). */
   host: string;
+  /**
+   * Spread requests over this many URLs (`?k=0` … `?k=N-1`, in turn), so concurrent requests
+   * rarely share one and are not collapsed: each stale one then really goes upstream.
+   */
+  spread?: number;
 }
 
 export interface LoadOptions {
@@ -27,13 +32,29 @@ export interface LoadResult {
   timeouts: number;
 }
 
+function spreadOver(path: string, count: number) {
+  let next = 0;
+  return (request: { path?: string }) => {
+    request.path = `${path}?k=${next}`;
+    next = (next + 1) % count;
+    return request;
+  };
+}
+
 export async function runLoad(target: LoadTarget, options: LoadOptions): Promise<LoadResult> {
   const result = await autocannon({
     url: target.connectTo,
     connections: options.connections,
     pipelining: 1,
     duration: options.seconds,
-    requests: [{ method: 'GET', path: target.path, headers: { host: target.host } }],
+    requests: [
+      {
+        method: 'GET',
+        path: target.path,
+        headers: { host: target.host },
+        ...(target.spread && { setupRequest: spreadOver(target.path, target.spread) }),
+      },
+    ],
   });
   return {
     // Completed requests over the measured time, rather than the mean of per-second samples

@@ -39,12 +39,15 @@ interface Scenario {
   route: string;
   /** A cache hit: the origin should see (almost) nothing during the proxy run. */
   hit: boolean;
+  /** Spread the requests over this many URLs (see LoadTarget.spread). */
+  spread?: number;
 }
 
 const ALL_SCENARIOS: Scenario[] = [
   { name: 'Hit, 1 KB', route: '/1k', hit: true },
   { name: 'Hit, 100 KB', route: '/100k', hit: true },
-  { name: 'Revalidate (upstream 304), 1 KB', route: '/revalidate', hit: false },
+  // Spread over 1,000 URLs so that concurrent requests are not collapsed into one revalidation.
+  { name: 'Revalidate (upstream 304), 1 KB', route: '/revalidate', hit: false, spread: 1000 },
   { name: 'Pass-through (no-store), 1 KB', route: '/nostore', hit: false },
 ];
 const HIT_1K = ALL_SCENARIOS[0]!;
@@ -162,7 +165,7 @@ async function measure(target: LoadTarget, server: ProcessMonitor, origin: Origi
 async function direct(scenario: Scenario, origin: Origin): Promise<Measured> {
   progress(`${scenario.name}: straight to the origin`);
   const host = `127.0.0.1:${origin.port}`;
-  const run = await measure({ connectTo: `http://${host}`, path: scenario.route, host }, origin.monitor, origin);
+  const run = await measure({ connectTo: `http://${host}`, path: scenario.route, host, spread: scenario.spread }, origin.monitor, origin);
   return { ...run, cacheStatus: undefined };
 }
 
@@ -177,7 +180,7 @@ async function throughProxy(scenario: Scenario, proxy: Proxy, origin: Origin, la
     if (res.status !== 200) throw new Error(`warm-up GET ${absolute} through the proxy answered ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`);
     cacheStatus = String(res.headers['cache-status'] ?? '(none)');
   }
-  const run = await measure({ connectTo: proxy.url, path: absolute, host }, proxy.monitor, origin, redis);
+  const run = await measure({ connectTo: proxy.url, path: absolute, host, spread: scenario.spread }, proxy.monitor, origin, redis);
   if (scenario.hit) {
     const upstream = upstreamCount(run);
     if (upstream > run.load.total * 0.01) progress(`  warning: the origin answered ${upstream} requests during a hit run of ${run.load.total}: not all hits`);
