@@ -19,34 +19,37 @@ export const DETAIL = {
 } as const;
 
 export class CacheStatus {
-  private readonly params: string[] = [];
-  private readonly details: string[] = [];
+  // Built as a string as the steps go: a hit costs a couple of concatenations, no arrays.
+  private text: string;
+  private details: string[] | undefined;
   private wasCollapsed = false;
 
-  constructor(private readonly cacheName = 'etag-proxy') {}
+  constructor(cacheName = 'etag-proxy') {
+    this.text = cacheName;
+  }
 
   hit(): this {
-    this.params.push('hit');
+    this.text += '; hit';
     return this;
   }
 
   fwd(reason: ForwardReason): this {
-    this.params.push(`fwd=${reason}`);
+    this.text += `; fwd=${reason}`;
     return this;
   }
 
   fwdStatus(status: number): this {
-    this.params.push(`fwd-status=${status}`);
+    this.text += `; fwd-status=${status}`;
     return this;
   }
 
   ttl(seconds: number): this {
-    this.params.push(`ttl=${seconds}`);
+    this.text += `; ttl=${seconds}`;
     return this;
   }
 
   stored(): this {
-    this.params.push('stored');
+    this.text += '; stored';
     return this;
   }
 
@@ -57,18 +60,15 @@ export class CacheStatus {
   }
 
   detail(token: string): this {
+    this.details ??= [];
     if (!this.details.includes(token)) this.details.push(token);
     return this;
   }
 
-  get isHit(): boolean {
-    return this.params.includes('hit');
-  }
-
   toString(): string {
-    const parts = [this.cacheName, ...this.params];
-    if (this.wasCollapsed) parts.push('collapsed');
-    if (this.details.length) parts.push(`detail=${this.details.join('+')}`);
-    return parts.join('; ');
+    let text = this.text;
+    if (this.wasCollapsed) text += '; collapsed';
+    if (this.details) text += `; detail=${this.details.join('+')}`;
+    return text;
   }
 }
