@@ -6,19 +6,24 @@ import { StoreUnavailable } from '../errors.js';
 import { revalidateInBackground } from './revalidate.js';
 import { requestDirectives } from './recv.js';
 import type { Step } from './steps.js';
+import type { Entry, EntryAddress } from '../store/types.js';
 import type { Tx } from './transaction.js';
 
-export async function lookup(tx: Tx): Promise<Step> {
-  const { ctx, clientReq } = tx;
-  let found;
-  try {
-    found = await ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers));
-  } catch (error) {
-    if (!(error instanceof StoreUnavailable)) throw error;
-    tx.storeDown = true;
-    tx.status.detail(DETAIL.storeUnavailable);
-    return 'miss';
-  }
+export function lookup(tx: Tx): Promise<Step> {
+  const { clientReq } = tx;
+  return tx.ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers)).then(
+    (found) => judge(tx, found),
+    (error: unknown) => {
+      if (!(error instanceof StoreUnavailable)) throw error;
+      tx.storeDown = true;
+      tx.status.detail(DETAIL.storeUnavailable);
+      return 'miss';
+    },
+  );
+}
+
+function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefined): Step {
+  const { ctx } = tx;
   if (!found) return 'miss';
 
   tx.entry = found.entry;
