@@ -1,9 +1,13 @@
 // The end of every request: release a fill lock still held, and write the one log line.
 import type { Tx } from './transaction.js';
 
-export async function finish(tx: Tx): Promise<void> {
+export function finish(tx: Tx): void | Promise<void> {
   // Still held: the request failed before its fill settled; followers look for themselves.
-  if (tx.fill) await tx.fill.finish('unknown').catch(() => {});
+  if (tx.fill) return tx.fill.finish('unknown').then(() => log(tx), () => log(tx));
+  log(tx);
+}
+
+function log(tx: Tx): void {
   const { ctx, clientRes } = tx;
   if (!ctx.logger.enabled(tx.log.error ? 'warn' : 'info')) return;
   const details = tx.log;

@@ -26,7 +26,8 @@ export async function runRequest(ctx: ProxyContext, clientReq: IncomingMessage, 
     tx.log.step = step;
     await handleFailure(tx, error);
   } finally {
-    await finish(tx);
+    const finishing = finish(tx);
+    if (finishing) await finishing;
   }
 }
 

@@ -5,7 +5,9 @@ import type { Entry, EntryAddress, EntryMeta, EntryStore } from '../types.js';
 import { ByteLru } from './byte-lru.js';
 
 // A varying URL's record lives as long as its longest-lived variant (`expires`, epoch ms).
-type Stored = { kind: 'entry'; entry: Entry } | { kind: 'vary'; vary: string[]; variants: Set<string>; expires: number };
+// An entry record is also the lookup's answer ({ entry, address }), so a hit allocates nothing.
+type EntryRecord = { kind: 'entry'; entry: Entry; address: EntryAddress };
+type Stored = EntryRecord | { kind: 'vary'; vary: string[]; variants: Set<string>; expires: number };
 
 // Per-record bookkeeping: key strings, Map slots, the meta object. Measured roughly, erring high.
 const RECORD_OVERHEAD = 600;
@@ -38,11 +40,11 @@ export class MemoryEntryStore implements EntryStore {
   async lookup(url: string, variantOf: (vary: string[]) => string) {
     const record = await this.keyv.get(url);
     if (!record) return undefined;
-    if (record.kind === 'entry') return { entry: record.entry, address: { url, vary: null, variant: null } };
+    if (record.kind === 'entry') return record;
     const variant = variantOf(record.vary);
     const variantRecord = await this.keyv.get(`${url}:${variant}`);
     if (variantRecord?.kind !== 'entry') return undefined;
-    return { entry: variantRecord.entry, address: { url, vary: record.vary, variant } };
+    return variantRecord;
   }
 
   async put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void> {
@@ -51,13 +53,13 @@ export class MemoryEntryStore implements EntryStore {
     // Variants listed under other Vary names (or none) must not come back if those names return.
     if (existing?.kind === 'vary' && !sameVary) await this.dropVariants(address.url, existing.variants);
     if (!address.vary || !address.variant) {
-      await this.keyv.set(address.url, { kind: 'entry', entry }, ttlMs);
+      await this.keyv.set(address.url, { kind: 'entry', entry, address: { url: address.url, vary: null, variant: null } }, ttlMs);
       return;
     }
     const variants = sameVary && existing?.kind === 'vary' ? existing.variants : new Set<string>();
     variants.add(address.variant);
     await this.extendVaryRecord(address.url, address.vary, variants, sameVary ? existing.expires : 0, ttlMs);
-    await this.keyv.set(`${address.url}:${address.variant}`, { kind: 'entry', entry }, ttlMs);
+    await this.keyv.set(`${address.url}:${address.variant}`, { kind: 'entry', entry, address: { ...address } }, ttlMs);
   }
 
   private async extendVaryRecord(url: string, vary: string[], variants: Set<string>, expires: number, ttlMs: number): Promise<void> {
@@ -70,7 +72,7 @@ export class MemoryEntryStore implements EntryStore {
     const key = address.variant ? `${address.url}:${address.variant}` : address.url;
     const record = await this.keyv.get(key);
     if (record?.kind !== 'entry') return;
-    await this.keyv.set(key, { kind: 'entry', entry: { meta, body: record.entry.body } }, ttlMs);
+    await this.keyv.set(key, { kind: 'entry', entry: { meta, body: record.entry.body }, address: record.address }, ttlMs);
     if (address.variant && address.vary) {
       const urlRecord = await this.keyv.get(address.url);
       if (urlRecord?.kind === 'vary') await this.extendVaryRecord(address.url, urlRecord.vary, urlRecord.variants, urlRecord.expires, ttlMs);
