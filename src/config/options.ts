@@ -43,7 +43,7 @@ export const OPTIONS = {
   'cache-size': {
     type: 'string',
     default: '256MiB',
-    describe: 'bytes the memory store may hold (LRU eviction past it)',
+    describe: 'bytes the memory store may hold, LRU past it (with Redis: the per-process near cache)',
     apply: (c, v, p) => void (c.cacheSizeBytes = parseSize(p, v)),
   },
   'max-object-size': {
