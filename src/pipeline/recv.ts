@@ -5,6 +5,8 @@ import type { SemanticsRequest } from '../cache/semantics.js';
 import { semanticsHeaders } from '../cache/entry.js';
 import { urlKey } from '../cache/keys.js';
 import { parseRequestTarget } from '../http/request-target.js';
+import { MAX_OWN_HOPS, ownHops } from '../http/via.js';
+import { ProxyError } from '../errors.js';
 import { clientConditionals, CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
 import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
 import { selfPage } from './synth.js';
@@ -23,6 +25,9 @@ export function recv(tx: Tx): Step | Promise<Step> {
   if (target.form !== 'absolute') return 'synth';
   if (ctx.isSelf(target.url)) return selfPage(tx, target.url.pathname);
   tx.target = target.url;
+  if (clientReq.headers['via'] !== undefined && ownHops(clientReq.headers['via']) >= MAX_OWN_HOPS) {
+    throw new ProxyError(508, 'forwarding_loop', `request went through this proxy ${MAX_OWN_HOPS} times (Via): a forwarding loop to ${target.url.host}`);
+  }
 
   tx.client = ctx.policies.identify(clientReq);
   tx.policy = ctx.policies.resolve(tx.client.id, target.url.hostname);

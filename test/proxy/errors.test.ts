@@ -42,6 +42,7 @@ describe('errors', () => {
   beforeAll(async () => {
     origin = await startOrigin({
       '/ok': respond(200, { 'cache-control': 'no-store' }, 'still serving'),
+      '/fine': respond(200, { 'cache-control': 'no-store' }, 'fine'),
       // Never answers: only the proxy's upstream timeout ends the wait.
       '/silent': (_req, res) => void stalled.push(res),
       '/stalls-mid-body': (_req, res) => {
@@ -220,6 +221,26 @@ describe('errors', () => {
       expect(help.status).toBe(200);
       expect(help.text).toContain('etag-proxy: a forward caching HTTP proxy');
       expect(missing.status).toBe(404);
+    });
+
+    it('stops a request that has already come through this proxy five times with 508, using Via (RFC 9110 §7.6.3)', async () => {
+      // What a loop through another proxy looks like (etag-proxy → squid → etag-proxy → …).
+      const via = Array.from({ length: 5 }, () => '1.1 etag-proxy, 1.1 squid').join(', ');
+      const before = origin.requestsTo('/fine').length;
+      const looped = await viaProxy(proxy.url, `${origin.url}/fine`, { headers: { via } });
+
+      expect(looped.status).toBe(508);
+      expect(looped.text).toContain('forwarding_loop');
+      expect(origin.requestsTo('/fine')).toHaveLength(before);
+      expect(proxy.logs.filter((line) => line.includes('"error":"forwarding_loop"'))).toHaveLength(1);
+    });
+
+    it('forwards a request that went through a few other proxies, its own name among them', async () => {
+      const chained = await viaProxy(proxy.url, `${origin.url}/fine`, { headers: { via: '1.1 etag-proxy, 1.1 squid, 1.1 etag-proxy' } });
+
+      expect(chained.status).toBe(200);
+      const seen = origin.requestsTo('/fine').at(-1)!;
+      expect(seen.headers['via']).toBe('1.1 etag-proxy, 1.1 squid, 1.1 etag-proxy, 1.1 etag-proxy');
     });
   });
 });
