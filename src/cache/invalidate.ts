@@ -3,8 +3,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { urlKey } from './keys.js';
 
-export const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
 export function shouldInvalidate(method: string, status: number): boolean {
   return !SAFE_METHODS.has(method) && status >= 200 && status < 400;
 }

@@ -18,7 +18,6 @@ const KEPT_ON_REFRESH = new Set(['content-length', 'content-encoding', 'transfer
 
 export interface Semantics {
   policyFor(req: SemanticsRequest, res: SemanticsResponse): CachePolicy;
-  fromObject(obj: CachePolicyObject): CachePolicy;
   /** The stored entry's policy, rebuilt once per metadata object (hits reuse it). */
   policyOf(meta: EntryMeta): CachePolicy;
   /** Why a response may not be stored, or null when it may. */
@@ -106,7 +105,6 @@ export function createSemantics(now: () => number): Semantics {
 
   return {
     policyFor: (req, res) => new ClockedPolicy(req, res, options),
-    fromObject: (obj) => ClockedPolicy.fromObject(obj),
     policyOf(meta) {
       let policy = rebuilt.get(meta);
       if (!policy) {
