@@ -2,7 +2,7 @@
 // entry may be used. A store failure is a miss that skips the store on the way out.
 import { DETAIL } from '../cache/cache-status.js';
 import { variantId } from '../cache/keys.js';
-import { StoreUnavailable } from '../errors.js';
+import { ProxyError, StoreUnavailable } from '../errors.js';
 import { revalidateInBackground } from './revalidate.js';
 import { requestDirectives } from './recv.js';
 import type { Step } from './steps.js';
@@ -17,14 +17,20 @@ export function lookup(tx: Tx): Promise<Step> {
       if (!(error instanceof StoreUnavailable)) throw error;
       tx.storeDown = true;
       tx.status.detail(DETAIL.storeUnavailable);
-      return 'miss';
+      return goUpstream(tx, 'miss');
     },
   );
 }
 
+/** RFC 9111 §5.2.1.7: only-if-cached forbids going upstream; the answer is then a 504. */
+function goUpstream(tx: Tx, step: 'miss' | 'revalidate'): Step {
+  if (tx.onlyIfCached) throw new ProxyError(504, 'not_cached', 'only-if-cached: nothing stored can answer this request without the origin');
+  return step;
+}
+
 function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefined): Step {
   const { ctx } = tx;
-  if (!found) return 'miss';
+  if (!found) return goUpstream(tx, 'miss');
 
   tx.entry = found.entry;
   tx.address = found.address;
@@ -46,6 +52,6 @@ function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefine
       return 'deliver';
     case 'revalidate':
       tx.forwardReason = tx.entryPolicy.stale() ? 'stale' : 'request';
-      return 'revalidate';
+      return goUpstream(tx, 'revalidate');
   }
 }

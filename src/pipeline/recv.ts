@@ -68,6 +68,8 @@ function classify(tx: Tx, plan: ConditionalPlan): Step {
   }
 
   tx.ignoreRequestCacheControl = ignoreRequestCacheControl;
+  const requestCacheControl = clientReq.headers['cache-control'];
+  if (!ignoreRequestCacheControl && requestCacheControl !== undefined && /only-if-cached/i.test(requestCacheControl)) tx.onlyIfCached = true;
   return 'lookup';
 }
 

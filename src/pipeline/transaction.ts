@@ -26,6 +26,8 @@ export interface Tx {
   semanticsReq?: SemanticsRequest;
   /** The client's policy says requestCacheControl: ignore. */
   ignoreRequestCacheControl?: boolean;
+  /** The request said Cache-Control: only-if-cached (and the policy honours it). */
+  onlyIfCached?: boolean;
   urlKey?: string;
   entry?: Entry;
   entryPolicy?: CachePolicy;

@@ -42,6 +42,26 @@ describe('freshness (RFC 9111 §4.2)', () => {
     expect(origin.requestsTo('/max-age')).toHaveLength(2);
   });
 
+  it('answers only-if-cached from a fresh entry, and with 504 instead of going to the origin when nothing fresh is stored (RFC 9111 §5.2.1.7)', async () => {
+    origin.route('/only-if-cached', (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"oic"' }).end('cached body'));
+    const onlyIfCached = { headers: { 'cache-control': 'only-if-cached' } };
+
+    const nothingYet = await viaProxy(proxy.url, `${origin.url}/only-if-cached`, onlyIfCached);
+    expect(nothingYet.status).toBe(504);
+    expect(nothingYet.text).toContain('not_cached');
+    expect(origin.requestsTo('/only-if-cached')).toHaveLength(0);
+
+    await get('/only-if-cached');
+    const fresh = await viaProxy(proxy.url, `${origin.url}/only-if-cached`, onlyIfCached);
+    expect(fresh.status).toBe(200);
+    expect(fresh.text).toBe('cached body');
+
+    clock.advance(120);
+    const stale = await viaProxy(proxy.url, `${origin.url}/only-if-cached`, onlyIfCached);
+    expect(stale.status).toBe(504);
+    expect(origin.requestsTo('/only-if-cached')).toHaveLength(1);
+  });
+
   it('uses s-maxage over a shorter max-age in a shared cache (RFC 9111 §5.2.2.10)', async () => {
     origin.route('/s-maxage-longer', (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=10, s-maxage=100', date: httpDate() }).end('s'));
 
