@@ -2,7 +2,10 @@
 // private servers for kill/restart tests (stopped by pid), a namespace per test file and a
 // cleanup that deletes only that namespace's keys (SCAN + UNLINK, never FLUSHALL).
 // A missing redis-server is a failure with install instructions, never a skip.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -94,8 +97,56 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-async function spawnRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+export interface OwnRedisCluster {
+  /** `redis+cluster://` seed list naming every node. */
+  url: string;
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A private Redis Cluster of `nodes` masters on free ports (no replicas), created with
+ * `redis-cli --cluster create`, ready once every node reports cluster_state:ok.
+ */
+export async function startOwnRedisCluster(nodes = 3): Promise<OwnRedisCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'etag-proxy-cluster-'));
+  const ports: number[] = [];
+  for (let i = 0; i < nodes; i++) ports.push(await freePort());
+  const children: ChildProcess[] = [];
+  const stop = async () => {
+    await Promise.all(children.map((child) => killProcess(child)));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) {
+      children.push(await spawnRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]));
+    }
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    const deadline = Date.now() + 15_000;
+    for (const port of ports) {
+      while (!(await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error(`redis cluster node ${port} did not reach cluster_state:ok`);
+        await delay(100);
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`, ports, stop };
+}
+
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: 15_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${command} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+async function spawnRedis(port: number, extraArgs: string[] = []): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

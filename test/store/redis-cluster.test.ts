@@ -1,0 +1,91 @@
+// `--store redis+cluster://…`: the same store contracts against a real three-master Redis
+// Cluster started by the test, plus two proxies sharing one cache through it. Keys of one URL
+// share a hash tag, so multi-key scripts stay in one slot.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/observe/log.js';
+import { createRedisBackend } from '../../src/store/redis/backend.js';
+import type { Backend } from '../../src/store/types.js';
+import { coordinationContract, type ContractRules } from '../contracts/coordination.contract.js';
+import { entryStoreContract } from '../contracts/entry-store.contract.js';
+import { viaProxy } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { startOwnRedisCluster, testNamespace, type OwnRedisCluster } from '../helpers/redis.js';
+
+let cluster: OwnRedisCluster;
+const namespace = testNamespace('cluster');
+
+beforeAll(async () => {
+  cluster = await startOwnRedisCluster(3);
+}, 60_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const backend = <Rules>(): Promise<Backend<Rules>> =>
+  createRedisBackend<Rules>({ url: cluster.url, namespace, storeTimeoutMs: 5000, logger: silentLogger });
+
+entryStoreContract('redis cluster', async () => {
+  const made = await backend();
+  return { store: made.entries, cleanup: () => made.close() };
+});
+
+coordinationContract('redis cluster', async () => {
+  const first = await backend<ContractRules>();
+  const second = await backend<ContractRules>();
+  const restarted: Backend<ContractRules>[] = [];
+  return {
+    ...first,
+    peer: second.rules,
+    restarted: async () => {
+      const worker = await backend<ContractRules>();
+      restarted.push(worker);
+      return worker.rules;
+    },
+    cleanup: async () => {
+      await Promise.all([first, second, ...restarted].map((made) => made.close()));
+    },
+  };
+});
+
+describe('two proxies sharing one cache through a Redis Cluster', () => {
+  let origin: Origin;
+  let a: TestProxy;
+  let b: TestProxy;
+
+  beforeAll(async () => {
+    origin = await startOrigin({
+      '/c': (req, res) => {
+        if (req.headers['if-none-match'] === '"c1"') return void res.writeHead(304, { etag: '"c1"', 'cache-control': 'max-age=60' }).end();
+        res.writeHead(200, { etag: '"c1"', 'cache-control': 'max-age=60', 'content-type': 'text/plain' }).end('clustered');
+      },
+      '/slow': (_req, res) => void setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=60' }).end('slow'), 200),
+    });
+    const ns = testNamespace('cluster-proxies');
+    a = await startProxy({ store: cluster.url, namespace: ns });
+    b = await startProxy({ store: cluster.url, namespace: ns });
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    await origin?.close();
+  });
+
+  it('serves through B what A stored, with no second origin request', async () => {
+    const stored = await viaProxy(a.url, `${origin.url}/c`);
+    const hit = await viaProxy(b.url, `${origin.url}/c`);
+
+    expect(stored.headers['cache-status']).toContain('fwd=uri-miss');
+    expect(hit.status).toBe(200);
+    expect(hit.text).toBe('clustered');
+    expect(hit.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(origin.requestsTo('/c')).toHaveLength(1);
+  });
+
+  it('collapses concurrent misses on both proxies into one origin request', async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => viaProxy(i % 2 ? a.url : b.url, `${origin.url}/slow`)));
+
+    expect(answers.every((r) => r.status === 200 && r.text === 'slow')).toBe(true);
+    expect(origin.requestsTo('/slow')).toHaveLength(1);
+  });
+});
