@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Coordination, RuleStore, ValidatorLedger } from '../../src/store/types.js';
+import type { Backend, Coordination, RuleStore, ValidatorLedger } from '../../src/store/types.js';
 
 export type ContractRules = { version: number; clients: Record<string, string> };
 
@@ -17,6 +17,30 @@ export interface CoordinationSubject {
   /** The rule store of a worker started now (after earlier saves). */
   restarted(): Promise<RuleStore<ContractRules>>;
   cleanup(): Promise<void>;
+}
+
+/**
+ * The subject for a shared store: every worker is a backend of its own from `makeBackend`
+ * (the first, a peer, and any started later by `restarted`), all closed by cleanup.
+ */
+export function sharedStoreSubject(makeBackend: () => Promise<Backend<ContractRules>>): () => Promise<CoordinationSubject> {
+  return async () => {
+    const first = await makeBackend();
+    const second = await makeBackend();
+    const restarted: Backend<ContractRules>[] = [];
+    return {
+      ...first,
+      peer: second.rules,
+      restarted: async () => {
+        const worker = await makeBackend();
+        restarted.push(worker);
+        return worker.rules;
+      },
+      cleanup: async () => {
+        await Promise.all([first, second, ...restarted].map((made) => made.close()));
+      },
+    };
+  };
 }
 
 const freshKey = (prefix: string): string => `${prefix}-${randomBytes(8).toString('hex')}`;

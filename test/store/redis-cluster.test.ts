@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observe/log.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import type { Backend } from '../../src/store/types.js';
-import { coordinationContract, type ContractRules } from '../contracts/coordination.contract.js';
+import { coordinationContract, sharedStoreSubject, type ContractRules } from '../contracts/coordination.contract.js';
 import { entryStoreContract } from '../contracts/entry-store.contract.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -30,23 +30,7 @@ entryStoreContract('redis cluster', async () => {
   return { store: made.entries, cleanup: () => made.close() };
 });
 
-coordinationContract('redis cluster', async () => {
-  const first = await backend<ContractRules>();
-  const second = await backend<ContractRules>();
-  const restarted: Backend<ContractRules>[] = [];
-  return {
-    ...first,
-    peer: second.rules,
-    restarted: async () => {
-      const worker = await backend<ContractRules>();
-      restarted.push(worker);
-      return worker.rules;
-    },
-    cleanup: async () => {
-      await Promise.all([first, second, ...restarted].map((made) => made.close()));
-    },
-  };
-});
+coordinationContract('redis cluster', sharedStoreSubject(() => backend<ContractRules>()));
 
 describe('two proxies sharing one cache through a Redis Cluster', () => {
   let origin: Origin;

@@ -13,7 +13,7 @@ import { connectRedis, parseClusterUrl, type RedisConnection } from '../../src/s
 import { entryKey, RedisEntryStore } from '../../src/store/redis/entry-store.js';
 import { decodeEntry, ENTRY_HEADER_BYTES } from '../../src/store/redis/record.js';
 import type { Backend, EntryStore } from '../../src/store/types.js';
-import { coordinationContract, type ContractRules } from '../contracts/coordination.contract.js';
+import { coordinationContract, sharedStoreSubject, type ContractRules } from '../contracts/coordination.contract.js';
 import { entryStoreContract, entryStoreVaryTtlContract, freshUrl, sampleEntry, sampleMeta } from '../contracts/entry-store.contract.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
 
@@ -63,23 +63,7 @@ entryStoreVaryTtlContract('redis', async () => {
   return { store: made.entries, cleanup: () => made.close() };
 });
 
-coordinationContract('redis', async () => {
-  const first = await backend<ContractRules>();
-  const second = await backend<ContractRules>();
-  const restarted: Backend<ContractRules>[] = [];
-  return {
-    ...first,
-    peer: second.rules,
-    restarted: async () => {
-      const worker = await backend<ContractRules>();
-      restarted.push(worker);
-      return worker.rules;
-    },
-    cleanup: async () => {
-      await Promise.all([first, second, ...restarted].map((made) => made.close()));
-    },
-  };
-});
+coordinationContract('redis', sharedStoreSubject(() => backend<ContractRules>()));
 
 describe('Redis layout', () => {
   let raw: ReturnType<typeof createClient>;
