@@ -3,7 +3,7 @@
 import { DETAIL } from '../cache/cache-status.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
-import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
+import { CLIENT_CONDITIONAL_FIELDS, forwardedConditionalFields } from '../policy/conditional-fields.js';
 import { decideStorage } from './storage-decision.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -12,11 +12,7 @@ export async function fetch(tx: Tx): Promise<Step> {
   const { ctx, clientReq } = tx;
   const target = tx.target!;
   tx.status.fwd('uri-miss');
-  const forwarded = tx.conditionals?.forwardWhenNoEntry;
-  const set: Record<string, string> = {};
-  if (forwarded?.ifNoneMatch) set['if-none-match'] = forwarded.ifNoneMatch;
-  if (forwarded?.ifModifiedSince) set['if-modified-since'] = forwarded.ifModifiedSince;
-  const headers = forwardHeaders(clientReq, target, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], set);
+  const headers = forwardHeaders(clientReq, target, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], forwardedConditionalFields(tx.conditionals));
   try {
     tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers });
   } catch (error) {

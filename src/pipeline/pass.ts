@@ -5,7 +5,7 @@
 import { invalidationKeys, shouldInvalidate } from '../cache/invalidate.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
-import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
+import { CLIENT_CONDITIONAL_FIELDS, forwardedConditionalFields } from '../policy/conditional-fields.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
@@ -13,15 +13,7 @@ function passHeaders(tx: Tx) {
   const { clientReq, ctx } = tx;
   const plan = tx.conditionals;
   if (!plan) return forwardHeaders(clientReq, tx.target!, ctx.policies.identityHeaders);
-  const set: Record<string, string> = {};
-  const forwarded = plan.forwardWhenNoEntry;
-  if (forwarded?.ifNoneMatch) set['if-none-match'] = forwarded.ifNoneMatch;
-  if (forwarded?.ifModifiedSince) set['if-modified-since'] = forwarded.ifModifiedSince;
-  if (plan.range) {
-    set['range'] = plan.range.range;
-    if (plan.range.ifRange) set['if-range'] = plan.range.ifRange;
-  }
-  return forwardHeaders(clientReq, tx.target!, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], set);
+  return forwardHeaders(clientReq, tx.target!, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], forwardedConditionalFields(plan));
 }
 
 export async function pass(tx: Tx): Promise<Step> {

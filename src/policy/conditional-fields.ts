@@ -1,7 +1,7 @@
 // The request fields that make a GET conditional or partial (RFC 9110 §13.1, §14.2): read
 // from the client in one place, removed from whatever is built from the client's request.
 import type { IncomingMessage } from 'node:http';
-import type { ClientConditionals } from './validators.js';
+import type { ClientConditionals, ConditionalPlan } from './validators.js';
 
 export const CLIENT_CONDITIONAL_FIELDS = ['if-none-match', 'if-modified-since', 'if-range', 'range'] as const;
 
@@ -14,4 +14,17 @@ export function clientConditionals(clientReq: IncomingMessage): ClientConditiona
   const ifRange = h['if-range'];
   if (typeof ifRange === 'string') out.ifRange = ifRange;
   return out;
+}
+
+/** The client's conditional fields the plan lets reach the origin (all of them are removed first). */
+export function forwardedConditionalFields(plan: ConditionalPlan | undefined): Record<string, string> {
+  const fields: Record<string, string> = {};
+  const forwarded = plan?.forwardWhenNoEntry;
+  if (forwarded?.ifNoneMatch) fields['if-none-match'] = forwarded.ifNoneMatch;
+  if (forwarded?.ifModifiedSince) fields['if-modified-since'] = forwarded.ifModifiedSince;
+  if (plan?.range) {
+    fields['range'] = plan.range.range;
+    if (plan.range.ifRange) fields['if-range'] = plan.range.ifRange;
+  }
+  return fields;
 }
