@@ -4,7 +4,7 @@
 import { responseHead, single } from '../cache/entry.js';
 import { notModified } from '../http/conditionals.js';
 import { appendVia } from '../http/via.js';
-import { recordServedTo } from './store.js';
+import { recordServedTo } from './record-served.js';
 import type { EntryMeta } from '../store/types.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';

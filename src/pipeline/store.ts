@@ -3,9 +3,8 @@
 import { DETAIL } from '../cache/cache-status.js';
 import { relayHeaders } from '../http/forward-headers.js';
 import { teeBody } from './body.js';
-import { recentlyRecordedFor, recordId, refreshIntervalMs } from '../policy/ledger.js';
-import { lastModifiedToken } from '../policy/validators.js';
 import { addressFor, commitEntry } from './entry-writes.js';
+import { recordServedTo } from './record-served.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
@@ -33,25 +32,4 @@ export async function store(tx: Tx): Promise<Step> {
   tx.log.stored = !!entry;
   if (tx.fill) await tx.fill.finish(entry ? 'stored' : 'not-stored');
   return 'done';
-}
-
-/** isolate: remember which validators this client now holds for this URL (written on change only). */
-export async function recordServedTo(tx: Tx, meta: { etag?: string; lastModified?: string }): Promise<void> {
-  const { ctx } = tx;
-  const ttl = ctx.config.keepValidatorsMs;
-  const client = tx.client!.id;
-  const key = tx.urlKey!;
-  const now = ctx.now();
-  const refreshMs = refreshIntervalMs(ttl);
-  const recent = recentlyRecordedFor(ctx.backend.ledger);
-  const validators = [meta.etag, meta.lastModified !== undefined ? lastModifiedToken(meta.lastModified) : undefined];
-  const writes: Array<Promise<void>> = [];
-  for (const validator of validators) {
-    if (validator === undefined) continue;
-    const id = recordId(client, key, validator);
-    if (recent.isRecent(id, now, refreshMs)) continue;
-    // Remembered only once written: a failed write is retried on the next response.
-    writes.push(ctx.backend.ledger.recordServed(client, key, validator, ttl).then(() => recent.remember(id, now)));
-  }
-  await Promise.all(writes).catch(() => {});
 }
