@@ -5,10 +5,13 @@ import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { AbortTransfer, ProxyError } from '../errors.js';
+import type { Guard } from '../guard/guard.js';
 
 export interface UpstreamOptions {
   timeoutMs: number;
   maxSockets?: number;
+  /** Checks every address a request would connect to (destination rules, own listeners). */
+  guard: Guard;
 }
 
 /** errno (or our own timeout code) → how the client is answered (before the response head). */
@@ -36,6 +39,7 @@ export class UpstreamTimeout extends Error {
 
 /** Classify an upstream failure that happened before the response head reached the client. */
 export function upstreamError(error: unknown, host: string): ProxyError {
+  if (error instanceof ProxyError) return error; // already classified (a refused destination)
   const code = (error as { code?: string } | null)?.code ?? '';
   const row = ERRNO_TABLE[code as keyof typeof ERRNO_TABLE] ?? (code.startsWith('HPE_') ? ERRNO_TABLE.HPE_INVALID : undefined);
   if (row) return new ProxyError(row.status, row.code, `${row.text}: ${host}`);
@@ -77,11 +81,16 @@ export class Upstream {
 
   private attempt(originReq: OriginRequest, body: Readable | undefined, mayRetry: boolean): Promise<IncomingMessage> {
     const { url } = originReq;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = url.port ? Number(url.port) : 80;
     return new Promise((resolve, reject) => {
+      // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
+      this.options.guard.checkLiteral(host, port);
       const request = http.request({
         agent: this.agent,
-        host: url.hostname.replace(/^\[|\]$/g, ''),
-        port: url.port || 80,
+        host,
+        port,
+        lookup: this.options.guard.lookupFor(port),
         method: originReq.method,
         path: `${url.pathname}${url.search}`,
         headers: originReq.headers,
