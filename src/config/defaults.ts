@@ -15,6 +15,7 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     upstreamTimeoutMs: 30_000,
     storeTimeoutMs: 250,
     keepValidatorsMs: 7 * 24 * 3600 * 1000,
+    serveStaleIfDisconnectedMs: 3600 * 1000,
     logLevel: 'info',
     workers: 1,
     validators: 'pass',

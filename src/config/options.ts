@@ -2,7 +2,7 @@
 // config-file key it maps to, and how its value is parsed. yargs, config/load.ts and the
 // README all read this one table.
 import type { ProxyConfig } from './types.js';
-import { parseBoolean, parseChoice, parseCidrList, parseDuration, parsePortList, parseInteger, parseLogLevel, parseSize, parseStore, parseString } from './schema.js';
+import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parsePortList, parseInteger, parseLogLevel, parseSize, parseStore, parseString } from './schema.js';
 import { LOG_LEVELS } from '../observe/log.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
@@ -69,6 +69,18 @@ export const OPTIONS = {
     default: '7d',
     describe: 'keep entries with ETag / Last-Modified this long past freshness, for cheap revalidation',
     apply: (c, v, p) => void (c.keepValidatorsMs = parseDuration(p, v)),
+  },
+  'serve-stale-if-disconnected': {
+    type: 'string',
+    default: '1h',
+    describe: 'serve a stale entry this long past freshness while the origin cannot be reached (0 = never)',
+    apply: (c, v, p) => void (c.serveStaleIfDisconnectedMs = parseDuration(p, v)),
+  },
+  'targeted-cache-control': {
+    type: 'string',
+    default: undefined,
+    describe: 'a targeted Cache-Control field this cache obeys over Cache-Control (RFC 9213), e.g. CDN-Cache-Control',
+    apply: (c, v, p) => void (c.targetedCacheControl = parseFieldName(p, v)),
   },
   workers: {
     type: 'number',

@@ -33,6 +33,10 @@ export interface ProxyConfig {
   upstreamTimeoutMs: number;
   storeTimeoutMs: number;
   keepValidatorsMs: number;
+  /** How long past freshness a stale entry may answer while the origin cannot be reached (0: never). */
+  serveStaleIfDisconnectedMs: number;
+  /** Lower-case name of a targeted Cache-Control field (RFC 9213) this cache obeys, or undefined. */
+  targetedCacheControl?: string;
   logLevel: LogLevel;
   workers: number;
   validators: ValidatorMode;

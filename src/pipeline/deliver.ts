@@ -52,7 +52,7 @@ function respond(tx: Tx): Step | Promise<Step> {
   const validators = tx.conditionals?.evaluateAtDeliver;
   if (validators && meta.status === 200) {
     const stored = { ...(meta.etag && { etag: meta.etag }), ...(meta.lastModified && { lastModified: meta.lastModified }), date: single(meta.headers['date']) };
-    if (notModified(validators, stored)) {
+    if (notModified(validators, stored, ctx.now())) {
       tx.log.delivered = 304;
       const extra = { age, via: appendVia(meta.headers['via'], '1.1'), 'cache-status': tx.status.toString() };
       clientRes.writeHead(304, responseHead(meta.headers, extra, NOT_MODIFIED_FIELDS));

@@ -35,6 +35,12 @@ function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefine
   tx.entry = found.entry;
   tx.address = found.address;
   tx.entryPolicy = ctx.semantics.policyOf(found.entry.meta);
+  if (tx.clientReq.headers['authorization'] !== undefined && !ctx.semantics.reusableWithAuthorization(tx.entryPolicy)) {
+    // RFC 9111 §3.5 spirit: what the origin did not mark shareable is not handed to a request
+    // that carries credentials (it may deserve its own answer); it goes to the origin as is.
+    tx.status.fwd('bypass').detail(DETAIL.authorization);
+    return 'pass';
+  }
 
   // A follower whose leader just stored or validated this entry uses it as validated for it.
   if (tx.waitedSince !== undefined && found.entry.meta.storedAt >= tx.waitedSince) {
