@@ -17,6 +17,8 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     keepValidatorsMs: 7 * 24 * 3600 * 1000,
     logLevel: 'info',
     workers: 1,
+    maxConnections: 4096,
+    headersTimeoutMs: 60_000,
     validators: 'pass',
     requestCacheControl: 'honor',
     identity: { header: 'x-proxy-client', users: {}, requireAuth: false },
