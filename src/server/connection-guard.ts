@@ -64,6 +64,12 @@ export class ConnectionGuard {
     }
     this.open++;
     socket.once('close', () => this.open--);
+    // node ends a half-closed connection after its last answer; that answer should say so
+    // (RFC 9112 §9.6) rather than announce a keep-alive that will not happen.
+    socket.once('end', () => {
+      const last = this.recent.get(socket)?.last;
+      if (last && !last.clientRes.headersSent) last.clientRes.shouldKeepAlive = false;
+    });
   }
 
   /** Note a parsed request; false when its connection was refused (its 503 is already written). */

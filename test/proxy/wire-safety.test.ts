@@ -136,6 +136,8 @@ describe('the listener on the wire', () => {
         [200, 'slow answer'],
         [200, 'hello a'],
       ]);
+      // Written after the half-close was seen: the last answer announces the close (RFC 9112 §9.6).
+      expect(responses[1]!.headers['connection']).toBe('close');
     });
   });
 
