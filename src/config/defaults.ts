@@ -18,6 +18,8 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     serveStaleIfDisconnectedMs: 3600 * 1000,
     logLevel: 'info',
     workers: 1,
+    maxConnections: 4096,
+    headersTimeoutMs: 60_000,
     validators: 'pass',
     requestCacheControl: 'honor',
     identity: { header: 'x-proxy-client', users: {}, requireAuth: false },

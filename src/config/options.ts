@@ -88,6 +88,18 @@ export const OPTIONS = {
     describe: 'proxy processes sharing the port (needs a Redis store when > 1)',
     apply: (c, v, p) => void (c.workers = parseInteger(p, v, 1, 256)),
   },
+  'max-connections': {
+    type: 'number',
+    default: 4096,
+    describe: 'open client connections per process; past it a new connection gets a 503 and is closed',
+    apply: (c, v, p) => void (c.maxConnections = parseInteger(p, v, 1, 1_000_000)),
+  },
+  'headers-timeout': {
+    type: 'string',
+    default: '60s',
+    describe: 'a client that has not sent its whole request head in this long gets a 408',
+    apply: (c, v, p) => void (c.headersTimeoutMs = parseDuration(p, v)),
+  },
   validators: {
     type: 'string',
     default: 'pass',

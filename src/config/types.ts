@@ -39,6 +39,10 @@ export interface ProxyConfig {
   targetedCacheControl?: string;
   logLevel: LogLevel;
   workers: number;
+  /** Open client connections per process; past it a new one gets a 503 and is closed. */
+  maxConnections: number;
+  /** A client that has not sent its whole request head in this long gets a 408. */
+  headersTimeoutMs: number;
   validators: ValidatorMode;
   requestCacheControl: RequestCacheControlMode;
   identity: IdentityConfig;
