@@ -25,6 +25,12 @@ export function lookup(tx: Tx): Promise<Step> {
 /** RFC 9111 §5.2.1.7: only-if-cached forbids going upstream; the answer is then a 504. */
 function goUpstream(tx: Tx, step: 'miss' | 'revalidate'): Step {
   if (tx.onlyIfCached) throw new ProxyError(504, 'not_cached', 'only-if-cached: nothing stored can answer this request without the origin');
+  if (tx.conditionals?.range) {
+    // Ranges are cut from a fresh complete entry only; otherwise the Range goes to the origin
+    // as sent and nothing is stored (we keep no partial content).
+    tx.status.fwd('bypass').detail(DETAIL.range);
+    return 'pass';
+  }
   return step;
 }
 
