@@ -56,6 +56,8 @@ export interface OriginRequest {
   url: URL;
   method: string;
   headers: OutgoingHttpHeaders;
+  /** Interim (1xx) responses before the final one (RFC 9110 §15.2), for relaying to the client. */
+  onInterim?: (interim: http.InformationEvent) => void;
 }
 
 export class Upstream {
@@ -96,6 +98,7 @@ export class Upstream {
         headers: originReq.headers,
         setHost: false,
       });
+      if (originReq.onInterim) request.on('information', originReq.onInterim);
       request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
       request.once('response', (originRes) => {
         // Errors on the request after the head surface on the response stream instead.

@@ -10,6 +10,7 @@ import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
 import { policyHeaders } from '../cache/entry.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
+import { interimRelay } from './interim.js';
 import { decideStorage } from './storage-decision.js';
 import { semanticsRequest } from './recv.js';
 import type { Step } from './steps.js';
@@ -41,7 +42,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
   const { headers, sentValidators } = revalidationHeaders(tx);
   tx.sentValidators = sentValidators;
   try {
-    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers });
+    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx) });
   } catch (error) {
     tx.error = upstreamError(error, tx.target!.host);
     return 'backendError';
