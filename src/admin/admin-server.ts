@@ -10,6 +10,8 @@ import type { AdminConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
+import { redactUrl } from '../observe/redact.js';
+import { drainServer } from '../server/drain.js';
 import { createPolicyRoutes } from './policies-routes.js';
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
@@ -38,7 +40,8 @@ export interface AdminRoute {
 
 export interface AdminServer {
   url: string;
-  close(): Promise<void>;
+  /** As the proxy's close (server/drain.ts): answers in flight get `drainTimeoutMs` to finish; 0 cuts them. */
+  close(drainTimeoutMs?: number): Promise<void>;
 }
 
 export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
@@ -49,7 +52,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
       .then((reply) => {
         send(clientRes, reply);
         const level = reply.status >= 500 ? 'warn' : 'info';
-        logger[level]('admin', { method: clientReq.method, path: clientReq.url, status: reply.status });
+        logger[level]('admin', { method: clientReq.method, path: redactUrl(clientReq.url ?? ''), status: reply.status });
       });
   });
   await new Promise<void>((resolve, reject) => {
@@ -63,11 +66,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: async (drainTimeoutMs = 0) => void (await drainServer(server, drainTimeoutMs).done),
   };
 }
 

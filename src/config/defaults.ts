@@ -17,6 +17,7 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     keepValidatorsMs: 7 * 24 * 3600 * 1000,
     logLevel: 'info',
     workers: 1,
+    shutdownTimeoutMs: 10_000,
     validators: 'pass',
     requestCacheControl: 'honor',
     identity: { header: 'x-proxy-client', users: {}, requireAuth: false },
