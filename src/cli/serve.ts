@@ -46,8 +46,19 @@ function startPrimary(config: ProxyConfig): void {
     if (!stopping) cluster.fork();
   };
   for (let i = 0; i < config.workers; i++) fork();
+  const started = new Set<number>();
+  cluster.on('message', (worker, message: unknown) => {
+    if (isReady(message)) started.add(worker.id);
+  });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
+    // A worker that failed before serving (port in use, bad store URL) would fail again: stop,
+    // with its exit code, as one process would. Its reason is already on stderr.
+    if (!started.has(worker.id) && code !== 0) {
+      stopping = true;
+      void stopWorkers('force').then(() => process.exit(code ?? 1));
+      return;
+    }
     logger.warn('worker exited; starting another', { pid: worker.process.pid, code, signal });
     setTimeout(fork, 500);
   });
@@ -99,6 +110,7 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
     ...(cluster.isWorker && { worker: cluster.worker?.id }),
   });
 
+  if (cluster.isWorker) process.send?.({ etagProxy: 'ready' });
   stopper.stop = shutdownOnce({ proxy, ...(admin && { admin }) }, config, logger);
   if (stopper.pending) stopper.stop(stopper.pending);
 }
@@ -124,6 +136,8 @@ function shutdownOnce(running: { proxy: Proxy; admin?: AdminServer }, config: Pr
   };
 }
 
+const isReady = (message: unknown): boolean => typeof message === 'object' && message !== null && (message as { etagProxy?: unknown }).etagProxy === 'ready';
+
 function describeListenError(error: NodeJS.ErrnoException): string {
   if (error.code === 'EADDRINUSE') return 'address already in use';
   if (error.code === 'EACCES') return 'permission denied (ports below 1024 need privileges)';
@@ -148,7 +162,7 @@ export function describeRules(rules: PolicyRules): string {
 function describeRulesOrigin(atStart: RulesAtStart, fromConfigFile: boolean): string {
   if (atStart.from === 'store') return 'store (changed at run time; they override the config file)';
   const source = fromConfigFile ? 'config file' : 'no config file';
-  if (atStart.reason === 'none stored') return source;
+  if (atStart.reason === 'none stored' || atStart.reason === 'same as stored') return source;
   if (atStart.reason === 'config file changed') return `${source} (it changed: replaces the stored rules)`;
   if (atStart.reason === 'stored rules unreadable') return `${source} (the stored rules were unreadable)`;
   return `${source} (store unavailable)`;

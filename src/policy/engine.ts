@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
+import { parsePolicies } from '../config/schema.js';
 import type { RuleStore } from '../store/types.js';
 import { identifyClient } from './identity.js';
 import { RuleMatcher, type PolicyRules } from './rules.js';
@@ -16,7 +17,7 @@ import type { ClientIdentity, ClientPolicy, PolicyEngine } from './types.js';
  */
 export type RulesAtStart =
   | { from: 'store' }
-  | { from: 'config'; reason: 'none stored' | 'config file changed' | 'stored rules unreadable' | 'store unavailable' };
+  | { from: 'config'; reason: 'none stored' | 'same as stored' | 'config file changed' | 'stored rules unreadable' | 'store unavailable' };
 
 export class LivePolicyEngine implements PolicyEngine {
   readonly identityHeaders: readonly string[];
@@ -104,7 +105,12 @@ export class LivePolicyEngine implements PolicyEngine {
       }
     }
     const decision = startingRules(this.config.policies, current);
-    this.atStart = decision.use === 'stored' ? { from: 'store' } : { from: 'config', reason: unreadable ? 'stored rules unreadable' : decision.reason };
+    this.atStart =
+      decision.use === 'file'
+        ? { from: 'config', reason: unreadable ? 'stored rules unreadable' : decision.reason }
+        : sameRules(decision.doc.rules, this.config.policies)
+          ? { from: 'config', reason: 'same as stored' }
+          : { from: 'store' };
     this.apply(decision.doc.rules, decision.doc.seed);
     // The start-up line (cli/serve.ts) reports the decision; one made after it was printed is logged here.
     if (late) this.logger.info('policies chosen now that the store answers', { from: this.atStart.from, clients: this.rules.clients.length, hosts: this.rules.hosts.length });
@@ -123,7 +129,7 @@ export class LivePolicyEngine implements PolicyEngine {
   private adopt(value: unknown, origin: string): 'changed' | 'unchanged' | 'ignored' {
     try {
       const doc = decodeStored(value);
-      const same = doc.seed === this.currentSeed && JSON.stringify(doc.rules) === JSON.stringify(decodeStored({ rules: this.rules, seed: this.currentSeed }).rules);
+      const same = doc.seed === this.currentSeed && sameRules(doc.rules, this.rules);
       this.apply(doc.rules, doc.seed);
       return same ? 'unchanged' : 'changed';
     } catch (error) {
@@ -139,4 +145,9 @@ export class LivePolicyEngine implements PolicyEngine {
   async close(): Promise<void> {
     this.unsubscribe();
   }
+}
+
+/** Same rules, however they were written (both re-parsed into canonical order). */
+function sameRules(a: PolicyRules, b: PolicyRules): boolean {
+  return JSON.stringify(parsePolicies('policies', a)) === JSON.stringify(parsePolicies('policies', b));
 }

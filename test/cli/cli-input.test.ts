@@ -6,7 +6,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, runCli, startCli } from '../helpers/cli.js';
+import { execFile } from 'node:child_process';
+import { CLI, freePort, startCli } from '../helpers/cli.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
 
 let tmp: string;
@@ -14,6 +15,15 @@ beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'etag-proxy-cli-input-'));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Run the CLI to its end; one that starts serving instead (a regression) is killed after 10 s. */
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 10_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
 
 /** Exit code 2 and exactly `line` on stderr: nothing on stdout, no help, no stack. */
 async function expectUsageError(args: string[], line: string, code = 2): Promise<void> {
@@ -128,7 +138,22 @@ describe('the start-up line', () => {
     });
     afterAll(async () => {
       await cleanNamespace(redis.url, namespace);
+      await cleanNamespace(redis.url, `${namespace}-workers`);
       await redis.stop();
+    });
+
+    it('--workers 2 on a port in use: exit 1 with the reason, not workers restarted forever', async () => {
+      const busy = net.createServer();
+      await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
+      const { port } = busy.address() as net.AddressInfo;
+      try {
+        const res = await runCli(['--port', String(port), '--workers', '2', '--store', redis.url, '--namespace', `${namespace}-workers`]);
+        expect(res.code).toBe(1);
+        expect(res.stderr).toContain(`etag-proxy: cannot listen on 127.0.0.1:${port}: address already in use\n`);
+        expect(res.stdout).not.toContain('starting another');
+      } finally {
+        busy.close();
+      }
     });
 
     it('says when rules stored in Redis (changed at run time) override the config file, and when an edited file replaces them', async () => {
