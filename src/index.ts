@@ -119,7 +119,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
       const drain = (draining = drainServer(server, drainTimeoutMs, sockets));
       closed = (async () => {
         const { cut } = await drain.done;
-        if (cut > 0 && drainTimeoutMs > 0) logger.warn('shutdown timeout: cut connections still in flight', { cut });
+        if (cut > 0 && drainTimeoutMs > 0) logger.warn('cut connections still in flight', { cut });
         const background = Promise.allSettled([...ctx.background]);
         // Draining, a background revalidation gets what is left of the deadline; then the
         // upstream agent is closed under it. A forced close waits for it, as it always did.
