@@ -6,6 +6,7 @@ import { fillKey } from '../cache/keys.js';
 import { ProxyError } from '../errors.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
+import { redactUrl } from '../observe/redact.js';
 import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
 import { policyHeaders } from '../cache/entry.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
@@ -94,7 +95,7 @@ export function revalidateInBackground(tx: Tx): void {
         originRes.resume();
       }
     } catch (error) {
-      ctx.logger.warn('background revalidation failed', { url: target.href, error: (error as Error).message });
+      ctx.logger.warn('background revalidation failed', { url: redactUrl(target.href), error: (error as Error).message });
     } finally {
       await ticket.finish(outcome);
     }
