@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { upstreamError } from '../http/upstream.js';
+import { redactAuthority } from '../observe/redact.js';
 import type { ProxyContext } from './context.js';
 
 function reject(socket: Duplex, error: ProxyError): void {
@@ -19,7 +20,7 @@ function reject(socket: Duplex, error: ProxyError): void {
 export function handleConnect(ctx: ProxyContext, clientReq: IncomingMessage, clientSocket: Duplex, head: Buffer): void {
   const startedAt = ctx.now();
   const log = (status: number, fields: Record<string, string | number | undefined> = {}) =>
-    ctx.logger[status >= 400 ? 'warn' : 'info']('request', { method: 'CONNECT', url: clientReq.url, status, ms: ctx.now() - startedAt, ...fields });
+    ctx.logger[status >= 400 ? 'warn' : 'info']('request', { method: 'CONNECT', url: redactAuthority(clientReq.url ?? ''), status, ms: ctx.now() - startedAt, ...fields });
   clientSocket.on('error', () => {});
   let host: string;
   let port: number;

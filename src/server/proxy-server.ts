@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { ProxyContext } from '../pipeline/context.js';
 import { handleConnect } from '../pipeline/pipe.js';
 import { runRequest } from '../pipeline/run.js';
+import { redactAuthority, redactUrl } from '../observe/redact.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { answerResponse, answerSocket, requestLineRefusal } from './early-answers.js';
 
@@ -30,22 +31,25 @@ export function createProxyServer(ctx: ProxyContext): http.Server {
     const refusal = requestLineRefusal(clientReq.method, clientReq.httpVersionMajor, clientReq.httpVersionMinor);
     if (refusal) {
       answerResponse(clientRes, refusal, clientReq.method);
-      logger.warn('request', { method: clientReq.method, url: clientReq.url, status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
+      logger.warn('request', { method: clientReq.method, url: redactUrl(clientReq.url ?? ''), status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
       return;
     }
     void runRequest(ctx, clientReq, clientRes);
   });
   server.on('connect', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (guard.isRefused(socket)) return;
+    guard.afterOwedAnswers(socket, () => onConnect(clientReq, socket, head));
+  });
+  const onConnect = (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const refusal = clientReq.httpVersionMajor === 1 ? undefined : requestLineRefusal(clientReq.method, clientReq.httpVersionMajor, clientReq.httpVersionMinor);
     if (refusal) {
       socket.on('error', () => {});
       answerSocket(socket, refusal);
-      logger.warn('request', { method: 'CONNECT', url: clientReq.url, status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
+      logger.warn('request', { method: 'CONNECT', url: redactAuthority(clientReq.url ?? ''), status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
       return;
     }
     handleConnect(ctx, clientReq, socket, head);
-  });
+  };
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => guard.onClientError(error, socket));
   return server;
 }
