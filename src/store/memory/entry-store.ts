@@ -3,6 +3,7 @@
 import { Keyv } from 'keyv';
 import type { Entry, EntryAddress, EntryMeta, EntryStore } from '../types.js';
 import { ByteLru } from './byte-lru.js';
+import { Reclaimer } from './reclaim.js';
 
 // A varying URL's record lives as long as its longest-lived variant (`expires`, epoch ms).
 // An entry record is also the lookup's answer ({ entry, address }), so a hit allocates nothing.
@@ -25,9 +26,11 @@ function sizeOf(wrapped: { value: Stored }): number {
 export class MemoryEntryStore implements EntryStore {
   readonly lru: ByteLru<{ value: Stored }>;
   private readonly keyv: Keyv<Stored>;
+  readonly reclaimer: Reclaimer;
 
   constructor(maxBytes: number) {
-    this.lru = new ByteLru(maxBytes, sizeOf);
+    this.reclaimer = new Reclaimer(maxBytes);
+    this.lru = new ByteLru(maxBytes, sizeOf, (size) => this.reclaimer.noteEvicted(size));
     this.keyv = new Keyv<Stored>({
       store: this.lru,
       namespace: '',
@@ -48,6 +51,7 @@ export class MemoryEntryStore implements EntryStore {
   }
 
   async put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void> {
+    this.reclaimer.noteWrite();
     const existing = await this.keyv.get(address.url);
     const sameVary = existing?.kind === 'vary' && !!address.vary && sameNames(existing.vary, address.vary);
     // Variants listed under other Vary names (or none) must not come back if those names return.
