@@ -1,9 +1,8 @@
-// `npm run soak`: the memory soak of issue 7. Starts the bench origin and a proxy (memory store,
-// --cache-size 64MiB) as child processes on 127.0.0.1, fetches SOAK_URLS distinct cacheable URLs
-// of 10–100 KB once each (a pure churn: every request is a miss that is stored and later evicted),
-// checks every body byte for byte, and prints RSS (sampled and VmHWM), the proxy's own
-// process.memoryUsage() breakdown, open file descriptors before and after, and p50 / p99 latency.
-// Bounded by SOAK_MAX_SECONDS; stops its children by pid. Knobs: see bench/README.md.
+// `npm run soak`, the memory soak of issue 7: the bench origin and a memory-store proxy
+// (--cache-size 64MiB) as child processes on 127.0.0.1; SOAK_URLS distinct 10–100 KB URLs fetched
+// once each (every request a miss that is stored, then evicted), each body checked byte for byte;
+// prints RSS (sampled, VmHWM), the proxy's memoryUsage() breakdown, open fds before / after and
+// p50 / p99. Bounded by SOAK_MAX_SECONDS; children stopped by pid. Knobs: bench/README.md.
 import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';

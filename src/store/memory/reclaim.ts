@@ -1,10 +1,8 @@
-// Keeping the memory store's footprint near its cap under churn (measured with `npm run soak`).
-// Two V8 behaviours put most of the excess on top of the cap: (1) an evicted body is freed only
-// when a GC finds it dead, and V8 starts an old-generation GC for external memory only after it
-// has grown 64 MiB since the last one (kExternalAllocationSoftLimit), while glibc keeps the
-// high-water mark resident; (2) the young generation grows to 2 x 16 MiB under a miss-heavy load.
-// So past a budget of evicted bytes we ask for a full GC, and young-generation growth stops at
-// 2 x 4 MiB once the store takes writes. Neither touches the hit path (no eviction, no write).
+// Keeps the memory store's footprint near its cap under churn (`npm run soak`): a full GC once
+// the store has evicted a budget of bytes, and a young generation that stops growing at
+// 2 x 4 MiB once the store takes writes. Why: V8 frees an evicted body only at a GC and starts
+// one for external memory only after 64 MiB of growth (kExternalAllocationSoftLimit), and the
+// young generation grows to 2 x 16 MiB under misses. Neither acts on a hit (no write, no eviction).
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
