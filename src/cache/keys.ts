@@ -23,6 +23,19 @@ export function urlKey(url: URL): string {
   return key;
 }
 
+/**
+ * A pseudo Vary name for entries stored per client (a crawl rule that overrides `private` or
+ * stores a cookie-setting response): the client id selects the variant. '@' is no token
+ * character (RFC 9110 §5.6.2), so no origin's Vary can name it.
+ */
+export const PER_CLIENT = '@client';
+
+/** The Vary names an entry is stored under: the origin's, plus the client id when per client. */
+export function storedVary(vary: string[] | null, perClient: boolean): string[] | null {
+  if (!perClient) return vary;
+  return [...(vary ?? []), PER_CLIENT].sort();
+}
+
 /** Lower-case field names of a Vary value, sorted; null when there is no Vary. */
 export function varyNames(vary: string | string[] | undefined): string[] | null {
   if (!vary) return null;
@@ -39,8 +52,9 @@ export function varyNames(vary: string | string[] | undefined): string[] | null 
  * below also case, order and the q-value spelling (`q=1` is the default, `q=0.50` is `q=0.5`),
  * so `en-US, fr` and `fr, EN-us` select one variant.
  */
-export function variantId(vary: string[], headers: IncomingHttpHeaders): string {
+export function variantId(vary: string[], headers: IncomingHttpHeaders, clientId = ''): string {
   const parts = vary.map((name) => {
+    if (name === PER_CLIENT) return `${name}:${clientId}`;
     const value = headers[name];
     const text = (value === undefined ? '' : Array.isArray(value) ? value.join(',') : value).replace(/\s*,\s*/g, ',').trim();
     return `${name}:${NEGOTIATION_LISTS.has(name) ? normaliseNegotiationList(text) : text}`;

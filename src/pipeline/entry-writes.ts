@@ -3,14 +3,16 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { buildMeta, semanticsHeaders, storedHeaders } from '../cache/entry.js';
-import { variantId, varyNames } from '../cache/keys.js';
+import { storedVary, variantId, varyNames } from '../cache/keys.js';
+import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 
-export function addressFor(url: string, originHeaders: IncomingHttpHeaders, clientHeaders: IncomingHttpHeaders): EntryAddress {
-  const vary = varyNames(originHeaders['vary']);
-  return { url, vary, variant: vary ? variantId(vary, clientHeaders) : null };
+/** `perClientId`: the entry is stored for this client only (see keys.ts PER_CLIENT). */
+export function addressFor(url: string, originHeaders: IncomingHttpHeaders, clientHeaders: IncomingHttpHeaders, perClientId?: string): EntryAddress {
+  const vary = storedVary(varyNames(originHeaders['vary']), perClientId !== undefined);
+  return { url, vary, variant: vary ? variantId(vary, clientHeaders, perClientId) : null };
 }
 
 export async function commitEntry(
@@ -21,6 +23,7 @@ export async function commitEntry(
   body: Buffer,
 ): Promise<Entry | null> {
   const meta = buildMeta(originRes.statusCode ?? 200, storedHeaders(originRes.headers), policy, ctx.now(), body.length);
+  if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   const entry = { meta, body };
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
@@ -39,10 +42,12 @@ export async function refreshEntry(
   entry: Entry,
   semanticsReq: SemanticsRequest,
   notModified: IncomingMessage,
+  rule?: CrawlSettings,
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
   const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
-  const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) });
+  const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) }, rule);
   const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length);
+  if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl);

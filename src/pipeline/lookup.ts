@@ -4,6 +4,7 @@ import { DETAIL } from '../cache/cache-status.js';
 import { variantId } from '../cache/keys.js';
 import { ProxyError, StoreUnavailable } from '../errors.js';
 import { revalidateInBackground } from './revalidate.js';
+import { markOverride } from './storage-decision.js';
 import { requestDirectives } from './recv.js';
 import type { Step } from './steps.js';
 import type { Entry, EntryAddress } from '../store/types.js';
@@ -11,7 +12,7 @@ import type { Tx } from './transaction.js';
 
 export function lookup(tx: Tx): Promise<Step> {
   const { clientReq } = tx;
-  return tx.ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers)).then(
+  return tx.ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers, tx.client?.id)).then(
     (found) => judge(tx, found),
     (error: unknown) => {
       if (!(error instanceof StoreUnavailable)) throw error;
@@ -40,6 +41,7 @@ function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefine
 
   tx.entry = found.entry;
   tx.address = found.address;
+  if (found.entry.meta.ruleOverride) markOverride(tx);
   tx.entryPolicy = ctx.semantics.policyOf(found.entry.meta);
   if (tx.clientReq.headers['authorization'] !== undefined && !ctx.semantics.reusableWithAuthorization(tx.entryPolicy)) {
     // RFC 9111 §3.5 spirit: what the origin did not mark shareable is not handed to a request

@@ -33,6 +33,7 @@ export function recv(tx: Tx): Step | Promise<Step> {
 
   tx.client = ctx.policies.identify(clientReq);
   tx.policy = ctx.policies.resolve(tx.client.id, target.url.hostname);
+  tx.rule = ctx.policies.crawlRule(target.url);
   tx.urlKey = urlKey(target.url);
 
   if (!CACHEABLE_METHODS.has(tx.method)) {

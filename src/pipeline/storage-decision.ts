@@ -1,18 +1,59 @@
-// May this origin response be stored? RFC 9111 §3 (through semantics) plus our own limits.
+// May this origin response be stored? RFC 9111 §3 (through semantics) plus our own limits and
+// the crawl rule's levers. A rule that overrides `private` stores private and cookie-setting
+// responses per client (the client id joins the key), never shared (invariant 2).
+import type { IncomingMessage } from 'node:http';
+import type CachePolicy from 'http-cache-semantics';
+import { DETAIL } from '../cache/cache-status.js';
 import { policyHeaders } from '../cache/entry.js';
+import type { SemanticsRequest } from '../cache/semantics.js';
+import type { ResolvedCrawlRule } from '../policy/crawl-rules.js';
+import type { ProxyContext } from './context.js';
 import { semanticsRequest } from './recv.js';
 import type { Tx } from './transaction.js';
 
 export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-star' | 'set-cookie';
 
-export function decideStorage(tx: Tx): StorageDecision {
-  const { ctx, originRes } = tx;
-  const res = { status: originRes!.statusCode ?? 0, headers: policyHeaders(originRes!.headers), rawHeaders: originRes!.rawHeaders };
-  const policy = ctx.semantics.policyFor(semanticsRequest(tx), res);
+export interface StorageVerdict {
+  decision: StorageDecision;
+  policy: CachePolicy;
+  /** Stored for the requesting client only. */
+  perClient: boolean;
+  /** Override tokens that made it storable or changed its freshness. */
+  overridden: readonly string[];
+}
+
+export function storageVerdict(ctx: ProxyContext, semanticsReq: SemanticsRequest, originRes: IncomingMessage, rule: ResolvedCrawlRule | undefined): StorageVerdict {
+  const res = { status: originRes.statusCode ?? 0, headers: policyHeaders(originRes.headers), rawHeaders: originRes.rawHeaders };
+  let cookiePerClient = false;
+  if (res.headers['set-cookie'] !== undefined && rule?.settings.override?.includes('private')) {
+    // The cookie is never stored (entry.ts); the page made for it is kept for its client alone,
+    // so the shared-cache rule that gives it no freshness (http-cache-semantics) does not apply.
+    delete res.headers['set-cookie'];
+    cookiePerClient = true;
+  }
+  const policy = ctx.semantics.policyFor(semanticsReq, res, rule?.settings);
+  const overridden = [...ctx.semantics.ruleOverrides(policy)];
+  if (cookiePerClient && !overridden.includes('private')) overridden.push('private');
+  const perClient = overridden.includes('private');
   const reason = ctx.semantics.unstorableReason(policy, res);
-  if (reason) return reason === 'vary-star' || reason === 'set-cookie' ? reason : 'not-storable';
-  const length = Number(originRes!.headers['content-length'] ?? NaN);
-  if (length > ctx.config.maxObjectSizeBytes) return 'too-large';
-  tx.entryPolicy = policy;
+  const verdict = (decision: StorageDecision): StorageVerdict => ({ decision, policy, perClient, overridden });
+  if (reason) return verdict(reason === 'vary-star' || reason === 'set-cookie' ? reason : 'not-storable');
+  const length = Number(originRes.headers['content-length'] ?? NaN);
+  if (length > ctx.config.maxObjectSizeBytes) return verdict('too-large');
+  return verdict('store');
+}
+
+export function decideStorage(tx: Tx): StorageDecision {
+  const verdict = storageVerdict(tx.ctx, semanticsRequest(tx), tx.originRes!, tx.rule);
+  if (verdict.decision !== 'store') return verdict.decision;
+  tx.entryPolicy = verdict.policy;
+  tx.perClient = verdict.perClient;
+  if (verdict.overridden.length) markOverride(tx, verdict.overridden);
   return 'store';
+}
+
+/** Cache-Status detail=rule-override and the log line's `override` field. */
+export function markOverride(tx: Tx, tokens?: readonly string[]): void {
+  tx.status.detail(DETAIL.ruleOverride);
+  tx.log.override = tokens?.join(',') ?? true;
 }

@@ -25,7 +25,7 @@ export async function store(tx: Tx): Promise<Step> {
     tx.log.detail = DETAIL.tooLarge;
     return 'done';
   }
-  const address = addressFor(tx.urlKey!, originRes.headers, tx.clientReq.headers);
+  const address = addressFor(tx.urlKey!, originRes.headers, tx.clientReq.headers, tx.perClient ? tx.client?.id ?? '' : undefined);
   const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body);
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
   clientRes.end();

@@ -7,6 +7,7 @@ import type { Logger } from '../observe/log.js';
 import { parsePolicies } from '../config/schema.js';
 import type { RuleStore } from '../store/types.js';
 import { identifyClient } from './identity.js';
+import { CrawlRuleMatcher, type CrawlRule, type ResolvedCrawlRule } from './crawl-rules.js';
 import { RuleMatcher, type PolicyRules } from './rules.js';
 import { decodeStored, seedOf, startingRules, type StoredPolicies } from './stored-rules.js';
 import type { ClientIdentity, ClientPolicy, PolicyEngine } from './types.js';
@@ -24,6 +25,7 @@ export class LivePolicyEngine implements PolicyEngine {
   /** Set by follow(); 'store unavailable' until the store answers. */
   atStart: RulesAtStart = { from: 'config', reason: 'store unavailable' };
   private matcher: RuleMatcher;
+  private crawlMatcher: CrawlRuleMatcher;
   private currentSeed: string;
   private unsubscribe: () => void = () => {};
 
@@ -34,6 +36,15 @@ export class LivePolicyEngine implements PolicyEngine {
     this.identityHeaders = [config.identity.header.toLowerCase()];
     this.matcher = this.compile(config.policies);
     this.currentSeed = seedOf(config.policies);
+    this.crawlMatcher = new CrawlRuleMatcher(config.rules);
+  }
+
+  get crawlRules(): readonly CrawlRule[] {
+    return this.crawlMatcher.rules;
+  }
+
+  crawlRule(url: URL): ResolvedCrawlRule {
+    return this.crawlMatcher.resolve(url);
   }
 
   get rules(): PolicyRules {

@@ -15,6 +15,8 @@ export interface EntryMeta {
   lastModified?: string;
   storedAt: number;
   bodyLength: number;
+  /** Stored only because a crawl rule overrode what the origin said (Cache-Status detail=rule-override). */
+  ruleOverride?: true;
 }
 
 export interface Entry {
