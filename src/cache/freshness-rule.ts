@@ -10,6 +10,9 @@ import { parseHttpDate } from '../http/http-date.js';
 // RFC 9110 §15.1: statuses that may get heuristic freshness.
 const HEURISTICALLY_CACHEABLE: ReadonlySet<number> = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]);
 
+// Squid's negative_ttl: the "not there" answers a link checker asks about again and again.
+const NEGATIVE: ReadonlySet<number> = new Set([404, 410]);
+
 /** The directives each override token removes before the RFC engine sees the response. */
 const REMOVED_BY: Record<Exclude<OverrideToken, 'expires'>, readonly string[]> = {
   'no-store': ['no-store'],
@@ -26,7 +29,7 @@ export interface RuleEffect {
 
 /** Does this rule change anything about freshness? (The common case, no rule, costs nothing.) */
 export function hasFreshnessLevers(rule: CrawlSettings | undefined): rule is CrawlSettings {
-  return !!rule && (rule.defaultTtl !== undefined || rule.minTtl !== undefined || rule.maxTtl !== undefined || rule.heuristicPercent !== undefined || !!rule.override?.length);
+  return !!rule && (rule.defaultTtl !== undefined || rule.negativeTtl !== undefined || rule.minTtl !== undefined || rule.maxTtl !== undefined || rule.heuristicPercent !== undefined || !!rule.override?.length);
 }
 
 /** Cache-Control split on commas outside quoted strings (`no-cache="a, b"` is one directive). */
@@ -93,6 +96,10 @@ function freshnessLifetime(fields: Record<string, string>, directives: string[],
     const expires = parseHttpDate(fields['expires'], now);
     // RFC 9111 §5.3: an invalid Expires means already expired.
     lifetime = Number.isNaN(expires) ? 0 : Math.max(0, Math.floor((expires - date) / 1000));
+  }
+  if (lifetime === undefined && rule.negativeTtl !== undefined && NEGATIVE.has(status)) {
+    lifetime = seconds(rule.negativeTtl)!;
+    changed = true;
   }
   if (lifetime === undefined && fields['last-modified'] !== undefined && HEURISTICALLY_CACHEABLE.has(status)) {
     if (rule.heuristicPercent !== undefined) {

@@ -3,7 +3,7 @@
 //   rules[1].override[0]: expected no-store | no-cache | private | must-revalidate | expires, got "nostore"
 import { ConfigError } from '../errors.js';
 import { CRAWL_SETTING_KEYS, OVERRIDE_TOKENS, type CrawlRule, type CrawlSettings, type OverrideToken, type RuleMatch } from '../policy/crawl-rules.js';
-import { expectObject, parseChoice, parseDuration, parseInteger, parseString, rejectUnknownKeys } from './schema.js';
+import { expectObject, parseBoolean, parseChoice, parseDuration, parseInteger, parseSize, parseString, rejectUnknownKeys } from './schema.js';
 
 function parseMatch(path: string, value: unknown): RuleMatch {
   const raw = expectObject(path, value);
@@ -34,13 +34,16 @@ function parseList<T>(path: string, value: unknown, item: (path: string, value: 
 /** One rule's settings (everything but `match`). */
 export function parseCrawlSettings(path: string, raw: Record<string, unknown>): CrawlSettings {
   const settings: CrawlSettings = {};
-  for (const key of ['defaultTtl', 'minTtl', 'maxTtl'] as const) {
+  for (const key of ['defaultTtl', 'minTtl', 'maxTtl', 'negativeTtl'] as const) {
     if (raw[key] !== undefined) settings[key] = parseDuration(`${path}.${key}`, raw[key]);
   }
   if (raw['heuristicPercent'] !== undefined) settings.heuristicPercent = parseInteger(`${path}.heuristicPercent`, raw['heuristicPercent'], 0, 100);
   if (raw['override'] !== undefined) {
     settings.override = parseList<OverrideToken>(`${path}.override`, raw['override'], (p, v) => parseChoice(p, v, OVERRIDE_TOKENS));
   }
+  if (raw['statuses'] !== undefined) settings.statuses = parseList(`${path}.statuses`, raw['statuses'], (p, v) => parseInteger(p, v, 200, 599));
+  if (raw['maxObjectSize'] !== undefined) settings.maxObjectSize = parseSize(`${path}.maxObjectSize`, raw['maxObjectSize']);
+  if (raw['store'] !== undefined) settings.store = parseBoolean(`${path}.store`, raw['store']);
   if (settings.minTtl !== undefined && settings.maxTtl !== undefined && settings.minTtl > settings.maxTtl) {
     throw new ConfigError(`${path}.minTtl: expected at most maxTtl (${settings.maxTtl} ms), got ${settings.minTtl} ms`);
   }

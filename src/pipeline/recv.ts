@@ -40,6 +40,10 @@ export function recv(tx: Tx): Step | Promise<Step> {
     tx.status.fwd('method').detail(DETAIL.unsafeMethod);
     return 'pass';
   }
+  if (tx.rule.settings.store === false) {
+    tx.status.fwd('bypass').detail(DETAIL.ruleNoStore);
+    return 'pass';
+  }
   if (hasBody(clientReq)) {
     // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1): the origin may read it, so
     // the answer is not the URL's answer. Relay it with its body; never look up or store it.

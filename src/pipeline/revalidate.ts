@@ -11,7 +11,7 @@ import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
 import { interimRelay } from './interim.js';
-import { decideStorage, storageVerdict } from './storage-decision.js';
+import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision.js';
 import { semanticsRequest } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -86,7 +86,7 @@ export function revalidateInBackground(tx: Tx): void {
         outcome = 'stored';
       } else if (originRes.statusCode === 200) {
         const verdict = storageVerdict(ctx, semanticsReq, originRes, rule);
-        const body = await collectBody(originRes, ctx.config.maxObjectSizeBytes);
+        const body = await collectBody(originRes, maxObjectSize(ctx, rule));
         if (body && verdict.decision === 'store') {
           const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined);
           if (await commitEntry(ctx, newAddress, originRes, verdict.policy, body)) outcome = 'stored';

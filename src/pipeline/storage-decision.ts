@@ -11,7 +11,7 @@ import type { ProxyContext } from './context.js';
 import { semanticsRequest } from './recv.js';
 import type { Tx } from './transaction.js';
 
-export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-star' | 'set-cookie';
+export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-star' | 'set-cookie' | 'rule-status';
 
 export interface StorageVerdict {
   decision: StorageDecision;
@@ -38,8 +38,10 @@ export function storageVerdict(ctx: ProxyContext, semanticsReq: SemanticsRequest
   const reason = ctx.semantics.unstorableReason(policy, res);
   const verdict = (decision: StorageDecision): StorageVerdict => ({ decision, policy, perClient, overridden });
   if (reason) return verdict(reason === 'vary-star' || reason === 'set-cookie' ? reason : 'not-storable');
+  const statuses = rule?.settings.statuses;
+  if (statuses && !statuses.includes(res.status)) return verdict('rule-status');
   const length = Number(originRes.headers['content-length'] ?? NaN);
-  if (length > ctx.config.maxObjectSizeBytes) return verdict('too-large');
+  if (length > maxObjectSize(ctx, rule)) return verdict('too-large');
   return verdict('store');
 }
 
@@ -50,6 +52,11 @@ export function decideStorage(tx: Tx): StorageDecision {
   tx.perClient = verdict.perClient;
   if (verdict.overridden.length) markOverride(tx, verdict.overridden);
   return 'store';
+}
+
+/** The size cap for these URLs: the rule's maxObjectSize, else --max-object-size. */
+export function maxObjectSize(ctx: ProxyContext, rule: ResolvedCrawlRule | undefined): number {
+  return rule?.settings.maxObjectSize ?? ctx.config.maxObjectSizeBytes;
 }
 
 /** Cache-Status detail=rule-override and the log line's `override` field. */

@@ -5,6 +5,7 @@ import { relayHeaders } from '../http/forward-headers.js';
 import { teeBody } from './body.js';
 import { addressFor, commitEntry } from './entry-writes.js';
 import { recordServedTo } from './record-served.js';
+import { maxObjectSize } from './storage-decision.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
@@ -17,7 +18,7 @@ export async function store(tx: Tx): Promise<Step> {
   clientRes.writeHead(originRes.statusCode ?? 200, relayHeaders(originRes, { 'cache-status': tx.status.toString() }));
   // The client's response is ended only after the commit, so once a client has the whole body
   // every worker sharing the store can serve it (read-your-writes across the fleet).
-  const body = await teeBody(originRes, clientRes, ctx.config.maxObjectSizeBytes, tx.target!.host);
+  const body = await teeBody(originRes, clientRes, maxObjectSize(ctx, tx.rule), tx.target!.host);
   if (!body) {
     clientRes.end();
     if (tx.fill) await tx.fill.finish('not-stored');

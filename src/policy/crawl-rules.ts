@@ -18,13 +18,21 @@ export interface CrawlSettings {
   maxTtl?: number;
   heuristicPercent?: number;
   override?: OverrideToken[];
+  /** Only responses with these statuses are stored. */
+  statuses?: number[];
+  /** Lifetime of a 404 / 410 without explicit freshness (before the heuristic and defaultTtl). */
+  negativeTtl?: number;
+  /** Replaces --max-object-size for these URLs. */
+  maxObjectSize?: number;
+  /** false: never look up or store these URLs (forwarded as sent). */
+  store?: boolean;
 }
 
 export interface CrawlRule extends CrawlSettings {
   match: RuleMatch;
 }
 
-export const CRAWL_SETTING_KEYS = ['defaultTtl', 'minTtl', 'maxTtl', 'heuristicPercent', 'override'] as const satisfies ReadonlyArray<keyof CrawlSettings>;
+export const CRAWL_SETTING_KEYS = ['defaultTtl', 'minTtl', 'maxTtl', 'heuristicPercent', 'override', 'statuses', 'negativeTtl', 'maxObjectSize', 'store'] as const satisfies ReadonlyArray<keyof CrawlSettings>;
 
 /** What applies to one URL: each setting's value, and the rule (by index and match) that set it. */
 export interface ResolvedCrawlRule {
