@@ -3,7 +3,7 @@
 //   rules[1].override[0]: expected no-store | no-cache | private | must-revalidate | expires, got "nostore"
 import { ConfigError } from '../errors.js';
 import { CRAWL_SETTING_KEYS, OVERRIDE_TOKENS, type CrawlRule, type CrawlSettings, type OverrideToken, type RuleMatch } from '../policy/crawl-rules.js';
-import { expectObject, parseBoolean, parseChoice, parseDuration, parseInteger, parseSize, parseString, rejectUnknownKeys } from './schema.js';
+import { expectObject, parseFieldName, parseBoolean, parseChoice, parseDuration, parseInteger, parseSize, parseString, rejectUnknownKeys } from './schema.js';
 
 function parseMatch(path: string, value: unknown): RuleMatch {
   const raw = expectObject(path, value);
@@ -44,6 +44,9 @@ export function parseCrawlSettings(path: string, raw: Record<string, unknown>): 
   if (raw['statuses'] !== undefined) settings.statuses = parseList(`${path}.statuses`, raw['statuses'], (p, v) => parseInteger(p, v, 200, 599));
   if (raw['maxObjectSize'] !== undefined) settings.maxObjectSize = parseSize(`${path}.maxObjectSize`, raw['maxObjectSize']);
   if (raw['store'] !== undefined) settings.store = parseBoolean(`${path}.store`, raw['store']);
+  if (raw['ignoreQuery'] !== undefined) settings.ignoreQuery = parseList(`${path}.ignoreQuery`, raw['ignoreQuery'], parseString);
+  if (raw['sortQuery'] !== undefined) settings.sortQuery = parseBoolean(`${path}.sortQuery`, raw['sortQuery']);
+  if (raw['varyIgnore'] !== undefined) settings.varyIgnore = parseList(`${path}.varyIgnore`, raw['varyIgnore'], parseFieldName);
   if (settings.minTtl !== undefined && settings.maxTtl !== undefined && settings.minTtl > settings.maxTtl) {
     throw new ConfigError(`${path}.minTtl: expected at most maxTtl (${settings.maxTtl} ms), got ${settings.minTtl} ms`);
   }

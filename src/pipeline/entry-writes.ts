@@ -10,8 +10,14 @@ import type { Entry, EntryAddress } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 
 /** `perClientId`: the entry is stored for this client only (see keys.ts PER_CLIENT). */
-export function addressFor(url: string, originHeaders: IncomingHttpHeaders, clientHeaders: IncomingHttpHeaders, perClientId?: string): EntryAddress {
-  const vary = storedVary(varyNames(originHeaders['vary']), perClientId !== undefined);
+export function addressFor(
+  url: string,
+  originHeaders: IncomingHttpHeaders,
+  clientHeaders: IncomingHttpHeaders,
+  perClientId?: string,
+  varyIgnore?: readonly string[],
+): EntryAddress {
+  const vary = storedVary(varyNames(originHeaders['vary']), perClientId !== undefined, varyIgnore);
   return { url, vary, variant: vary ? variantId(vary, clientHeaders, perClientId) : null };
 }
 

@@ -3,12 +3,12 @@
 import { DETAIL } from '../cache/cache-status.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import { semanticsHeaders } from '../cache/entry.js';
-import { urlKey } from '../cache/keys.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { MAX_OWN_HOPS, ownHops } from '../http/via.js';
 import { ProxyError } from '../errors.js';
 import { clientConditionals, CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
 import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
+import { keyOf } from './cache-key.js';
 import { selfPage } from './synth.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -34,7 +34,7 @@ export function recv(tx: Tx): Step | Promise<Step> {
   tx.client = ctx.policies.identify(clientReq);
   tx.policy = ctx.policies.resolve(tx.client.id, target.url.hostname);
   tx.rule = ctx.policies.crawlRule(target.url);
-  tx.urlKey = urlKey(target.url);
+  tx.urlKey = keyOf(ctx, target.url, tx.rule);
 
   if (!CACHEABLE_METHODS.has(tx.method)) {
     tx.status.fwd('method').detail(DETAIL.unsafeMethod);

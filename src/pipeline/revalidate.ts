@@ -88,7 +88,7 @@ export function revalidateInBackground(tx: Tx): void {
         const verdict = storageVerdict(ctx, semanticsReq, originRes, rule);
         const body = await collectBody(originRes, maxObjectSize(ctx, rule));
         if (body && verdict.decision === 'store') {
-          const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined);
+          const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined, rule?.settings.varyIgnore);
           if (await commitEntry(ctx, newAddress, originRes, verdict.policy, body)) outcome = 'stored';
         }
       } else {

@@ -4,6 +4,7 @@ import { DETAIL } from '../cache/cache-status.js';
 import { relayHeaders } from '../http/forward-headers.js';
 import { teeBody } from './body.js';
 import { addressFor, commitEntry } from './entry-writes.js';
+import { keyAfterResponse } from './cache-key.js';
 import { recordServedTo } from './record-served.js';
 import { maxObjectSize } from './storage-decision.js';
 import type { Step } from './steps.js';
@@ -26,7 +27,8 @@ export async function store(tx: Tx): Promise<Step> {
     tx.log.detail = DETAIL.tooLarge;
     return 'done';
   }
-  const address = addressFor(tx.urlKey!, originRes.headers, tx.clientReq.headers, tx.perClient ? tx.client?.id ?? '' : undefined);
+  tx.urlKey = keyAfterResponse(tx, originRes.headers['no-vary-search']);
+  const address = addressFor(tx.urlKey, originRes.headers, tx.clientReq.headers, tx.perClient ? tx.client?.id ?? '' : undefined, tx.rule?.settings.varyIgnore);
   const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body);
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
   clientRes.end();

@@ -4,6 +4,7 @@
 // per rules change; a resolution is memoised per URL. The RFC maths that reads the result is
 // in src/cache/ (freshness-rule.ts, keys.ts).
 import picomatch from 'picomatch';
+import type { QueryRule } from '../cache/no-vary-search.js';
 
 export const OVERRIDE_TOKENS = ['no-store', 'no-cache', 'private', 'must-revalidate', 'expires'] as const;
 export type OverrideToken = (typeof OVERRIDE_TOKENS)[number];
@@ -26,13 +27,19 @@ export interface CrawlSettings {
   maxObjectSize?: number;
   /** false: never look up or store these URLs (forwarded as sent). */
   store?: boolean;
+  /** Globs on query parameter names left out of the cache key (`utm_*`). */
+  ignoreQuery?: string[];
+  /** Query parameter order does not matter to the key. */
+  sortQuery?: boolean;
+  /** Lower-case Vary names treated as not varying (`user-agent`). */
+  varyIgnore?: string[];
 }
 
 export interface CrawlRule extends CrawlSettings {
   match: RuleMatch;
 }
 
-export const CRAWL_SETTING_KEYS = ['defaultTtl', 'minTtl', 'maxTtl', 'heuristicPercent', 'override', 'statuses', 'negativeTtl', 'maxObjectSize', 'store'] as const satisfies ReadonlyArray<keyof CrawlSettings>;
+export const CRAWL_SETTING_KEYS = ['defaultTtl', 'minTtl', 'maxTtl', 'heuristicPercent', 'override', 'statuses', 'negativeTtl', 'maxObjectSize', 'store', 'ignoreQuery', 'sortQuery', 'varyIgnore'] as const satisfies ReadonlyArray<keyof CrawlSettings>;
 
 /** What applies to one URL: each setting's value, and the rule (by index and match) that set it. */
 export interface ResolvedCrawlRule {
@@ -41,6 +48,8 @@ export interface ResolvedCrawlRule {
   from: Partial<Record<keyof CrawlSettings, string>>;
   /** Every matching rule, in file order (for explain). */
   matched: string[];
+  /** ignoreQuery (compiled) and sortQuery, for the key builder; undefined when neither is set. */
+  query?: QueryRule;
 }
 
 export const NO_CRAWL_RULE: ResolvedCrawlRule = Object.freeze({ settings: Object.freeze({}), from: Object.freeze({}), matched: [] }) as ResolvedCrawlRule;
@@ -102,6 +111,10 @@ export class CrawlRuleMatcher {
         }
       }
     }
-    return matched.length ? { settings: settings as CrawlSettings, from, matched } : NO_CRAWL_RULE;
+    if (!matched.length) return NO_CRAWL_RULE;
+    const resolved: ResolvedCrawlRule = { settings: settings as CrawlSettings, from, matched };
+    const { ignoreQuery, sortQuery } = resolved.settings;
+    if (ignoreQuery?.length || sortQuery) resolved.query = { ...(ignoreQuery?.length && { ignore: ignoreQuery.map((g) => globRegExp(g)) }), ...(sortQuery && { sort: true }) };
+    return resolved;
   }
 }
