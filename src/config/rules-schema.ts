@@ -44,6 +44,9 @@ export function parseCrawlSettings(path: string, raw: Record<string, unknown>): 
   if (raw['statuses'] !== undefined) settings.statuses = parseList(`${path}.statuses`, raw['statuses'], (p, v) => parseInteger(p, v, 200, 599));
   if (raw['maxObjectSize'] !== undefined) settings.maxObjectSize = parseSize(`${path}.maxObjectSize`, raw['maxObjectSize']);
   if (raw['store'] !== undefined) settings.store = parseBoolean(`${path}.store`, raw['store']);
+  for (const key of ['offline', 'record'] as const) {
+    if (raw[key] !== undefined) settings[key] = parseBoolean(`${path}.${key}`, raw[key]);
+  }
   if (raw['ignoreQuery'] !== undefined) settings.ignoreQuery = parseList(`${path}.ignoreQuery`, raw['ignoreQuery'], parseString);
   if (raw['sortQuery'] !== undefined) settings.sortQuery = parseBoolean(`${path}.sortQuery`, raw['sortQuery']);
   if (raw['varyIgnore'] !== undefined) settings.varyIgnore = parseList(`${path}.varyIgnore`, raw['varyIgnore'], parseFieldName);

@@ -52,6 +52,10 @@ export interface ProxyConfig {
   requestCacheControl: RequestCacheControlMode;
   identity: IdentityConfig;
   policies: PolicyRules;
+  /** --offline: answer only from the cache; never contact an origin. */
+  offline: boolean;
+  /** --record: store every successful GET response for replay, even with no freshness. */
+  record: boolean;
   /** URL rules for crawls (`rules:`), in file order. */
   rules: CrawlRule[];
   admin: AdminConfig;

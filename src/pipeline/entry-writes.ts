@@ -27,11 +27,13 @@ export async function commitEntry(
   originRes: IncomingMessage,
   policy: CachePolicy,
   body: Buffer,
+  /** Recorded for replay: kept at least this long whatever its freshness (--record). */
+  keepAtLeastMs = 0,
 ): Promise<Entry | null> {
   const meta = buildMeta(originRes.statusCode ?? 200, storedHeaders(originRes.headers), policy, ctx.now(), body.length);
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   const entry = { meta, body };
-  const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
+  const ttl = Math.max(keepAtLeastMs, ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs));
   try {
     await ctx.backend.entries.put(address, entry, ttl);
     return entry;

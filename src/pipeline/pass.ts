@@ -7,6 +7,7 @@ import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { CLIENT_CONDITIONAL_FIELDS, forwardedConditionalFields } from '../policy/conditional-fields.js';
 import { keyOf } from './cache-key.js';
+import { offlineError } from './lookup.js';
 import { interimRelay } from './interim.js';
 import { hasBody } from './recv.js';
 import type { Step } from './steps.js';
@@ -32,6 +33,7 @@ function framingOf(clientReq: Tx['clientReq']): Record<string, string> | null {
 
 export async function pass(tx: Tx): Promise<Step> {
   const { ctx, clientReq } = tx;
+  if (tx.offline) throw offlineError(tx);
   const target = tx.target!;
   const framing = framingOf(clientReq);
   try {

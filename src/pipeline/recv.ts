@@ -34,6 +34,8 @@ export function recv(tx: Tx): Step | Promise<Step> {
   tx.client = ctx.policies.identify(clientReq);
   tx.policy = ctx.policies.resolve(tx.client.id, target.url.hostname);
   tx.rule = ctx.policies.crawlRule(target.url);
+  tx.offline = tx.rule.settings.offline ?? tx.policy.offline ?? false;
+  tx.record = tx.rule.settings.record ?? ctx.config.record;
   tx.urlKey = keyOf(ctx, target.url, tx.rule);
 
   if (!CACHEABLE_METHODS.has(tx.method)) {

@@ -6,7 +6,7 @@ import type CachePolicy from 'http-cache-semantics';
 import { DETAIL } from '../cache/cache-status.js';
 import { policyHeaders } from '../cache/entry.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
-import type { ResolvedCrawlRule } from '../policy/crawl-rules.js';
+import type { CrawlSettings, OverrideToken, ResolvedCrawlRule } from '../policy/crawl-rules.js';
 import type { ProxyContext } from './context.js';
 import { semanticsRequest } from './recv.js';
 import type { Tx } from './transaction.js';
@@ -22,16 +22,29 @@ export interface StorageVerdict {
   overridden: readonly string[];
 }
 
-export function storageVerdict(ctx: ProxyContext, semanticsReq: SemanticsRequest, originRes: IncomingMessage, rule: ResolvedCrawlRule | undefined): StorageVerdict {
+/** --record / record: true: a 2xx GET is kept even against no-store or private (per client). */
+function recordingSettings(settings: CrawlSettings | undefined): CrawlSettings {
+  const override = new Set<OverrideToken>([...(settings?.override ?? []), 'no-store', 'private']);
+  return { ...settings, override: [...override] };
+}
+
+export function storageVerdict(
+  ctx: ProxyContext,
+  semanticsReq: SemanticsRequest,
+  originRes: IncomingMessage,
+  rule: ResolvedCrawlRule | undefined,
+  recording = false,
+): StorageVerdict {
   const res = { status: originRes.statusCode ?? 0, headers: policyHeaders(originRes.headers), rawHeaders: originRes.rawHeaders };
+  const settings = recording && res.status >= 200 && res.status < 300 ? recordingSettings(rule?.settings) : rule?.settings;
   let cookiePerClient = false;
-  if (res.headers['set-cookie'] !== undefined && rule?.settings.override?.includes('private')) {
+  if (res.headers['set-cookie'] !== undefined && settings?.override?.includes('private')) {
     // The cookie is never stored (entry.ts); the page made for it is kept for its client alone,
     // so the shared-cache rule that gives it no freshness (http-cache-semantics) does not apply.
     delete res.headers['set-cookie'];
     cookiePerClient = true;
   }
-  const policy = ctx.semantics.policyFor(semanticsReq, res, rule?.settings);
+  const policy = ctx.semantics.policyFor(semanticsReq, res, settings);
   const overridden = [...ctx.semantics.ruleOverrides(policy)];
   if (cookiePerClient && !overridden.includes('private')) overridden.push('private');
   const perClient = overridden.includes('private');
@@ -46,8 +59,12 @@ export function storageVerdict(ctx: ProxyContext, semanticsReq: SemanticsRequest
 }
 
 export function decideStorage(tx: Tx): StorageDecision {
-  const verdict = storageVerdict(tx.ctx, semanticsRequest(tx), tx.originRes!, tx.rule);
+  const verdict = storageVerdict(tx.ctx, semanticsRequest(tx), tx.originRes!, tx.rule, tx.record);
   if (verdict.decision !== 'store') return verdict.decision;
+  if (tx.record) {
+    tx.status.detail(DETAIL.recorded);
+    tx.log.recorded = true;
+  }
   tx.entryPolicy = verdict.policy;
   tx.perClient = verdict.perClient;
   if (verdict.overridden.length) markOverride(tx, verdict.overridden);

@@ -29,7 +29,7 @@ export async function store(tx: Tx): Promise<Step> {
   }
   tx.urlKey = keyAfterResponse(tx, originRes.headers['no-vary-search']);
   const address = addressFor(tx.urlKey, originRes.headers, tx.clientReq.headers, tx.perClient ? tx.client?.id ?? '' : undefined, tx.rule?.settings.varyIgnore);
-  const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body);
+  const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body, tx.record ? ctx.config.keepValidatorsMs : 0);
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
   clientRes.end();
   tx.log.stored = !!entry;

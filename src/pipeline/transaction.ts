@@ -26,6 +26,10 @@ export interface Tx {
   rule?: ResolvedCrawlRule;
   /** A crawl rule stores this response for this client only (its id is part of the key). */
   perClient?: boolean;
+  /** Answer only from the cache (URL rule, client rule or --offline). */
+  offline?: boolean;
+  /** Store every successful GET response for replay (URL rule or --record). */
+  record?: boolean;
   conditionals?: ConditionalPlan;
   /** The request http-cache-semantics stores: built on demand by semanticsRequest() (recv.ts). */
   semanticsReq?: SemanticsRequest;

@@ -33,13 +33,17 @@ export interface CrawlSettings {
   sortQuery?: boolean;
   /** Lower-case Vary names treated as not varying (`user-agent`). */
   varyIgnore?: string[];
+  /** Answer these URLs only from the cache (as --offline). */
+  offline?: boolean;
+  /** Store every successful GET response of these URLs for replay (as --record). */
+  record?: boolean;
 }
 
 export interface CrawlRule extends CrawlSettings {
   match: RuleMatch;
 }
 
-export const CRAWL_SETTING_KEYS = ['defaultTtl', 'minTtl', 'maxTtl', 'heuristicPercent', 'override', 'statuses', 'negativeTtl', 'maxObjectSize', 'store', 'ignoreQuery', 'sortQuery', 'varyIgnore'] as const satisfies ReadonlyArray<keyof CrawlSettings>;
+export const CRAWL_SETTING_KEYS = ['defaultTtl', 'minTtl', 'maxTtl', 'heuristicPercent', 'override', 'statuses', 'negativeTtl', 'maxObjectSize', 'store', 'ignoreQuery', 'sortQuery', 'varyIgnore', 'offline', 'record'] as const satisfies ReadonlyArray<keyof CrawlSettings>;
 
 /** What applies to one URL: each setting's value, and the rule (by index and match) that set it. */
 export interface ResolvedCrawlRule {

@@ -150,7 +150,7 @@ export class LivePolicyEngine implements PolicyEngine {
   }
 
   private compile(rules: PolicyRules): RuleMatcher {
-    return new RuleMatcher(rules, { validators: this.config.validators, requestCacheControl: this.config.requestCacheControl });
+    return new RuleMatcher(rules, { validators: this.config.validators, requestCacheControl: this.config.requestCacheControl, offline: this.config.offline });
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,8 @@ export interface ClientPolicy {
   validators: ValidatorMode;
   requestCacheControl: RequestCacheControlMode;
   rule: string;
+  /** From a policy rule's `offline`, else --offline; present only when true (keeps /policies/resolve as it was). */
+  offline?: true;
 }
 
 export interface ClientIdentity {

@@ -41,8 +41,26 @@ describe('rules: config shape', () => {
     [[{ match: { host: 'a' }, heuristicPercent: 150 }], 'rules[0].heuristicPercent: expected an integer from 0 to 100, got 150'],
     [[{ match: { host: 'a' }, minTtl: '1h', maxTtl: '1m' }], 'rules[0].minTtl: expected at most maxTtl'],
     [{ match: { host: 'a' } }, 'rules: expected a list'],
+    [[{ match: { host: 'a' }, statuses: [200, 99] }], 'rules[0].statuses[1]: expected an integer from 200 to 599, got 99'],
+    [[{ match: { host: 'a' }, varyIgnore: ['user agent'] }], 'rules[0].varyIgnore[0]: expected a header field name'],
+    [[{ match: { host: 'a' }, store: 'no' }], 'rules[0].store: expected true or false, got "no"'],
+    [[{ match: { host: 'a' }, maxObjectSize: 'big' }], 'rules[0].maxObjectSize: expected a size'],
   ])('rejects %j naming the key', (value, message) => {
     expect(() => parseCrawlRules('rules', value)).toThrow(message);
+  });
+});
+
+describe('--offline and --record', () => {
+  it('are boolean flags, off by default, and offline is also a client rule setting', () => {
+    expect(loadConfig({})).toMatchObject({ offline: false, record: false });
+    expect(loadConfig({ offline: '', record: 'true' } as never)).toMatchObject({ offline: true, record: true });
+    expect(() => loadConfig({ offline: 'maybe' } as never)).toThrow('--offline: expected true or false, got "maybe"');
+    const dir = mkdtempSync(join(tmpdir(), 'crawl-rules-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ policies: { clients: [{ match: 'replayer', offline: true }] }, rules: [{ match: { host: '*' }, record: true, offline: false }] }));
+    const config = loadConfig({ config: file });
+    expect(config.policies.clients).toEqual([{ match: 'replayer', offline: true }]);
+    expect(config.rules).toEqual([{ match: { host: '*' }, record: true, offline: false }]);
   });
 });
 
