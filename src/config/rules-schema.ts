@@ -59,10 +59,13 @@ export function parseCrawlSettings(path: string, raw: Record<string, unknown>): 
 /** `rules:` from the config file, or the body of an admin PUT /rules. */
 export function parseCrawlRules(path: string, value: unknown): CrawlRule[] {
   if (value === undefined || value === null) return [];
-  return parseList(path, value, (rulePath, item) => {
-    const raw = expectObject(rulePath, item);
-    rejectUnknownKeys(rulePath, raw, ['match', ...CRAWL_SETTING_KEYS]);
-    if (raw['match'] === undefined) throw new ConfigError(`${rulePath}.match: expected { host, path? } or { url }, got no value`);
-    return { match: parseMatch(`${rulePath}.match`, raw['match']), ...parseCrawlSettings(rulePath, raw) };
-  });
+  return parseList(path, value, parseCrawlRule);
+}
+
+/** One URL rule, as in PUT /rules/<n> { "match": { "host": "*" }, "sortQuery": true }. */
+export function parseCrawlRule(rulePath: string, item: unknown): CrawlRule {
+  const raw = expectObject(rulePath, item);
+  rejectUnknownKeys(rulePath, raw, ['match', ...CRAWL_SETTING_KEYS]);
+  if (raw['match'] === undefined) throw new ConfigError(`${rulePath}.match: expected { host, path? } or { url }, got no value`);
+  return { match: parseMatch(`${rulePath}.match`, raw['match']), ...parseCrawlSettings(rulePath, raw) };
 }
