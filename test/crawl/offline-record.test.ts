@@ -2,7 +2,7 @@
 // against a stopped origin gives byte-identical bodies, and 504 naming the URL for what was not
 // recorded; offline: true on a URL rule or a client; record: true on a rule; store: false wins.
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ProxyConfig } from '../../src/index.js';
 import { parseCrawlRules } from '../../src/config/rules-schema.js';
 import type { StoredPolicies } from '../../src/policy/stored-rules.js';
@@ -11,6 +11,7 @@ import type { Backend } from '../../src/store/types.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
+import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
 
 const proxies: TestProxy[] = [];
 const origins: Origin[] = [];
@@ -110,6 +111,40 @@ describe('--record, then --offline with the origin stopped', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500)); // past the 1 s floor an unrecorded bare page would get
     const replay = await proxyWith({ offline: true }, backend, clock);
     expect((await viaProxy(replay.url, `${origin.url}/bare`)).text).toBe('<bare>');
+  });
+});
+
+describe('record and replay through Redis (two proxy processes\' worth of state: a new proxy on the same namespace)', () => {
+  let redis: { url: string; stop(): Promise<void> } | undefined;
+  const namespace = testNamespace('crawl-replay');
+  afterAll(async () => {
+    if (!redis) return;
+    await cleanNamespace(redis.url, namespace);
+    await redis.stop();
+  });
+
+  it('replays byte-identical bodies from Redis with the origin stopped; per-client pages stay per client', async () => {
+    redis = await redisForTests();
+    const origin = await crawlSite();
+    const store = { store: redis.url, namespace, storeTimeoutMs: 2000 };
+    const recorder = await proxyWith({ ...store, record: true });
+    const recorded = new Map<string, Buffer>();
+    for (const path of PAGES) recorded.set(path, (await viaProxy(recorder.url, `${origin.url}${path}`)).body);
+    const alice = await viaProxy(recorder.url, `${origin.url}/private`, { headers: { 'x-proxy-client': 'alice', cookie: 'alice' } });
+    await recorder.stop();
+    proxies.length = 0;
+    const host = origin.url;
+    await origin.close();
+    origins.length = 0;
+
+    const replay = await proxyWith({ ...store, offline: true });
+    for (const path of PAGES) {
+      const res = await viaProxy(replay.url, `${host}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.body.equals(recorded.get(path)!), path).toBe(true);
+    }
+    expect((await viaProxy(replay.url, `${host}/private`, { headers: { 'x-proxy-client': 'alice' } })).text).toBe(alice.text);
+    expect((await viaProxy(replay.url, `${host}/private`, { headers: { 'x-proxy-client': 'bob' } })).status).toBe(504);
   });
 });
 
