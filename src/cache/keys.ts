@@ -21,8 +21,21 @@ export function pathKey(url: URL): string {
 
 const hasQueryLevers = (rule: QueryRule | undefined): rule is QueryRule => !!rule && (!!rule.ignore?.length || !!rule.sort || !!rule.noVary);
 
+// Keys under a query rule, per rule object (the rule engine hands out one per URL and rules set).
+const ruleKeys = new WeakMap<QueryRule, Map<string, string>>();
+
 export function urlKey(url: URL, rule?: QueryRule): string {
-  if (hasQueryLevers(rule)) return hash(`${pathKey(url)}${normalisedQuery(url.search, rule)}`);
+  if (hasQueryLevers(rule)) {
+    let keys = ruleKeys.get(rule);
+    if (!keys) ruleKeys.set(rule, (keys = new Map()));
+    let key = keys.get(url.href);
+    if (key === undefined) {
+      key = hash(`${pathKey(url)}${normalisedQuery(url.search, rule)}`);
+      if (keys.size >= 10_000) keys.clear();
+      keys.set(url.href, key);
+    }
+    return key;
+  }
   const href = url.href;
   let key = recentUrlKeys.get(href);
   if (key === undefined) {
