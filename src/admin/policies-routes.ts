@@ -36,7 +36,8 @@ function notFound(list: RuleList | 'default', match?: string): ProxyError {
   return new ProxyError(404, 'not_found', what);
 }
 
-const hasSettings = (settings: RuleSettings): boolean => settings.validators !== undefined || settings.requestCacheControl !== undefined;
+const hasSettings = (settings: RuleSettings): boolean =>
+  settings.validators !== undefined || settings.requestCacheControl !== undefined || settings.offline !== undefined;
 
 export function createPolicyRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
   const engine = proxy.policies;

@@ -172,3 +172,15 @@ describe('URL rules across a fleet on one Redis', () => {
     expect(await originRequestsFor(deployed.proxy)).toBe(2);
   });
 });
+
+describe('offline in the policies', () => {
+  it('PUT /policies/default { offline: true } makes every client offline; DELETE removes it', async () => {
+    const { proxy, admin } = await proxyWith();
+    expect((await call(admin, 'PUT', '/policies/default', { offline: true })).status).toBe(200);
+    const path = noCachePage();
+    expect((await viaProxy(proxy.url, `${origin.url}${path}`)).status).toBe(504);
+    expect((await call(admin, 'DELETE', '/policies/default')).json).toEqual({ deleted: { offline: true } });
+    expect((await viaProxy(proxy.url, `${origin.url}${path}`)).status).toBe(200);
+    expect(origin.requestsTo(path)).toHaveLength(1);
+  });
+});
