@@ -57,16 +57,17 @@ describe('etag-proxy rules against a running proxy', () => {
     writeFileSync(config, 'rules:\n  - match: { host: "*" }\n    ignoreQuery: ["utm_*"]\n    sortQuery: true\n');
     child = spawn(process.execPath, [mainJs, '--config', config, '--port', '0', '--admin-port', String(await freePort()), '--admin-token', token], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = createInterface({ input: child.stdout! });
-    const listening = await new Promise<{ msg: string; admin: string }>((resolve, reject) => {
+    const listening = await new Promise<{ msg: string; admin: string; urlRules?: number }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no "listening" line within 10 s')), 10_000);
       child.once('exit', (code) => reject(new Error(`proxy exited early (${code})`)));
       lines.on('line', (line) => {
-        const record = JSON.parse(line) as { msg: string; admin: string };
+        const record = JSON.parse(line) as { msg: string; admin: string; urlRules?: number };
         if (!record.msg.startsWith('etag-proxy listening on ')) return;
         clearTimeout(timer);
         resolve(record);
       });
     });
+    expect(listening).toMatchObject({ urlRules: 1 });
     proxyUrl = listening.msg.slice('etag-proxy listening on '.length);
     adminUrl = listening.admin;
   }, 20_000);
