@@ -1,5 +1,6 @@
 // Public API: createProxy(config) → { listen, close }, used by the CLI, the tests and anyone
 // embedding the proxy. Wires config, store, RFC engine, upstream agent and policies together.
+import { NoVarySearchHints } from './cache/no-vary-search.js';
 import type http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { Collapser } from './cache/collapse.js';
@@ -90,6 +91,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     collapser: new Collapser(backend.coordination, config.upstreamTimeoutMs + 1000),
     policies,
     background: new Set(),
+    noVarySearch: new NoVarySearchHints(),
     isSelf(url) {
       if (!listening) return false;
       // The port first: it rules out nearly every request without building strings.

@@ -15,6 +15,7 @@ import { AdminHostCheck, requireTokenOffLoopback } from './host-check.js';
 import { redactUrl } from '../observe/redact.js';
 import { drainServer } from '../server/drain.js';
 import { createPolicyRoutes } from './policies-routes.js';
+import { createRuleRoutes } from './rules-routes.js';
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -49,7 +50,7 @@ export interface AdminServer {
 /** Throws ConfigError (before listening) for a non-loopback --admin-host without a token. */
 export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
   requireTokenOffLoopback(config);
-  const routes = createPolicyRoutes(proxy, logger);
+  const routes = [...createPolicyRoutes(proxy, logger), ...createRuleRoutes(proxy, logger)];
   let hostCheck: AdminHostCheck | undefined;
   const server = http.createServer((clientReq, clientRes) => {
     const address = server.address() as AddressInfo;

@@ -9,6 +9,7 @@ import type { Logger } from '../observe/log.js';
 import { RuleMatcher, type ClientRule, type PolicyRules, type RuleSettings } from '../policy/rules.js';
 import { decodeStored, type StoredPolicies } from '../policy/stored-rules.js';
 import type { AdminReply, AdminRequest, AdminRoute } from './admin-server.js';
+import { serialised } from './change-queue.js';
 
 type RuleList = 'clients' | 'hosts';
 const KIND: Record<RuleList, string> = { clients: 'client', hosts: 'host' };
@@ -35,13 +36,12 @@ function notFound(list: RuleList | 'default', match?: string): ProxyError {
   return new ProxyError(404, 'not_found', what);
 }
 
-const hasSettings = (settings: RuleSettings): boolean => settings.validators !== undefined || settings.requestCacheControl !== undefined;
+const hasSettings = (settings: RuleSettings): boolean =>
+  settings.validators !== undefined || settings.requestCacheControl !== undefined || settings.offline !== undefined;
 
 export function createPolicyRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
   const engine = proxy.policies;
   const store = proxy.ctx.backend.rules;
-  // Changes from this process run one at a time, so two PUTs cannot both build on the same rules.
-  let queue: Promise<unknown> = Promise.resolve();
 
   async function current(): Promise<StoredPolicies> {
     let value: unknown;
@@ -57,18 +57,19 @@ export function createPolicyRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
         logger.warn('stored policies are unreadable; changing the ones in force here', { error: (error as Error).message });
       }
     }
-    return { rules: engine.rules, seed: engine.seed };
+    return { rules: engine.rules, urlRules: [...engine.crawlRules], seed: engine.seed };
   }
 
   /** Read the fleet's rules, edit a copy, check it compiles, save it, apply it here. */
   function change(edit: (rules: PolicyRules) => AdminReply, what: string): Promise<AdminReply> {
-    const run = queue.then(async () => {
+    // Changes from this process run one at a time (shared with /rules: one document).
+    return serialised(engine, async () => {
       const base = await current();
       const rules = structuredClone(base.rules);
       const reply = edit(rules);
       validated(() => new RuleMatcher(rules, engine.flags));
       try {
-        await store.save({ rules, seed: base.seed });
+        await store.save({ ...base, rules });
       } catch (error) {
         unavailable(error);
       }
@@ -77,8 +78,6 @@ export function createPolicyRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
       logger.info('policies changed through the admin API', { change: what, clients: rules.clients.length, hosts: rules.hosts.length });
       return reply;
     });
-    queue = run.catch(() => {});
-    return run;
   }
 
   const listOf = (req: AdminRequest): RuleList => req.params[0] as RuleList;

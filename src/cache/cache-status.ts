@@ -19,6 +19,11 @@ export const DETAIL = {
   requestNoStore: 'request-no-store',
   requestBody: 'request-body', // GET/HEAD with a body: relayed with it, never looked up or stored
   setCookie: 'set-cookie', // sets a cookie without public / s-maxage: never shared, so not stored
+  ruleNoStore: 'rule-no-store', // a crawl rule says store: false: forwarded as sent, nothing looked up or stored
+  ruleStatus: 'rule-status', // the status is not in the crawl rule's `statuses`: relayed, not stored
+  offline: 'offline', // --offline / offline: true: answered from the cache, fresh or stale, without the origin
+  recorded: 'recorded', // --record / record: true: stored for replay whatever its freshness
+  ruleOverride: 'rule-override', // stored or reused against the origin's word, because a crawl rule's `override` says so
 } as const;
 
 export class CacheStatus {

@@ -10,8 +10,9 @@ export function shouldInvalidate(method: string, status: number): boolean {
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
 /** URL keys to invalidate: the target, plus same-origin Location / Content-Location. */
-export function invalidationKeys(target: URL, responseHeaders: IncomingHttpHeaders): string[] {
-  const keys = [urlKey(target)];
+/** `keyOf`: the key a URL is stored under (a crawl rule may normalise its query). */
+export function invalidationKeys(target: URL, responseHeaders: IncomingHttpHeaders, keyOf: (url: URL) => string = (url) => urlKey(url)): string[] {
+  const keys = [keyOf(target)];
   for (const name of ['location', 'content-location'] as const) {
     const value = responseHeaders[name];
     if (typeof value !== 'string') continue;
@@ -21,7 +22,7 @@ export function invalidationKeys(target: URL, responseHeaders: IncomingHttpHeade
     } catch {
       continue;
     }
-    if (url.origin === target.origin) keys.push(urlKey(url));
+    if (url.origin === target.origin) keys.push(keyOf(url));
   }
   return [...new Set(keys)];
 }

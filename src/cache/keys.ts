@@ -1,7 +1,10 @@
-// The only place that builds cache keys: the URL key, the variant id from Vary, the fill-lock
-// key. Hashing keeps Redis keys short and bounded whatever the URL length.
+// The only place that builds cache keys: the URL key (with a crawl rule's query levers and
+// the origin's No-Vary-Search), the variant id from Vary, the fill-lock key. Hashing keeps
+// Redis keys short and bounded whatever the URL length. Only the key is normalised: the
+// origin always receives the URL as the client sent it.
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { QueryRule } from './no-vary-search.js';
 
 function hash(text: string): string {
   return createHash('sha1').update(text).digest('base64url');
@@ -10,7 +13,29 @@ function hash(text: string): string {
 /** Scheme, lower-case host, explicit port and path+query: `http://example.com:80/a?b`. */
 const recentUrlKeys = new Map<string, string>();
 
-export function urlKey(url: URL): string {
+/** The URL without its query: what No-Vary-Search hints are remembered by. */
+export function pathKey(url: URL): string {
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return `${url.protocol}//${url.hostname.toLowerCase()}:${port}${url.pathname}`;
+}
+
+const hasQueryLevers = (rule: QueryRule | undefined): rule is QueryRule => !!rule && (!!rule.ignore?.length || !!rule.sort || !!rule.noVary);
+
+// Keys under a query rule, per rule object (the rule engine hands out one per URL and rules set).
+const ruleKeys = new WeakMap<QueryRule, Map<string, string>>();
+
+export function urlKey(url: URL, rule?: QueryRule): string {
+  if (hasQueryLevers(rule)) {
+    let keys = ruleKeys.get(rule);
+    if (!keys) ruleKeys.set(rule, (keys = new Map()));
+    let key = keys.get(url.href);
+    if (key === undefined) {
+      key = hash(`${pathKey(url)}${normalisedQuery(url.search, rule)}`);
+      if (keys.size >= 10_000) keys.clear();
+      keys.set(url.href, key);
+    }
+    return key;
+  }
   const href = url.href;
   let key = recentUrlKeys.get(href);
   if (key === undefined) {
@@ -21,6 +46,52 @@ export function urlKey(url: URL): string {
     recentUrlKeys.set(href, key);
   }
   return key;
+}
+
+function decodeName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * The query as the key sees it: parameters whose (decoded, application/x-www-form-urlencoded)
+ * name the rule ignores or No-Vary-Search says do not matter are left out; with sort, the rest
+ * are ordered by name (stable: repeated names keep their order, as the draft's key-order).
+ */
+export function normalisedQuery(search: string, rule: QueryRule): string {
+  if (search === '' || search === '?') return '';
+  let pairs = search
+    .slice(1)
+    .split('&')
+    .filter(Boolean)
+    .map((raw) => ({ raw, name: decodeName(raw.split('=')[0]!) }));
+  const { ignore, noVary } = rule;
+  pairs = pairs.filter(({ name }) => {
+    if (ignore?.some((re) => re.test(name))) return false;
+    if (!noVary) return true;
+    return 'all' in noVary ? noVary.except.has(name) : !noVary.names.has(name);
+  });
+  if (rule.sort) pairs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return pairs.length ? `?${pairs.map((p) => p.raw).join('&')}` : '';
+}
+
+/**
+ * A pseudo Vary name for entries stored per client (a crawl rule that overrides `private` or
+ * stores a cookie-setting response): the client id selects the variant. '@' is no token
+ * character (RFC 9110 §5.6.2), so no origin's Vary can name it.
+ */
+export const PER_CLIENT = '@client';
+
+/** The Vary names an entry is stored under: the origin's, plus the client id when per client. */
+export function storedVary(vary: string[] | null, perClient: boolean, varyIgnore?: readonly string[]): string[] | null {
+  // varyIgnore: a crawl rule treats these Vary names as not varying (rotating User-Agents).
+  const names = varyIgnore?.length && vary ? vary.filter((name) => !varyIgnore.includes(name)) : vary;
+  const kept = names?.length ? names : null;
+  if (!perClient) return kept;
+  return [...(kept ?? []), PER_CLIENT].sort();
 }
 
 /** Lower-case field names of a Vary value, sorted; null when there is no Vary. */
@@ -39,8 +110,9 @@ export function varyNames(vary: string | string[] | undefined): string[] | null 
  * below also case, order and the q-value spelling (`q=1` is the default, `q=0.50` is `q=0.5`),
  * so `en-US, fr` and `fr, EN-us` select one variant.
  */
-export function variantId(vary: string[], headers: IncomingHttpHeaders): string {
+export function variantId(vary: string[], headers: IncomingHttpHeaders, clientId = ''): string {
   const parts = vary.map((name) => {
+    if (name === PER_CLIENT) return `${name}:${clientId}`;
     const value = headers[name];
     const text = (value === undefined ? '' : Array.isArray(value) ? value.join(',') : value).replace(/\s*,\s*/g, ',').trim();
     return `${name}:${NEGOTIATION_LISTS.has(name) ? normaliseNegotiationList(text) : text}`;

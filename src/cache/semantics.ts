@@ -7,6 +7,8 @@
 import CachePolicy from 'http-cache-semantics';
 import type { EntryMeta } from '../store/types.js';
 import { policyObject } from './entry.js';
+import type { CrawlSettings, OverrideToken } from '../policy/crawl-rules.js';
+import { applyFreshnessRule, hasFreshnessLevers } from './freshness-rule.js';
 import { fieldsForPolicy } from './response-fields.js';
 
 export type CachePolicyObject = CachePolicy.CachePolicyObject;
@@ -71,7 +73,10 @@ export type Usability = 'fresh' | 'stale-while-revalidate' | 'revalidate';
 const KEPT_ON_REFRESH = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range']);
 
 export interface Semantics {
-  policyFor(req: SemanticsRequest, res: SemanticsResponse): CachePolicy;
+  /** `rule`: a crawl rule's freshness levers, applied to the fields before the library reads them. */
+  policyFor(req: SemanticsRequest, res: SemanticsResponse, rule?: CrawlSettings): CachePolicy;
+  /** The override tokens that changed what the origin said when `policy` was built (none: []). */
+  ruleOverrides(policy: CachePolicy): readonly OverrideToken[];
   /** The stored entry's policy, rebuilt once per metadata object (hits reuse it). */
   policyOf(meta: EntryMeta): CachePolicy;
   /** Why a response may not be stored ('vary-star', 'set-cookie', 'not-storable'), or null when it may. */
@@ -188,9 +193,19 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
     return directives;
   };
 
+  const overridesOf = new WeakMap<CachePolicy, readonly OverrideToken[]>();
+
   return {
-    policyFor: (req, res) =>
-      new ClockedPolicy(req, { status: res.status, headers: fieldsForPolicy(res.headers, res.rawHeaders, { now: now(), targetedCacheControl: semanticsOptions.targetedCacheControl }) }, options),
+    policyFor(req, res, rule) {
+      let headers = fieldsForPolicy(res.headers, res.rawHeaders, { now: now(), targetedCacheControl: semanticsOptions.targetedCacheControl });
+      if (!hasFreshnessLevers(rule)) return new ClockedPolicy(req, { status: res.status, headers }, options);
+      const effect = applyFreshnessRule(headers, res.status, rule, now());
+      headers = effect.fields;
+      const policy = new ClockedPolicy(req, { status: res.status, headers }, options);
+      if (effect.overridden.length) overridesOf.set(policy, effect.overridden);
+      return policy;
+    },
+    ruleOverrides: (policy) => overridesOf.get(policy) ?? [],
     policyOf(meta) {
       let policy = rebuilt.get(meta);
       if (!policy) {

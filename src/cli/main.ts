@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { OPTIONS } from '../config/options.js';
 import { policyCommand } from './policy-command.js';
+import { rulesCommand } from './rules-command.js';
 import { fatal, serve } from './serve.js';
 
 // Every value is read as a string and validated by the same schema as the config file, so
@@ -55,6 +56,7 @@ await yargs(hideBin(process.argv))
     },
   )
   .command(policyCommand)
+  .command(rulesCommand)
   .strict()
   // The messages usageError reads are yargs' English ones, whatever the user's locale.
   .locale('en')

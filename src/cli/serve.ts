@@ -106,6 +106,10 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
     requestCacheControl: config.requestCacheControl,
     rules: describeRules(proxy.policies.rules),
     rulesFrom: describeRulesOrigin(proxy.policies.atStart, fromConfigFile),
+    // Shown only when in use, so the line of a proxy without crawl rules is as it was.
+    ...(proxy.policies.crawlRules.length > 0 && { urlRules: proxy.policies.crawlRules.length }),
+    ...(config.offline && { offline: true }),
+    ...(config.record && { record: true }),
     ...(admin && { admin: admin.url }),
     ...(cluster.isWorker && { worker: cluster.worker?.id }),
   });

@@ -25,6 +25,9 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     requestCacheControl: 'honor',
     identity: { header: 'x-proxy-client', users: {}, requireAuth: false },
     policies: emptyRules(),
+    rules: [],
+    offline: false,
+    record: false,
     admin: { port: 0, host: '127.0.0.1' },
     allowClients: [],
     // Squid's SSL_ports plus plain HTTP: a tunnel elsewhere (SMTP, Redis, SSH) is a relay.

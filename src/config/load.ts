@@ -6,11 +6,12 @@ import { requireTokenOffLoopback } from '../admin/host-check.js';
 import { ConfigError } from '../errors.js';
 import { defaultConfig } from './defaults.js';
 import { fileKey, OPTIONS, type OptionName } from './options.js';
+import { parseCrawlRules } from './rules-schema.js';
 import { expectObject, parseBoolean, parsePolicies, parseString, rejectUnknownKeys } from './schema.js';
 import { STORE_PASSWORD_ENV, withStorePassword } from './secrets.js';
 import type { ProxyConfig } from './types.js';
 
-const FILE_SECTIONS = ['policies', 'identity'] as const;
+const FILE_SECTIONS = ['policies', 'identity', 'rules'] as const;
 
 export function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
@@ -45,6 +46,7 @@ function applyFile(config: ProxyConfig, raw: Record<string, unknown>): void {
     }
   }
   if (raw['policies'] !== undefined) config.policies = parsePolicies('policies', raw['policies']);
+  if (raw['rules'] !== undefined) config.rules = parseCrawlRules('rules', raw['rules']);
 }
 
 /** `flags` holds only the options given on the command line (undefined for the rest). */

@@ -89,6 +89,18 @@ export const OPTIONS = {
     describe: 'a targeted Cache-Control field this cache obeys over Cache-Control (RFC 9213), e.g. CDN-Cache-Control',
     apply: (c, v, p) => void (c.targetedCacheControl = parseFieldName(p, v)),
   },
+  offline: {
+    type: 'boolean',
+    default: false,
+    describe: 'answer only from the cache, fresh or stale; never contact an origin (504 when nothing is stored)',
+    apply: (c, v, p) => void (c.offline = parseBoolean(p, v)),
+  },
+  record: {
+    type: 'boolean',
+    default: false,
+    describe: 'store every successful GET response for replay with --offline, even with no freshness',
+    apply: (c, v, p) => void (c.record = parseBoolean(p, v)),
+  },
   workers: {
     type: 'number',
     default: 1,

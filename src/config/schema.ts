@@ -120,6 +120,7 @@ function parseSettings(path: string, raw: Record<string, unknown>): RuleSettings
   if (raw['requestCacheControl'] !== undefined) {
     settings.requestCacheControl = parseChoice(`${path}.requestCacheControl`, raw['requestCacheControl'], REQUEST_CACHE_CONTROL_MODES);
   }
+  if (raw['offline'] !== undefined) settings.offline = parseBoolean(`${path}.offline`, raw['offline']);
   return settings;
 }
 
@@ -129,10 +130,10 @@ function parseRuleList<R extends ClientRule | HostRule>(path: string, value: unk
   return value.map((item, i) => {
     const rulePath = `${path}[${i}]`;
     const raw = expectObject(rulePath, item);
-    rejectUnknownKeys(rulePath, raw, ['match', 'validators', 'requestCacheControl']);
+    rejectUnknownKeys(rulePath, raw, ['match', 'validators', 'requestCacheControl', 'offline']);
     const settings = parseSettings(rulePath, raw);
-    if (settings.validators === undefined && settings.requestCacheControl === undefined) {
-      fail(rulePath, 'at least one of validators, requestCacheControl', raw);
+    if (settings.validators === undefined && settings.requestCacheControl === undefined && settings.offline === undefined) {
+      fail(rulePath, 'at least one of validators, requestCacheControl, offline', raw);
     }
     return { match: parseString(`${rulePath}.match`, raw['match']), ...settings } as R;
   });
@@ -143,7 +144,7 @@ export function parsePolicies(path: string, value: unknown): PolicyRules {
   const raw = expectObject(path, value ?? {});
   rejectUnknownKeys(path, raw, ['default', 'clients', 'hosts']);
   const defaults = expectObject(`${path}.default`, raw['default'] ?? {});
-  rejectUnknownKeys(`${path}.default`, defaults, ['validators', 'requestCacheControl']);
+  rejectUnknownKeys(`${path}.default`, defaults, ['validators', 'requestCacheControl', 'offline']);
   return {
     default: parseSettings(`${path}.default`, defaults),
     clients: parseRuleList<ClientRule>(`${path}.clients`, raw['clients']),
@@ -154,10 +155,10 @@ export function parsePolicies(path: string, value: unknown): PolicyRules {
 /** One rule's settings, as in PUT /policies/clients/<id> { "validators": "strip" }. */
 export function parseRuleSettings(path: string, value: unknown): RuleSettings {
   const raw = expectObject(path, value);
-  rejectUnknownKeys(path, raw, ['validators', 'requestCacheControl']);
+  rejectUnknownKeys(path, raw, ['validators', 'requestCacheControl', 'offline']);
   const settings = parseSettings(path, raw);
-  if (settings.validators === undefined && settings.requestCacheControl === undefined) {
-    fail(path, 'at least one of validators, requestCacheControl', raw);
+  if (settings.validators === undefined && settings.requestCacheControl === undefined && settings.offline === undefined) {
+    fail(path, 'at least one of validators, requestCacheControl, offline', raw);
   }
   return settings;
 }

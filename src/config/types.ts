@@ -3,6 +3,7 @@
 import type { Cidr } from '../guard/address-ranges.js';
 import type { PortRange } from '../guard/guard.js';
 import type { LogLevel } from '../observe/log.js';
+import type { CrawlRule } from '../policy/crawl-rules.js';
 import type { PolicyRules } from '../policy/rules.js';
 import type { RequestCacheControlMode, ValidatorMode } from '../policy/types.js';
 
@@ -51,6 +52,12 @@ export interface ProxyConfig {
   requestCacheControl: RequestCacheControlMode;
   identity: IdentityConfig;
   policies: PolicyRules;
+  /** --offline: answer only from the cache; never contact an origin. */
+  offline: boolean;
+  /** --record: store every successful GET response for replay, even with no freshness. */
+  record: boolean;
+  /** URL rules for crawls (`rules:`), in file order. */
+  rules: CrawlRule[];
   admin: AdminConfig;
   /** Client addresses that may use the proxy (--allow); empty: any client that can connect. */
   allowClients: Cidr[];

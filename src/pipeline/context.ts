@@ -1,6 +1,7 @@
 // Everything shared by all requests of one proxy instance: config, clock, logger, store,
 // RFC engine, upstream agent, collapsing, policies. Built once by createProxy().
 import type { Collapser } from '../cache/collapse.js';
+import type { NoVarySearchHints } from '../cache/no-vary-search.js';
 import type { Semantics } from '../cache/semantics.js';
 import type { ProxyConfig } from '../config/types.js';
 import type { Guard } from '../guard/guard.js';
@@ -21,6 +22,8 @@ export interface ProxyContext {
   readonly guard: Guard;
   readonly collapser: Collapser;
   readonly policies: PolicyEngine;
+  /** What origins said in No-Vary-Search, per URL without query (cache/no-vary-search.ts). */
+  readonly noVarySearch: NoVarySearchHints;
   /** True when a URL points at this proxy's own listener (answered locally, never looped). */
   isSelf(url: URL): boolean;
   /** Background work (stale-while-revalidate refreshes) that close() waits for. */

@@ -3,14 +3,22 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { buildMeta, marksShareable, semanticsHeaders, single, storedHeaders } from '../cache/entry.js';
-import { cookieBinding, variantId, varyNames } from '../cache/keys.js';
+import { cookieBinding, storedVary, variantId, varyNames } from '../cache/keys.js';
+import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 
-export function addressFor(url: string, originHeaders: IncomingHttpHeaders, clientHeaders: IncomingHttpHeaders): EntryAddress {
-  const vary = varyNames(originHeaders['vary']);
-  return { url, vary, variant: vary ? variantId(vary, clientHeaders) : null };
+/** `perClientId`: the entry is stored for this client only (see keys.ts PER_CLIENT). */
+export function addressFor(
+  url: string,
+  originHeaders: IncomingHttpHeaders,
+  clientHeaders: IncomingHttpHeaders,
+  perClientId?: string,
+  varyIgnore?: readonly string[],
+): EntryAddress {
+  const vary = storedVary(varyNames(originHeaders['vary']), perClientId !== undefined, varyIgnore);
+  return { url, vary, variant: vary ? variantId(vary, clientHeaders, perClientId) : null };
 }
 
 export async function commitEntry(
@@ -19,15 +27,25 @@ export async function commitEntry(
   originRes: IncomingMessage,
   policy: CachePolicy,
   body: Buffer,
-  clientCookie: string | undefined,
+  options: {
+    /** The Cookie field of the request the response was made for. */
+    clientCookie?: string;
+    /** Stored under the client's id (a crawl rule's per-client override): already one client's. */
+    perClient?: boolean;
+    /** Recorded for replay: kept at least this long whatever its freshness (--record). */
+    keepAtLeastMs?: number;
+  } = {},
 ): Promise<Entry | null> {
   const headers = storedHeaders(originRes.headers);
+  const keepAtLeastMs = options.keepAtLeastMs ?? 0;
   // Invariant 2: unless the origin marks it shareable, an answer serves only requests with the
-  // same cookies as the one it was made for (none: '').
-  const boundTo = marksShareable(single(headers['cache-control'])) ? undefined : cookieBinding(clientCookie);
+  // same cookies as the one it was made for (none: ''). A per-client entry is bound by its key.
+  const shared = options.perClient || marksShareable(single(headers['cache-control']));
+  const boundTo = shared ? undefined : cookieBinding(options.clientCookie);
   const meta = buildMeta(originRes.statusCode ?? 200, headers, policy, ctx.now(), body.length, boundTo);
+  if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   const entry = { meta, body };
-  const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
+  const ttl = Math.max(keepAtLeastMs, ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs));
   try {
     await ctx.backend.entries.put(address, entry, ttl);
     return entry;
@@ -44,10 +62,12 @@ export async function refreshEntry(
   entry: Entry,
   semanticsReq: SemanticsRequest,
   notModified: IncomingMessage,
+  rule?: CrawlSettings,
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
   const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
-  const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) });
+  const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) }, rule);
   const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length, entry.meta.boundTo);
+  if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl);

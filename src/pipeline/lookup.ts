@@ -3,15 +3,22 @@
 import { DETAIL } from '../cache/cache-status.js';
 import { cookieBinding, variantId } from '../cache/keys.js';
 import { ProxyError, StoreUnavailable } from '../errors.js';
+import { redactUrl } from '../observe/redact.js';
 import { revalidateInBackground } from './revalidate.js';
+import { markOverride } from './storage-decision.js';
 import { requestDirectives } from './recv.js';
 import type { Step } from './steps.js';
 import type { Entry, EntryAddress } from '../store/types.js';
 import type { Tx } from './transaction.js';
 
+/** Offline with nothing stored that may answer: a 504 whose body names the URL. */
+export function offlineError(tx: Tx): ProxyError {
+  return new ProxyError(504, 'offline', `the proxy is offline and has nothing stored for ${redactUrl(tx.target!.href)}`);
+}
+
 export function lookup(tx: Tx): Promise<Step> {
   const { clientReq } = tx;
-  return tx.ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers)).then(
+  return tx.ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers, tx.client?.id)).then(
     (found) => judge(tx, found),
     (error: unknown) => {
       if (!(error instanceof StoreUnavailable)) throw error;
@@ -24,6 +31,7 @@ export function lookup(tx: Tx): Promise<Step> {
 
 /** RFC 9111 §5.2.1.7: only-if-cached forbids going upstream; the answer is then a 504. */
 function goUpstream(tx: Tx, step: 'miss' | 'revalidate'): Step {
+  if (tx.offline) throw offlineError(tx);
   if (tx.onlyIfCached) throw new ProxyError(504, 'not_cached', 'only-if-cached: nothing stored can answer this request without the origin');
   if (tx.conditionals?.range) {
     // Ranges are cut from a fresh complete entry only; otherwise the Range goes to the origin
@@ -45,12 +53,19 @@ function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefine
 
   tx.entry = found.entry;
   tx.address = found.address;
+  if (found.entry.meta.ruleOverride) markOverride(tx);
   tx.entryPolicy = ctx.semantics.policyOf(found.entry.meta);
   if (tx.clientReq.headers['authorization'] !== undefined && !ctx.semantics.reusableWithAuthorization(tx.entryPolicy)) {
     // RFC 9111 §3.5 spirit: what the origin did not mark shareable is not handed to a request
     // that carries credentials (it may deserve its own answer); it goes to the origin as is.
     tx.status.fwd('bypass').detail(DETAIL.authorization);
     return 'pass';
+  }
+
+  if (tx.offline) {
+    // Offline: whatever is stored answers, fresh or stale; nothing goes to the origin.
+    tx.status.hit().detail(DETAIL.offline);
+    return 'deliver';
   }
 
   // A follower whose leader just stored or validated this entry uses it as validated for it.

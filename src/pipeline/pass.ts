@@ -6,6 +6,8 @@ import { invalidationKeys, shouldInvalidate } from '../cache/invalidate.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { CLIENT_CONDITIONAL_FIELDS, forwardedConditionalFields } from '../policy/conditional-fields.js';
+import { keyOf } from './cache-key.js';
+import { offlineError } from './lookup.js';
 import { interimRelay } from './interim.js';
 import { hasBody } from './recv.js';
 import type { Step } from './steps.js';
@@ -31,6 +33,7 @@ function framingOf(clientReq: Tx['clientReq']): Record<string, string> | null {
 
 export async function pass(tx: Tx): Promise<Step> {
   const { ctx, clientReq } = tx;
+  if (tx.offline) throw offlineError(tx);
   const target = tx.target!;
   const framing = framingOf(clientReq);
   try {
@@ -44,7 +47,7 @@ export async function pass(tx: Tx): Promise<Step> {
   const status = tx.originRes.statusCode ?? 502;
   tx.status.fwdStatus(status);
   if (shouldInvalidate(tx.method, status)) {
-    const keys = invalidationKeys(target, tx.originRes.headers);
+    const keys = invalidationKeys(target, tx.originRes.headers, (url) => keyOf(ctx, url, ctx.policies.crawlRule(url)));
     await Promise.all(keys.map((key) => ctx.backend.entries.invalidate(key))).catch(() => {});
     tx.log.invalidated = keys.length;
   }

@@ -2,12 +2,12 @@
 // to its validators, and classify the request: synth, pass, or a cache lookup.
 import { DETAIL } from '../cache/cache-status.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
-import { urlKey } from '../cache/keys.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { MAX_OWN_HOPS, ownHops } from '../http/via.js';
 import { ProxyError } from '../errors.js';
 import { clientConditionals } from '../policy/conditional-fields.js';
 import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
+import { keyOf } from './cache-key.js';
 import { selfPage } from './synth.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -30,10 +30,17 @@ export function recv(tx: Tx): Step | Promise<Step> {
 
   tx.client = ctx.policies.identify(clientReq);
   tx.policy = ctx.policies.resolve(tx.client.id, target.url.hostname);
-  tx.urlKey = urlKey(target.url);
+  tx.rule = ctx.policies.crawlRule(target.url);
+  tx.offline = tx.rule.settings.offline ?? tx.policy.offline ?? false;
+  tx.record = tx.rule.settings.record ?? ctx.config.record;
+  tx.urlKey = keyOf(ctx, target.url, tx.rule);
 
   if (!CACHEABLE_METHODS.has(tx.method)) {
     tx.status.fwd('method').detail(DETAIL.unsafeMethod);
+    return 'pass';
+  }
+  if (tx.rule.settings.store === false) {
+    tx.status.fwd('bypass').detail(DETAIL.ruleNoStore);
     return 'pass';
   }
   if (hasBody(clientReq)) {

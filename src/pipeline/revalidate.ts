@@ -8,11 +8,10 @@ import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { redactUrl } from '../observe/redact.js';
 import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
-import { policyHeaders } from '../cache/entry.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
 import { interimRelay } from './interim.js';
-import { decideStorage } from './storage-decision.js';
+import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision.js';
 import { semanticsRequest } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -72,6 +71,8 @@ export function revalidateInBackground(tx: Tx): void {
   const semanticsReq = semanticsRequest(tx);
   const target = tx.target!;
   const clientHeaders = { ...tx.clientReq.headers };
+  const rule = tx.rule;
+  const clientId = tx.client?.id ?? '';
   const { headers } = revalidationHeaders(tx);
   const job = (async () => {
     const ticket = await ctx.collapser.join(fillKey(address.url, address.variant));
@@ -81,15 +82,14 @@ export function revalidateInBackground(tx: Tx): void {
       const originRes = await ctx.upstream.request({ url: target, method: 'GET', headers });
       if (originRes.statusCode === 304) {
         originRes.resume();
-        await refreshEntry(ctx, address, entry, semanticsReq, originRes);
+        await refreshEntry(ctx, address, entry, semanticsReq, originRes, rule?.settings);
         outcome = 'stored';
       } else if (originRes.statusCode === 200) {
-        const res = { status: 200, headers: policyHeaders(originRes.headers), rawHeaders: originRes.rawHeaders };
-        const policy = ctx.semantics.policyFor(semanticsReq, res);
-        const body = await collectBody(originRes, ctx.config.maxObjectSizeBytes);
-        if (body && !ctx.semantics.unstorableReason(policy, res)) {
-          const newAddress = addressFor(address.url, originRes.headers, clientHeaders);
-          if (await commitEntry(ctx, newAddress, originRes, policy, body, clientHeaders['cookie'])) outcome = 'stored';
+        const verdict = storageVerdict(ctx, semanticsReq, originRes, rule);
+        const body = await collectBody(originRes, maxObjectSize(ctx, rule));
+        if (body && verdict.decision === 'store') {
+          const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined, rule?.settings.varyIgnore);
+          if (await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient })) outcome = 'stored';
         }
       } else {
         originRes.resume();

@@ -1,18 +1,83 @@
-// May this origin response be stored? RFC 9111 §3 (through semantics) plus our own limits.
+// May this origin response be stored? RFC 9111 §3 (through semantics) plus our own limits and
+// the crawl rule's levers. A rule that overrides `private` stores private and cookie-setting
+// responses per client (the client id joins the key), never shared (invariant 2).
+import type { IncomingMessage } from 'node:http';
+import type CachePolicy from 'http-cache-semantics';
+import { DETAIL } from '../cache/cache-status.js';
 import { policyHeaders } from '../cache/entry.js';
+import type { SemanticsRequest } from '../cache/semantics.js';
+import type { CrawlSettings, OverrideToken, ResolvedCrawlRule } from '../policy/crawl-rules.js';
+import type { ProxyContext } from './context.js';
 import { semanticsRequest } from './recv.js';
 import type { Tx } from './transaction.js';
 
-export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-star' | 'set-cookie';
+export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-star' | 'set-cookie' | 'rule-status';
+
+export interface StorageVerdict {
+  decision: StorageDecision;
+  policy: CachePolicy;
+  /** Stored for the requesting client only. */
+  perClient: boolean;
+  /** Override tokens that made it storable or changed its freshness. */
+  overridden: readonly string[];
+}
+
+/** --record / record: true: a 2xx GET is kept even against no-store or private (per client). */
+function recordingSettings(settings: CrawlSettings | undefined): CrawlSettings {
+  const override = new Set<OverrideToken>([...(settings?.override ?? []), 'no-store', 'private']);
+  return { ...settings, override: [...override] };
+}
+
+export function storageVerdict(
+  ctx: ProxyContext,
+  semanticsReq: SemanticsRequest,
+  originRes: IncomingMessage,
+  rule: ResolvedCrawlRule | undefined,
+  recording = false,
+): StorageVerdict {
+  const res = { status: originRes.statusCode ?? 0, headers: policyHeaders(originRes.headers), rawHeaders: originRes.rawHeaders };
+  const settings = recording && res.status >= 200 && res.status < 300 ? recordingSettings(rule?.settings) : rule?.settings;
+  let cookiePerClient = false;
+  if (res.headers['set-cookie'] !== undefined && settings?.override?.includes('private')) {
+    // The cookie is never stored (entry.ts); the page made for it is kept for its client alone,
+    // so the shared-cache rule that gives it no freshness (http-cache-semantics) does not apply.
+    delete res.headers['set-cookie'];
+    cookiePerClient = true;
+  }
+  const policy = ctx.semantics.policyFor(semanticsReq, res, settings);
+  const overridden = [...ctx.semantics.ruleOverrides(policy)];
+  if (cookiePerClient && !overridden.includes('private')) overridden.push('private');
+  const perClient = overridden.includes('private');
+  const reason = ctx.semantics.unstorableReason(policy, res);
+  const verdict = (decision: StorageDecision): StorageVerdict => ({ decision, policy, perClient, overridden });
+  if (reason) return verdict(reason === 'vary-star' || reason === 'set-cookie' ? reason : 'not-storable');
+  const statuses = rule?.settings.statuses;
+  if (statuses && !statuses.includes(res.status)) return verdict('rule-status');
+  const length = Number(originRes.headers['content-length'] ?? NaN);
+  if (length > maxObjectSize(ctx, rule)) return verdict('too-large');
+  return verdict('store');
+}
 
 export function decideStorage(tx: Tx): StorageDecision {
-  const { ctx, originRes } = tx;
-  const res = { status: originRes!.statusCode ?? 0, headers: policyHeaders(originRes!.headers), rawHeaders: originRes!.rawHeaders };
-  const policy = ctx.semantics.policyFor(semanticsRequest(tx), res);
-  const reason = ctx.semantics.unstorableReason(policy, res);
-  if (reason) return reason === 'vary-star' || reason === 'set-cookie' ? reason : 'not-storable';
-  const length = Number(originRes!.headers['content-length'] ?? NaN);
-  if (length > ctx.config.maxObjectSizeBytes) return 'too-large';
-  tx.entryPolicy = policy;
+  const verdict = storageVerdict(tx.ctx, semanticsRequest(tx), tx.originRes!, tx.rule, tx.record);
+  if (verdict.decision !== 'store') return verdict.decision;
+  if (tx.record) {
+    tx.status.detail(DETAIL.recorded);
+    tx.log.recorded = true;
+  }
+  tx.entryPolicy = verdict.policy;
+  tx.perClient = verdict.perClient;
+  if (verdict.overridden.length) markOverride(tx, verdict.overridden);
   return 'store';
+}
+
+/** The size cap for these URLs: the rule's maxObjectSize, else --max-object-size. */
+export function maxObjectSize(ctx: ProxyContext, rule: ResolvedCrawlRule | undefined): number {
+  return rule?.settings.maxObjectSize ?? ctx.config.maxObjectSizeBytes;
+}
+
+/** Cache-Status detail=rule-override and the log line's `override` field. */
+export function markOverride(tx: Tx, tokens?: readonly string[]): void {
+  tx.status.detail(DETAIL.ruleOverride);
+  tx.log.override = tokens?.join(',') ?? true;
 }

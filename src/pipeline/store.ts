@@ -4,7 +4,9 @@ import { DETAIL } from '../cache/cache-status.js';
 import { relayHeaders } from '../http/forward-headers.js';
 import { teeBody } from './body.js';
 import { addressFor, commitEntry } from './entry-writes.js';
+import { keyAfterResponse } from './cache-key.js';
 import { recordServedTo } from './record-served.js';
+import { maxObjectSize } from './storage-decision.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
@@ -17,7 +19,7 @@ export async function store(tx: Tx): Promise<Step> {
   clientRes.writeHead(originRes.statusCode ?? 200, relayHeaders(originRes, { 'cache-status': tx.status.toString() }));
   // The client's response is ended only after the commit, so once a client has the whole body
   // every worker sharing the store can serve it (read-your-writes across the fleet).
-  const body = await teeBody(originRes, clientRes, ctx.config.maxObjectSizeBytes, tx.target!.host);
+  const body = await teeBody(originRes, clientRes, maxObjectSize(ctx, tx.rule), tx.target!.host);
   if (!body) {
     clientRes.end();
     if (tx.fill) await tx.fill.finish('not-stored');
@@ -25,8 +27,13 @@ export async function store(tx: Tx): Promise<Step> {
     tx.log.detail = DETAIL.tooLarge;
     return 'done';
   }
-  const address = addressFor(tx.urlKey!, originRes.headers, tx.clientReq.headers);
-  const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body, tx.clientReq.headers['cookie']);
+  tx.urlKey = keyAfterResponse(tx, originRes.headers['no-vary-search']);
+  const address = addressFor(tx.urlKey, originRes.headers, tx.clientReq.headers, tx.perClient ? tx.client?.id ?? '' : undefined, tx.rule?.settings.varyIgnore);
+  const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body, {
+    clientCookie: tx.clientReq.headers['cookie'],
+    perClient: tx.perClient,
+    keepAtLeastMs: tx.record ? ctx.config.keepValidatorsMs : 0,
+  });
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
   clientRes.end();
   tx.log.stored = !!entry;

@@ -8,6 +8,7 @@ import type { SemanticsRequest, Usability } from '../cache/semantics.js';
 import type { ProxyError } from '../errors.js';
 import type { LogFields } from '../observe/log.js';
 import type { ConditionalPlan } from '../policy/validators.js';
+import type { ResolvedCrawlRule } from '../policy/crawl-rules.js';
 import type { ClientIdentity, ClientPolicy } from '../policy/types.js';
 import type { Entry, EntryAddress } from '../store/types.js';
 import type { ProxyContext } from './context.js';
@@ -21,6 +22,14 @@ export interface Tx {
   target?: URL;
   client?: ClientIdentity;
   policy?: ClientPolicy;
+  /** The URL rules for crawls that apply to the target (policy/crawl-rules.ts). */
+  rule?: ResolvedCrawlRule;
+  /** A crawl rule stores this response for this client only (its id is part of the key). */
+  perClient?: boolean;
+  /** Answer only from the cache (URL rule, client rule or --offline). */
+  offline?: boolean;
+  /** Store every successful GET response for replay (URL rule or --record). */
+  record?: boolean;
   conditionals?: ConditionalPlan;
   /** The request http-cache-semantics stores: built on demand by semanticsRequest() (recv.ts). */
   semanticsReq?: SemanticsRequest;

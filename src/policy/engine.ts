@@ -4,9 +4,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
+import { parseCrawlRules } from '../config/rules-schema.js';
 import { parsePolicies } from '../config/schema.js';
 import type { RuleStore } from '../store/types.js';
 import { identifyClient } from './identity.js';
+import { CrawlRuleMatcher, type CrawlRule, type ResolvedCrawlRule } from './crawl-rules.js';
 import { RuleMatcher, type PolicyRules } from './rules.js';
 import { decodeStored, seedOf, startingRules, type StoredPolicies } from './stored-rules.js';
 import type { ClientIdentity, ClientPolicy, PolicyEngine } from './types.js';
@@ -24,6 +26,7 @@ export class LivePolicyEngine implements PolicyEngine {
   /** Set by follow(); 'store unavailable' until the store answers. */
   atStart: RulesAtStart = { from: 'config', reason: 'store unavailable' };
   private matcher: RuleMatcher;
+  private crawlMatcher: CrawlRuleMatcher;
   private currentSeed: string;
   private unsubscribe: () => void = () => {};
 
@@ -33,7 +36,16 @@ export class LivePolicyEngine implements PolicyEngine {
   ) {
     this.identityHeaders = [config.identity.header.toLowerCase()];
     this.matcher = this.compile(config.policies);
-    this.currentSeed = seedOf(config.policies);
+    this.currentSeed = seedOf(config.policies, config.rules);
+    this.crawlMatcher = new CrawlRuleMatcher(config.rules);
+  }
+
+  get crawlRules(): readonly CrawlRule[] {
+    return this.crawlMatcher.rules;
+  }
+
+  crawlRule(url: URL): ResolvedCrawlRule {
+    return this.crawlMatcher.resolve(url);
   }
 
   get rules(): PolicyRules {
@@ -59,9 +71,15 @@ export class LivePolicyEngine implements PolicyEngine {
   }
 
   /** Swap in new rules (already validated); `seed` names the file rules they grew from. */
-  apply(rules: PolicyRules, seed: string = this.currentSeed): void {
+  apply(rules: PolicyRules, seed: string = this.currentSeed, urlRules?: CrawlRule[]): void {
     this.matcher = this.compile(rules);
+    if (urlRules) this.crawlMatcher = new CrawlRuleMatcher(urlRules);
     this.currentSeed = seed;
+  }
+
+  /** Swap in new URL rules for crawls (already validated), keeping the policies. */
+  applyUrlRules(urlRules: CrawlRule[]): void {
+    this.crawlMatcher = new CrawlRuleMatcher(urlRules);
   }
 
   /**
@@ -78,7 +96,7 @@ export class LivePolicyEngine implements PolicyEngine {
         startPending = false;
         void this.start(store, value, true);
       } else if (this.adopt(value, 'published') === 'changed') {
-        this.logger.info('policies changed', { clients: this.rules.clients.length, hosts: this.rules.hosts.length });
+        this.logger.info('policies changed', { clients: this.rules.clients.length, hosts: this.rules.hosts.length, urlRules: this.crawlRules.length });
       }
     });
     let stored: unknown;
@@ -104,14 +122,14 @@ export class LivePolicyEngine implements PolicyEngine {
         this.logger.warn('stored policies are unreadable; replacing them with the configured ones', { error: (error as Error).message });
       }
     }
-    const decision = startingRules(this.config.policies, current);
+    const decision = startingRules(this.config.policies, current, this.config.rules);
     this.atStart =
       decision.use === 'file'
         ? { from: 'config', reason: unreadable ? 'stored rules unreadable' : decision.reason }
-        : sameRules(decision.doc.rules, this.config.policies)
+        : sameRules(decision.doc.rules, this.config.policies) && sameUrlRules(decision.doc.urlRules ?? [], this.config.rules)
           ? { from: 'config', reason: 'same as stored' }
           : { from: 'store' };
-    this.apply(decision.doc.rules, decision.doc.seed);
+    this.apply(decision.doc.rules, decision.doc.seed, decision.doc.urlRules ?? []);
     // The start-up line (cli/serve.ts) reports the decision; one made after it was printed is logged here.
     if (late) this.logger.info('policies chosen now that the store answers', { from: this.atStart.from, clients: this.rules.clients.length, hosts: this.rules.hosts.length });
     if (decision.use === 'stored') return;
@@ -129,8 +147,8 @@ export class LivePolicyEngine implements PolicyEngine {
   private adopt(value: unknown, origin: string): 'changed' | 'unchanged' | 'ignored' {
     try {
       const doc = decodeStored(value);
-      const same = doc.seed === this.currentSeed && sameRules(doc.rules, this.rules);
-      this.apply(doc.rules, doc.seed);
+      const same = doc.seed === this.currentSeed && sameRules(doc.rules, this.rules) && sameUrlRules(doc.urlRules ?? [], this.crawlRules);
+      this.apply(doc.rules, doc.seed, doc.urlRules ?? []);
       return same ? 'unchanged' : 'changed';
     } catch (error) {
       this.logger.warn(`ignored unreadable ${origin} policies`, { error: (error as Error).message });
@@ -139,7 +157,7 @@ export class LivePolicyEngine implements PolicyEngine {
   }
 
   private compile(rules: PolicyRules): RuleMatcher {
-    return new RuleMatcher(rules, { validators: this.config.validators, requestCacheControl: this.config.requestCacheControl });
+    return new RuleMatcher(rules, { validators: this.config.validators, requestCacheControl: this.config.requestCacheControl, offline: this.config.offline });
   }
 
   async close(): Promise<void> {
@@ -150,4 +168,8 @@ export class LivePolicyEngine implements PolicyEngine {
 /** Same rules, however they were written (both re-parsed into canonical order). */
 function sameRules(a: PolicyRules, b: PolicyRules): boolean {
   return JSON.stringify(parsePolicies('policies', a)) === JSON.stringify(parsePolicies('policies', b));
+}
+
+function sameUrlRules(a: readonly CrawlRule[], b: readonly CrawlRule[]): boolean {
+  return JSON.stringify(parseCrawlRules('rules', a)) === JSON.stringify(parseCrawlRules('rules', b));
 }

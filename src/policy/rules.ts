@@ -7,6 +7,8 @@ import type { ClientPolicy, RequestCacheControlMode, ValidatorMode } from './typ
 export interface RuleSettings {
   validators?: ValidatorMode;
   requestCacheControl?: RequestCacheControlMode;
+  /** Answer this client only from the cache (as --offline); a URL rule's `offline` wins over it. */
+  offline?: boolean;
 }
 
 export interface ClientRule extends RuleSettings {
@@ -37,7 +39,7 @@ export class RuleMatcher {
 
   constructor(
     readonly rules: PolicyRules,
-    private readonly fallback: Required<RuleSettings>,
+    private readonly fallback: Required<Omit<RuleSettings, 'offline'>> & { offline?: boolean },
   ) {
     for (const rule of rules.clients) {
       if (isGlob(rule.match)) this.clientGlobs.push({ rule, test: picomatch(rule.match, { dot: true }) });
@@ -76,10 +78,11 @@ export class RuleMatcher {
         const value = c.settings[key];
         if (value !== undefined) return { value: value as Required<RuleSettings>[K], from: c.name };
       }
-      return { value: this.fallback[key], from: 'flags' };
+      return { value: this.fallback[key] as Required<RuleSettings>[K], from: 'flags' };
     };
     const validators = pick('validators');
     const requestCacheControl = pick('requestCacheControl');
-    return { validators: validators.value, requestCacheControl: requestCacheControl.value, rule: validators.from };
+    const offline = pick('offline');
+    return { validators: validators.value, requestCacheControl: requestCacheControl.value, rule: validators.from, ...(offline.value && { offline: true }) };
   }
 }

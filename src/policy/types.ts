@@ -1,5 +1,6 @@
 // The per-client policy vocabulary shared by config, rules, the admin API and the pipeline.
 import type { IncomingMessage } from 'node:http';
+import type { ResolvedCrawlRule } from './crawl-rules.js';
 
 export const VALIDATOR_MODES = ['pass', 'strip', 'isolate'] as const;
 export type ValidatorMode = (typeof VALIDATOR_MODES)[number];
@@ -12,6 +13,8 @@ export interface ClientPolicy {
   validators: ValidatorMode;
   requestCacheControl: RequestCacheControlMode;
   rule: string;
+  /** From a policy rule's `offline`, else --offline; present only when true (keeps /policies/resolve as it was). */
+  offline?: true;
 }
 
 export interface ClientIdentity {
@@ -26,5 +29,7 @@ export interface PolicyEngine {
   /** Request header names that carry identity and must never reach the origin. */
   readonly identityHeaders: readonly string[];
   resolve(clientId: string, host: string): ClientPolicy;
+  /** The URL rules for crawls that apply to this URL (memoised per URL). */
+  crawlRule(url: URL): ResolvedCrawlRule;
   close(): Promise<void>;
 }

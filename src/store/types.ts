@@ -21,6 +21,8 @@ export interface EntryMeta {
    * (cache/keys.ts). Absent: shareable.
    */
   boundTo?: string;
+  /** Stored only because a crawl rule overrode what the origin said (Cache-Status detail=rule-override). */
+  ruleOverride?: true;
 }
 
 export interface Entry {

@@ -1,0 +1,124 @@
+// URL rules for crawls (`rules:` in the config file): which rule applies to a URL, and what
+// each setting resolves to. Per setting, the first rule in file order that sets it wins (so a
+// specific rule above `match: { host: "*" }` overrides it only where it speaks). Compiled once
+// per rules change; a resolution is memoised per URL. The RFC maths that reads the result is
+// in src/cache/ (freshness-rule.ts, keys.ts).
+import picomatch from 'picomatch';
+import type { QueryRule } from '../cache/no-vary-search.js';
+
+export const OVERRIDE_TOKENS = ['no-store', 'no-cache', 'private', 'must-revalidate', 'expires'] as const;
+export type OverrideToken = (typeof OVERRIDE_TOKENS)[number];
+
+/** `{ host, path? }` (globs) or `{ url }` (a regular expression on the whole URL). */
+export type RuleMatch = { host: string; path?: string } | { url: string };
+
+/** The settings one rule may carry; durations are milliseconds, sizes bytes. */
+export interface CrawlSettings {
+  defaultTtl?: number;
+  minTtl?: number;
+  maxTtl?: number;
+  heuristicPercent?: number;
+  override?: OverrideToken[];
+  /** Only responses with these statuses are stored. */
+  statuses?: number[];
+  /** Lifetime of a 404 / 410 without explicit freshness (before the heuristic and defaultTtl). */
+  negativeTtl?: number;
+  /** Replaces --max-object-size for these URLs. */
+  maxObjectSize?: number;
+  /** false: never look up or store these URLs (forwarded as sent). */
+  store?: boolean;
+  /** Globs on query parameter names left out of the cache key (`utm_*`). */
+  ignoreQuery?: string[];
+  /** Query parameter order does not matter to the key. */
+  sortQuery?: boolean;
+  /** Lower-case Vary names treated as not varying (`user-agent`). */
+  varyIgnore?: string[];
+  /** Answer these URLs only from the cache (as --offline). */
+  offline?: boolean;
+  /** Store every successful GET response of these URLs for replay (as --record). */
+  record?: boolean;
+}
+
+export interface CrawlRule extends CrawlSettings {
+  match: RuleMatch;
+}
+
+export const CRAWL_SETTING_KEYS = ['defaultTtl', 'minTtl', 'maxTtl', 'heuristicPercent', 'override', 'statuses', 'negativeTtl', 'maxObjectSize', 'store', 'ignoreQuery', 'sortQuery', 'varyIgnore', 'offline', 'record'] as const satisfies ReadonlyArray<keyof CrawlSettings>;
+
+/** What applies to one URL: each setting's value, and the rule (by index and match) that set it. */
+export interface ResolvedCrawlRule {
+  settings: CrawlSettings;
+  /** setting name → `rules[i]` that set it. */
+  from: Partial<Record<keyof CrawlSettings, string>>;
+  /** Every matching rule, in file order (for explain). */
+  matched: string[];
+  /** ignoreQuery (compiled) and sortQuery, for the key builder; undefined when neither is set. */
+  query?: QueryRule;
+}
+
+export const NO_CRAWL_RULE: ResolvedCrawlRule = Object.freeze({ settings: Object.freeze({}), from: Object.freeze({}), matched: [] }) as ResolvedCrawlRule;
+
+/** `*` any run of characters (slashes too), `?` one character; the rest literal. */
+export function globRegExp(glob: string, flags = ''): RegExp {
+  const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${source}$`, flags);
+}
+
+export function describeMatch(match: RuleMatch): string {
+  return 'url' in match ? `url ~ ${match.url}` : `host ${match.host}${match.path === undefined ? '' : ` path ${match.path}`}`;
+}
+
+type Test = (url: URL) => boolean;
+
+function compileMatch(match: RuleMatch): Test {
+  if ('url' in match) {
+    const re = new RegExp(match.url);
+    return (url) => re.test(url.href);
+  }
+  const host = picomatch(match.host.toLowerCase(), { dot: true });
+  const path = match.path === undefined ? undefined : globRegExp(match.path);
+  return (url) => host(url.hostname.toLowerCase()) && (!path || path.test(url.pathname));
+}
+
+export class CrawlRuleMatcher {
+  private readonly compiled: Array<{ name: string; rule: CrawlRule; test: Test }>;
+  private readonly resolved = new Map<string, ResolvedCrawlRule>();
+
+  constructor(readonly rules: readonly CrawlRule[]) {
+    this.compiled = rules.map((rule, i) => ({ name: `rules[${i}]`, rule, test: compileMatch(rule.match) }));
+  }
+
+  /** Memoised by URL (without fragment): a crawl asks about the same URLs more than once. */
+  resolve(url: URL): ResolvedCrawlRule {
+    if (this.compiled.length === 0) return NO_CRAWL_RULE;
+    const key = url.href.split('#')[0]!;
+    let found = this.resolved.get(key);
+    if (!found) {
+      found = this.match(url);
+      if (this.resolved.size >= 10_000) this.resolved.clear();
+      this.resolved.set(key, found);
+    }
+    return found;
+  }
+
+  private match(url: URL): ResolvedCrawlRule {
+    const settings: Record<string, unknown> = {};
+    const from: Record<string, string> = {};
+    const matched: string[] = [];
+    for (const { name, rule, test } of this.compiled) {
+      if (!test(url)) continue;
+      matched.push(name);
+      for (const key of CRAWL_SETTING_KEYS) {
+        if (rule[key] !== undefined && settings[key] === undefined) {
+          settings[key] = rule[key];
+          from[key] = name;
+        }
+      }
+    }
+    if (!matched.length) return NO_CRAWL_RULE;
+    const resolved: ResolvedCrawlRule = { settings: settings as CrawlSettings, from, matched };
+    const { ignoreQuery, sortQuery } = resolved.settings;
+    if (ignoreQuery?.length || sortQuery) resolved.query = { ...(ignoreQuery?.length && { ignore: ignoreQuery.map((g) => globRegExp(g)) }), ...(sortQuery && { sort: true }) };
+    return resolved;
+  }
+}
