@@ -4,6 +4,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { OPTIONS } from '../config/options.js';
+import { caCommand } from './ca-command.js';
 import { policyCommand } from './policy-command.js';
 import { serve } from './serve.js';
 
@@ -36,6 +37,7 @@ await yargs(hideBin(process.argv))
     },
   )
   .command(policyCommand)
+  .command(caCommand)
   .strict()
   .help()
   .alias('h', 'help')

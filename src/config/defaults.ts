@@ -22,6 +22,9 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     identity: { header: 'x-proxy-client', users: {}, requireAuth: false },
     policies: emptyRules(),
     admin: { port: 0, host: '127.0.0.1' },
+    intercept: false,
+    passthrough: [],
+    insecureUpstream: false,
     ...overrides,
   };
 }
