@@ -6,6 +6,7 @@ import { Collapser } from './cache/collapse.js';
 import { createSemantics } from './cache/semantics.js';
 import type { ProxyConfig } from './config/types.js';
 import { Upstream } from './http/upstream.js';
+import { upstreamTrust } from './http/upstream-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
 import type { ProxyContext } from './pipeline/context.js';
 import { hiddenRequestFields } from './pipeline/recv.js';
@@ -56,7 +57,8 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
   const backend = options.backend ?? (await createBackend(config, now, logger));
   const policies = new LivePolicyEngine(config, logger);
   await policies.follow(backend.rules);
-  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs });
+  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, tls: upstreamTrust(config) });
+  if (config.insecureUpstream) logger.warn('--insecure-upstream: HTTPS origin certificates are NOT verified; anyone on the path to an origin can forge its answers');
   let listening: AddressInfo | undefined;
 
   const ctx: ProxyContext = {
@@ -74,7 +76,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     isSelf(url) {
       if (!listening) return false;
       // The port first: it rules out nearly every request without building strings.
-      const port = url.port === '' ? 80 : Number(url.port);
+      const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
       if (port !== listening.port) return false;
       const host = url.hostname.toLowerCase();
       return LOCAL_NAMES.has(host) || host === config.host || host === listening.address;

@@ -3,12 +3,16 @@
 // http-proxy: see the README's design notes (exact request-targets, timeouts, no client needed).
 import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { AbortTransfer, ProxyError } from '../errors.js';
+import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstream-tls.js';
 
 export interface UpstreamOptions {
   timeoutMs: number;
   maxSockets?: number;
+  /** Roots for https:// origins (Node's by default; see upstream-tls.ts). */
+  tls?: UpstreamTrust;
 }
 
 /** errno (or our own timeout code) → how the client is answered (before the response head). */
@@ -36,6 +40,8 @@ export class UpstreamTimeout extends Error {
 
 /** Classify an upstream failure that happened before the response head reached the client. */
 export function upstreamError(error: unknown, host: string): ProxyError {
+  const tlsFailure = tlsUpstreamError(error, host);
+  if (tlsFailure) return tlsFailure;
   const code = (error as { code?: string } | null)?.code ?? '';
   const row = ERRNO_TABLE[code as keyof typeof ERRNO_TABLE] ?? (code.startsWith('HPE_') ? ERRNO_TABLE.HPE_INVALID : undefined);
   if (row) return new ProxyError(row.status, row.code, `${row.text}: ${host}`);
@@ -56,14 +62,13 @@ export interface OriginRequest {
 
 export class Upstream {
   readonly agent: http.Agent;
+  /** https:// origins: kept alive and reused like http ones, TLS sessions resumed. */
+  readonly httpsAgent: https.Agent;
 
   constructor(readonly options: UpstreamOptions) {
-    this.agent = new http.Agent({
-      keepAlive: true,
-      maxSockets: options.maxSockets ?? 256,
-      maxFreeSockets: 64,
-      scheduling: 'lifo',
-    });
+    const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' } as const;
+    this.agent = new http.Agent(pool);
+    this.httpsAgent = new https.Agent({ ...pool, ...httpsAgentOptions(options.tls) });
   }
 
   /**
@@ -77,11 +82,13 @@ export class Upstream {
 
   private attempt(originReq: OriginRequest, body: Readable | undefined, mayRetry: boolean): Promise<IncomingMessage> {
     const { url } = originReq;
+    const secure = url.protocol === 'https:';
     return new Promise((resolve, reject) => {
-      const request = http.request({
-        agent: this.agent,
+      // The Host field we set names the TLS server (SNI) too; node leaves SNI out for IP addresses.
+      const request = (secure ? https : http).request({
+        agent: secure ? this.httpsAgent : this.agent,
         host: url.hostname.replace(/^\[|\]$/g, ''),
-        port: url.port || 80,
+        port: url.port || (secure ? 443 : 80),
         method: originReq.method,
         path: `${url.pathname}${url.search}`,
         headers: originReq.headers,
@@ -118,5 +125,6 @@ export class Upstream {
 
   close(): void {
     this.agent.destroy();
+    this.httpsAgent.destroy();
   }
 }
