@@ -1,10 +1,12 @@
 // Public API: createProxy(config) → { listen, close }, used by the CLI, the tests and anyone
 // embedding the proxy. Wires config, store, RFC engine, upstream agent and policies together.
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { Collapser } from './cache/collapse.js';
 import { createSemantics } from './cache/semantics.js';
 import type { ProxyConfig } from './config/types.js';
+import { isLoopbackHost, isThisHost } from './guard/address-ranges.js';
+import { Guard } from './guard/guard.js';
 import { Upstream } from './http/upstream.js';
 import { upstreamTrust } from './http/upstream-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
@@ -57,7 +59,8 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
   const backend = options.backend ?? (await createBackend(config, now, logger));
   const policies = new LivePolicyEngine(config, logger);
   await policies.follow(backend.rules);
-  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, tls: upstreamTrust(config) });
+  const guard = new Guard(config);
+  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, guard, tls: upstreamTrust(config) });
   if (config.insecureUpstream) logger.warn('--insecure-upstream: HTTPS origin certificates are NOT verified; anyone on the path to an origin can forge its answers');
   let listening: AddressInfo | undefined;
 
@@ -68,6 +71,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     backend,
     semantics: createSemantics(now),
     upstream,
+    guard,
     // A fill lock outlives the slowest origin we wait for, so a dead leader frees it soon after.
     collapser: new Collapser(backend.coordination, config.upstreamTimeoutMs + 1000),
     policies,
@@ -79,7 +83,10 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
       const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
       if (port !== listening.port) return false;
       const host = url.hostname.toLowerCase();
-      return LOCAL_NAMES.has(host) || host === config.host || host === listening.address;
+      if (LOCAL_NAMES.has(host) || host === config.host || host === listening.address) return true;
+      // Any literal form of this host's addresses (127.1, [::ffff:127.0.0.1], an interface address).
+      const bare = host.replace(/^\[|\]$/g, '');
+      return net.isIP(bare) !== 0 && isThisHost(bare);
     },
   };
   const server = createProxyServer(ctx);
@@ -90,6 +97,13 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     policies,
     async listen(port = config.port, host = config.host) {
       listening = await listen(server, port, host);
+      guard.proxyListening(host, listening.port);
+      if (!isLoopbackHost(host) && !config.allowClients.length && !config.identity.requireAuth) {
+        logger.warn('listening beyond loopback with neither --allow nor --require-auth: anyone who can reach this address can use the proxy', {
+          host,
+          port: listening.port,
+        });
+      }
       const shownHost = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
       return { ...listening, url: `http://${shownHost}:${listening.port}` };
     },

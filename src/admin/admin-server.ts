@@ -60,6 +60,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
     });
   });
   const address = server.address() as AddressInfo;
+  proxy.ctx.guard.addOwnListener(address.port); // never reachable through the proxy (invariant 3)
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,

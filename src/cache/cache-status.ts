@@ -16,6 +16,8 @@ export const DETAIL = {
   varyStar: 'vary-star', // Vary: * is never served from cache
   headMiss: 'head-miss', // HEAD with nothing cached is forwarded as HEAD
   requestNoStore: 'request-no-store',
+  requestBody: 'request-body', // GET/HEAD with a body: relayed with it, never looked up or stored
+  setCookie: 'set-cookie', // sets a cookie without public / s-maxage: never shared, so not stored
 } as const;
 
 export class CacheStatus {

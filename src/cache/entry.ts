@@ -15,14 +15,19 @@ export function storedHeaders(originHeaders: IncomingHttpHeaders): Record<string
 }
 
 /**
- * The response fields the cache policy is built from: the stored ones, plus Set-Cookie's
- * presence (http-cache-semantics gives a shared cache no freshness for it unless `public`).
+ * The response fields the cache policy is built from: the stored ones, plus a mark when the
+ * response sets a cookie without saying it may be shared (`public` or `s-maxage`): such a
+ * response is never stored (semantics.unstorableReason, invariant 2). A shareable one is
+ * stored without its Set-Cookie and gets its freshness as usual (http-cache-semantics would
+ * give `s-maxage` none, counting only `public`).
  */
 export function policyHeaders(originHeaders: IncomingHttpHeaders): Record<string, string> {
   const headers = semanticsHeaders(storedHeaders(originHeaders));
-  if (originHeaders['set-cookie'] !== undefined) headers['set-cookie'] = '(not stored)';
+  if (originHeaders['set-cookie'] !== undefined && !SHAREABLE.test(headers['cache-control'] ?? '')) headers['set-cookie'] = '(not stored)';
   return headers;
 }
+
+const SHAREABLE = /(?:^|,)\s*(?:public|s-maxage\s*=)/i;
 
 /** The policy's serialised form without its copy of the response fields when it equals ours. */
 function compactPolicy(policy: CachePolicy, headers: Record<string, string | string[]>): CachePolicy.CachePolicyObject {

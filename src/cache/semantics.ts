@@ -20,7 +20,7 @@ export interface Semantics {
   policyFor(req: SemanticsRequest, res: SemanticsResponse): CachePolicy;
   /** The stored entry's policy, rebuilt once per metadata object (hits reuse it). */
   policyOf(meta: EntryMeta): CachePolicy;
-  /** Why a response may not be stored, or null when it may. */
+  /** Why a response may not be stored ('vary-star', 'set-cookie', 'not-storable'), or null when it may. */
   unstorableReason(policy: CachePolicy, res: SemanticsResponse): string | null;
   usability(policy: CachePolicy, req: SemanticsRequest): Usability;
   /** must-revalidate / proxy-revalidate: a stale copy may never answer (RFC 9111 §5.2.2.2, §5.2.2.8). */
@@ -118,6 +118,9 @@ export function createSemantics(now: () => number): Semantics {
       const vary = res.headers['vary'];
       if (vary && vary.split(',').some((v) => v.trim() === '*')) return 'vary-star';
       if (!policy.storable()) return 'not-storable';
+      // RFC 9111 §7.3 / invariant 2: a page made for one client's cookie session is shared only
+      // when the origin says so (public / s-maxage); policyHeaders() marks the other ones.
+      if (res.headers['set-cookie'] !== undefined) return 'set-cookie';
       // Heuristic freshness with neither validator nor explicit lifetime would be stored only
       // to be thrown away; storing it would still let conditionals answer, so keep it.
       return null;

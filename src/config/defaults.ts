@@ -22,6 +22,14 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     identity: { header: 'x-proxy-client', users: {}, requireAuth: false },
     policies: emptyRules(),
     admin: { port: 0, host: '127.0.0.1' },
+    allowClients: [],
+    // Squid's SSL_ports plus plain HTTP: a tunnel elsewhere (SMTP, Redis, SSH) is a relay.
+    connectPorts: [
+      [443, 443],
+      [80, 80],
+    ],
+    restrictDestinations: 'auto',
+    allowDestinations: [],
     intercept: false,
     passthrough: [],
     insecureUpstream: false,

@@ -2,7 +2,7 @@
 // config-file key it maps to, and how its value is parsed. yargs, config/load.ts and the
 // README all read this one table.
 import type { ProxyConfig } from './types.js';
-import { parseBoolean, parseChoice, parseDuration, parseHostList, parseInteger, parseIntercept, parseLogLevel, parseSize, parseStore, parseString } from './schema.js';
+import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
 import { LOG_LEVELS } from '../observe/log.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
@@ -119,6 +119,31 @@ export const OPTIONS = {
     default: undefined,
     describe: 'bearer token the admin API requires (also ETAG_PROXY_ADMIN_TOKEN)',
     apply: (c, v, p) => void (c.admin.token = parseString(p, v)),
+  },
+  allow: {
+    type: 'string',
+    default: undefined,
+    describe: 'client addresses that may use the proxy (CIDRs, comma-separated); others get 403',
+    apply: (c, v, p) => void (c.allowClients = parseCidrList(p, v)),
+  },
+  'connect-ports': {
+    type: 'string',
+    default: '443,80',
+    describe: 'ports CONNECT may reach (ports or ranges, comma-separated); others get 403',
+    apply: (c, v, p) => void (c.connectPorts = parsePortList(p, v)),
+  },
+  'restrict-destinations': {
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'yes', 'no'],
+    describe: 'refuse loopback, private and link-local destinations: auto = when --host is not loopback',
+    apply: (c, v, p) => void (c.restrictDestinations = parseChoice(p, v, ['auto', 'yes', 'no'] as const)),
+  },
+  'allow-destinations': {
+    type: 'string',
+    default: undefined,
+    describe: 'destinations (CIDRs, comma-separated) reachable despite --restrict-destinations',
+    apply: (c, v, p) => void (c.allowDestinations = parseCidrList(p, v)),
   },
   'log-level': {
     type: 'string',

@@ -2,6 +2,8 @@
 // and say what was expected and what arrived:
 //   policies.clients[2].validators: expected pass | strip | isolate, got "stirp"
 import { ConfigError } from '../errors.js';
+import { parseCidr, type Cidr } from '../guard/address-ranges.js';
+import type { PortRange } from '../guard/guard.js';
 import { LOG_LEVELS, type LogLevel } from '../observe/log.js';
 import type { ClientRule, HostRule, PolicyRules, RuleSettings } from '../policy/rules.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
@@ -63,6 +65,32 @@ export function parseStore(path: string, value: unknown): string {
   const text = parseString(path, value);
   if (text === 'memory' || /^(redis|rediss|redis\+cluster):\/\/./.test(text)) return text;
   fail(path, 'memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2', value);
+}
+
+/** A list given as repeated flags, a comma-separated string or a YAML/JSON list. */
+function listItems(path: string, value: unknown, expected: string): string[] {
+  const items = (Array.isArray(value) ? value : [value]).flatMap((item) => (typeof item === 'number' ? [String(item)] : typeof item === 'string' ? item.split(/[\s,]+/) : [item]));
+  const texts = items.filter((item) => item !== '');
+  if (!texts.length || texts.some((item) => typeof item !== 'string')) fail(path, expected, value);
+  return texts as string[];
+}
+
+/** "10.0.0.0/8,192.168.1.7" or a list of CIDRs / addresses. */
+export function parseCidrList(path: string, value: unknown): Cidr[] {
+  const expected = 'CIDR ranges or addresses such as 10.0.0.0/8,192.168.1.7,fd00::/8';
+  return listItems(path, value, expected).map((item) => parseCidr(item) ?? fail(path, expected, item));
+}
+
+/** "443,80,8000-8100" or a list of ports and ranges. */
+export function parsePortList(path: string, value: unknown): PortRange[] {
+  const expected = 'ports or ranges such as 443,80,8000-8100';
+  return listItems(path, value, expected).map((item): PortRange => {
+    const match = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(item);
+    const from = Number(match?.[1]);
+    const to = match?.[2] === undefined ? from : Number(match[2]);
+    if (!match || from < 1 || to > 65535 || from > to) fail(path, expected, item);
+    return [from, to];
+  });
 }
 
 export function expectObject(path: string, value: unknown): Record<string, unknown> {

@@ -1,5 +1,7 @@
 // The validated configuration every module reads. Built by config/load.ts from flags, the
 // config file and defaults; tests build it with `defaultConfig()` plus overrides.
+import type { Cidr } from '../guard/address-ranges.js';
+import type { PortRange } from '../guard/guard.js';
 import type { LogLevel } from '../observe/log.js';
 import type { PolicyRules } from '../policy/rules.js';
 import type { RequestCacheControlMode, ValidatorMode } from '../policy/types.js';
@@ -38,6 +40,14 @@ export interface ProxyConfig {
   identity: IdentityConfig;
   policies: PolicyRules;
   admin: AdminConfig;
+  /** Client addresses that may use the proxy (--allow); empty: any client that can connect. */
+  allowClients: Cidr[];
+  /** Ports a CONNECT may reach (--connect-ports). */
+  connectPorts: PortRange[];
+  /** Refuse loopback/private/link-local destinations: auto = when listening beyond loopback. */
+  restrictDestinations: 'auto' | 'yes' | 'no';
+  /** Exceptions to restrictDestinations (--allow-destinations). */
+  allowDestinations: Cidr[];
   /** Directory of the CA (`etag-proxy ca init`); undefined = tls/ca.ts defaultCaDir(). */
   caDir?: string;
   /** Terminate TLS of CONNECTs: every host (true), none (false), or hosts matching these globs. */

@@ -5,8 +5,13 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { endToEnd } from './hop-by-hop.js';
 import { viaFor } from './via.js';
 
-/** Expect was answered by this proxy (node sends 100 Continue itself); Host is rewritten. */
-const NEVER_FORWARDED = ['expect', 'host'];
+/**
+ * Expect was answered by this proxy (node sends 100 Continue itself); Host is rewritten; the
+ * framing (Content-Length, Transfer-Encoding) is the caller's to set from what it sends, never
+ * the client's (STYLE.md invariant 1: a copied Content-Length without its body desynchronises
+ * the pooled upstream connection).
+ */
+const NEVER_FORWARDED = ['expect', 'host', 'content-length', 'transfer-encoding'];
 
 export function forwardHeaders(
   clientReq: IncomingMessage,

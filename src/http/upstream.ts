@@ -6,11 +6,14 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { AbortTransfer, ProxyError } from '../errors.js';
+import type { Guard } from '../guard/guard.js';
 import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstream-tls.js';
 
 export interface UpstreamOptions {
   timeoutMs: number;
   maxSockets?: number;
+  /** Checks every address a request would connect to (destination rules, own listeners). */
+  guard: Guard;
   /** Roots for https:// origins (Node's by default; see upstream-tls.ts). */
   tls?: UpstreamTrust;
 }
@@ -40,6 +43,7 @@ export class UpstreamTimeout extends Error {
 
 /** Classify an upstream failure that happened before the response head reached the client. */
 export function upstreamError(error: unknown, host: string): ProxyError {
+  if (error instanceof ProxyError) return error; // already classified (a refused destination)
   const tlsFailure = tlsUpstreamError(error, host);
   if (tlsFailure) return tlsFailure;
   const code = (error as { code?: string } | null)?.code ?? '';
@@ -83,12 +87,17 @@ export class Upstream {
   private attempt(originReq: OriginRequest, body: Readable | undefined, mayRetry: boolean): Promise<IncomingMessage> {
     const { url } = originReq;
     const secure = url.protocol === 'https:';
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = url.port ? Number(url.port) : secure ? 443 : 80;
     return new Promise((resolve, reject) => {
+      // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
+      this.options.guard.checkLiteral(host, port);
       // The Host field we set names the TLS server (SNI) too; node leaves SNI out for IP addresses.
       const request = (secure ? https : http).request({
         agent: secure ? this.httpsAgent : this.agent,
-        host: url.hostname.replace(/^\[|\]$/g, ''),
-        port: url.port || (secure ? 443 : 80),
+        host,
+        port,
+        lookup: this.options.guard.lookupFor(port),
         method: originReq.method,
         path: `${url.pathname}${url.search}`,
         headers: originReq.headers,

@@ -3,6 +3,7 @@
 import type { Collapser } from '../cache/collapse.js';
 import type { Semantics } from '../cache/semantics.js';
 import type { ProxyConfig } from '../config/types.js';
+import type { Guard } from '../guard/guard.js';
 import type { Upstream } from '../http/upstream.js';
 import type { Logger } from '../observe/log.js';
 import type { StoredPolicies } from '../policy/stored-rules.js';
@@ -16,6 +17,8 @@ export interface ProxyContext {
   readonly backend: Backend<StoredPolicies>;
   readonly semantics: Semantics;
   readonly upstream: Upstream;
+  /** Client, CONNECT-port and destination rules (invariant 3). */
+  readonly guard: Guard;
   readonly collapser: Collapser;
   readonly policies: PolicyEngine;
   /** True when a URL points at this proxy's own listener (answered locally, never looped). */

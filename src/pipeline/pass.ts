@@ -6,22 +6,34 @@ import { invalidationKeys, shouldInvalidate } from '../cache/invalidate.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { CLIENT_CONDITIONAL_FIELDS, forwardedConditionalFields } from '../policy/conditional-fields.js';
+import { hasBody } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
-function passHeaders(tx: Tx) {
+function passHeaders(tx: Tx, framing: Record<string, string>) {
   const { clientReq, ctx } = tx;
   const plan = tx.conditionals;
-  if (!plan) return forwardHeaders(clientReq, tx.target!, ctx.policies.identityHeaders);
-  return forwardHeaders(clientReq, tx.target!, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], forwardedConditionalFields(plan));
+  if (!plan) return forwardHeaders(clientReq, tx.target!, ctx.policies.identityHeaders, framing);
+  return forwardHeaders(clientReq, tx.target!, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], { ...forwardedConditionalFields(plan), ...framing });
+}
+
+/**
+ * Invariant 1: the upstream framing describes what we send. node's parser has already framed
+ * the client's body (one valid Content-Length, or chunked), and we stream exactly those bytes:
+ * the same length, or chunked again. A request without a body gets neither field.
+ */
+function framingOf(clientReq: Tx['clientReq']): Record<string, string> | null {
+  if (!hasBody(clientReq)) return null;
+  const length = clientReq.headers['content-length'];
+  return clientReq.headers['transfer-encoding'] === undefined && length !== undefined ? { 'content-length': length } : { 'transfer-encoding': 'chunked' };
 }
 
 export async function pass(tx: Tx): Promise<Step> {
   const { ctx, clientReq } = tx;
   const target = tx.target!;
-  const hasBody = !['GET', 'HEAD'].includes(tx.method) || clientReq.headers['content-length'] !== undefined || clientReq.headers['transfer-encoding'] !== undefined;
+  const framing = framingOf(clientReq);
   try {
-    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method, headers: passHeaders(tx) }, hasBody ? clientReq : undefined);
+    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method, headers: passHeaders(tx, framing ?? {}) }, framing ? clientReq : undefined);
   } catch (error) {
     throw upstreamError(error, target.host);
   }

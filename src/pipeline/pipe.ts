@@ -1,6 +1,6 @@
-// CONNECT host:port: after identifying the client (407 applies here too), open a TCP
-// connection to the target and copy bytes both ways until either side closes.
-import type { IncomingMessage } from 'node:http';
+// CONNECT host:port: after the client, port and destination rules (403) and identity (407),
+// open a TCP connection to the target and copy bytes both ways until either side closes.
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors.js';
@@ -12,7 +12,7 @@ function reject(socket: Duplex, error: ProxyError): void {
   const body = `${error.status} ${error.code}: ${error.message}\n`;
   const extra = Object.entries(error.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${error.status} ${error.code}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
   );
 }
 
@@ -24,17 +24,22 @@ export function handleConnect(ctx: ProxyContext, clientReq: IncomingMessage, cli
   let host: string;
   let port: number;
   try {
+    const refused = ctx.guard.clientRefusal(clientReq.socket);
+    if (refused) throw refused;
     const target = parseRequestTarget('CONNECT', clientReq.url);
     if (target.form !== 'authority') throw new ProxyError(400, 'bad_target', 'CONNECT needs host:port');
     ({ host, port } = target);
     ctx.policies.identify(clientReq);
+    ctx.guard.checkConnectPort(port);
+    ctx.guard.checkLiteral(host, port);
   } catch (error) {
     const proxyError = error instanceof ProxyError ? error : new ProxyError(400, 'bad_request', String(error));
     reject(clientSocket, proxyError);
     log(proxyError.status, { error: proxyError.code });
     return;
   }
-  const originSocket = net.connect({ host, port });
+  // Names are checked on the addresses they resolve to (a name may point at 127.0.0.1).
+  const originSocket = net.connect({ host, port, lookup: ctx.guard.lookupFor(port) });
   let established = false;
   originSocket.setTimeout(ctx.config.upstreamTimeoutMs, () => originSocket.destroy(Object.assign(new Error('timeout'), { code: 'UPSTREAM_TIMEOUT' })));
   originSocket.once('connect', () => {

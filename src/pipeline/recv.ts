@@ -20,6 +20,8 @@ const REQUEST_CACHE_FIELDS = ['cache-control', 'pragma'];
 // Synchronous unless the policy must consult the ledger (isolate): a hit should not pay for awaits.
 export function recv(tx: Tx): Step | Promise<Step> {
   const { clientReq, ctx } = tx;
+  const refused = ctx.guard.clientRefusal(clientReq.socket);
+  if (refused) throw refused;
   const target = parseRequestTarget(tx.method, clientReq.url);
   if (target.form === 'origin') return selfPage(tx, target.path);
   if (target.form !== 'absolute') return 'synth';
@@ -37,6 +39,13 @@ export function recv(tx: Tx): Step | Promise<Step> {
     tx.status.fwd('method').detail(DETAIL.unsafeMethod);
     return 'pass';
   }
+  if (hasBody(clientReq)) {
+    // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1): the origin may read it, so
+    // the answer is not the URL's answer. Relay it with its body; never look up or store it.
+    tx.status.fwd('bypass').detail(DETAIL.requestBody);
+    tx.log.detail = DETAIL.requestBody;
+    return 'pass';
+  }
 
   const conditionals = clientConditionals(clientReq);
   if (isUnconditional(conditionals)) return classify(tx, UNCONDITIONAL);
@@ -44,6 +53,12 @@ export function recv(tx: Tx): Step | Promise<Step> {
   const key = tx.urlKey;
   const servedHere = (validator: string) => ctx.backend.ledger.wasServed(client, key, validator).catch(() => false);
   return planConditionals(conditionals, tx.policy.validators, servedHere).then((plan) => classify(tx, plan));
+}
+
+/** Does the request carry a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length)? */
+export function hasBody(clientReq: Tx['clientReq']): boolean {
+  const length = clientReq.headers['content-length'];
+  return clientReq.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
 }
 
 /** GET / HEAD with its validator plan: pass it, or look it up. */

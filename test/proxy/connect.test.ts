@@ -47,7 +47,7 @@ describe('CONNECT tunnels (RFC 9110 §9.3.6)', () => {
     });
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     echoPort = (echo.address() as net.AddressInfo).port;
-    proxy = await startProxy();
+    proxy = await startProxy({ connectPorts: [[1, 65535]] }); // the echo server listens on a free port, not 443
   });
 
   afterAll(async () => {

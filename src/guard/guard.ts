@@ -1,0 +1,130 @@
+// Who may use the proxy and where it may connect (STYLE.md invariant 3): client addresses
+// (--allow), CONNECT ports (--connect-ports), destinations checked on the *resolved* address
+// (so a DNS name pointing at 127.0.0.1 is caught), and never this process's own listeners.
+// Squid's defaults are the anchor: CONNECT to SSL ports only, no relay into the local network.
+import dns from 'node:dns';
+import net from 'node:net';
+import { ProxyError } from '../errors.js';
+import { blockListOf, inList, isLoopbackHost, isThisHost, rangeKind, type Cidr } from './address-ranges.js';
+
+export type PortRange = readonly [from: number, to: number];
+
+export interface GuardConfig {
+  /** Client addresses that may use the proxy; empty: everyone who can connect. */
+  allowClients: readonly Cidr[];
+  /** Ports CONNECT may reach. */
+  connectPorts: readonly PortRange[];
+  /** Refuse loopback, private, link-local, unique-local and this host's addresses (auto: when listening beyond loopback). */
+  restrictDestinations: 'auto' | 'yes' | 'no';
+  /** Exceptions to restrictDestinations. */
+  allowDestinations: readonly Cidr[];
+}
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
+type Lookup = (hostname: string, options: dns.LookupOptions, callback: LookupCallback) => void;
+
+/** Thrown (or passed to a socket's lookup callback) when a destination is refused: a 403. */
+export class DestinationForbidden extends ProxyError {
+  constructor(message: string) {
+    super(403, 'destination_forbidden', message);
+  }
+}
+
+export class Guard {
+  private readonly clients: net.BlockList | null;
+  private readonly allowedDestinations: net.BlockList;
+  /** Ports this process listens on (proxy, admin); filled in as listeners start. */
+  private readonly ownPorts = new Set<number>();
+  private readonly verdicts = new WeakMap<net.Socket, ProxyError | null>();
+  private readonly lookups = new Map<number, Lookup>();
+  private restrict: boolean;
+
+  constructor(private readonly config: GuardConfig) {
+    this.clients = config.allowClients.length ? blockListOf(config.allowClients) : null;
+    this.allowedDestinations = blockListOf(config.allowDestinations);
+    this.restrict = config.restrictDestinations === 'yes';
+  }
+
+  /** A listener of this process (proxy or admin) started: it is never a destination. */
+  addOwnListener(port: number): void {
+    this.ownPorts.add(port);
+  }
+
+  /** The proxy listens on `host`: beyond loopback, `auto` restricts destinations. */
+  proxyListening(host: string, port: number): void {
+    this.addOwnListener(port);
+    if (this.config.restrictDestinations === 'auto' && !isLoopbackHost(host)) this.restrict = true;
+  }
+
+  get restrictsDestinations(): boolean {
+    return this.restrict;
+  }
+
+  /** --allow: null when this connection's client may use the proxy (decided once per socket). */
+  clientRefusal(socket: net.Socket): ProxyError | null {
+    if (!this.clients) return null;
+    let verdict = this.verdicts.get(socket);
+    if (verdict === undefined) {
+      const address = socket.remoteAddress ?? '';
+      verdict = inList(this.clients, address) ? null : new ProxyError(403, 'client_forbidden', `client address ${address} is not in --allow`);
+      this.verdicts.set(socket, verdict);
+    }
+    return verdict;
+  }
+
+  checkConnectPort(port: number): void {
+    if (this.config.connectPorts.some(([from, to]) => port >= from && port <= to)) return;
+    const allowed = this.config.connectPorts.map(([from, to]) => (from === to ? String(from) : `${from}-${to}`)).join(',');
+    throw new DestinationForbidden(`CONNECT to port ${port} is not allowed (--connect-ports ${allowed})`);
+  }
+
+  /** Why `address:port` may not be reached, or null when it may. */
+  refusal(address: string, port: number): DestinationForbidden | null {
+    if (this.ownPorts.has(port) && isThisHost(address)) {
+      return new DestinationForbidden(`${hostPort(address, port)} is this proxy's own listener`);
+    }
+    if (!this.restrict || inList(this.allowedDestinations, address)) return null;
+    const kind = rangeKind(address) ?? (isThisHost(address) ? 'this-host' : null);
+    if (!kind) return null;
+    return new DestinationForbidden(`${hostPort(address, port)} is a ${kind} address; list it in --allow-destinations to reach it`);
+  }
+
+  /** A `lookup` for net/http that resolves as usual, then drops refused addresses. */
+  lookupFor(port: number): Lookup {
+    let lookup = this.lookups.get(port);
+    if (!lookup) {
+      lookup = this.makeLookup(port);
+      this.lookups.set(port, lookup);
+    }
+    return lookup;
+  }
+
+  private makeLookup(port: number): Lookup {
+    return (hostname, options, callback) => {
+      dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
+        if (error) return callback(error, options.all ? [] : '');
+        let refused: DestinationForbidden | null = null;
+        const allowed = addresses.filter((entry) => {
+          const why = this.refusal(entry.address, port);
+          refused ??= why;
+          return !why;
+        });
+        if (!allowed.length) return callback(refused ?? Object.assign(new Error(`${hostname} did not resolve`), { code: 'ENOTFOUND' }), options.all ? [] : '');
+        if (options.all) return callback(null, allowed);
+        callback(null, allowed[0]!.address, allowed[0]!.family);
+      });
+    };
+  }
+
+  /** For a literal IP target (node skips lookup for those): throws when it is refused. */
+  checkLiteral(host: string, port: number): void {
+    const bare = host.replace(/^\[|\]$/g, '');
+    if (!net.isIP(bare)) return;
+    const why = this.refusal(bare, port);
+    if (why) throw why;
+  }
+}
+
+function hostPort(address: string, port: number): string {
+  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
+}
