@@ -5,6 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import { Collapser } from './cache/collapse.js';
 import { createSemantics } from './cache/semantics.js';
 import type { ProxyConfig } from './config/types.js';
+import { ConfigError } from './errors.js';
 import { isLoopbackHost, isThisHost } from './guard/address-ranges.js';
 import { Guard } from './guard/guard.js';
 import { Upstream } from './http/upstream.js';
@@ -16,6 +17,8 @@ import { LivePolicyEngine } from './policy/engine.js';
 import type { StoredPolicies } from './policy/stored-rules.js';
 import { createProxyServer, listen } from './server/proxy-server.js';
 import { createMemoryBackend } from './store/memory/backend.js';
+import { CaError, defaultCaDir, loadCa } from './tls/ca.js';
+import { Interceptor } from './tls/interceptor.js';
 import type { Backend } from './store/types.js';
 
 export type { ProxyConfig } from './config/types.js';
@@ -52,15 +55,30 @@ export async function createBackend(config: ProxyConfig, now: () => number, logg
   });
 }
 
+/** --intercept: the CA is loaded at start, so a missing one stops the proxy with the command that makes it. */
+async function createInterceptor(config: ProxyConfig, now: () => number, logger: Logger): Promise<Interceptor | undefined> {
+  if (config.intercept === false || (Array.isArray(config.intercept) && !config.intercept.length)) return undefined;
+  try {
+    const ca = await loadCa(config.caDir ?? defaultCaDir());
+    return new Interceptor({ ca, intercept: config.intercept, passthrough: config.passthrough, now, logger });
+  } catch (error) {
+    if (error instanceof CaError) throw new ConfigError(`--intercept: ${error.message}`);
+    throw error;
+  }
+}
+
 export async function createProxy(config: ProxyConfig, options: ProxyOptions = {}): Promise<Proxy> {
   const now = options.now ?? Date.now;
   const logger = options.logger ?? createLogger(config.logLevel);
+  // Files named by the config are read first: a missing CA or --upstream-ca fails before Redis is touched.
+  const interceptor = await createInterceptor(config, now, logger);
+  const trust = upstreamTrust(config);
   const ownsBackend = !options.backend;
   const backend = options.backend ?? (await createBackend(config, now, logger));
   const policies = new LivePolicyEngine(config, logger);
   await policies.follow(backend.rules);
   const guard = new Guard(config);
-  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, guard, tls: upstreamTrust(config) });
+  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, guard, tls: trust });
   if (config.insecureUpstream) logger.warn('--insecure-upstream: HTTPS origin certificates are NOT verified; anyone on the path to an origin can forge its answers');
   let listening: AddressInfo | undefined;
 
@@ -89,7 +107,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
       return net.isIP(bare) !== 0 && isThisHost(bare);
     },
   };
-  const server = createProxyServer(ctx);
+  const server = createProxyServer(ctx, interceptor);
 
   return {
     ctx,

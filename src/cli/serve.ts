@@ -48,7 +48,15 @@ function startPrimary(config: ProxyConfig): void {
 
 async function startWorker(config: ProxyConfig): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const proxy = await createProxy(config, { logger });
+  let proxy;
+  try {
+    proxy = await createProxy(config, { logger });
+  } catch (error) {
+    // Files the config names (the CA of --intercept, --upstream-ca) are checked here.
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`etag-proxy: ${error.message}\n`);
+    process.exit(2);
+  }
   let address;
   try {
     address = await proxy.listen();

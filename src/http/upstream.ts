@@ -4,7 +4,8 @@
 import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
 import { AbortTransfer, ProxyError } from '../errors.js';
 import type { Guard } from '../guard/guard.js';
 import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstream-tls.js';
@@ -64,6 +65,10 @@ export interface OriginRequest {
   headers: OutgoingHttpHeaders;
 }
 
+export type UpgradeAnswer =
+  | { upgraded: true; originRes: IncomingMessage; socket: Duplex; head: Buffer }
+  | { upgraded: false; originRes: IncomingMessage };
+
 export class Upstream {
   readonly agent: http.Agent;
   /** https:// origins: kept alive and reused like http ones, TLS sessions resumed. */
@@ -85,24 +90,8 @@ export class Upstream {
   }
 
   private attempt(originReq: OriginRequest, body: Readable | undefined, mayRetry: boolean): Promise<IncomingMessage> {
-    const { url } = originReq;
-    const secure = url.protocol === 'https:';
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    const port = url.port ? Number(url.port) : secure ? 443 : 80;
     return new Promise((resolve, reject) => {
-      // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
-      this.options.guard.checkLiteral(host, port);
-      // The Host field we set names the TLS server (SNI) too; node leaves SNI out for IP addresses.
-      const request = (secure ? https : http).request({
-        agent: secure ? this.httpsAgent : this.agent,
-        host,
-        port,
-        lookup: this.options.guard.lookupFor(port),
-        method: originReq.method,
-        path: `${url.pathname}${url.search}`,
-        headers: originReq.headers,
-        setHost: false,
-      });
+      const request = this.open(originReq);
       request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
       request.once('response', (originRes) => {
         // Errors on the request after the head surface on the response stream instead.
@@ -129,6 +118,45 @@ export class Upstream {
       body.once('close', () => {
         if (!body.readableEnded) request.destroy(Object.assign(new Error('client went away'), { code: 'ECONNRESET' }));
       });
+    });
+  }
+
+  /**
+   * An Upgrade request (RFC 9110 §7.8, WebSocket): resolves with the origin's 101 and the
+   * connection, now the caller's, or with the origin's ordinary answer when it declined.
+   */
+  upgrade(originReq: OriginRequest): Promise<UpgradeAnswer> {
+    return new Promise((resolve, reject) => {
+      const request = this.open(originReq);
+      request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
+      request.once('upgrade', (originRes: IncomingMessage, socket: Duplex, head: Buffer) => {
+        // An open WebSocket may idle as long as its ends like (the request's timeout was for the answer).
+        (socket as Socket).setTimeout(0);
+        resolve({ upgraded: true, originRes, socket, head });
+      });
+      request.once('response', (originRes) => resolve({ upgraded: false, originRes }));
+      request.once('error', reject);
+      request.end();
+    });
+  }
+
+  private open(originReq: OriginRequest): http.ClientRequest {
+    const { url } = originReq;
+    const secure = url.protocol === 'https:';
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = url.port ? Number(url.port) : secure ? 443 : 80;
+    // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
+    this.options.guard.checkLiteral(host, port);
+    // The Host field we set names the TLS server (SNI) too; node leaves SNI out for IP addresses.
+    return (secure ? https : http).request({
+      agent: secure ? this.httpsAgent : this.agent,
+      host,
+      port,
+      lookup: this.options.guard.lookupFor(port),
+      method: originReq.method,
+      path: `${url.pathname}${url.search}`,
+      headers: originReq.headers,
+      setHost: false,
     });
   }
 
