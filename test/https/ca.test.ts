@@ -69,6 +69,12 @@ describe('etag-proxy ca', () => {
     expect(statSync(join(xdg, 'etag-proxy', 'ca', CA_KEY_FILE)).mode & 0o777).toBe(0o600);
   });
 
+  it('serve --intercept without a CA exits 2 with one line naming the command that creates one', async () => {
+    const res = await runCli(['--intercept', '--port', '0', '--ca-dir', join(tmp, 'absent')]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^etag-proxy: --intercept: no CA in .*absent; create one with `etag-proxy ca init --ca-dir .*absent`\n$/);
+  });
+
   it('export without a CA says which command creates one, in one line, exit code 1', async () => {
     const res = await runCli(['ca', 'export', '--ca-dir', join(tmp, 'none')]);
     expect(res.code).toBe(1);

@@ -180,6 +180,18 @@ describe('HTTPS through an intercepting proxy', () => {
     expect(origin.requestsTo(path)).toHaveLength(2);
   });
 
+  it('leaves HTTPS CONNECTs byte-for-byte tunnels without --intercept: the client sees the origin\'s certificate', async () => {
+    const proxy = await startProxy({ upstreamCa: originCa.certFile, connectPorts: [[1, 65535]] });
+    proxies.push(proxy);
+    const path = route(respond(200, { 'cache-control': 'max-age=60' }, 'tunnelled'));
+
+    const res = await httpsThroughTunnel(proxy.url, `https://localhost:${origin.port}${path}`, { ca: originCa.ca.certPem, servername: 'localhost' });
+
+    expect(res.text).toBe('tunnelled');
+    expect(new X509Certificate(res.peerCertificate.raw).checkIssued(new X509Certificate(originCa.ca.certPem))).toBe(true);
+    expect(res.headers['cache-status']).toBeUndefined();
+  });
+
   it('intercepts only the hosts an intercept list names', async () => {
     const proxy = await interceptingProxy({ intercept: ['*.example.test'] });
     const path = route(respond(200, { 'cache-control': 'max-age=60' }, 'not listed'));
