@@ -87,7 +87,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     now,
     logger,
     backend,
-    semantics: createSemantics(now),
+    semantics: createSemantics(now, { targetedCacheControl: config.targetedCacheControl }),
     upstream,
     guard,
     // A fill lock outlives the slowest origin we wait for, so a dead leader frees it soon after.

@@ -1,8 +1,9 @@
-// The admin listener: its own node:http server (loopback by default), an optional bearer token,
-// JSON in and out, and the route table. Every failure is a ProxyError answered as
-// { "error": "<reason>" }: 401 / 404 / 405 / 413 / 400 here, the rest from the routes.
+// The admin listener: its own node:http server (loopback by default), a Host check against its
+// own addresses (host-check.ts), an optional bearer token (required off loopback), JSON in and
+// out, and the route table. Every failure is a ProxyError answered as { "error": "<reason>" }:
+// 421 / 401 / 404 / 405 / 413 / 400 here, the rest from the routes.
 // What the routes do is policies-routes.ts's job.
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import type { AdminConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
+import { AdminHostCheck, requireTokenOffLoopback } from './host-check.js';
 import { createPolicyRoutes } from './policies-routes.js';
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
@@ -41,10 +43,15 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+/** Throws ConfigError (before listening) for a non-loopback --admin-host without a token. */
 export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
+  requireTokenOffLoopback(config);
   const routes = createPolicyRoutes(proxy, logger);
+  let hostCheck: AdminHostCheck | undefined;
   const server = http.createServer((clientReq, clientRes) => {
-    void handle(routes, config, clientReq)
+    const address = server.address() as AddressInfo;
+    hostCheck ??= new AdminHostCheck(config.host, address.address, address.port);
+    void handle(routes, config, hostCheck, clientReq)
       .catch((error: unknown) => failure(error))
       .then((reply) => {
         send(clientRes, reply);
@@ -72,7 +79,13 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
   };
 }
 
-async function handle(routes: AdminRoute[], config: AdminConfig, clientReq: IncomingMessage): Promise<AdminReply> {
+async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: AdminHostCheck, clientReq: IncomingMessage): Promise<AdminReply> {
+  // Before the token: a page that rebinds its name to this address learns nothing, not even a 401.
+  // RFC 9110 §15.5.20: 421 is the answer of a server not configured for the name it was asked.
+  if (!hostCheck.accepts(clientReq.headers.host)) {
+    const got = clientReq.headers.host === undefined ? 'none' : JSON.stringify(clientReq.headers.host);
+    throw new ProxyError(421, 'misdirected_request', `Host: expected ${hostCheck.expected.join(' or ')}, got ${got} (the admin API answers only to its own addresses)`);
+  }
   if (config.token !== undefined) checkToken(clientReq.headers['authorization'], config.token);
   const url = new URL(clientReq.url ?? '/', 'http://admin');
   for (const route of routes) {
@@ -94,9 +107,11 @@ function checkToken(authorization: string | undefined, token: string): void {
   const challenge = { 'www-authenticate': 'Bearer realm="etag-proxy admin"' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
   if (!match) throw new ProxyError(401, 'unauthorized', 'this admin API requires Authorization: Bearer <token>', challenge);
-  const given = Buffer.from(match[1]!);
-  const expected = Buffer.from(token);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  // Digests have one length whatever the token's, so neither the comparison nor its early exit
+  // tells a caller how long the token is.
+  const given = createHash('sha256').update(match[1]!).digest();
+  const expected = createHash('sha256').update(token).digest();
+  if (!timingSafeEqual(given, expected)) {
     throw new ProxyError(401, 'unauthorized', 'wrong admin token', { ...challenge, 'www-authenticate': `${challenge['www-authenticate']}, error="invalid_token"` });
   }
 }

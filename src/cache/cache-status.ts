@@ -11,6 +11,7 @@ export const DETAIL = {
   authorization: 'authorization', // request carries Authorization: never served from the shared cache
   range: 'range', // Range requests are forwarded, not served from cache
   staleIfError: 'stale-if-error', // the origin failed: a stale entry answered (RFC 5861)
+  staleIfDisconnected: 'stale-if-disconnected', // the origin could not be reached: a stale entry answered (RFC 9111 §4.2.4)
   staleWhileRevalidate: 'stale-while-revalidate', // stale served, refreshed in the background (RFC 5861)
   notStorable: 'not-storable', // RFC 9111 §3 forbids storing the response
   varyStar: 'vary-star', // Vary: * is never served from cache

@@ -33,14 +33,37 @@ export function varyNames(vary: string | string[] | undefined): string[] | null 
   return names.length ? [...new Set(names)].sort() : null;
 }
 
-/** The request's values of the Vary fields, normalised (RFC 9111 §4.1: whitespace, case of names). */
+/**
+ * The request's values of the Vary fields, normalised (RFC 9111 §4.1: "selecting header fields
+ * ... normalized"): whitespace around list elements always; for the content-negotiation lists
+ * below also case, order and the q-value spelling (`q=1` is the default, `q=0.50` is `q=0.5`),
+ * so `en-US, fr` and `fr, EN-us` select one variant.
+ */
 export function variantId(vary: string[], headers: IncomingHttpHeaders): string {
   const parts = vary.map((name) => {
     const value = headers[name];
-    const text = value === undefined ? '' : Array.isArray(value) ? value.join(',') : value;
-    return `${name}:${text.replace(/\s*,\s*/g, ',').trim()}`;
+    const text = (value === undefined ? '' : Array.isArray(value) ? value.join(',') : value).replace(/\s*,\s*/g, ',').trim();
+    return `${name}:${NEGOTIATION_LISTS.has(name) ? normaliseNegotiationList(text) : text}`;
   });
   return hash(parts.join('\n'));
+}
+
+// RFC 9110 §12.5: lists of case-insensitive tokens (or language ranges) with optional weights.
+const NEGOTIATION_LISTS: ReadonlySet<string> = new Set(['accept-language', 'accept-encoding', 'accept-charset']);
+
+function normaliseNegotiationList(text: string): string {
+  return text
+    .toLowerCase()
+    .split(',')
+    .filter(Boolean)
+    .map((element) => {
+      const [item = '', ...params] = element.split(';').map((p) => p.trim());
+      const weight = params.find((p) => /^q=/.test(p));
+      const q = weight === undefined ? 1 : Number(weight.slice(2));
+      return Number.isFinite(q) && q !== 1 ? `${item};q=${q}` : item;
+    })
+    .sort()
+    .join(',');
 }
 
 export function fillKey(url: string, variant: string | null): string {

@@ -2,13 +2,67 @@
 // policy object. What the library lacks or gets wrong for a shared proxy is filled here:
 // must-revalidate applies only when stale, Vary: * is never stored, a 304 merge that adds
 // new fields (RFC 9111 §3.2), stale-if-error as its own question, and an injected clock.
+// Also: strict field parsing (response-fields.ts), every final status storable with explicit
+// freshness (§3), must-understand (§5.2.2.3), and serving stale when disconnected (§4.2.4).
 import CachePolicy from 'http-cache-semantics';
 import type { EntryMeta } from '../store/types.js';
 import { policyObject } from './entry.js';
+import { fieldsForPolicy } from './response-fields.js';
 
 export type CachePolicyObject = CachePolicy.CachePolicyObject;
 export type SemanticsRequest = { url: string; method: string; headers: Record<string, string> };
-export type SemanticsResponse = { status: number; headers: Record<string, string> };
+export type SemanticsResponse = { status: number; headers: Record<string, string>; rawHeaders?: readonly string[] };
+
+export interface SemanticsOptions {
+  /** Lower-case name of a targeted Cache-Control field this cache obeys (RFC 9213), e.g. cdn-cache-control. */
+  targetedCacheControl?: string;
+}
+
+// RFC 9110 §15: the final status codes whose semantics this cache knows (must-understand,
+// RFC 9111 §5.2.2.3). 206 is known but never stored whole; 304 is never stored.
+const UNDERSTOOD_STATUSES: ReadonlySet<number> = new Set([
+  200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412,
+  413, 414, 415, 416, 417, 421, 422, 426, 500, 501, 502, 503, 504, 505,
+]);
+// RFC 9110 §15.1: statuses that may get heuristic freshness.
+const HEURISTICALLY_CACHEABLE: ReadonlySet<number> = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]);
+
+/** The parsed fields of http-cache-semantics we read to decide storability ourselves. */
+interface LibraryFields {
+  _status: number;
+  _method: string;
+  _rescc: Record<string, string | true>;
+  _reqcc: Record<string, string | true>;
+  _resHeaders: Record<string, string>;
+  _noAuthorization: boolean;
+}
+
+/**
+ * RFC 9111 §3 for a shared cache, in full: any final status may be stored with explicit
+ * freshness or `public` (the library knows a fixed list), and must-understand lets a known
+ * status be stored despite no-store while an unknown one never is.
+ */
+function storableInSharedCache(f: LibraryFields): boolean {
+  const cc = f._rescc;
+  if (f._method !== 'GET' && f._method !== 'HEAD') return false;
+  if (f._reqcc['no-store'] !== undefined) return false;
+  if (f._status < 200 || f._status === 206 || f._status === 304) return false;
+  if (cc['must-understand'] !== undefined) {
+    if (!UNDERSTOOD_STATUSES.has(f._status)) return false;
+  } else if (cc['no-store'] !== undefined) {
+    return false;
+  }
+  if (cc['private'] !== undefined) return false;
+  // RFC 9111 §3.5: a response to a request with Authorization only when the origin allows it.
+  if (!f._noAuthorization && cc['public'] === undefined && cc['s-maxage'] === undefined && cc['must-revalidate'] === undefined) return false;
+  return (
+    f._resHeaders['expires'] !== undefined ||
+    cc['max-age'] !== undefined ||
+    cc['s-maxage'] !== undefined ||
+    cc['public'] !== undefined ||
+    HEURISTICALLY_CACHEABLE.has(f._status)
+  );
+}
 
 /** How a stored entry may answer a request (Varnish HSH_*, gregjones getFreshness). */
 export type Usability = 'fresh' | 'stale-while-revalidate' | 'revalidate';
@@ -23,10 +77,14 @@ export interface Semantics {
   /** Why a response may not be stored ('vary-star', 'set-cookie', 'not-storable'), or null when it may. */
   unstorableReason(policy: CachePolicy, res: SemanticsResponse): string | null;
   usability(policy: CachePolicy, req: SemanticsRequest): Usability;
-  /** must-revalidate / proxy-revalidate: a stale copy may never answer (RFC 9111 §5.2.2.2, §5.2.2.8). */
+  /** must-revalidate / proxy-revalidate / no-cache / s-maxage: no stale copy on our own initiative (RFC 9111 §4.2.4). */
   forbidsStale(policy: CachePolicy): boolean;
-  /** RFC 5861 stale-if-error: may this stale entry answer when the origin fails? */
+  /** RFC 5861 stale-if-error: may this stale entry answer when the origin fails or sends a 5xx? */
   mayServeStaleOnError(policy: CachePolicy): boolean;
+  /** May a request with Authorization be answered from this entry? (public, s-maxage or must-revalidate) */
+  reusableWithAuthorization(policy: CachePolicy): boolean;
+  /** RFC 9111 §4.2.4: may this stale entry answer while the origin cannot be reached at all? */
+  mayServeStaleIfDisconnected(policy: CachePolicy, windowMs: number): boolean;
   /** Seconds of freshness left (negative when stale), for Cache-Status ttl=. */
   ttlSeconds(policy: CachePolicy): number;
   ageSeconds(policy: CachePolicy): number;
@@ -60,10 +118,35 @@ function seconds(value: string | true | undefined): number {
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
-export function createSemantics(now: () => number): Semantics {
+/** RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.8: no stale response at all with these, whatever else says so. */
+function forbidsServingStale(rescc: ReadonlyMap<string, string | true>): boolean {
+  return rescc.has('must-revalidate') || rescc.has('proxy-revalidate') || rescc.has('no-cache');
+}
+
+/**
+ * Stale only on the origin's own word: a shared cache reads s-maxage as proxy-revalidate
+ * (§5.2.2.10), so our defaults (the disconnected window) and a client's max-stale do not apply;
+ * the origin's explicit stale-while-revalidate / stale-if-error (RFC 5861) still do.
+ */
+function staleOnlyIfOriginSays(rescc: ReadonlyMap<string, string | true>): boolean {
+  return forbidsServingStale(rescc) || rescc.has('s-maxage');
+}
+
+/** Stored from a request with Authorization without public / s-maxage (only must-revalidate allowed it). */
+function storedForOneUser(policy: CachePolicy, rescc: ReadonlyMap<string, string | true>): boolean {
+  return !(policy as unknown as LibraryFields)._noAuthorization && !rescc.has('public') && !rescc.has('s-maxage');
+}
+
+export function createSemantics(now: () => number, semanticsOptions: SemanticsOptions = {}): Semantics {
   // The library reads the clock through an overridable method; one subclass per clock.
   class ClockedPolicy extends CachePolicy {
     private memoMaxAge: number | undefined;
+    private memoStorable: boolean | undefined;
+
+    // Our RFC 9111 §3 replaces the library's (maxAge() asks it too). Memoised: the inputs never change.
+    override storable(): boolean {
+      return (this.memoStorable ??= storableInSharedCache(this as unknown as LibraryFields));
+    }
 
     // Not in @types/http-cache-semantics, but the library's documented clock hook.
     now(): number {
@@ -104,7 +187,8 @@ export function createSemantics(now: () => number): Semantics {
   };
 
   return {
-    policyFor: (req, res) => new ClockedPolicy(req, res, options),
+    policyFor: (req, res) =>
+      new ClockedPolicy(req, { status: res.status, headers: fieldsForPolicy(res.headers, res.rawHeaders, { now: now(), targetedCacheControl: semanticsOptions.targetedCacheControl }) }, options),
     policyOf(meta) {
       let policy = rebuilt.get(meta);
       if (!policy) {
@@ -136,10 +220,12 @@ export function createSemantics(now: () => number): Semantics {
       }
       if (reqcc.has('max-age') && age > seconds(reqcc.get('max-age'))) return 'revalidate';
       if (reqcc.has('min-fresh') && maxAge - age < seconds(reqcc.get('min-fresh'))) return 'revalidate';
+      // RFC 9111 §3.5: stored from a request with Authorization on must-revalidate alone, it is
+      // reused only once the origin has seen the new request's own credentials.
+      if (storedForOneUser(policy, rescc)) return 'revalidate';
       if (!policy.stale()) return 'fresh';
-      // RFC 9111 §5.2.2.2/§5.2.2.8: must-revalidate and proxy-revalidate forbid serving stale.
-      if (rescc.has('must-revalidate') || rescc.has('proxy-revalidate') || rescc.has('no-cache')) return 'revalidate';
-      const maxStale = reqcc.get('max-stale');
+      if (forbidsServingStale(rescc)) return 'revalidate';
+      const maxStale = staleOnlyIfOriginSays(rescc) ? undefined : reqcc.get('max-stale');
       if (maxStale === true || (maxStale !== undefined && seconds(maxStale) > age - maxAge)) return 'fresh';
       if ((policy as CachePolicy & { useStaleWhileRevalidate(): boolean }).useStaleWhileRevalidate()) {
         return 'stale-while-revalidate';
@@ -148,13 +234,25 @@ export function createSemantics(now: () => number): Semantics {
     },
 
     forbidsStale(policy) {
-      const rescc = responseDirectives(policy);
-      return rescc.has('must-revalidate') || rescc.has('proxy-revalidate');
+      return staleOnlyIfOriginSays(responseDirectives(policy));
     },
 
     mayServeStaleOnError(policy) {
-      if (this.forbidsStale(policy)) return false;
-      return policy.maxAge() + seconds(responseDirectives(policy).get('stale-if-error')) > policy.age();
+      const rescc = responseDirectives(policy);
+      if (forbidsServingStale(rescc) || storedForOneUser(policy, rescc)) return false;
+      return policy.maxAge() + seconds(rescc.get('stale-if-error')) > policy.age();
+    },
+
+    reusableWithAuthorization(policy) {
+      const rescc = responseDirectives(policy);
+      return rescc.has('public') || rescc.has('s-maxage') || rescc.has('must-revalidate');
+    },
+
+    mayServeStaleIfDisconnected(policy, windowMs) {
+      const rescc = responseDirectives(policy);
+      if (forbidsServingStale(rescc) || storedForOneUser(policy, rescc)) return false;
+      const window = staleOnlyIfOriginSays(rescc) ? 0 : windowMs / 1000;
+      return policy.maxAge() + Math.max(window, seconds(rescc.get('stale-if-error'))) > policy.age();
     },
 
     ttlSeconds: (policy) => Math.round(policy.maxAge() - policy.age()),

@@ -2,6 +2,7 @@
 // on the command line. Every error is a ConfigError naming the flag or file key.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { requireTokenOffLoopback } from '../admin/host-check.js';
 import { ConfigError } from '../errors.js';
 import { defaultConfig } from './defaults.js';
 import { fileKey, OPTIONS, type OptionName } from './options.js';
@@ -57,5 +58,6 @@ export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { confi
   if (config.workers > 1 && config.store === 'memory') {
     throw new ConfigError(`--workers: ${config.workers} workers need a shared store; use --store redis://… (the memory store lives in one process)`);
   }
+  if (config.admin.port !== 0) requireTokenOffLoopback(config.admin);
   return config;
 }

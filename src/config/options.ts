@@ -2,7 +2,7 @@
 // config-file key it maps to, and how its value is parsed. yargs, config/load.ts and the
 // README all read this one table.
 import type { ProxyConfig } from './types.js';
-import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
+import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
 import { LOG_LEVELS } from '../observe/log.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
@@ -70,11 +70,35 @@ export const OPTIONS = {
     describe: 'keep entries with ETag / Last-Modified this long past freshness, for cheap revalidation',
     apply: (c, v, p) => void (c.keepValidatorsMs = parseDuration(p, v)),
   },
+  'serve-stale-if-disconnected': {
+    type: 'string',
+    default: '1h',
+    describe: 'serve a stale entry this long past freshness while the origin cannot be reached (0 = never)',
+    apply: (c, v, p) => void (c.serveStaleIfDisconnectedMs = parseDuration(p, v)),
+  },
+  'targeted-cache-control': {
+    type: 'string',
+    default: undefined,
+    describe: 'a targeted Cache-Control field this cache obeys over Cache-Control (RFC 9213), e.g. CDN-Cache-Control',
+    apply: (c, v, p) => void (c.targetedCacheControl = parseFieldName(p, v)),
+  },
   workers: {
     type: 'number',
     default: 1,
     describe: 'proxy processes sharing the port (needs a Redis store when > 1)',
     apply: (c, v, p) => void (c.workers = parseInteger(p, v, 1, 256)),
+  },
+  'max-connections': {
+    type: 'number',
+    default: 4096,
+    describe: 'open client connections per process; past it a new connection gets a 503 and is closed',
+    apply: (c, v, p) => void (c.maxConnections = parseInteger(p, v, 1, 1_000_000)),
+  },
+  'headers-timeout': {
+    type: 'string',
+    default: '60s',
+    describe: 'a client that has not sent its whole request head in this long gets a 408',
+    apply: (c, v, p) => void (c.headersTimeoutMs = parseDuration(p, v)),
   },
   validators: {
     type: 'string',

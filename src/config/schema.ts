@@ -46,6 +46,12 @@ export function parseString(path: string, value: unknown): string {
   return value;
 }
 
+/** A header field name (RFC 9110 §5.1 token), lower-cased. */
+export function parseFieldName(path: string, value: unknown): string {
+  if (typeof value !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value)) fail(path, 'a header field name such as CDN-Cache-Control', value);
+  return value.toLowerCase();
+}
+
 export function parseBoolean(path: string, value: unknown): boolean {
   if (typeof value === 'boolean') return value;
   if (value === 'true' || value === 'false') return value === 'true';

@@ -33,8 +33,16 @@ export interface ProxyConfig {
   upstreamTimeoutMs: number;
   storeTimeoutMs: number;
   keepValidatorsMs: number;
+  /** How long past freshness a stale entry may answer while the origin cannot be reached (0: never). */
+  serveStaleIfDisconnectedMs: number;
+  /** Lower-case name of a targeted Cache-Control field (RFC 9213) this cache obeys, or undefined. */
+  targetedCacheControl?: string;
   logLevel: LogLevel;
   workers: number;
+  /** Open client connections per process; past it a new one gets a 503 and is closed. */
+  maxConnections: number;
+  /** A client that has not sent its whole request head in this long gets a 408. */
+  headersTimeoutMs: number;
   validators: ValidatorMode;
   requestCacheControl: RequestCacheControlMode;
   identity: IdentityConfig;

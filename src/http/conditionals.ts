@@ -1,5 +1,6 @@
 // Evaluating a client's conditional GET/HEAD against a stored response
 // (RFC 9111 §4.3.2, RFC 9110 §13.1.2 and §13.1.3, precedence from §13.2.2).
+import { parseHttpDate } from './http-date.js';
 
 export interface ClientValidators {
   ifNoneMatch?: string;
@@ -24,6 +25,7 @@ export function weakMatch(a: string, b: string): boolean {
 export function notModified(
   validators: ClientValidators,
   stored: { etag?: string; lastModified?: string; date?: string },
+  now = Date.now(), // places RFC 850 two-digit years; steps pass ctx.now()
 ): boolean {
   if (validators.ifNoneMatch !== undefined) {
     // §13.2.2 step 3: If-None-Match present, If-Modified-Since is ignored.
@@ -32,9 +34,10 @@ export function notModified(
     return tags.some((tag) => tag === '*' || weakMatch(tag, stored.etag!));
   }
   if (validators.ifModifiedSince !== undefined) {
-    const since = Date.parse(validators.ifModifiedSince);
+    // RFC 9110 §13.1.3: an If-Modified-Since that is not a valid HTTP-date is ignored.
+    const since = parseHttpDate(validators.ifModifiedSince, now);
     // RFC 9111 §4.3.2: compare with Last-Modified, or Date when there is none.
-    const modified = Date.parse(stored.lastModified ?? stored.date ?? '');
+    const modified = parseHttpDate(stored.lastModified ?? stored.date, now);
     if (Number.isNaN(since) || Number.isNaN(modified)) return false;
     return modified <= since;
   }

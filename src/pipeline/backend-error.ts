@@ -1,24 +1,42 @@
-// The origin failed (no answer, or a 5xx) while we held an entry: RFC 5861 stale-if-error may
-// answer from it; otherwise the origin's own 5xx is relayed, or a 502/504 is made up.
+// The origin failed while we held an entry. Disconnected (refused, reset, timeout, unknown
+// host: RFC 9111 §4.2.4) the stale entry answers within --serve-stale-if-disconnected; a 5xx
+// or a malformed answer from a reachable origin only within stale-if-error (RFC 5861).
+// Otherwise the origin's own 5xx is relayed, or a 502/504 is made up.
 import { DETAIL } from '../cache/cache-status.js';
 import { ProxyError } from '../errors.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
+/** Upstream failures that mean "the origin cannot be reached", as opposed to a bad answer. */
+const DISCONNECTED: ReadonlySet<string> = new Set(['upstream_refused', 'upstream_unknown_host', 'upstream_reset', 'upstream_unreachable', 'upstream_timeout', 'upstream_error']);
+
 export async function backendError(tx: Tx): Promise<Step> {
   const { ctx } = tx;
-  if (tx.entry && ctx.semantics.mayServeStaleOnError(tx.entryPolicy!)) {
+  const disconnected = !tx.originRes && tx.error !== undefined && DISCONNECTED.has(tx.error.code);
+  const detail = staleAnswer(tx, disconnected);
+  if (detail) {
     tx.originRes?.resume();
-    tx.status.detail(DETAIL.staleIfError);
+    tx.status.detail(detail);
     tx.log.error = tx.error?.code ?? `origin_${tx.originRes?.statusCode}`;
     tx.error = undefined;
     if (tx.fill) await tx.fill.finish('unknown');
     return 'deliver';
   }
   if (tx.originRes) return 'relay';
-  if (tx.entry && ctx.semantics.forbidsStale(tx.entryPolicy!) && tx.error) {
-    // RFC 9111 §5.2.2.2: a must-revalidate entry the cache cannot validate gets a 504.
-    tx.error = new ProxyError(504, 'upstream_unavailable', `cannot revalidate a must-revalidate entry: ${tx.error.message}`);
+  if (tx.entry && disconnected && ctx.semantics.forbidsStale(tx.entryPolicy!)) {
+    // RFC 9111 §5.2.2.2 (and §5.2.2.10 for s-maxage): an entry the cache may not serve stale and
+    // cannot validate is answered 504.
+    tx.error = new ProxyError(504, 'upstream_unavailable', `cannot revalidate the stored response, and it may not be served stale: ${tx.error!.message}`);
   }
   return 'synth';
+}
+
+function staleAnswer(tx: Tx, disconnected: boolean): string | null {
+  if (!tx.entry) return null;
+  const { semantics, config } = tx.ctx;
+  if (disconnected || (tx.originRes?.statusCode ?? 0) >= 500 || tx.error?.code === 'upstream_bad_response') {
+    if (semantics.mayServeStaleOnError(tx.entryPolicy!)) return DETAIL.staleIfError;
+  }
+  if (disconnected && semantics.mayServeStaleIfDisconnected(tx.entryPolicy!, config.serveStaleIfDisconnectedMs)) return DETAIL.staleIfDisconnected;
+  return null;
 }

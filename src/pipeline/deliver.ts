@@ -3,6 +3,7 @@
 // set here; HEAD gets the head only.
 import { responseHead, single } from '../cache/entry.js';
 import { notModified } from '../http/conditionals.js';
+import { ifRangeMatches, planRange } from '../http/range.js';
 import { appendVia } from '../http/via.js';
 import { recordServedTo } from './record-served.js';
 import type { EntryMeta } from '../store/types.js';
@@ -52,7 +53,7 @@ function respond(tx: Tx): Step | Promise<Step> {
   const validators = tx.conditionals?.evaluateAtDeliver;
   if (validators && meta.status === 200) {
     const stored = { ...(meta.etag && { etag: meta.etag }), ...(meta.lastModified && { lastModified: meta.lastModified }), date: single(meta.headers['date']) };
-    if (notModified(validators, stored)) {
+    if (notModified(validators, stored, ctx.now())) {
       tx.log.delivered = 304;
       const extra = { age, via: appendVia(meta.headers['via'], '1.1'), 'cache-status': tx.status.toString() };
       clientRes.writeHead(304, responseHead(meta.headers, extra, NOT_MODIFIED_FIELDS));
@@ -60,8 +61,32 @@ function respond(tx: Tx): Step | Promise<Step> {
       return 'done';
     }
   }
+  const range = tx.conditionals?.range;
+  if (range && meta.status === 200 && ifRangeMatches(range.ifRange, meta)) {
+    const answer = planRange(range.range, meta.bodyLength);
+    if (answer.kind !== 'full') return sendRange(tx, age, answer);
+  }
   if (tx.policy?.validators === 'isolate') return recordServedTo(tx, meta).then(() => sendEntry(tx, age));
   return sendEntry(tx, age);
+}
+
+/** RFC 9110 §15.3.7 / §15.5.17: a 206 with one part of the stored body, or 416. */
+function sendRange(tx: Tx, age: string, answer: { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' }): Step {
+  const { meta, body } = tx.entry!;
+  tx.log.delivered = answer.kind === 'partial' ? 206 : 416;
+  const head = responseHead(meta.headers, {}, undefined, PER_HIT);
+  head.push('via', appendVia(meta.headers['via'], '1.1'), 'age', age, 'cache-status', tx.status.toString());
+  if (answer.kind === 'unsatisfiable') {
+    head.push('content-range', `bytes */${meta.bodyLength}`, 'content-length', '0');
+    tx.clientRes.writeHead(416, head);
+    tx.clientRes.end();
+    return 'done';
+  }
+  const part = body.subarray(answer.start, answer.end + 1);
+  head.push('content-range', `bytes ${answer.start}-${answer.end}/${meta.bodyLength}`, 'content-length', String(part.length));
+  tx.clientRes.writeHead(206, head);
+  tx.clientRes.end(tx.method === 'HEAD' ? undefined : part);
+  return 'done';
 }
 
 function sendEntry(tx: Tx, age: string): Step {

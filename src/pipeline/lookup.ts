@@ -25,6 +25,12 @@ export function lookup(tx: Tx): Promise<Step> {
 /** RFC 9111 §5.2.1.7: only-if-cached forbids going upstream; the answer is then a 504. */
 function goUpstream(tx: Tx, step: 'miss' | 'revalidate'): Step {
   if (tx.onlyIfCached) throw new ProxyError(504, 'not_cached', 'only-if-cached: nothing stored can answer this request without the origin');
+  if (tx.conditionals?.range) {
+    // Ranges are cut from a fresh complete entry only; otherwise the Range goes to the origin
+    // as sent and nothing is stored (we keep no partial content).
+    tx.status.fwd('bypass').detail(DETAIL.range);
+    return 'pass';
+  }
   return step;
 }
 
@@ -35,6 +41,12 @@ function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefine
   tx.entry = found.entry;
   tx.address = found.address;
   tx.entryPolicy = ctx.semantics.policyOf(found.entry.meta);
+  if (tx.clientReq.headers['authorization'] !== undefined && !ctx.semantics.reusableWithAuthorization(tx.entryPolicy)) {
+    // RFC 9111 §3.5 spirit: what the origin did not mark shareable is not handed to a request
+    // that carries credentials (it may deserve its own answer); it goes to the origin as is.
+    tx.status.fwd('bypass').detail(DETAIL.authorization);
+    return 'pass';
+  }
 
   // A follower whose leader just stored or validated this entry uses it as validated for it.
   if (tx.waitedSince !== undefined && found.entry.meta.storedAt >= tx.waitedSince) {

@@ -68,14 +68,6 @@ function classify(tx: Tx, plan: ConditionalPlan): Step {
   for (const dropped of tx.conditionals.dropped) tx.status.detail(`dropped-${dropped}`);
   if (tx.conditionals.dropped.length) tx.log.dropped = tx.conditionals.dropped.join(',');
 
-  if (clientReq.headers['authorization']) {
-    tx.status.fwd('bypass').detail(DETAIL.authorization);
-    return 'pass';
-  }
-  if (tx.conditionals.range) {
-    tx.status.fwd('bypass').detail(DETAIL.range);
-    return 'pass';
-  }
   const ignoreRequestCacheControl = tx.policy!.requestCacheControl === 'ignore';
   if (!ignoreRequestCacheControl && /(^|,)\s*no-store\s*(,|$)/i.test(String(clientReq.headers['cache-control'] ?? ''))) {
     tx.status.fwd('request').detail(DETAIL.requestNoStore);

@@ -82,7 +82,7 @@ export function revalidateInBackground(tx: Tx): void {
         await refreshEntry(ctx, address, entry, semanticsReq, originRes);
         outcome = 'stored';
       } else if (originRes.statusCode === 200) {
-        const res = { status: 200, headers: policyHeaders(originRes.headers) };
+        const res = { status: 200, headers: policyHeaders(originRes.headers), rawHeaders: originRes.rawHeaders };
         const policy = ctx.semantics.policyFor(semanticsReq, res);
         const body = await collectBody(originRes, ctx.config.maxObjectSizeBytes);
         if (body && !ctx.semantics.unstorableReason(policy, res)) {

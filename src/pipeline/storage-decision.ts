@@ -7,7 +7,7 @@ export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-sta
 
 export function decideStorage(tx: Tx): StorageDecision {
   const { ctx, originRes } = tx;
-  const res = { status: originRes!.statusCode ?? 0, headers: policyHeaders(originRes!.headers) };
+  const res = { status: originRes!.statusCode ?? 0, headers: policyHeaders(originRes!.headers), rawHeaders: originRes!.rawHeaders };
   const policy = ctx.semantics.policyFor(semanticsRequest(tx), res);
   const reason = ctx.semantics.unstorableReason(policy, res);
   if (reason) return reason === 'vary-star' || reason === 'set-cookie' ? reason : 'not-storable';

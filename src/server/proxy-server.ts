@@ -1,7 +1,8 @@
 // The node:http listener: 'request' runs the pipeline, 'connect' opens a tunnel (whose HTTP or
-// intercepted TLS contents come back here as connections of their own), 'upgrade' relays
-// WebSocket and other upgrades, and 'clientError' answers malformed requests with 400 (431 for
-// oversized heads) and a log line.
+// intercepted TLS contents come back here as connections of their own, tunnel-contents.ts),
+// 'upgrade' relays WebSocket and other upgrades, and what node lets through but HTTP/1.1
+// forbids (no version, HTTP/2.0, TRACE) is answered here first (early-answers.ts). Malformed
+// input, head timeouts and the connection limit are connection-guard.ts's job.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -10,37 +11,54 @@ import { handleConnect } from '../pipeline/pipe.js';
 import { runRequest } from '../pipeline/run.js';
 import { handleUpgrade } from '../pipeline/upgrade.js';
 import type { Interceptor } from '../tls/interceptor.js';
+import { ConnectionGuard } from './connection-guard.js';
+import { answerResponse, answerSocket, requestLineRefusal } from './early-answers.js';
 import { absoluteTarget, TunnelContents } from './tunnel-contents.js';
 
-const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
-};
-
 export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor): http.Server {
-  const server = http.createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, headersTimeout: 60_000 });
+  const { config, logger } = ctx;
+  const server = http.createServer({
+    keepAliveTimeout: 30_000,
+    requestTimeout: 0,
+    headersTimeout: config.headersTimeoutMs,
+    // node checks head deadlines on this interval; a short timeout needs a finer check.
+    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(config.headersTimeoutMs / 2) || 30_000)),
+  });
+  // node answers a client that shut down its write side with nothing (it aborts the request on
+  // 'end'); a complete request deserves its answer, sent before our side closes too.
+  Object.assign(server, { httpAllowHalfOpen: true });
+  const guard = new ConnectionGuard(config.maxConnections, config.headersTimeoutMs, logger);
   const inside = new TunnelContents(server, interceptor);
+  server.on('connection', (socket: Duplex) => guard.onConnection(socket));
   server.on('request', (clientReq: http.IncomingMessage, clientRes: http.ServerResponse) => {
+    if (!guard.admit(clientReq, clientRes)) return;
+    const refusal = requestLineRefusal(clientReq.method, clientReq.httpVersionMajor, clientReq.httpVersionMinor);
+    if (refusal) {
+      answerResponse(clientRes, refusal, clientReq.method);
+      logger.warn('request', { method: clientReq.method, url: clientReq.url, status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
+      return;
+    }
     // Inside a tunnel, `GET /path` means the tunnel's origin: the pipeline sees an absolute target.
     clientReq.url = absoluteTarget(clientReq);
     void runRequest(ctx, clientReq, clientRes);
   });
-  server.on('connect', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => handleConnect(ctx, clientReq, socket, head, inside));
+  server.on('connect', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (guard.isRefused(socket)) return;
+    const refusal = clientReq.httpVersionMajor === 1 ? undefined : requestLineRefusal(clientReq.method, clientReq.httpVersionMajor, clientReq.httpVersionMinor);
+    if (refusal) {
+      socket.on('error', () => {});
+      answerSocket(socket, refusal);
+      logger.warn('request', { method: 'CONNECT', url: clientReq.url, status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
+      return;
+    }
+    handleConnect(ctx, clientReq, socket, head, inside);
+  });
   server.on('upgrade', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (guard.isRefused(socket)) return;
     clientReq.url = absoluteTarget(clientReq);
     handleUpgrade(ctx, clientReq, socket, head);
   });
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    const code = error.code ?? 'HPE_INVALID';
-    if (code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const [status, reason] = CLIENT_ERROR_STATUS[code] ?? [400, 'Bad Request'];
-    const body = `${status} bad_request: malformed HTTP request (${code})\n`;
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-    ctx.logger.warn('request', { status, error: 'bad_request', detail: code });
-  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => guard.onClientError(error, socket));
   return server;
 }
 

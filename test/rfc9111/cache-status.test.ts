@@ -70,7 +70,8 @@ describe('the Cache-Status response field (RFC 9211)', () => {
     expect(origin.requestsTo('/reload')[1]!.headers['if-none-match']).toBe('"rl"');
   });
 
-  it('says fwd=bypass with detail=authorization for a request the shared cache may not answer (RFC 9211 §2.2, §2.8)', async () => {
+  it('says fwd=bypass with detail=authorization for a request with credentials that the stored, non-shareable entry may not answer (RFC 9211 §2.2, §2.8)', async () => {
+    await get('/any');
     const bypass = await get('/any', { authorization: 'Basic dTpw' });
 
     expect(bypass.headers['cache-status']).toBe('etag-proxy; fwd=bypass; fwd-status=200; detail=authorization');

@@ -1,0 +1,69 @@
+// The response fields as the RFC engine must read them, corrected before http-cache-semantics
+// sees them (it parses leniently): strict HTTP-dates (RFC 9110 §5.6.7), one Expires only
+// (RFC 9111 §5.3), Age as delta-seconds (§5.1), case-insensitive directive names (§5.2), and a
+// targeted field such as CDN-Cache-Control taking over from Cache-Control (RFC 9213 §2.2).
+import { formatHttpDate, parseHttpDate } from '../http/http-date.js';
+
+/** RFC 9111 §1.2.2: the largest Age a cache must be able to send. */
+export const MAX_AGE_SECONDS = 2147483648;
+
+export interface FieldOptions {
+  now: number;
+  /** Lower-case name of a targeted Cache-Control field (RFC 9213), if this cache has one. */
+  targetedCacheControl?: string;
+}
+
+/** Corrected copy of `headers` (lower-case names, flattened); `rawHeaders` reveals repeated lines. */
+export function fieldsForPolicy(headers: Record<string, string>, rawHeaders: readonly string[] | undefined, options: FieldOptions): Record<string, string> {
+  const out: Record<string, string> = { ...headers };
+  const targeted = options.targetedCacheControl ? validTargetedField(headers[options.targetedCacheControl]) : undefined;
+  if (targeted !== undefined) {
+    // RFC 9213 §2.2: a valid targeted field is used, and Cache-Control and Expires are ignored.
+    out['cache-control'] = targeted;
+    delete out['expires'];
+    delete out['pragma'];
+  } else if (out['cache-control'] !== undefined) {
+    out['cache-control'] = lowerCaseDirectiveNames(out['cache-control']);
+  }
+  if (out['expires'] !== undefined) {
+    // RFC 9111 §5.3: an invalid Expires (several of them is one) means "already expired".
+    const expires = countLines(rawHeaders, 'expires') > 1 ? NaN : parseHttpDate(out['expires'], options.now);
+    out['expires'] = Number.isNaN(expires) ? '0' : formatHttpDate(expires);
+  }
+  for (const name of ['date', 'last-modified']) {
+    if (out[name] === undefined) continue;
+    const time = parseHttpDate(out[name], options.now);
+    if (Number.isNaN(time)) delete out[name];
+    else out[name] = formatHttpDate(time);
+  }
+  if (out['age'] !== undefined) {
+    // RFC 9111 §5.1: delta-seconds only; a value too large to represent becomes 2^31.
+    if (/^\d+$/.test(out['age'])) out['age'] = String(Math.min(Number(out['age']), MAX_AGE_SECONDS));
+    else delete out['age'];
+  }
+  return out;
+}
+
+function countLines(rawHeaders: readonly string[] | undefined, name: string): number {
+  if (!rawHeaders) return 1;
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) count++;
+  return count;
+}
+
+/** `No-CaChE, MaX-AgE=60` → `no-cache, max-age=60` (values such as field lists keep their case). */
+export function lowerCaseDirectiveNames(value: string): string {
+  return value.replace(/(^|,)(\s*)([^=,\s]+)/g, (_, sep: string, space: string, name: string) => `${sep}${space}${name.toLowerCase()}`);
+}
+
+// RFC 9213 §2.1: the targeted field is a Structured Fields Dictionary (RFC 8941 §3.2). We accept
+// keys with an optional integer, token or string value; anything else makes it invalid (ignored).
+const SF_MEMBER = /^[a-z*][a-z0-9_\-.*]*(?:=(?:-?\d{1,15}|[A-Za-z*][!#$%&'*+\-.^_`|~:/\w]*|"(?:[^"\\]|\\["\\])*"))?(?:;[a-z*][a-z0-9_\-.*]*(?:=[^;,]+)?)*$/;
+
+function validTargetedField(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const members = value.split(',').map((m) => m.trim());
+  if (!members.length || members.some((m) => !SF_MEMBER.test(m))) return undefined;
+  // http-cache-semantics reads Cache-Control syntax: strip the sf parameters it would not know.
+  return members.map((m) => m.split(';')[0]!.replace(/=("?)(.*)\1$/, '=$2')).join(', ');
+}

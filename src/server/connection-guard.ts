@@ -1,0 +1,130 @@
+// Per-connection bookkeeping of the listener: the --max-connections limit (503 past it), and
+// answers to input node's parser rejects ('clientError': 400 / 408 / 431), written only after
+// the answers still owed to the requests pipelined before it (RFC 9112 §9.3.2: in order).
+// What a request itself gets is the pipeline's job; this module never reads a request.
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors.js';
+import type { Logger } from '../observe/log.js';
+import { answerSocket } from './early-answers.js';
+
+/** After our half-close, how long a client may take to read the answer before the socket goes. */
+const LINGER_MS = 2000;
+
+interface Exchange {
+  clientReq: IncomingMessage;
+  clientRes: ServerResponse;
+}
+
+/** The last two requests of a connection: enough, since node answers them strictly in order. */
+interface Recent {
+  last?: Exchange;
+  previous?: Exchange;
+}
+
+export function describeDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** The answer to a parser error, by node's error code. */
+export function clientErrorAnswer(code: string, headersTimeoutMs: number): ProxyError {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new ProxyError(431, 'headers_too_large', `request head larger than ${http.maxHeaderSize} bytes (${code})`);
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new ProxyError(408, 'request_timeout', `the request head did not arrive within ${describeDuration(headersTimeoutMs)} (--headers-timeout)`);
+    default:
+      return new ProxyError(400, 'bad_request', `malformed HTTP request (${code})`);
+  }
+}
+
+export class ConnectionGuard {
+  private open = 0;
+  private readonly recent = new WeakMap<Duplex, Recent>();
+  private readonly refused = new WeakSet<Duplex>();
+  /** Sockets whose input went bad: their answer is written (or waiting); nothing more is read. */
+  private readonly failed = new WeakSet<Duplex>();
+
+  constructor(
+    private readonly maxConnections: number,
+    private readonly headersTimeoutMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Count a new connection; past the limit answer 503 and close it. */
+  onConnection(socket: Duplex & { remoteAddress?: string }): void {
+    if (this.open >= this.maxConnections) {
+      this.refused.add(socket);
+      socket.on('error', () => {});
+      answerSocket(socket, new ProxyError(503, 'too_many_connections', `this proxy already serves ${this.maxConnections} connections (--max-connections); try again shortly`));
+      linger(socket);
+      this.logger.warn('connection', { status: 503, error: 'too_many_connections', client: socket.remoteAddress, max: this.maxConnections });
+      return;
+    }
+    this.open++;
+    socket.once('close', () => this.open--);
+    // node ends a half-closed connection after its last answer; that answer should say so
+    // (RFC 9112 §9.6) rather than announce a keep-alive that will not happen.
+    socket.once('end', () => {
+      const last = this.recent.get(socket)?.last;
+      if (last && !last.clientRes.headersSent) last.clientRes.shouldKeepAlive = false;
+    });
+  }
+
+  /** Note a parsed request; false when its connection was refused (its 503 is already written). */
+  admit(clientReq: IncomingMessage, clientRes: ServerResponse): boolean {
+    const socket = clientReq.socket;
+    if (this.refused.has(socket)) return false;
+    const recent = this.recent.get(socket);
+    if (recent) {
+      recent.previous = recent.last;
+      recent.last = { clientReq, clientRes };
+    } else {
+      this.recent.set(socket, { last: { clientReq, clientRes } });
+    }
+    return true;
+  }
+
+  /** A socket whose 'connect' must be ignored (refused) or that may go on to a tunnel. */
+  isRefused(socket: Duplex): boolean {
+    return this.refused.has(socket);
+  }
+
+  onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+    // llhttp stays in its error state: every later chunk (and the end) reports again.
+    if (this.failed.has(socket) || this.refused.has(socket)) return;
+    this.failed.add(socket);
+    const code = error.code ?? 'HPE_INVALID';
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const answer = clientErrorAnswer(code, this.headersTimeoutMs);
+    const { last, previous } = this.recent.get(socket) ?? {};
+    // The request being read when the input broke (its body cut or malformed) owes no answer of
+    // its own unless the pipeline already started one; everything before it does.
+    const owed = last && (last.clientReq.complete || last.clientRes.headersSent) ? last : previous;
+    const write = () => {
+      const unfinished = last && last !== owed && last.clientRes.headersSent && !last.clientRes.writableFinished;
+      if (socket.destroyed || !socket.writable || unfinished) {
+        // A response that closes the connection went last, or one is half-sent: a status line
+        // can no longer be placed after it.
+        socket.destroy();
+        return;
+      }
+      answerSocket(socket, answer);
+      linger(socket);
+      this.logger.warn('request', { status: answer.status, error: answer.code, detail: code });
+    };
+    if (!owed || owed.clientRes.writableFinished) write();
+    else owed.clientRes.once('close', write);
+  }
+}
+
+/** Close for good once the client has had time to read what we wrote after our FIN. */
+function linger(socket: Duplex): void {
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}

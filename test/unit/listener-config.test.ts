@@ -1,0 +1,34 @@
+// --max-connections and --headers-timeout as flags and config-file keys: defaults, parsing, and
+// errors that name the flag and say what was expected.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+
+describe('listener limits in the configuration', () => {
+  it('defaults to 4096 connections and a 60 s head timeout', () => {
+    const config = loadConfig({}, {});
+    expect(config.maxConnections).toBe(4096);
+    expect(config.headersTimeoutMs).toBe(60_000);
+  });
+
+  it('reads --max-connections and --headers-timeout', () => {
+    const config = loadConfig({ 'max-connections': '2', 'headers-timeout': '5s' }, {});
+    expect(config.maxConnections).toBe(2);
+    expect(config.headersTimeoutMs).toBe(5000);
+  });
+
+  it('reads maxConnections and headersTimeout from the config file', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'etag-proxy-')), 'config.yaml');
+    writeFileSync(file, 'maxConnections: 100\nheadersTimeout: 10s\n');
+    const config = loadConfig({ config: file }, {});
+    expect(config.maxConnections).toBe(100);
+    expect(config.headersTimeoutMs).toBe(10_000);
+  });
+
+  it('names the flag and the expected form for a bad value', () => {
+    expect(() => loadConfig({ 'max-connections': '0' }, {})).toThrow('--max-connections: expected an integer from 1 to 1000000, got "0"');
+    expect(() => loadConfig({ 'headers-timeout': 'soon' }, {})).toThrow('--headers-timeout: expected a duration such as 30s, 250ms or 7d, got "soon"');
+  });
+});
