@@ -3,7 +3,7 @@
 // kept as ready tls.SecureContexts in a small LRU. Concurrent first requests share one signing.
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { CertificateAuthority } from './ca.js';
-import { createLeafCertificate, exportPrivateKeyPem, generateKeyPair, type Key } from './x509.js';
+import { createLeafCertificate, exportPrivateKeyPem, exportSpki, generateKeyPair } from './x509.js';
 
 const LEAF_VALID_DAYS = 365;
 
@@ -22,7 +22,7 @@ export function normaliseHost(host: string): string {
 export class LeafContexts {
   private readonly ready = new Map<string, SecureContext>();
   private readonly pending = new Map<string, Promise<SecureContext>>();
-  private leafKey?: Promise<{ publicKey: Key; keyPem: string }>;
+  private leafKey?: Promise<{ publicKey: ArrayBuffer; keyPem: string }>;
   private readonly maxEntries: number;
 
   constructor(private readonly options: LeafContextsOptions) {
@@ -67,8 +67,8 @@ export class LeafContexts {
     return context;
   }
 
-  private key(): Promise<{ publicKey: Key; keyPem: string }> {
-    this.leafKey ??= generateKeyPair().then(async (pair) => ({ publicKey: pair.publicKey, keyPem: await exportPrivateKeyPem(pair.privateKey) }));
+  private key(): Promise<{ publicKey: ArrayBuffer; keyPem: string }> {
+    this.leafKey ??= generateKeyPair().then(async (pair) => ({ publicKey: await exportSpki(pair.publicKey), keyPem: await exportPrivateKeyPem(pair.privateKey) }));
     return this.leafKey;
   }
 }

@@ -59,7 +59,8 @@ export interface SigningCa {
 export interface LeafOptions {
   /** Host names become DNS SANs, IP addresses IP SANs (RFC 5280 §4.2.1.6). */
   hosts: readonly string[];
-  publicKey: Key;
+  /** The leaf's key, or its SubjectPublicKeyInfo (DER) exported once (spares an export per leaf). */
+  publicKey: Key | ArrayBuffer;
   now: number;
   /** Leaves never outlive this (the CA's own notAfter). */
   notAfter: number;
@@ -103,6 +104,10 @@ export async function createLeafCertificate(ca: SigningCa, options: LeafOptions)
     ],
   });
   return cert.toString('pem');
+}
+
+export async function exportSpki(key: Key): Promise<ArrayBuffer> {
+  return webcrypto.subtle.exportKey('spki', key);
 }
 
 export async function exportPrivateKeyPem(key: Key): Promise<string> {
