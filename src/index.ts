@@ -15,7 +15,9 @@ import type { ProxyContext } from './pipeline/context.js';
 import { hiddenRequestFields } from './pipeline/recv.js';
 import { LivePolicyEngine } from './policy/engine.js';
 import type { StoredPolicies } from './policy/stored-rules.js';
+import { drainServer, trackConnections, type Draining } from './server/drain.js';
 import { createProxyServer, listen } from './server/proxy-server.js';
+import { withStorePassword } from './config/secrets.js';
 import { createMemoryBackend } from './store/memory/backend.js';
 import { CaError, defaultCaDir, loadCa } from './tls/ca.js';
 import { Interceptor } from './tls/interceptor.js';
@@ -32,12 +34,26 @@ export interface ProxyOptions {
   backend?: Backend<StoredPolicies>;
 }
 
+export interface CloseOptions {
+  /**
+   * How long responses and tunnels in flight may run before they are cut. 0 (the default) cuts
+   * them at once, as tests want; the CLI passes --shutdown-timeout. New connections are refused
+   * and idle keep-alive connections closed either way.
+   */
+  drainTimeoutMs?: number;
+}
+
 export interface Proxy {
   readonly ctx: ProxyContext;
   readonly server: http.Server;
   readonly policies: LivePolicyEngine;
   listen(port?: number, host?: string): Promise<AddressInfo & { url: string }>;
-  close(): Promise<void>;
+  /**
+   * Stop, then release the upstream agent, the rule feed and the store (when the proxy built it).
+   * A second call while draining can only bring the deadline forward (a second signal: 0).
+   * Connections the deadline cut are counted in one warning line.
+   */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 const LOCAL_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0']);
@@ -47,7 +63,8 @@ export async function createBackend(config: ProxyConfig, now: () => number, logg
   const { createRedisBackend } = await import('./store/redis/backend.js');
   // --cache-size bounds the in-process near cache in front of Redis (per worker).
   return createRedisBackend<StoredPolicies>({
-    url: config.store,
+    // The password joins the URL only here, so config.store (which is logged) never holds it.
+    url: config.storePassword === undefined ? config.store : withStorePassword('store', config.store, config.storePassword),
     namespace: config.namespace,
     storeTimeoutMs: config.storeTimeoutMs,
     nearCacheBytes: config.cacheSizeBytes,
@@ -108,6 +125,9 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     },
   };
   const server = createProxyServer(ctx, interceptor);
+  const sockets = trackConnections(server);
+  let draining: Draining | undefined;
+  let closed: Promise<void> | undefined;
 
   return {
     ctx,
@@ -125,15 +145,26 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
       const shownHost = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
       return { ...listening, url: `http://${shownHost}:${listening.port}` };
     },
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await Promise.allSettled([...ctx.background]);
-      upstream.close();
-      await policies.close();
-      if (ownsBackend) await backend.close();
+    close({ drainTimeoutMs = 0 } = {}) {
+      if (draining) {
+        draining.hurry(drainTimeoutMs);
+        return closed!;
+      }
+      const drain = (draining = drainServer(server, drainTimeoutMs, sockets));
+      closed = (async () => {
+        const { cut } = await drain.done;
+        if (cut > 0 && drainTimeoutMs > 0) logger.warn('cut connections still in flight', { cut });
+        const background = Promise.allSettled([...ctx.background]);
+        // Draining, a background revalidation gets what is left of the deadline; then the
+        // upstream agent is closed under it. A forced close waits for it, as it always did.
+        if (drainTimeoutMs > 0) await Promise.race([background, new Promise((resolve) => setTimeout(resolve, drain.remainingMs()).unref())]);
+        else await background;
+        upstream.close();
+        await background;
+        await policies.close();
+        if (ownsBackend) await backend.close();
+      })();
+      return closed;
     },
   };
 }

@@ -12,6 +12,8 @@ import { ProxyError } from '../errors.js';
 import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
 import { AdminHostCheck, requireTokenOffLoopback } from './host-check.js';
+import { redactUrl } from '../observe/redact.js';
+import { drainServer } from '../server/drain.js';
 import { createPolicyRoutes } from './policies-routes.js';
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
@@ -40,7 +42,8 @@ export interface AdminRoute {
 
 export interface AdminServer {
   url: string;
-  close(): Promise<void>;
+  /** As the proxy's close (server/drain.ts): answers in flight get `drainTimeoutMs` to finish; 0 cuts them. */
+  close(drainTimeoutMs?: number): Promise<void>;
 }
 
 /** Throws ConfigError (before listening) for a non-loopback --admin-host without a token. */
@@ -56,7 +59,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
       .then((reply) => {
         send(clientRes, reply);
         const level = reply.status >= 500 ? 'warn' : 'info';
-        logger[level]('admin', { method: clientReq.method, path: clientReq.url, status: reply.status });
+        logger[level]('admin', { method: clientReq.method, path: redactUrl(clientReq.url ?? ''), status: reply.status });
       });
   });
   await new Promise<void>((resolve, reject) => {
@@ -71,11 +74,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: async (drainTimeoutMs = 0) => void (await drainServer(server, drainTimeoutMs).done),
   };
 }
 

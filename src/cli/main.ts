@@ -6,20 +6,39 @@ import { hideBin } from 'yargs/helpers';
 import { OPTIONS } from '../config/options.js';
 import { caCommand } from './ca-command.js';
 import { policyCommand } from './policy-command.js';
-import { serve } from './serve.js';
+import { fatal, serve } from './serve.js';
 
+// Every value is read as a string and validated by the same schema as the config file, so
+// `--port abc` and `port: abc` get the same message (yargs would turn "abc" into NaN, and a
+// boolean flag would turn `--require-auth=maybe` into false). No `choices` either: the schema
+// says what was expected, and yargs would print its whole help instead.
 const serveOptions = Object.fromEntries(
   Object.entries(OPTIONS).map(([name, row]) => [
     name,
     {
-      type: row.type,
-      describe: row.describe,
+      type: 'string' as const,
+      describe: 'choices' in row ? `${row.describe} [${row.choices.join(', ')}]` : row.describe,
       // No yargs default: only flags actually given override the config file.
       ...(row.default !== undefined && { defaultDescription: String(row.default) }),
-      ...('choices' in row && { choices: row.choices as string[] }),
     },
   ]),
 );
+
+/** Bad command-line input: one line naming the flag, exit code 2, no help dump. */
+function usageError(message: string | null | undefined, error: Error | undefined): never {
+  // An error thrown by a command itself is not a usage mistake.
+  if (!message && error) fatal(1, error.message);
+  const unknown = /^Unknown arguments?: (.+)$/.exec(message ?? '');
+  if (unknown) {
+    const given = process.argv.slice(2);
+    const names = unknown[1]!.split(', ').map((name) => {
+      const flag = [`--${name}`, `-${name}`].find((f) => given.some((arg) => arg === f || arg.startsWith(`${f}=`)));
+      return flag ?? JSON.stringify(name);
+    });
+    fatal(2, `${names.join(', ')}: unknown ${names.every((n) => n.startsWith('-')) ? 'option' : 'argument'}; see etag-proxy --help`);
+  }
+  fatal(2, `${message ?? 'bad command line'}; see etag-proxy --help`);
+}
 
 await yargs(hideBin(process.argv))
   .scriptName('etag-proxy')
@@ -39,6 +58,11 @@ await yargs(hideBin(process.argv))
   .command(policyCommand)
   .command(caCommand)
   .strict()
+  // The messages usageError reads are yargs' English ones, whatever the user's locale.
+  .locale('en')
+  // `--port 1 --port 2` means 2, as in most command lines (not the list ["1", "2"]).
+  .parserConfiguration({ 'duplicate-arguments-array': false })
+  .fail((message, error) => usageError(message, error))
   .help()
   .alias('h', 'help')
   .version()

@@ -1,87 +1,171 @@
-// `etag-proxy [serve]`: config → one proxy, or N workers (node:cluster) on one port.
-// Exit codes: 2 for bad configuration, 1 when the proxy cannot start.
+// `etag-proxy [serve]`: config → one proxy, or N workers (node:cluster) on one port; the start-up
+// line; graceful shutdown on SIGTERM / SIGINT (see shutdown.ts). Exit codes: 2 for bad
+// configuration, 1 when the proxy cannot start, 0 after a shutdown.
 import cluster from 'node:cluster';
 import type { OptionName } from '../config/options.js';
 import { loadConfig } from '../config/load.js';
 import type { ProxyConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
-import { createProxy } from '../index.js';
-import { createLogger } from '../observe/log.js';
-import { startAdminServer } from '../admin/admin-server.js';
+import { createProxy, type Proxy } from '../index.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import { redactUrl } from '../observe/redact.js';
+import type { RulesAtStart } from '../policy/engine.js';
+import type { PolicyRules } from '../policy/rules.js';
+import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
+import { onStopRequest, stopWorkers, type StopRequest } from './shutdown.js';
 
-export async function serve(flags: Partial<Record<OptionName, unknown>> & { config?: string }): Promise<void> {
+/** Start-up lines list at most this many rules; the rest are counted. */
+const RULES_SHOWN = 10;
+
+export async function serve(flags: Partial<Record<OptionName, unknown>> & { config?: unknown }): Promise<void> {
   let config: ProxyConfig;
   try {
     config = loadConfig(flags);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`etag-proxy: ${error.message}\n`);
-      process.exit(2);
-    }
+    if (error instanceof ConfigError) fatal(2, error.message);
     throw error;
   }
   if (config.workers > 1 && cluster.isPrimary) {
     startPrimary(config);
     return;
   }
-  await startWorker(config);
+  await startWorker(config, flags.config !== undefined);
+}
+
+/** One line on stderr and the exit code: never a stack trace. */
+export function fatal(code: number, message: string): never {
+  process.stderr.write(`etag-proxy: ${message}\n`);
+  process.exit(code);
 }
 
 function startPrimary(config: ProxyConfig): void {
   const logger = createLogger(config.logLevel);
-  logger.info('starting workers', { workers: config.workers, store: redact(config.store) });
+  logger.info('starting workers', { workers: config.workers, store: redactUrl(config.store) });
   let stopping = false;
-  for (let i = 0; i < config.workers; i++) cluster.fork();
+  const fork = () => {
+    if (!stopping) cluster.fork();
+  };
+  for (let i = 0; i < config.workers; i++) fork();
+  const started = new Set<number>();
+  cluster.on('message', (worker, message: unknown) => {
+    if (isReady(message)) started.add(worker.id);
+  });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
+    // A worker that failed before serving (port in use, bad store URL) would fail again: stop,
+    // with its exit code, as one process would. Its reason is already on stderr.
+    if (!started.has(worker.id) && code !== 0) {
+      stopping = true;
+      void stopWorkers('force').then(() => process.exit(code ?? 1));
+      return;
+    }
     logger.warn('worker exited; starting another', { pid: worker.process.pid, code, signal });
-    setTimeout(() => cluster.fork(), 500);
+    setTimeout(fork, 500);
   });
-  const stop = () => {
+  onStopRequest((request) => {
+    if (request.kind === 'force') {
+      void stopWorkers('force');
+      return;
+    }
     stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
-    setTimeout(() => process.exit(0), 5000).unref();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+    const startedAt = Date.now();
+    logger.info('shutting down', { signal: request.signal, timeoutMs: config.shutdownTimeoutMs, workers: Object.keys(cluster.workers ?? {}).length });
+    void stopWorkers('drain', config.shutdownTimeoutMs).then(() => {
+      logger.info('stopped', { ms: Date.now() - startedAt });
+      process.exit(0);
+    });
+  });
 }
 
-async function startWorker(config: ProxyConfig): Promise<void> {
+async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promise<void> {
   const logger = createLogger(config.logLevel);
-  let proxy;
+  // Listen for stop requests before the slow part (store connection), so none is missed.
+  const stopper: { stop?: (request: StopRequest) => void; pending?: StopRequest } = {};
+  onStopRequest((request) => (stopper.stop ? stopper.stop(request) : (stopper.pending = request)));
+
+  let proxy: Proxy;
   try {
     proxy = await createProxy(config, { logger });
   } catch (error) {
-    // Files the config names (the CA of --intercept, --upstream-ca) are checked here.
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`etag-proxy: ${error.message}\n`);
-    process.exit(2);
+    // Files the config names (the CA of --intercept, --upstream-ca) are checked here: bad configuration.
+    if (error instanceof ConfigError) fatal(2, error.message);
+    fatal(1, `cannot start: ${(error as Error).message}`);
   }
-  let address;
-  try {
-    address = await proxy.listen();
-  } catch (error) {
-    process.stderr.write(`etag-proxy: cannot listen on ${config.host}:${config.port}: ${(error as Error).message}\n`);
+  const address = await proxy.listen().catch(async (error: Error) => {
     await proxy.close();
-    process.exit(1);
+    fatal(1, `cannot listen on ${config.host}:${config.port}: ${describeListenError(error)}`);
+  });
+  let admin: AdminServer | undefined;
+  if (config.admin.port) {
+    admin = await startAdminServer(proxy, config.admin, logger).catch(async (error: Error) => {
+      await proxy.close();
+      fatal(1, `cannot listen on ${config.admin.host}:${config.admin.port} (--admin-port): ${describeListenError(error)}`);
+    });
   }
-  const admin = config.admin.port ? await startAdminServer(proxy, config.admin, logger) : undefined;
   logger.info(`etag-proxy listening on ${address.url}`, {
-    store: redact(config.store),
+    store: redactUrl(config.store),
     validators: config.validators,
+    requestCacheControl: config.requestCacheControl,
+    rules: describeRules(proxy.policies.rules),
+    rulesFrom: describeRulesOrigin(proxy.policies.atStart, fromConfigFile),
     ...(admin && { admin: admin.url }),
     ...(cluster.isWorker && { worker: cluster.worker?.id }),
   });
-  const stop = async () => {
-    await admin?.close();
-    await proxy.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+
+  if (cluster.isWorker) process.send?.({ etagProxy: 'ready' });
+  stopper.stop = shutdownOnce({ proxy, ...(admin && { admin }) }, config, logger);
+  if (stopper.pending) stopper.stop(stopper.pending);
 }
 
-/** Never log a Redis password. */
-function redact(store: string): string {
-  return store.replace(/\/\/([^@/]*)@/, '//***@');
+/** The first request drains; a later 'force' cuts what is still in flight. */
+function shutdownOnce(running: { proxy: Proxy; admin?: AdminServer }, config: ProxyConfig, logger: Logger): (request: StopRequest) => void {
+  let draining = false;
+  return (request) => {
+    const timeoutMs = request.kind === 'force' ? 0 : config.shutdownTimeoutMs;
+    if (draining) {
+      // A second close can only bring the deadline forward; a repeated 'drain' changes nothing.
+      if (request.kind === 'force') void Promise.all([running.proxy.close({ drainTimeoutMs: 0 }), running.admin?.close(0)]);
+      return;
+    }
+    draining = true;
+    const startedAt = Date.now();
+    // With --workers the primary writes the two lines, once for all of them.
+    if (cluster.isPrimary) logger.info('shutting down', { signal: request.signal, timeoutMs });
+    void Promise.all([running.proxy.close({ drainTimeoutMs: timeoutMs }), running.admin?.close(timeoutMs)]).then(() => {
+      if (cluster.isPrimary) logger.info('stopped', { ms: Date.now() - startedAt });
+      process.exit(0);
+    });
+  };
+}
+
+const isReady = (message: unknown): boolean => typeof message === 'object' && message !== null && (message as { etagProxy?: unknown }).etagProxy === 'ready';
+
+function describeListenError(error: NodeJS.ErrnoException): string {
+  if (error.code === 'EADDRINUSE') return 'address already in use';
+  if (error.code === 'EACCES') return 'permission denied (ports below 1024 need privileges)';
+  if (error.code === 'EADDRNOTAVAIL') return 'no such address on this host';
+  return error.code ?? error.message;
+}
+
+/** `client scraper-7: isolate; host *.example.com: strip, ignore; default: strip`, or `none`. */
+export function describeRules(rules: PolicyRules): string {
+  const settings = (rule: { validators?: string; requestCacheControl?: string }) =>
+    [rule.validators, rule.requestCacheControl].filter((s) => s !== undefined).join(', ');
+  const parts = [
+    ...rules.clients.map((rule) => `client ${rule.match}: ${settings(rule)}`),
+    ...rules.hosts.map((rule) => `host ${rule.match}: ${settings(rule)}`),
+    ...(settings(rules.default) ? [`default: ${settings(rules.default)}`] : []),
+  ];
+  if (parts.length === 0) return 'none';
+  const shown = parts.slice(0, RULES_SHOWN).join('; ');
+  return parts.length > RULES_SHOWN ? `${shown}; and ${parts.length - RULES_SHOWN} more` : shown;
+}
+
+function describeRulesOrigin(atStart: RulesAtStart, fromConfigFile: boolean): string {
+  if (atStart.from === 'store') return 'store (changed at run time; they override the config file)';
+  const source = fromConfigFile ? 'config file' : 'no config file';
+  if (atStart.reason === 'none stored' || atStart.reason === 'same as stored') return source;
+  if (atStart.reason === 'config file changed') return `${source} (it changed: replaces the stored rules)`;
+  if (atStart.reason === 'stored rules unreadable') return `${source} (the stored rules were unreadable)`;
+  return `${source} (store unavailable)`;
 }

@@ -20,6 +20,7 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     workers: 1,
     maxConnections: 4096,
     headersTimeoutMs: 60_000,
+    shutdownTimeoutMs: 10_000,
     validators: 'pass',
     requestCacheControl: 'honor',
     identity: { header: 'x-proxy-client', users: {}, requireAuth: false },

@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.js';
 import { defaultConfig } from './defaults.js';
 import { fileKey, OPTIONS, type OptionName } from './options.js';
 import { expectObject, parseBoolean, parsePolicies, parseString, rejectUnknownKeys } from './schema.js';
+import { STORE_PASSWORD_ENV, withStorePassword } from './secrets.js';
 import type { ProxyConfig } from './types.js';
 
 const FILE_SECTIONS = ['policies', 'identity'] as const;
@@ -47,17 +48,45 @@ function applyFile(config: ProxyConfig, raw: Record<string, unknown>): void {
 }
 
 /** `flags` holds only the options given on the command line (undefined for the rest). */
-export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { config?: string }, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { config?: unknown }, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
   const config = defaultConfig();
-  if (flags.config) applyFile(config, readConfigFile(flags.config));
-  if (env['ETAG_PROXY_ADMIN_TOKEN'] && flags['admin-token'] === undefined) config.admin.token = env['ETAG_PROXY_ADMIN_TOKEN'];
+  if (flags.config !== undefined) {
+    if (typeof flags.config !== 'string' || flags.config === '') throw new ConfigError('--config: expected a file name, got no value');
+    applyFile(config, readConfigFile(flags.config));
+  }
+  if (env['ETAG_PROXY_ADMIN_TOKEN'] && flags['admin-token'] === undefined && flags['admin-token-file'] === undefined) config.admin.token = env['ETAG_PROXY_ADMIN_TOKEN'];
+  if (flags['admin-token'] !== undefined && flags['admin-token-file'] !== undefined) {
+    throw new ConfigError('--admin-token-file: give either --admin-token or --admin-token-file, not both');
+  }
+  const passwordFromFile = config.storePassword !== undefined;
   for (const [flag, row] of Object.entries(OPTIONS)) {
     const value = flags[flag as OptionName];
-    if (value !== undefined) row.apply(config, value, `--${flag}`);
+    // A boolean flag given alone means true; any other flag given alone is missing its value.
+    if (value !== undefined) row.apply(config, row.type === 'boolean' && value === '' ? true : flagValue(value), `--${flag}`);
   }
   if (config.workers > 1 && config.store === 'memory') {
     throw new ConfigError(`--workers: ${config.workers} workers need a shared store; use --store redis://… (the memory store lives in one process)`);
   }
+  const passwordKey = flags['store-password-file'] !== undefined ? '--store-password-file' : passwordFromFile ? 'storePasswordFile' : undefined;
+  applyStorePassword(config, passwordKey, env);
   if (config.admin.port !== 0) requireTokenOffLoopback(config.admin);
   return config;
+}
+
+/** Flags are parsed as strings (so `--port abc` is reported as given); `--port` alone arrives as "". */
+function flagValue(value: unknown): unknown {
+  return value === '' ? undefined : value;
+}
+
+/** A password file wins over the environment; either one needs a Redis URL without a password. */
+function applyStorePassword(config: ProxyConfig, fileKey: string | undefined, env: NodeJS.ProcessEnv): void {
+  const fromEnv = env[STORE_PASSWORD_ENV];
+  if (!fileKey && fromEnv) {
+    // The variable may be set for a whole environment; a memory store simply has no use for it.
+    if (config.store === 'memory') return;
+    config.storePassword = fromEnv;
+  }
+  if (config.storePassword === undefined) return;
+  // Fails early, at load, for a memory store or a URL that already holds a password.
+  withStorePassword(fileKey ?? STORE_PASSWORD_ENV, config.store, config.storePassword);
 }

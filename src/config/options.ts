@@ -3,6 +3,7 @@
 // README all read this one table.
 import type { ProxyConfig } from './types.js';
 import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
+import { readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
 import { LOG_LEVELS } from '../observe/log.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
@@ -33,6 +34,12 @@ export const OPTIONS = {
     default: 'memory',
     describe: 'cache store: memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2',
     apply: (c, v, p) => void (c.store = parseStore(p, v)),
+  },
+  'store-password-file': {
+    type: 'string',
+    default: undefined,
+    describe: `file holding the Redis password, joined to the store URL (also ${STORE_PASSWORD_ENV})`,
+    apply: (c, v, p) => void (c.storePassword = readSecretFile(p, v)),
   },
   namespace: {
     type: 'string',
@@ -169,12 +176,24 @@ export const OPTIONS = {
     describe: 'destinations (CIDRs, comma-separated) reachable despite --restrict-destinations',
     apply: (c, v, p) => void (c.allowDestinations = parseCidrList(p, v)),
   },
+  'admin-token-file': {
+    type: 'string',
+    default: undefined,
+    describe: 'file holding the admin bearer token (keeps it out of ps)',
+    apply: (c, v, p) => void (c.admin.token = readSecretFile(p, v)),
+  },
   'log-level': {
     type: 'string',
     default: 'info',
     choices: LOG_LEVELS,
     describe: 'debug, info (one line per request), warn, error or silent',
     apply: (c, v, p) => void (c.logLevel = parseLogLevel(p, v)),
+  },
+  'shutdown-timeout': {
+    type: 'string',
+    default: '10s',
+    describe: 'on SIGTERM / SIGINT, how long requests in flight may take to finish before they are cut',
+    apply: (c, v, p) => void (c.shutdownTimeoutMs = parseDuration(p, v)),
   },
   intercept: {
     type: 'boolean',

@@ -5,13 +5,16 @@ import { ConfigError } from '../errors.js';
 import { parseCidr, type Cidr } from '../guard/address-ranges.js';
 import type { PortRange } from '../guard/guard.js';
 import { LOG_LEVELS, type LogLevel } from '../observe/log.js';
+import { redactUrl } from '../observe/redact.js';
 import type { ClientRule, HostRule, PolicyRules, RuleSettings } from '../policy/rules.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-const got = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value));
+// `undefined` is what a flag given without its value arrives as (config/load.ts).
+const got = (value: unknown): string =>
+  value === undefined ? 'no value' : typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value);
 
 function fail(path: string, expected: string, value: unknown): never {
   throw new ConfigError(`${path}: expected ${expected}, got ${got(value)}`);
@@ -70,7 +73,8 @@ export function parseLogLevel(path: string, value: unknown): LogLevel {
 export function parseStore(path: string, value: unknown): string {
   const text = parseString(path, value);
   if (text === 'memory' || /^(redis|rediss|redis\+cluster):\/\/./.test(text)) return text;
-  fail(path, 'memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2', value);
+  // The value may hold a password (redis://:pw@…): the message shows it redacted.
+  fail(path, 'memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2', redactUrl(text));
 }
 
 /** A list given as repeated flags, a comma-separated string or a YAML/JSON list. */

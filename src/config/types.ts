@@ -27,6 +27,8 @@ export interface ProxyConfig {
   port: number;
   /** 'memory' or a redis://, rediss:// or redis+cluster:// URL. */
   store: string;
+  /** From --store-password-file or ETAG_PROXY_STORE_PASSWORD: joined to the store URL only to connect, so `store` never carries it. */
+  storePassword?: string;
   namespace: string;
   cacheSizeBytes: number;
   maxObjectSizeBytes: number;
@@ -43,6 +45,8 @@ export interface ProxyConfig {
   maxConnections: number;
   /** A client that has not sent its whole request head in this long gets a 408. */
   headersTimeoutMs: number;
+  /** On SIGTERM / SIGINT: how long requests in flight may run before they are cut. */
+  shutdownTimeoutMs: number;
   validators: ValidatorMode;
   requestCacheControl: RequestCacheControlMode;
   identity: IdentityConfig;

@@ -63,6 +63,8 @@ export interface OriginRequest {
   url: URL;
   method: string;
   headers: OutgoingHttpHeaders;
+  /** Interim (1xx) responses before the final one (RFC 9110 §15.2), for relaying to the client. */
+  onInterim?: (interim: http.InformationEvent) => void;
 }
 
 export type UpgradeAnswer =
@@ -92,6 +94,7 @@ export class Upstream {
   private attempt(originReq: OriginRequest, body: Readable | undefined, mayRetry: boolean): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const request = this.open(originReq);
+      if (originReq.onInterim) request.on('information', originReq.onInterim);
       request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
       request.once('response', (originRes) => {
         // Errors on the request after the head surface on the response stream instead.

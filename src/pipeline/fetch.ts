@@ -4,6 +4,7 @@ import { DETAIL } from '../cache/cache-status.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { CLIENT_CONDITIONAL_FIELDS, forwardedConditionalFields } from '../policy/conditional-fields.js';
+import { interimRelay } from './interim.js';
 import { decideStorage } from './storage-decision.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -14,7 +15,7 @@ export async function fetch(tx: Tx): Promise<Step> {
   tx.status.fwd('uri-miss');
   const headers = forwardHeaders(clientReq, target, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], forwardedConditionalFields(tx.conditionals));
   try {
-    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers });
+    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers, onInterim: interimRelay(tx) });
   } catch (error) {
     throw upstreamError(error, target.host);
   }

@@ -1,4 +1,5 @@
 // The end of every request: release a fill lock still held, and write the one log line.
+import { redactUrl } from '../observe/redact.js';
 import type { Tx } from './transaction.js';
 
 export function finish(tx: Tx): void | Promise<void> {
@@ -13,7 +14,7 @@ function log(tx: Tx): void {
   const details = tx.log;
   const fields = {
     method: tx.method,
-    url: tx.target?.href ?? tx.clientReq.url,
+    url: redactUrl(tx.target?.href ?? tx.clientReq.url ?? ''),
     status: clientRes.headersSent ? clientRes.statusCode : null,
     client: tx.client?.id,
     policy: tx.policy?.validators,

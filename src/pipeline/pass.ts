@@ -6,6 +6,7 @@ import { invalidationKeys, shouldInvalidate } from '../cache/invalidate.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { CLIENT_CONDITIONAL_FIELDS, forwardedConditionalFields } from '../policy/conditional-fields.js';
+import { interimRelay } from './interim.js';
 import { hasBody } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -33,7 +34,10 @@ export async function pass(tx: Tx): Promise<Step> {
   const target = tx.target!;
   const framing = framingOf(clientReq);
   try {
-    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method, headers: passHeaders(tx, framing ?? {}) }, framing ? clientReq : undefined);
+    tx.originRes = await ctx.upstream.request(
+      { url: target, method: tx.method, headers: passHeaders(tx, framing ?? {}), onInterim: interimRelay(tx) },
+      framing ? clientReq : undefined,
+    );
   } catch (error) {
     throw upstreamError(error, target.host);
   }

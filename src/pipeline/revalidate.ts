@@ -6,10 +6,12 @@ import { fillKey } from '../cache/keys.js';
 import { ProxyError } from '../errors.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
+import { redactUrl } from '../observe/redact.js';
 import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
 import { policyHeaders } from '../cache/entry.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
+import { interimRelay } from './interim.js';
 import { decideStorage } from './storage-decision.js';
 import { semanticsRequest } from './recv.js';
 import type { Step } from './steps.js';
@@ -41,7 +43,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
   const { headers, sentValidators } = revalidationHeaders(tx);
   tx.sentValidators = sentValidators;
   try {
-    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers });
+    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx) });
   } catch (error) {
     tx.error = upstreamError(error, tx.target!.host);
     return 'backendError';
@@ -93,7 +95,7 @@ export function revalidateInBackground(tx: Tx): void {
         originRes.resume();
       }
     } catch (error) {
-      ctx.logger.warn('background revalidation failed', { url: target.href, error: (error as Error).message });
+      ctx.logger.warn('background revalidation failed', { url: redactUrl(target.href), error: (error as Error).message });
     } finally {
       await ticket.finish(outcome);
     }

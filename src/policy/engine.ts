@@ -4,14 +4,25 @@
 import type { IncomingMessage } from 'node:http';
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
+import { parsePolicies } from '../config/schema.js';
 import type { RuleStore } from '../store/types.js';
 import { identifyClient } from './identity.js';
 import { RuleMatcher, type PolicyRules } from './rules.js';
 import { decodeStored, seedOf, startingRules, type StoredPolicies } from './stored-rules.js';
 import type { ClientIdentity, ClientPolicy, PolicyEngine } from './types.js';
 
+/**
+ * Where the rules in force at start came from, for the start-up line: the stored rules (seeded
+ * from this same config file, with the run-time changes), or the config file's, and why.
+ */
+export type RulesAtStart =
+  | { from: 'store' }
+  | { from: 'config'; reason: 'none stored' | 'same as stored' | 'config file changed' | 'stored rules unreadable' | 'store unavailable' };
+
 export class LivePolicyEngine implements PolicyEngine {
   readonly identityHeaders: readonly string[];
+  /** Set by follow(); 'store unavailable' until the store answers. */
+  atStart: RulesAtStart = { from: 'config', reason: 'store unavailable' };
   private matcher: RuleMatcher;
   private currentSeed: string;
   private unsubscribe: () => void = () => {};
@@ -65,8 +76,8 @@ export class LivePolicyEngine implements PolicyEngine {
     this.unsubscribe = store.onChange((value) => {
       if (startPending) {
         startPending = false;
-        void this.start(store, value);
-      } else if (this.adopt(value, 'published')) {
+        void this.start(store, value, true);
+      } else if (this.adopt(value, 'published') === 'changed') {
         this.logger.info('policies changed', { clients: this.rules.clients.length, hosts: this.rules.hosts.length });
       }
     });
@@ -78,42 +89,52 @@ export class LivePolicyEngine implements PolicyEngine {
       this.logger.warn('could not load stored policies; using the configured ones', { error: (error as Error).message });
       return;
     }
-    await this.start(store, stored);
+    await this.start(store, stored, false);
   }
 
-  private async start(store: RuleStore<StoredPolicies>, stored: unknown): Promise<void> {
+  /** `late`: the store could not be read at start, and this is the first document heard since. */
+  private async start(store: RuleStore<StoredPolicies>, stored: unknown, late: boolean): Promise<void> {
     let current: StoredPolicies | undefined;
+    let unreadable = false;
     if (stored !== undefined) {
       try {
         current = decodeStored(stored);
       } catch (error) {
+        unreadable = true;
         this.logger.warn('stored policies are unreadable; replacing them with the configured ones', { error: (error as Error).message });
       }
     }
     const decision = startingRules(this.config.policies, current);
-    if (decision.use === 'stored') {
-      this.apply(decision.doc.rules, decision.doc.seed);
-      this.logger.info('policies loaded from the store', { clients: this.rules.clients.length, hosts: this.rules.hosts.length });
-      return;
-    }
+    this.atStart =
+      decision.use === 'file'
+        ? { from: 'config', reason: unreadable ? 'stored rules unreadable' : decision.reason }
+        : sameRules(decision.doc.rules, this.config.policies)
+          ? { from: 'config', reason: 'same as stored' }
+          : { from: 'store' };
     this.apply(decision.doc.rules, decision.doc.seed);
+    // The start-up line (cli/serve.ts) reports the decision; one made after it was printed is logged here.
+    if (late) this.logger.info('policies chosen now that the store answers', { from: this.atStart.from, clients: this.rules.clients.length, hosts: this.rules.hosts.length });
+    if (decision.use === 'stored') return;
     try {
       await store.save(decision.doc);
-      this.logger.info('policies seeded from the configuration', { reason: decision.reason });
     } catch (error) {
       this.logger.warn('could not save the configured policies to the store', { error: (error as Error).message });
     }
   }
 
-  /** Apply a document heard from the store; an unreadable one is logged and ignored. */
-  private adopt(value: unknown, origin: string): boolean {
+  /**
+   * Apply a document heard from the store; an unreadable one is logged and ignored. The echo of
+   * a change this process made itself (its own save, heard back) is 'unchanged'.
+   */
+  private adopt(value: unknown, origin: string): 'changed' | 'unchanged' | 'ignored' {
     try {
       const doc = decodeStored(value);
+      const same = doc.seed === this.currentSeed && sameRules(doc.rules, this.rules);
       this.apply(doc.rules, doc.seed);
-      return true;
+      return same ? 'unchanged' : 'changed';
     } catch (error) {
       this.logger.warn(`ignored unreadable ${origin} policies`, { error: (error as Error).message });
-      return false;
+      return 'ignored';
     }
   }
 
@@ -124,4 +145,9 @@ export class LivePolicyEngine implements PolicyEngine {
   async close(): Promise<void> {
     this.unsubscribe();
   }
+}
+
+/** Same rules, however they were written (both re-parsed into canonical order). */
+function sameRules(a: PolicyRules, b: PolicyRules): boolean {
+  return JSON.stringify(parsePolicies('policies', a)) === JSON.stringify(parsePolicies('policies', b));
 }
