@@ -14,7 +14,7 @@ import { initCa, loadCa, type CertificateAuthority } from '../src/tls/ca.js';
 import { LeafContexts } from '../src/tls/leaf-contexts.js';
 import { createLeafCertificate, exportPrivateKeyPem, generateKeyPair } from '../src/tls/x509.js';
 import { bar, int, ms, pct, table } from './format.js';
-import { freePort, spawnNode, waitForHttp, waitForLine, type Child } from './processes.js';
+import { freePort, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child } from './processes.js';
 
 export interface HttpsOptions {
   originScript: string;
@@ -27,6 +27,8 @@ export interface HttpsOptions {
 }
 
 interface Load {
+  /** CPU of the process that answered (the proxy, or the origin when direct), µs per request. */
+  serverCpuUsPerRequest?: number;
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -150,14 +152,21 @@ export async function runHttpsBench(options: HttpsOptions): Promise<HttpsResults
       if (res.statusCode !== 200) throw new Error(`warm-up GET ${url} through the proxy answered ${res.statusCode}`);
       cacheStatus = String(res.headers['cache-status'] ?? '(none)');
     }
+    // Server CPU per request is the figure least disturbed by other load (and by the load generator).
+    const monitors = { origin: new ProcessMonitor(origin.pid), proxy: new ProcessMonitor(proxy.pid) };
+    const measured = async (dispatcher: Dispatcher, monitor: ProcessMonitor): Promise<Load> => {
+      if (options.warmupSeconds) await runLoad(dispatcher, url, options.connections, options.warmupSeconds);
+      monitor.begin();
+      const load = await runLoad(dispatcher, url, options.connections, options.seconds);
+      const cpu = monitor.end().cpuPercent;
+      return { ...load, ...(cpu !== undefined && { serverCpuUsPerRequest: (cpu * 10_000) / load.requestsPerSecond }) };
+    };
     let best: { proxied: Load; direct: Load } | undefined;
     for (let round = 0; round < options.rounds; round++) {
       progress('HTTPS hit, 1 KB: straight to the node:https origin');
-      if (options.warmupSeconds) await runLoad(direct, url, options.connections, options.warmupSeconds);
-      const straight = await runLoad(direct, url, options.connections, options.seconds);
+      const straight = await measured(direct, monitors.origin);
       progress('HTTPS hit, 1 KB: through the intercepting proxy');
-      if (options.warmupSeconds) await runLoad(proxied, url, options.connections, options.warmupSeconds);
-      const through = await runLoad(proxied, url, options.connections, options.seconds);
+      const through = await measured(proxied, monitors.proxy);
       best = {
         direct: best && best.direct.requestsPerSecond >= straight.requestsPerSecond ? best.direct : straight,
         proxied: best && best.proxied.requestsPerSecond >= through.requestsPerSecond ? best.proxied : through,
@@ -172,6 +181,8 @@ export async function runHttpsBench(options: HttpsOptions): Promise<HttpsResults
       unseen.push(await firstResponse(proxyPort, originPort, `unseen-${i}-${process.pid}.bench.test`, proxyCa.certPem));
       seen.push(await firstResponse(proxyPort, originPort, 'seen.bench.test', proxyCa.certPem));
     }
+    monitors.origin.stop();
+    monitors.proxy.stop();
     progress('leaf signing alone (in the bench process)');
     const leaves = await measureLeaves(proxyCa);
     return { ...best!, cacheStatus, unseen, seen, ...leaves };
@@ -192,9 +203,20 @@ export function httpsReport(results: HttpsResults | string): { lines: string[]; 
     'Both sides are loaded by the same client (undici, kept-alive connections: `Agent` to the origin, `ProxyAgent` through the proxy, CONNECT + TLS once per connection); the origin is node:https with an ECDSA P-256 certificate like the proxy\'s leaves.',
     '',
     table(
-      ['Scenario', 'Proxy req/s', 'Origin req/s', 'Proxy / origin', 'Proxy p50 / p99 ms', 'Origin p50 / p99 ms', 'Cache-Status'],
-      [['HTTPS hit, 1 KB', int(proxied.requestsPerSecond), int(direct.requestsPerSecond), pct(ratio), `${ms(proxied.p50Ms)} / ${ms(proxied.p99Ms)}`, `${ms(direct.p50Ms)} / ${ms(direct.p99Ms)}`, `\`${results.cacheStatus}\``]],
-      [false, true, true, true, true, true, false],
+      ['Scenario', 'Proxy req/s', 'Origin req/s', 'Proxy / origin', 'Proxy p50 / p99 ms', 'Origin p50 / p99 ms', 'Server µs CPU / req (proxy / origin)', 'Cache-Status'],
+      [
+        [
+          'HTTPS hit, 1 KB',
+          int(proxied.requestsPerSecond),
+          int(direct.requestsPerSecond),
+          pct(ratio),
+          `${ms(proxied.p50Ms)} / ${ms(proxied.p99Ms)}`,
+          `${ms(direct.p50Ms)} / ${ms(direct.p99Ms)}`,
+          `${proxied.serverCpuUsPerRequest?.toFixed(1) ?? 'n/a'} / ${direct.serverCpuUsPerRequest?.toFixed(1) ?? 'n/a'}`,
+          `\`${results.cacheStatus}\``,
+        ],
+      ],
+      [false, true, true, true, true, true, true, false],
     ),
     '',
     table(
