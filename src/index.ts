@@ -12,7 +12,6 @@ import { Upstream } from './http/upstream.js';
 import { upstreamTrust } from './http/upstream-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
 import type { ProxyContext } from './pipeline/context.js';
-import { hiddenRequestFields } from './pipeline/recv.js';
 import { LivePolicyEngine } from './policy/engine.js';
 import type { StoredPolicies } from './policy/stored-rules.js';
 import { drainServer, trackConnections, type Draining } from './server/drain.js';
@@ -111,7 +110,6 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     collapser: new Collapser(backend.coordination, config.upstreamTimeoutMs + 1000),
     policies,
     background: new Set(),
-    hiddenFields: hiddenRequestFields(policies.identityHeaders),
     isSelf(url) {
       if (!listening) return false;
       // The port first: it rules out nearly every request without building strings.

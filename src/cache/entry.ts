@@ -6,9 +6,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { endToEnd } from '../http/hop-by-hop.js';
+import { directiveNames } from './response-fields.js';
 import type { EntryMeta } from '../store/types.js';
 
-const NOT_STORED = ['set-cookie'] as const;
+// RFC 6265 Set-Cookie, and RFC 2965's obsolete Set-Cookie2, which some origins still send.
+const NOT_STORED = ['set-cookie', 'set-cookie2'] as const;
 
 export function storedHeaders(originHeaders: IncomingHttpHeaders): Record<string, string | string[]> {
   return endToEnd(originHeaders, NOT_STORED);
@@ -23,11 +25,16 @@ export function storedHeaders(originHeaders: IncomingHttpHeaders): Record<string
  */
 export function policyHeaders(originHeaders: IncomingHttpHeaders): Record<string, string> {
   const headers = semanticsHeaders(storedHeaders(originHeaders));
-  if (originHeaders['set-cookie'] !== undefined && !SHAREABLE.test(headers['cache-control'] ?? '')) headers['set-cookie'] = '(not stored)';
+  const setsCookie = originHeaders['set-cookie'] !== undefined || originHeaders['set-cookie2'] !== undefined;
+  if (setsCookie && !marksShareable(headers['cache-control'])) headers['set-cookie'] = '(not stored)';
   return headers;
 }
 
-const SHAREABLE = /(?:^|,)\s*(?:public|s-maxage\s*=)/i;
+/** Does Cache-Control say a shared cache may hand this to anyone (`public` or `s-maxage`)? */
+export function marksShareable(cacheControl: string | undefined): boolean {
+  const names = directiveNames(cacheControl);
+  return names.has('public') || names.has('s-maxage');
+}
 
 /** The policy's serialised form without its copy of the response fields when it equals ours. */
 function compactPolicy(policy: CachePolicy, headers: Record<string, string | string[]>): CachePolicy.CachePolicyObject {
@@ -45,7 +52,14 @@ export function policyObject(meta: EntryMeta): CachePolicy.CachePolicyObject {
   return meta.policy.resh ? meta.policy : { ...meta.policy, resh: semanticsHeaders(meta.headers) };
 }
 
-export function buildMeta(status: number, headers: Record<string, string | string[]>, policy: CachePolicy, storedAt: number, bodyLength: number): EntryMeta {
+export function buildMeta(
+  status: number,
+  headers: Record<string, string | string[]>,
+  policy: CachePolicy,
+  storedAt: number,
+  bodyLength: number,
+  boundTo?: string,
+): EntryMeta {
   const etag = single(headers['etag']);
   const lastModified = single(headers['last-modified']);
   return {
@@ -57,6 +71,7 @@ export function buildMeta(status: number, headers: Record<string, string | strin
     ...(lastModified !== undefined && { lastModified }),
     storedAt,
     bodyLength,
+    ...(boundTo !== undefined && { boundTo }),
   };
 }
 

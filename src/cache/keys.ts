@@ -66,6 +66,11 @@ function normaliseNegotiationList(text: string): string {
     .join(',');
 }
 
+/** Digest of a request's Cookie field: what a cookie-bound entry is bound to (EntryMeta.boundTo). */
+export function cookieBinding(cookie: string | undefined): string {
+  return cookie === undefined || cookie === '' ? '' : hash(`cookie:${cookie}`);
+}
+
 export function fillKey(url: string, variant: string | null): string {
   return variant ? `${url}:${variant}` : url;
 }

@@ -51,6 +51,16 @@ function countLines(rawHeaders: readonly string[] | undefined, name: string): nu
   return count;
 }
 
+/** Lower-case directive names of a Cache-Control value; commas inside quoted values do not split. */
+export function directiveNames(value: string | undefined): Set<string> {
+  const names = new Set<string>();
+  if (!value) return names;
+  const re = /\s*([^=,\s]+)\s*(?:=\s*(?:"(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)/gy;
+  let match: RegExpExecArray | null;
+  while ((match = re.exec(value)) !== null && match[0] !== '') names.add(match[1]!.toLowerCase());
+  return names;
+}
+
 /** `No-CaChE, MaX-AgE=60` → `no-cache, max-age=60` (values such as field lists keep their case). */
 export function lowerCaseDirectiveNames(value: string): string {
   return value.replace(/(^|,)(\s*)([^=,\s]+)/g, (_, sep: string, space: string, name: string) => `${sep}${space}${name.toLowerCase()}`);

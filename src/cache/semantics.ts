@@ -81,6 +81,8 @@ export interface Semantics {
   forbidsStale(policy: CachePolicy): boolean;
   /** RFC 5861 stale-if-error: may this stale entry answer when the origin fails or sends a 5xx? */
   mayServeStaleOnError(policy: CachePolicy): boolean;
+  /** Stored from a request with Authorization on must-revalidate alone: every reuse is revalidated with the new request's credentials. */
+  needsOwnCredentials(policy: CachePolicy): boolean;
   /** May a request with Authorization be answered from this entry? (public, s-maxage or must-revalidate) */
   reusableWithAuthorization(policy: CachePolicy): boolean;
   /** RFC 9111 §4.2.4: may this stale entry answer while the origin cannot be reached at all? */
@@ -241,6 +243,10 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       const rescc = responseDirectives(policy);
       if (forbidsServingStale(rescc) || storedForOneUser(policy, rescc)) return false;
       return policy.maxAge() + seconds(rescc.get('stale-if-error')) > policy.age();
+    },
+
+    needsOwnCredentials(policy) {
+      return storedForOneUser(policy, responseDirectives(policy));
     },
 
     reusableWithAuthorization(policy) {

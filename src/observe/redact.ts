@@ -82,3 +82,13 @@ function redactUserinfo(url: string, start: number): string {
   const shown = colon < 0 ? REDACTED : `${userinfo.slice(0, colon)}:${REDACTED}`;
   return `${url.slice(0, start)}${shown}${url.slice(start + at)}`;
 }
+
+/**
+ * A CONNECT authority (`host:port`) as it may be logged: anything that is not plainly
+ * `host:port` (userinfo, a query, a path) is cut to `***`, since it can only carry a secret or junk.
+ */
+export function redactAuthority(authority: string): string {
+  if (/^(\[[0-9A-Fa-f:.]+\]|[^\s:/?#@[\]]+):\d{1,5}$/.test(authority)) return authority;
+  const host = /^[^\s/?#@]*?(?=[@/?#]|$)/.exec(authority)?.[0] ?? '';
+  return `${authority.includes('@') ? '' : host}${REDACTED}`;
+}

@@ -23,8 +23,6 @@ export interface ProxyContext {
   readonly policies: PolicyEngine;
   /** True when a URL points at this proxy's own listener (answered locally, never looped). */
   isSelf(url: URL): boolean;
-  /** Request fields never kept in the stored request (computed once; see recv.ts). */
-  readonly hiddenFields: { honouringCacheControl: ReadonlySet<string>; ignoringCacheControl: ReadonlySet<string> };
   /** Background work (stale-while-revalidate refreshes) that close() waits for. */
   readonly background: Set<Promise<unknown>>;
 }

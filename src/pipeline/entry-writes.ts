@@ -2,8 +2,8 @@
 // Store failures are logged and swallowed here: the client has been (or will be) served anyway.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
-import { buildMeta, semanticsHeaders, storedHeaders } from '../cache/entry.js';
-import { variantId, varyNames } from '../cache/keys.js';
+import { buildMeta, marksShareable, semanticsHeaders, single, storedHeaders } from '../cache/entry.js';
+import { cookieBinding, variantId, varyNames } from '../cache/keys.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress } from '../store/types.js';
 import type { ProxyContext } from './context.js';
@@ -19,8 +19,13 @@ export async function commitEntry(
   originRes: IncomingMessage,
   policy: CachePolicy,
   body: Buffer,
+  clientCookie: string | undefined,
 ): Promise<Entry | null> {
-  const meta = buildMeta(originRes.statusCode ?? 200, storedHeaders(originRes.headers), policy, ctx.now(), body.length);
+  const headers = storedHeaders(originRes.headers);
+  // Invariant 2: unless the origin marks it shareable, an answer serves only requests with the
+  // same cookies as the one it was made for (none: '').
+  const boundTo = marksShareable(single(headers['cache-control'])) ? undefined : cookieBinding(clientCookie);
+  const meta = buildMeta(originRes.statusCode ?? 200, headers, policy, ctx.now(), body.length, boundTo);
   const entry = { meta, body };
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
@@ -42,7 +47,7 @@ export async function refreshEntry(
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
   const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
   const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) });
-  const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length);
+  const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length, entry.meta.boundTo);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl);

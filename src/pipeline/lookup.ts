@@ -1,7 +1,7 @@
 // Read the store (with its deadline), pick the variant the request selects, and judge how the
 // entry may be used. A store failure is a miss that skips the store on the way out.
 import { DETAIL } from '../cache/cache-status.js';
-import { variantId } from '../cache/keys.js';
+import { cookieBinding, variantId } from '../cache/keys.js';
 import { ProxyError, StoreUnavailable } from '../errors.js';
 import { revalidateInBackground } from './revalidate.js';
 import { requestDirectives } from './recv.js';
@@ -38,6 +38,11 @@ function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefine
   const { ctx } = tx;
   if (!found) return goUpstream(tx, 'miss');
 
+  const { boundTo } = found.entry.meta;
+  // An entry made for other cookies (or for none, when this request has some) is, for this
+  // request, as if nothing were stored: it goes upstream and its answer replaces the entry.
+  if (boundTo !== undefined && boundTo !== cookieBinding(tx.clientReq.headers['cookie'])) return goUpstream(tx, 'miss');
+
   tx.entry = found.entry;
   tx.address = found.address;
   tx.entryPolicy = ctx.semantics.policyOf(found.entry.meta);
@@ -49,7 +54,7 @@ function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefine
   }
 
   // A follower whose leader just stored or validated this entry uses it as validated for it.
-  if (tx.waitedSince !== undefined && found.entry.meta.storedAt >= tx.waitedSince) {
+  if (tx.waitedSince !== undefined && found.entry.meta.storedAt >= tx.waitedSince && !ctx.semantics.needsOwnCredentials(tx.entryPolicy)) {
     tx.status.hit();
     return 'deliver';
   }

@@ -11,6 +11,7 @@ import { parseRequestTarget } from '../http/request-target.js';
 import { upstreamError } from '../http/upstream.js';
 import type { TunnelContents, TunnelTarget } from '../server/tunnel-contents.js';
 import { tunnelPayload, type TunnelPayload } from '../tls/client-hello.js';
+import { redactAuthority } from '../observe/redact.js';
 import type { ProxyContext } from './context.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\nvia: 1.1 etag-proxy\r\n\r\n';
@@ -30,7 +31,7 @@ type Log = (status: number, fields?: Record<string, string | number | undefined>
 export function handleConnect(ctx: ProxyContext, clientReq: IncomingMessage, clientSocket: Duplex, head: Buffer, inside?: TunnelContents): void {
   const startedAt = ctx.now();
   const log: Log = (status, fields = {}) =>
-    ctx.logger[status >= 400 ? 'warn' : 'info']('request', { method: 'CONNECT', url: clientReq.url, status, ms: ctx.now() - startedAt, ...fields });
+    ctx.logger[status >= 400 ? 'warn' : 'info']('request', { method: 'CONNECT', url: redactAuthority(clientReq.url ?? ''), status, ms: ctx.now() - startedAt, ...fields });
   clientSocket.on('error', () => {});
   let tunnel: TunnelTarget;
   try {

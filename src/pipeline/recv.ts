@@ -2,20 +2,17 @@
 // to its validators, and classify the request: synth, pass, or a cache lookup.
 import { DETAIL } from '../cache/cache-status.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
-import { semanticsHeaders } from '../cache/entry.js';
 import { urlKey } from '../cache/keys.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { MAX_OWN_HOPS, ownHops } from '../http/via.js';
 import { ProxyError } from '../errors.js';
-import { clientConditionals, CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
+import { clientConditionals } from '../policy/conditional-fields.js';
 import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
 import { selfPage } from './synth.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
 const CACHEABLE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
-// Request fields a client uses to override caching; dropped under requestCacheControl: ignore.
-const REQUEST_CACHE_FIELDS = ['cache-control', 'pragma'];
 
 // Synchronous unless the policy must consult the ledger (isolate): a hit should not pay for awaits.
 export function recv(tx: Tx): Step | Promise<Step> {
@@ -96,20 +93,21 @@ export function requestDirectives(tx: Tx): SemanticsRequest {
 
 /**
  * The request http-cache-semantics stores with a response, built when a response is about to be
- * stored or revalidated. Trap 1 (STYLE.md): it never holds the client's validators.
+ * stored or revalidated. Only what the RFC engine reads goes in: the request's caching
+ * directives (unless the policy ignores them) and whether it carried Authorization. Trap 1
+ * (STYLE.md): never the client's validators; invariant 4: never its cookies, credentials or
+ * other fields, which the policy object would otherwise carry into the store.
  */
 export function semanticsRequest(tx: Tx): SemanticsRequest {
   if (!tx.semanticsReq) {
-    const hidden = tx.ignoreRequestCacheControl ? tx.ctx.hiddenFields.ignoringCacheControl : tx.ctx.hiddenFields.honouringCacheControl;
-    const headers = semanticsHeaders(tx.clientReq.headers, hidden);
-    headers['host'] = tx.target!.host;
+    const client = tx.clientReq.headers;
+    const headers: Record<string, string> = { host: tx.target!.host };
+    if (!tx.ignoreRequestCacheControl) {
+      if (client['cache-control'] !== undefined) headers['cache-control'] = client['cache-control'];
+      if (client['pragma'] !== undefined) headers['pragma'] = client['pragma'];
+    }
+    if (client['authorization'] !== undefined) headers['authorization'] = '(present, not stored)';
     tx.semanticsReq = { url: tx.target!.href, method: 'GET', headers };
   }
   return tx.semanticsReq;
-}
-
-/** Request fields the stored request never keeps: validators, identity, and (when ignored) caching directives. */
-export function hiddenRequestFields(identityHeaders: readonly string[]): { honouringCacheControl: ReadonlySet<string>; ignoringCacheControl: ReadonlySet<string> } {
-  const always = [...CLIENT_CONDITIONAL_FIELDS, ...identityHeaders];
-  return { honouringCacheControl: new Set(always), ignoringCacheControl: new Set([...always, ...REQUEST_CACHE_FIELDS]) };
 }

@@ -8,6 +8,7 @@ import { ProxyError } from '../errors.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { upstreamError } from '../http/upstream.js';
+import { redactUrl } from '../observe/redact.js';
 import type { ProxyContext } from './context.js';
 import { reject } from './pipe.js';
 
@@ -17,7 +18,7 @@ export function handleUpgrade(ctx: ProxyContext, clientReq: IncomingMessage, cli
   const startedAt = ctx.now();
   clientSocket.on('error', () => {});
   const log = (status: number, fields: Record<string, string | number | undefined> = {}) =>
-    ctx.logger[status >= 400 ? 'warn' : 'info']('request', { method: clientReq.method, url: clientReq.url, status, ms: ctx.now() - startedAt, upgrade: clientReq.headers['upgrade'], ...fields });
+    ctx.logger[status >= 400 ? 'warn' : 'info']('request', { method: clientReq.method, url: redactUrl(clientReq.url ?? ''), status, ms: ctx.now() - startedAt, upgrade: clientReq.headers['upgrade'], ...fields });
   void open(ctx, clientReq, clientSocket, head, log).catch((error: unknown) => {
     const proxyError = error instanceof ProxyError ? error : upstreamError(error, clientReq.headers['host'] ?? '');
     if (clientSocket.writable) reject(clientSocket, proxyError);
@@ -67,5 +68,5 @@ async function open(ctx: ProxyContext, clientReq: IncomingMessage, clientSocket:
   clientSocket.pipe(originSocket);
   clientSocket.on('close', () => originSocket.destroy());
   originSocket.on('close', () => clientSocket.destroy());
-  log(status, { client: client.id, url: url.href });
+  log(status, { client: client.id, url: redactUrl(url.href) });
 }

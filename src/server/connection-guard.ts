@@ -86,6 +86,24 @@ export class ConnectionGuard {
     return true;
   }
 
+  /**
+   * Run `next` once every answer owed on this socket is out (RFC 9112 §9.3.2: answers in request
+   * order). A CONNECT pipelined behind a pending request must not write its own answer first.
+   */
+  afterOwedAnswers(socket: Duplex, next: () => void): void {
+    const owed = this.recent.get(socket)?.last;
+    if (!owed || owed.clientRes.writableFinished) return next();
+    let ran = false;
+    const once = () => {
+      if (ran) return;
+      ran = true;
+      if (owed.clientRes.writableFinished && !socket.destroyed) next();
+      else socket.destroy(); // the earlier answer was cut: nothing may follow it
+    };
+    owed.clientRes.once('finish', once);
+    owed.clientRes.once('close', once);
+  }
+
   /** A socket whose 'connect' must be ignored (refused) or that may go on to a tunnel. */
   isRefused(socket: Duplex): boolean {
     return this.refused.has(socket);

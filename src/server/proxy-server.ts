@@ -10,6 +10,7 @@ import type { ProxyContext } from '../pipeline/context.js';
 import { handleConnect } from '../pipeline/pipe.js';
 import { runRequest } from '../pipeline/run.js';
 import { handleUpgrade } from '../pipeline/upgrade.js';
+import { redactAuthority, redactUrl } from '../observe/redact.js';
 import type { Interceptor } from '../tls/interceptor.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { answerResponse, answerSocket, requestLineRefusal } from './early-answers.js';
@@ -35,7 +36,7 @@ export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor):
     const refusal = requestLineRefusal(clientReq.method, clientReq.httpVersionMajor, clientReq.httpVersionMinor);
     if (refusal) {
       answerResponse(clientRes, refusal, clientReq.method);
-      logger.warn('request', { method: clientReq.method, url: clientReq.url, status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
+      logger.warn('request', { method: clientReq.method, url: redactUrl(clientReq.url ?? ''), status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
       return;
     }
     // Inside a tunnel, `GET /path` means the tunnel's origin: the pipeline sees an absolute target.
@@ -44,19 +45,22 @@ export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor):
   });
   server.on('connect', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (guard.isRefused(socket)) return;
+    guard.afterOwedAnswers(socket, () => onConnect(clientReq, socket, head));
+  });
+  const onConnect = (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const refusal = clientReq.httpVersionMajor === 1 ? undefined : requestLineRefusal(clientReq.method, clientReq.httpVersionMajor, clientReq.httpVersionMinor);
     if (refusal) {
       socket.on('error', () => {});
       answerSocket(socket, refusal);
-      logger.warn('request', { method: 'CONNECT', url: clientReq.url, status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
+      logger.warn('request', { method: 'CONNECT', url: redactAuthority(clientReq.url ?? ''), status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
       return;
     }
     handleConnect(ctx, clientReq, socket, head, inside);
-  });
+  };
   server.on('upgrade', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (guard.isRefused(socket)) return;
     clientReq.url = absoluteTarget(clientReq);
-    handleUpgrade(ctx, clientReq, socket, head);
+    guard.afterOwedAnswers(socket, () => handleUpgrade(ctx, clientReq, socket, head));
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => guard.onClientError(error, socket));
   return server;

@@ -15,6 +15,12 @@ export interface EntryMeta {
   lastModified?: string;
   storedAt: number;
   bodyLength: number;
+  /**
+   * Invariant 2: unless the origin marked it shareable (public / s-maxage), the entry answers only
+   * requests with the same cookies as the one it was made for: their digest, '' for none
+   * (cache/keys.ts). Absent: shareable.
+   */
+  boundTo?: string;
 }
 
 export interface Entry {
