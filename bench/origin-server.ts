@@ -2,11 +2,13 @@
 // server with canned responses for each scenario's route, so "straight to the origin" is the
 // cheapest answer Node can give. Prints `listening <port>` on stdout once ready; GET /__stats
 // returns how many responses it sent per route and status, so the bench can check hits are hits.
+// /churn/<n> (the soak, bench/soak.ts) answers a cacheable body whose size and bytes follow from n.
 // With `--tls-key FILE --tls-cert FILE` it is the HTTPS origin (node:https) of the HTTPS scenarios.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { CHURN_MAX, churnBody, churnSize } from './churn.js';
 
 interface Route {
   body: Buffer;
@@ -36,6 +38,17 @@ const ROUTES = new Map<string, Route>([
   ['/nostore', canned(1024, 'n', 'no-store')],
 ]);
 
+// /churn/<n>?min=<bytes>&max=<bytes> (the soak): a distinct cacheable body per n.
+function churn(res: http.ServerResponse, url: URL): void {
+  const n = Number(url.pathname.slice('/churn/'.length));
+  const min = Number(url.searchParams.get('min') ?? 10_240);
+  const max = Math.min(CHURN_MAX, Number(url.searchParams.get('max') ?? 102_400));
+  const size = churnSize(n, min, max);
+  count('/churn 200');
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size), 'cache-control': 'max-age=3600', etag: `"c${n}-${size}"` });
+  res.end(churnBody(n, size));
+}
+
 const sent = new Map<string, number>();
 const count = (what: string): void => void sent.set(what, (sent.get(what) ?? 0) + 1);
 
@@ -54,6 +67,7 @@ const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void =>
     res.end(JSON.stringify(Object.fromEntries(sent)));
     return;
   }
+  if (path.startsWith('/churn/')) return churn(res, new URL(req.url ?? '/', 'http://origin'));
   const route = ROUTES.get(path);
   if (!route) {
     count(`${path} 404`);

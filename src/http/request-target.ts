@@ -25,6 +25,11 @@ export function parseRequestTarget(method: string, target: string | undefined): 
 }
 
 function parseAbsolute(target: string): RequestTarget {
+  // RFC 9110 §4.2.1: an http(s) URI with an empty host is invalid; the WHATWG parser would
+  // quietly read `http:///127.0.0.1:9/` as `http://127.0.0.1:9/`.
+  if (/^[a-z][a-z0-9+.-]*:\/\/(?:[/?#]|$)/i.test(target) || /^[a-z][a-z0-9+.-]*:(?!\/\/)/i.test(target)) {
+    throw new ProxyError(400, 'bad_target', `request-target has no host: ${JSON.stringify(target.slice(0, 200))}`);
+  }
   let url: URL;
   try {
     url = new URL(target);

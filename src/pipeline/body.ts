@@ -9,16 +9,77 @@ import { midBodyError } from '../http/upstream.js';
  * resolve with the whole body, or null if it outgrew `cap`.
  */
 export async function teeBody(originRes: IncomingMessage, clientRes: ServerResponse, cap: number, host: string): Promise<Buffer | null> {
-  let chunks: Buffer[] | null = [];
-  let size = 0;
-  originRes.on('data', (chunk: Buffer) => {
-    if (!chunks) return;
-    size += chunk.length;
-    if (size > cap) chunks = null;
-    else chunks.push(chunk);
-  });
+  const copy = new BodyCopy(originRes, cap);
+  originRes.on('data', (chunk: Buffer) => copy.add(chunk));
   await streamTo(originRes, clientRes, host, { end: false });
-  return chunks ? Buffer.concat(chunks, size) : null;
+  return copy.result();
+}
+
+/**
+ * The store's copy of a body, in one buffer of exactly its length. With a Content-Length the
+ * buffer is allocated once up front and each chunk is copied in as it arrives, so the socket's
+ * read buffers die young instead of being held (and promoted to the old generation) until the
+ * end of the body, and no second whole-body copy is made. The buffer is never a slice of
+ * Buffer's shared 8 KiB pool: a small entry would otherwise keep a whole pool slab alive,
+ * memory the cache's byte count does not see.
+ */
+class BodyCopy {
+  private buffer: Buffer | null = null;
+  private chunks: Buffer[] | null = null;
+  private size = 0;
+  private outgrown = false;
+
+  constructor(
+    originRes: IncomingMessage,
+    private readonly cap: number,
+  ) {
+    const declared = contentLength(originRes);
+    if (declared === undefined) this.chunks = [];
+    else if (declared > cap) this.outgrown = true;
+    else this.buffer = Buffer.allocUnsafeSlow(declared);
+  }
+
+  add(chunk: Buffer): void {
+    if (this.outgrown) return;
+    const end = this.size + chunk.length;
+    if (end > this.cap || (this.buffer && end > this.buffer.length)) {
+      this.drop();
+      return;
+    }
+    if (this.buffer) chunk.copy(this.buffer, this.size);
+    else this.chunks!.push(chunk);
+    this.size = end;
+  }
+
+  /** The whole body, or null when it outgrew the cap (or its own Content-Length). */
+  result(): Buffer | null {
+    const body = this.outgrown ? null : this.buffer ? (this.size === this.buffer.length ? this.buffer : null) : joined(this.chunks!, this.size);
+    // The origin's response object may outlive this request (keep-alive sockets hold on to the
+    // last one they parsed); it must not keep the body alive once the cache has evicted it.
+    this.drop();
+    return body;
+  }
+
+  private drop(): void {
+    this.outgrown = true;
+    this.buffer = null;
+    this.chunks = null;
+  }
+}
+
+function contentLength(originRes: IncomingMessage): number | undefined {
+  const header = originRes.headers['content-length'];
+  if (header === undefined || originRes.headers['transfer-encoding'] !== undefined) return undefined;
+  const length = Number(header);
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
+
+/** Chunks joined into one buffer of their own (see BodyCopy on the shared pool). */
+function joined(chunks: Buffer[], size: number): Buffer {
+  const body = Buffer.allocUnsafeSlow(size);
+  let offset = 0;
+  for (const chunk of chunks) offset += chunk.copy(body, offset);
+  return body;
 }
 
 /**
@@ -28,11 +89,6 @@ export async function teeBody(originRes: IncomingMessage, clientRes: ServerRespo
  */
 export function streamTo(originRes: IncomingMessage, clientRes: ServerResponse, host: string, options: { end?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      originRes.off('error', onOriginError);
-      originRes.off('end', onEnd);
-      clientRes.off('close', onClientClose);
-    };
     const onOriginError = (error: Error) => {
       cleanup();
       clientRes.destroy();
@@ -48,8 +104,23 @@ export function streamTo(originRes: IncomingMessage, clientRes: ServerResponse, 
       if (options.end !== false) clientRes.end();
       resolve();
     };
+    // Closed without its end: the parser destroyed it (bytes past Content-Length, a reset), and
+    // a destroyed stream may say so with no 'error' at all.
+    const onOriginClose = () => {
+      if (!originRes.readableEnded) onOriginError(originRes.errored ?? Object.assign(new Error('origin response closed before its end'), { code: 'ECONNRESET' }));
+    };
+    const cleanup = () => {
+      originRes.off('error', onOriginError);
+      originRes.off('end', onEnd);
+      originRes.off('close', onOriginClose);
+      clientRes.off('close', onClientClose);
+    };
+    // It may have ended or been destroyed before this step attached its listeners (the origin
+    // sent more than its Content-Length while the proxy was still deciding what to do).
+    if (originRes.destroyed) return originRes.readableEnded ? onEnd() : onOriginClose();
     originRes.on('error', onOriginError);
     originRes.on('end', onEnd);
+    originRes.on('close', onOriginClose);
     clientRes.on('close', onClientClose);
     originRes.pipe(clientRes, { end: false });
   });
@@ -67,5 +138,5 @@ export async function collectBody(originRes: IncomingMessage, cap: number): Prom
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks, size);
+  return joined(chunks, size);
 }

@@ -39,6 +39,9 @@ export function clientErrorAnswer(code: string, headersTimeoutMs: number): Proxy
   }
 }
 
+/** A first line of the form `METHOD target` and nothing more, ended by a line break. */
+const HTTP09_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\s]+\r?\n/;
+
 export class ConnectionGuard {
   private open = 0;
   private readonly recent = new WeakMap<Duplex, Recent>();
@@ -64,6 +67,17 @@ export class ConnectionGuard {
     }
     this.open++;
     socket.once('close', () => this.open--);
+    // An HTTP/0.9 request is its request line alone: llhttp would wait for header lines that
+    // never come (then a 408). Seen in the first bytes, it is refused at once (RFC 9112 §2.3).
+    socket.once('data', (chunk: Buffer) => {
+      // node's parser saw these bytes first: when they made a request, early-answers.ts refuses it.
+      if (this.recent.has(socket) || this.failed.has(socket)) return;
+      if (!HTTP09_LINE.test(chunk.subarray(0, 8192).toString('latin1'))) return;
+      this.failed.add(socket);
+      answerSocket(socket, new ProxyError(400, 'bad_request', 'a request line needs an HTTP version (HTTP/0.9 is not supported)'));
+      linger(socket);
+      this.logger.warn('request', { status: 400, error: 'bad_request', detail: 'http/0.9 request line' });
+    });
     // node ends a half-closed connection after its last answer; that answer should say so
     // (RFC 9112 §9.6) rather than announce a keep-alive that will not happen.
     socket.once('end', () => {
@@ -75,7 +89,7 @@ export class ConnectionGuard {
   /** Note a parsed request; false when its connection was refused (its 503 is already written). */
   admit(clientReq: IncomingMessage, clientRes: ServerResponse): boolean {
     const socket = clientReq.socket;
-    if (this.refused.has(socket)) return false;
+    if (this.refused.has(socket) || this.failed.has(socket)) return false;
     const recent = this.recent.get(socket);
     if (recent) {
       recent.previous = recent.last;

@@ -9,6 +9,8 @@ export class ByteLru<V> {
   constructor(
     readonly maxBytes: number,
     private readonly sizeOf: (value: V) => number,
+    /** Told the size of each entry evicted to make room (not of deletes or replacements). */
+    private readonly onEvict?: (size: number) => void,
   ) {}
 
   get size(): number {
@@ -41,6 +43,7 @@ export class ByteLru<V> {
       if (this.total <= this.maxBytes) break;
       this.map.delete(oldKey);
       this.total -= slot.size;
+      this.onEvict?.(slot.size);
     }
     return this;
   }

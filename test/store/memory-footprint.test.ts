@@ -1,0 +1,62 @@
+// How much memory the memory store really holds for what it counts: a stored body owns exactly
+// its bytes (never a slice of Buffer's shared 8 KiB pool), and evictions past a budget ask V8 to
+// collect the evicted bodies (src/store/memory/reclaim.ts). The soak (`npm run soak`) measures RSS.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { urlKey } from '../../src/cache/keys.js';
+import { MemoryEntryStore } from '../../src/store/memory/entry-store.js';
+import type { Entry } from '../../src/store/types.js';
+import { viaProxy } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+
+let origin: Origin;
+let proxy: TestProxy;
+
+beforeAll(async () => {
+  origin = await startOrigin({
+    '/small': (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '100' }).end('s'.repeat(100)),
+    '/small-chunked': (_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      res.write('c'.repeat(60));
+      res.end('d'.repeat(40));
+    },
+  });
+  proxy = await startProxy();
+});
+afterAll(async () => {
+  await proxy.stop();
+  await origin.close();
+});
+
+async function storedBody(path: string): Promise<Buffer> {
+  const found = await proxy.proxy.ctx.backend.entries.lookup(urlKey(new URL(`${origin.url}${path}`)), () => '');
+  if (!found) throw new Error(`${path} was not stored`);
+  return found.entry.body;
+}
+
+describe('memory store footprint', () => {
+  it.each(['/small', '/small-chunked'])('stores %s in a buffer of its own, not a slice of the shared pool an 8 KiB slab of which it would keep alive', async (path) => {
+    const first = await viaProxy(proxy.url, `${origin.url}${path}`);
+    expect(first.status).toBe(200);
+    const body = await storedBody(path);
+    expect(body.length).toBe(100);
+    expect(body.equals(first.body)).toBe(true);
+    expect(body.buffer.byteLength).toBe(100);
+  });
+
+  it('asks V8 for a full collection once the bytes it evicted pass its budget, and not before', async () => {
+    const MiB = 1024 * 1024;
+    const store = new MemoryEntryStore(2 * MiB);
+    const entry = (i: number): Entry => ({
+      meta: { v: 1, status: 200, headers: {}, policy: {} as Entry['meta']['policy'], storedAt: 0, bodyLength: 512 * 1024 },
+      body: Buffer.alloc(512 * 1024, i),
+    });
+    const put = (i: number) => store.put({ url: `http://example.test/${i}`, vary: null, variant: null }, entry(i), 60_000);
+    // Three fit in 2 MiB; every later write evicts one (about 0.5 MiB), the budget is 4 MiB.
+    for (let i = 0; i < 3 + 7; i++) await put(i);
+    expect(store.reclaimer.requested).toBe(0);
+    for (let i = 10; i < 14; i++) await put(i);
+    expect(store.reclaimer.requested).toBe(1);
+    await store.close();
+  });
+});
