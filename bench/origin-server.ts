@@ -3,7 +3,10 @@
 // cheapest answer Node can give. Prints `listening <port>` on stdout once ready; GET /__stats
 // returns how many responses it sent per route and status, so the bench can check hits are hits.
 // /churn/<n> (the soak, bench/soak.ts) answers a cacheable body whose size and bytes follow from n.
+// With `--tls-key FILE --tls-cert FILE` it is the HTTPS origin (node:https) of the HTTPS scenarios.
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { CHURN_MAX, churnBody, churnSize } from './churn.js';
 
@@ -49,7 +52,14 @@ function churn(res: http.ServerResponse, url: URL): void {
 const sent = new Map<string, number>();
 const count = (what: string): void => void sent.set(what, (sent.get(what) ?? 0) + 1);
 
-const server = http.createServer((req, res) => {
+const flag = (name: string): string | undefined => {
+  const at = process.argv.indexOf(name);
+  return at < 0 ? undefined : process.argv[at + 1];
+};
+const tlsKey = flag('--tls-key');
+const tlsCert = flag('--tls-cert');
+
+const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
   // The query only spreads requests over many cache keys (a bench option); the route is the path.
   const path = (req.url ?? '/').split('?')[0]!;
   if (path === '/__stats') {
@@ -74,7 +84,8 @@ const server = http.createServer((req, res) => {
   count(`${path} 200`);
   res.writeHead(200, route.headers);
   res.end(route.body);
-});
+};
+const server = tlsKey && tlsCert ? https.createServer({ key: readFileSync(tlsKey), cert: readFileSync(tlsCert) }, onRequest) : http.createServer(onRequest);
 server.keepAliveTimeout = 30_000;
 
 server.listen(0, '127.0.0.1', () => {

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { urlKey } from '../src/cache/keys.js';
 import { bar, bytes, int, mb, ms, pct, table } from './format.js';
+import { httpsReport, runHttpsBench, type HttpsResults } from './https.js';
 import { runLoad, type LoadResult, type LoadTarget } from './load.js';
 import { freePort, get, isLocalProcess, killAllNow, MachineCpu, machineBusy, ProcessMonitor, SelfCpu, spawnNode, stopAll, waitForHttp, waitForLine, type Child, type MachineStats, type WindowStats } from './processes.js';
 import { BenchRedis, type KeyCost } from './redis.js';
@@ -274,7 +275,7 @@ function latency(m: Measured): string {
   return `${ms(m.load.p50Ms)} / ${ms(m.load.p99Ms)}`;
 }
 
-function report(originPeak: number | undefined, memory: Map<Scenario, { proxy: Measured; direct: Measured }>, proxyPeak: number | undefined, redis: RedisSection | string): string {
+function report(originPeak: number | undefined, memory: Map<Scenario, { proxy: Measured; direct: Measured }>, proxyPeak: number | undefined, redis: RedisSection | string, https: HttpsResults | string): string {
   const out: string[] = [];
   const cpu = cpus();
   const version = (JSON.parse(readFileSync(join(HERE, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -346,12 +347,16 @@ function report(originPeak: number | undefined, memory: Map<Scenario, { proxy: M
     }
   }
 
+  const httpsPart = httpsReport(https);
+  out.push(...httpsPart.lines);
+
   const hit1k = memory.get(HIT_1K);
   const hitRatio = hit1k ? (100 * rate(hit1k.proxy)) / rate(hit1k.direct) : undefined;
   out.push('### Bars', '');
   out.push(bar('1 KB hit ≥ 70 % of origin req/s', hitRatio === undefined ? undefined : hitRatio >= 70, hitRatio === undefined ? 'the 1 KB hit was not run' : pct(hitRatio)));
   out.push(bar('Redis hits ≥ 60 % of memory hits', redisBar, redisDetail));
-  out.push(bar('Redis bytes per 1 KB entry < 2x', sizeBar, sizeDetail), '');
+  out.push(bar('Redis bytes per 1 KB entry < 2x', sizeBar, sizeDetail));
+  out.push(...httpsPart.bars, '');
 
   const runs: [string, Measured, boolean][] = [];
   for (const [scenario, { proxy, direct }] of memory) runs.push([`${scenario.name}, origin`, direct, true], [`${scenario.name}, proxy`, proxy, false]);
@@ -418,7 +423,13 @@ async function main(): Promise<void> {
   const originPeak = origin.monitor.lifetimePeak();
   origin.monitor.stop();
   await origin.child.stop();
-  process.stdout.write(`${report(originPeak, memory, proxyPeak, redis)}\n`);
+
+  // BENCH_ONLY=https runs only these; a list without it skips them.
+  const https =
+    ONLY && !ONLY.has('/https')
+      ? 'BENCH_ONLY leaves them out'
+      : await runHttpsBench({ originScript: ORIGIN_SCRIPT, cliScript: CLI_SCRIPT, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, connections: CONNECTIONS, rounds: ROUNDS, progress });
+  process.stdout.write(`${report(originPeak, memory, proxyPeak, redis, https)}\n`);
 }
 
 process.on('exit', killAllNow);

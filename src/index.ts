@@ -6,9 +6,11 @@ import net, { type AddressInfo } from 'node:net';
 import { Collapser } from './cache/collapse.js';
 import { createSemantics } from './cache/semantics.js';
 import type { ProxyConfig } from './config/types.js';
+import { ConfigError } from './errors.js';
 import { isLoopbackHost, isThisHost } from './guard/address-ranges.js';
 import { Guard } from './guard/guard.js';
 import { Upstream } from './http/upstream.js';
+import { upstreamTrust } from './http/upstream-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
 import type { ProxyContext } from './pipeline/context.js';
 import { LivePolicyEngine } from './policy/engine.js';
@@ -17,6 +19,8 @@ import { drainServer, trackConnections, type Draining } from './server/drain.js'
 import { createProxyServer, listen } from './server/proxy-server.js';
 import { withStorePassword } from './config/secrets.js';
 import { createMemoryBackend } from './store/memory/backend.js';
+import { CaError, defaultCaDir, loadCa } from './tls/ca.js';
+import { Interceptor } from './tls/interceptor.js';
 import type { Backend } from './store/types.js';
 
 export type { ProxyConfig } from './config/types.js';
@@ -68,15 +72,31 @@ export async function createBackend(config: ProxyConfig, now: () => number, logg
   });
 }
 
+/** --intercept: the CA is loaded at start, so a missing one stops the proxy with the command that makes it. */
+async function createInterceptor(config: ProxyConfig, now: () => number, logger: Logger): Promise<Interceptor | undefined> {
+  if (config.intercept === false || (Array.isArray(config.intercept) && !config.intercept.length)) return undefined;
+  try {
+    const ca = await loadCa(config.caDir ?? defaultCaDir());
+    return new Interceptor({ ca, intercept: config.intercept, passthrough: config.passthrough, now, logger });
+  } catch (error) {
+    if (error instanceof CaError) throw new ConfigError(`--intercept: ${error.message}`);
+    throw error;
+  }
+}
+
 export async function createProxy(config: ProxyConfig, options: ProxyOptions = {}): Promise<Proxy> {
   const now = options.now ?? Date.now;
   const logger = options.logger ?? createLogger(config.logLevel);
+  // Files named by the config are read first: a missing CA or --upstream-ca fails before Redis is touched.
+  const interceptor = await createInterceptor(config, now, logger);
+  const trust = upstreamTrust(config);
   const ownsBackend = !options.backend;
   const backend = options.backend ?? (await createBackend(config, now, logger));
   const policies = new LivePolicyEngine(config, logger);
   await policies.follow(backend.rules);
   const guard = new Guard(config);
-  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, guard });
+  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, guard, tls: trust });
+  if (config.insecureUpstream) logger.warn('--insecure-upstream: HTTPS origin certificates are NOT verified; anyone on the path to an origin can forge its answers');
   let listening: AddressInfo | undefined;
 
   const ctx: ProxyContext = {
@@ -95,7 +115,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     isSelf(url) {
       if (!listening) return false;
       // The port first: it rules out nearly every request without building strings.
-      const port = url.port === '' ? 80 : Number(url.port);
+      const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
       if (port !== listening.port) return false;
       const host = url.hostname.toLowerCase();
       if (LOCAL_NAMES.has(host) || host === config.host || host === listening.address) return true;
@@ -104,7 +124,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
       return net.isIP(bare) !== 0 && isThisHost(bare);
     },
   };
-  const server = createProxyServer(ctx);
+  const server = createProxyServer(ctx, interceptor);
   const sockets = trackConnections(server);
   let draining: Draining | undefined;
   let closed: Promise<void> | undefined;

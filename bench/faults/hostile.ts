@@ -253,7 +253,8 @@ const getWithBodyRows: HostileRow[] = [
 ];
 
 const targetRows: HostileRow[] = [
-  { id: 'target-https', group: 'schemes and ports', what: 'GET https://… in absolute-form', send: (env) => request('GET', `https://${env.origin.host}/ok`, [`Host: ${env.origin.host}`]), statuses: [400] },
+  // Issue 8: https:// targets are fetched over TLS; this origin speaks plain HTTP, so the handshake fails.
+  { id: 'target-https', group: 'schemes and ports', what: 'GET https://… in absolute-form, to a plain-HTTP origin', send: (env) => request('GET', `https://${env.origin.host}/ok`, [`Host: ${env.origin.host}`]), statuses: [502] },
   { id: 'target-ftp', group: 'schemes and ports', what: 'GET ftp://…', send: (env) => request('GET', `ftp://${env.origin.host}/ok`, [`Host: ${env.origin.host}`]), statuses: [400] },
   { id: 'target-file', group: 'schemes and ports', what: 'GET file:///etc/passwd', send: () => request('GET', 'file:///etc/passwd', ['Host: localhost']), statuses: [400] },
   { id: 'target-javascript', group: 'schemes and ports', what: 'GET javascript:alert(1)', send: () => request('GET', 'javascript:alert(1)', ['Host: x']), statuses: [400] },

@@ -4,6 +4,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { OPTIONS } from '../config/options.js';
+import { caCommand } from './ca-command.js';
 import { policyCommand } from './policy-command.js';
 import { rulesCommand } from './rules-command.js';
 import { fatal, serve } from './serve.js';
@@ -57,6 +58,7 @@ await yargs(hideBin(process.argv))
   )
   .command(policyCommand)
   .command(rulesCommand)
+  .command(caCommand)
   .strict()
   // The messages usageError reads are yargs' English ones, whatever the user's locale.
   .locale('en')

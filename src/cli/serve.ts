@@ -87,6 +87,8 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
   try {
     proxy = await createProxy(config, { logger });
   } catch (error) {
+    // Files the config names (the CA of --intercept, --upstream-ca) are checked here: bad configuration.
+    if (error instanceof ConfigError) fatal(2, error.message);
     fatal(1, `cannot start: ${(error as Error).message}`);
   }
   const address = await proxy.listen().catch(async (error: Error) => {

@@ -37,6 +37,9 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     ],
     restrictDestinations: 'auto',
     allowDestinations: [],
+    intercept: false,
+    passthrough: [],
+    insecureUpstream: false,
     ...overrides,
   };
 }

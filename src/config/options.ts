@@ -2,7 +2,7 @@
 // config-file key it maps to, and how its value is parsed. yargs, config/load.ts and the
 // README all read this one table.
 import type { ProxyConfig } from './types.js';
-import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parsePortList, parseInteger, parseLogLevel, parseSize, parseStore, parseString } from './schema.js';
+import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
 import { readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
 import { LOG_LEVELS } from '../observe/log.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
@@ -206,6 +206,36 @@ export const OPTIONS = {
     default: '10s',
     describe: 'on SIGTERM / SIGINT, how long requests in flight may take to finish before they are cut',
     apply: (c, v, p) => void (c.shutdownTimeoutMs = parseDuration(p, v)),
+  },
+  intercept: {
+    type: 'boolean',
+    default: false,
+    describe: 'decrypt and cache HTTPS CONNECTs with the CA of `etag-proxy ca init` (config: true or a list of host globs)',
+    apply: (c, v, p) => void (c.intercept = parseIntercept(p, v)),
+  },
+  passthrough: {
+    type: 'string',
+    default: undefined,
+    describe: 'comma-separated host globs never intercepted (clients that pin certificates): raw tunnels',
+    apply: (c, v, p) => void (c.passthrough = parseHostList(p, v)),
+  },
+  'ca-dir': {
+    type: 'string',
+    default: undefined,
+    describe: 'directory of the CA (default: $XDG_CONFIG_HOME or ~/.config, then etag-proxy/ca)',
+    apply: (c, v, p) => void (c.caDir = parseString(p, v)),
+  },
+  'upstream-ca': {
+    type: 'string',
+    default: undefined,
+    describe: 'PEM file of extra CA certificates trusted for HTTPS origins (beside Node\'s roots)',
+    apply: (c, v, p) => void (c.upstreamCa = parseString(p, v)),
+  },
+  'insecure-upstream': {
+    type: 'boolean',
+    default: false,
+    describe: 'do not verify HTTPS origin certificates (warned about at start; for tests and labs only)',
+    apply: (c, v, p) => void (c.insecureUpstream = parseBoolean(p, v)),
   },
 } satisfies Record<string, OptionRow>;
 

@@ -162,3 +162,19 @@ export function parseRuleSettings(path: string, value: unknown): RuleSettings {
   }
   return settings;
 }
+
+/** A list of host globs: a YAML/JSON list, or a comma-separated string from a flag. */
+export function parseHostList(path: string, value: unknown): string[] {
+  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  if (!Array.isArray(items) || !items.every((item) => typeof item === 'string' && item.trim() !== '')) {
+    fail(path, 'a list of host names or globs such as ["*.example.com"]', value);
+  }
+  return items.map((item) => item.trim().toLowerCase());
+}
+
+/** intercept: true | false, or a list of host globs to intercept. */
+export function parseIntercept(path: string, value: unknown): boolean | string[] {
+  if (typeof value === 'boolean' || value === 'true' || value === 'false') return parseBoolean(path, value);
+  if (Array.isArray(value)) return parseHostList(path, value);
+  fail(path, 'true, false or a list of host globs such as ["*.example.com"]', value);
+}

@@ -67,4 +67,14 @@ export interface ProxyConfig {
   restrictDestinations: 'auto' | 'yes' | 'no';
   /** Exceptions to restrictDestinations (--allow-destinations). */
   allowDestinations: Cidr[];
+  /** Directory of the CA (`etag-proxy ca init`); undefined = tls/ca.ts defaultCaDir(). */
+  caDir?: string;
+  /** Terminate TLS of CONNECTs: every host (true), none (false), or hosts matching these globs. */
+  intercept: boolean | string[];
+  /** Host globs never intercepted (clients that pin certificates): raw tunnels. */
+  passthrough: string[];
+  /** PEM file of extra roots trusted for origins, beside Node's own. */
+  upstreamCa?: string;
+  /** Do not verify origin certificates (warned about at start). */
+  insecureUpstream: boolean;
 }

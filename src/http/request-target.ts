@@ -36,8 +36,9 @@ function parseAbsolute(target: string): RequestTarget {
   } catch {
     throw new ProxyError(400, 'bad_target', `malformed request-target: ${JSON.stringify(target.slice(0, 200))}`);
   }
-  if (url.protocol !== 'http:') {
-    throw new ProxyError(400, 'bad_target', `unsupported scheme ${url.protocol} (use CONNECT for https)`);
+  // https: too (RFC 9112 §3.2.2 allows any scheme): the proxy itself speaks TLS to the origin.
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ProxyError(400, 'bad_target', `unsupported scheme ${url.protocol} (http: and https: only)`);
   }
   if (!url.hostname) throw new ProxyError(400, 'bad_target', 'request-target has no host');
   if (url.username || url.password) throw new ProxyError(400, 'bad_target', 'userinfo is not allowed in the request-target');

@@ -3,15 +3,20 @@
 // http-proxy: see the README's design notes (exact request-targets, timeouts, no client needed).
 import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
 import { AbortTransfer, ProxyError } from '../errors.js';
 import type { Guard } from '../guard/guard.js';
+import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstream-tls.js';
 
 export interface UpstreamOptions {
   timeoutMs: number;
   maxSockets?: number;
   /** Checks every address a request would connect to (destination rules, own listeners). */
   guard: Guard;
+  /** Roots for https:// origins (Node's by default; see upstream-tls.ts). */
+  tls?: UpstreamTrust;
 }
 
 /** errno (or our own timeout code) → how the client is answered (before the response head). */
@@ -40,6 +45,8 @@ export class UpstreamTimeout extends Error {
 /** Classify an upstream failure that happened before the response head reached the client. */
 export function upstreamError(error: unknown, host: string): ProxyError {
   if (error instanceof ProxyError) return error; // already classified (a refused destination)
+  const tlsFailure = tlsUpstreamError(error, host);
+  if (tlsFailure) return tlsFailure;
   const code = (error as { code?: string } | null)?.code ?? '';
   const row = ERRNO_TABLE[code as keyof typeof ERRNO_TABLE] ?? (code.startsWith('HPE_') ? ERRNO_TABLE.HPE_INVALID : undefined);
   if (row) return new ProxyError(row.status, row.code, `${row.text}: ${host}`);
@@ -60,16 +67,19 @@ export interface OriginRequest {
   onInterim?: (interim: http.InformationEvent) => void;
 }
 
+export type UpgradeAnswer =
+  | { upgraded: true; originRes: IncomingMessage; socket: Duplex; head: Buffer }
+  | { upgraded: false; originRes: IncomingMessage };
+
 export class Upstream {
   readonly agent: http.Agent;
+  /** https:// origins: kept alive and reused like http ones, TLS sessions resumed. */
+  readonly httpsAgent: https.Agent;
 
   constructor(readonly options: UpstreamOptions) {
-    this.agent = new http.Agent({
-      keepAlive: true,
-      maxSockets: options.maxSockets ?? 256,
-      maxFreeSockets: 64,
-      scheduling: 'lifo',
-    });
+    const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' } as const;
+    this.agent = new http.Agent(pool);
+    this.httpsAgent = new https.Agent({ ...pool, ...httpsAgentOptions(options.tls) });
   }
 
   /**
@@ -82,22 +92,8 @@ export class Upstream {
   }
 
   private attempt(originReq: OriginRequest, body: Readable | undefined, mayRetry: boolean): Promise<IncomingMessage> {
-    const { url } = originReq;
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    const port = url.port ? Number(url.port) : 80;
     return new Promise((resolve, reject) => {
-      // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
-      this.options.guard.checkLiteral(host, port);
-      const request = http.request({
-        agent: this.agent,
-        host,
-        port,
-        lookup: this.options.guard.lookupFor(port),
-        method: originReq.method,
-        path: `${url.pathname}${url.search}`,
-        headers: originReq.headers,
-        setHost: false,
-      });
+      const request = this.open(originReq);
       if (originReq.onInterim) request.on('information', originReq.onInterim);
       request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
       request.once('response', (originRes) => {
@@ -128,7 +124,47 @@ export class Upstream {
     });
   }
 
+  /**
+   * An Upgrade request (RFC 9110 §7.8, WebSocket): resolves with the origin's 101 and the
+   * connection, now the caller's, or with the origin's ordinary answer when it declined.
+   */
+  upgrade(originReq: OriginRequest): Promise<UpgradeAnswer> {
+    return new Promise((resolve, reject) => {
+      const request = this.open(originReq);
+      request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
+      request.once('upgrade', (originRes: IncomingMessage, socket: Duplex, head: Buffer) => {
+        // An open WebSocket may idle as long as its ends like (the request's timeout was for the answer).
+        (socket as Socket).setTimeout(0);
+        resolve({ upgraded: true, originRes, socket, head });
+      });
+      request.once('response', (originRes) => resolve({ upgraded: false, originRes }));
+      request.once('error', reject);
+      request.end();
+    });
+  }
+
+  private open(originReq: OriginRequest): http.ClientRequest {
+    const { url } = originReq;
+    const secure = url.protocol === 'https:';
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = url.port ? Number(url.port) : secure ? 443 : 80;
+    // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
+    this.options.guard.checkLiteral(host, port);
+    // The Host field we set names the TLS server (SNI) too; node leaves SNI out for IP addresses.
+    return (secure ? https : http).request({
+      agent: secure ? this.httpsAgent : this.agent,
+      host,
+      port,
+      lookup: this.options.guard.lookupFor(port),
+      method: originReq.method,
+      path: `${url.pathname}${url.search}`,
+      headers: originReq.headers,
+      setHost: false,
+    });
+  }
+
   close(): void {
     this.agent.destroy();
+    this.httpsAgent.destroy();
   }
 }

@@ -1,6 +1,7 @@
 // Who is asking, in this order: the user name of Proxy-Authorization: Basic (so
 // HTTP_PROXY=http://scraper-7:secret@proxy:8080 works with every client library), the
 // configured identity header, then the client's IP address. None of it reaches the origin.
+// Requests inside a CONNECT tunnel default to the identity of that CONNECT.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -47,7 +48,8 @@ export function identifyClient(clientReq: IncomingMessage, config: IdentityConfi
     }
     return { id: credentials.user, source: 'proxy-authorization' };
   }
-  if (config.requireAuth) throw authRequired('this proxy requires Proxy-Authorization');
+  // Inside a tunnel, the CONNECT's authentication covers the requests it carries.
+  if (config.requireAuth && bySocket.get(clientReq.socket)?.source !== 'proxy-authorization') throw authRequired('this proxy requires Proxy-Authorization');
   const named = clientReq.headers[config.header];
   const fromHeader = Array.isArray(named) ? named[0] : named;
   if (fromHeader?.trim()) return { id: fromHeader.trim(), source: 'header' };
@@ -55,7 +57,13 @@ export function identifyClient(clientReq: IncomingMessage, config: IdentityConfi
 }
 
 // Keep-alive connections carry many requests from one address: resolve it once per socket.
-const bySocket = new WeakMap<Socket, ClientIdentity>();
+// A socket served from inside a CONNECT tunnel carries the CONNECT's identity here instead.
+const bySocket = new WeakMap<object, ClientIdentity>();
+
+/** Requests on `socket` that do not name themselves are the client that opened its tunnel. */
+export function inheritIdentity(socket: object, identity: ClientIdentity): void {
+  bySocket.set(socket, identity);
+}
 
 function identityOfSocket(socket: Socket): ClientIdentity {
   let identity = bySocket.get(socket);

@@ -1,18 +1,22 @@
-// The node:http listener: 'request' runs the pipeline, 'connect' opens a tunnel, and what node
-// lets through but HTTP/1.1 forbids (no version, HTTP/2.0, TRACE) is answered here first
-// (early-answers.ts). Malformed input, head timeouts and the connection limit are
-// connection-guard.ts's job.
+// The node:http listener: 'request' runs the pipeline, 'connect' opens a tunnel (whose HTTP or
+// intercepted TLS contents come back here as connections of their own, tunnel-contents.ts),
+// 'upgrade' relays WebSocket and other upgrades, and what node lets through but HTTP/1.1
+// forbids (no version, HTTP/2.0, TRACE) is answered here first (early-answers.ts). Malformed
+// input, head timeouts and the connection limit are connection-guard.ts's job.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ProxyContext } from '../pipeline/context.js';
 import { handleConnect } from '../pipeline/pipe.js';
 import { runRequest } from '../pipeline/run.js';
+import { handleUpgrade } from '../pipeline/upgrade.js';
 import { redactAuthority, redactUrl } from '../observe/redact.js';
+import type { Interceptor } from '../tls/interceptor.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { answerResponse, answerSocket, requestLineRefusal } from './early-answers.js';
+import { absoluteTarget, TunnelContents } from './tunnel-contents.js';
 
-export function createProxyServer(ctx: ProxyContext): http.Server {
+export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor): http.Server {
   const { config, logger } = ctx;
   const server = http.createServer({
     keepAliveTimeout: 30_000,
@@ -25,6 +29,7 @@ export function createProxyServer(ctx: ProxyContext): http.Server {
   // 'end'); a complete request deserves its answer, sent before our side closes too.
   Object.assign(server, { httpAllowHalfOpen: true });
   const guard = new ConnectionGuard(config.maxConnections, config.headersTimeoutMs, logger);
+  const inside = new TunnelContents(server, interceptor);
   server.on('connection', (socket: Duplex) => guard.onConnection(socket));
   server.on('request', (clientReq: http.IncomingMessage, clientRes: http.ServerResponse) => {
     if (!guard.admit(clientReq, clientRes)) return;
@@ -34,6 +39,8 @@ export function createProxyServer(ctx: ProxyContext): http.Server {
       logger.warn('request', { method: clientReq.method, url: redactUrl(clientReq.url ?? ''), status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
       return;
     }
+    // Inside a tunnel, `GET /path` means the tunnel's origin: the pipeline sees an absolute target.
+    clientReq.url = absoluteTarget(clientReq);
     void runRequest(ctx, clientReq, clientRes);
   });
   server.on('connect', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -48,8 +55,13 @@ export function createProxyServer(ctx: ProxyContext): http.Server {
       logger.warn('request', { method: 'CONNECT', url: redactAuthority(clientReq.url ?? ''), status: refusal.status, error: refusal.code, version: clientReq.httpVersion });
       return;
     }
-    handleConnect(ctx, clientReq, socket, head);
+    handleConnect(ctx, clientReq, socket, head, inside);
   };
+  server.on('upgrade', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (guard.isRefused(socket)) return;
+    clientReq.url = absoluteTarget(clientReq);
+    guard.afterOwedAnswers(socket, () => handleUpgrade(ctx, clientReq, socket, head));
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => guard.onClientError(error, socket));
   return server;
 }

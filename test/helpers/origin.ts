@@ -1,6 +1,7 @@
 // A scripted origin on 127.0.0.1:0 that records every request it receives (method, url,
 // headers), so tests can assert what and how much reached the origin.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface OriginRequestRecord {
@@ -17,16 +18,18 @@ export interface Origin {
   host: string;
   port: number;
   requests: OriginRequestRecord[];
+  server: http.Server;
   /** Requests whose path (with query) equals `path`. */
   requestsTo(path: string): OriginRequestRecord[];
   route(path: string, handler: OriginHandler): void;
   close(): Promise<void>;
 }
 
-export async function startOrigin(routes: Record<string, OriginHandler> = {}): Promise<Origin> {
+/** `options.tls` (key and cert) makes it an HTTPS origin: `url` is then https://127.0.0.1:port. */
+export async function startOrigin(routes: Record<string, OriginHandler> = {}, options: { tls?: https.ServerOptions } = {}): Promise<Origin> {
   const table = new Map(Object.entries(routes));
   const requests: OriginRequestRecord[] = [];
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -42,15 +45,17 @@ export async function startOrigin(routes: Record<string, OriginHandler> = {}): P
         res.destroy(error as Error);
       });
     });
-  });
+  };
+  const server = options.tls ? https.createServer(options.tls, onRequest) : http.createServer(onRequest);
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     port,
     requests,
+    server,
     requestsTo: (path) => requests.filter((r) => r.url === path),
     route: (path, handler) => void table.set(path, handler),
     close: () =>

@@ -25,6 +25,15 @@ describe('parseRequestTarget (RFC 9112 §3.2)', () => {
     expect(target.url.hash).toBe('');
   });
 
+  it('reads an https:// absolute-form too: the proxy speaks TLS to the origin', () => {
+    const target = parseRequestTarget('GET', 'https://Example.com/a?b');
+
+    expect(target.form).toBe('absolute');
+    if (target.form !== 'absolute') return;
+    expect(target.url.protocol).toBe('https:');
+    expect(target.url.host).toBe('example.com');
+  });
+
   it('reads the origin-form as a request to the proxy itself', () => {
     expect(parseRequestTarget('GET', '/help')).toEqual({ form: 'origin', path: '/help' });
   });
@@ -36,7 +45,7 @@ describe('parseRequestTarget (RFC 9112 §3.2)', () => {
 
   it.each([
     ['GET', 'http://[::1/'],
-    ['GET', 'https://example.com/'],
+    ['GET', 'ftp://example.com/'],
     ['GET', 'http://user:secret@example.com/'],
     ['GET', 'example.com/path'],
     ['CONNECT', 'example.com'],

@@ -1,0 +1,114 @@
+// TLS interception: which CONNECT hosts have their TLS ended here (--intercept, minus
+// --passthrough), and the server side of that handshake: a leaf for the SNI name (else the
+// CONNECT host), ALPN http/1.1 only. The decrypted socket goes back to the listener, which
+// serves it like any other connection; a client that rejects our certificate is logged once per host.
+import type { Duplex } from 'node:stream';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import picomatch from 'picomatch';
+import type { Logger } from '../observe/log.js';
+import type { CertificateAuthority } from './ca.js';
+import { serverNameOf } from './client-hello.js';
+import { LeafContexts, normaliseHost } from './leaf-contexts.js';
+
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+/** Alerts a client sends when it does not accept our certificate (RFC 8446 §6.2). */
+const CERTIFICATE_REJECTED = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|DECRYPT_ERROR|ACCESS_DENIED)/;
+const MAX_WARNED_HOSTS = 10_000;
+
+export interface InterceptorOptions {
+  ca: CertificateAuthority;
+  intercept: boolean | readonly string[];
+  passthrough: readonly string[];
+  now: () => number;
+  logger: Logger;
+}
+
+export class Interceptor {
+  readonly leaves: LeafContexts;
+  private readonly intercepted: (host: string) => boolean;
+  private readonly passedThrough: (host: string) => boolean;
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly options: InterceptorOptions) {
+    this.leaves = new LeafContexts({ ca: options.ca, now: options.now });
+    const { intercept, passthrough } = options;
+    this.intercepted = intercept === true ? () => true : intercept === false ? () => false : picomatch([...intercept], { dot: true });
+    this.passedThrough = passthrough.length ? picomatch([...passthrough], { dot: true }) : () => false;
+  }
+
+  /** Is TLS to this CONNECT host ended here? (passthrough wins over intercept) */
+  intercepts(host: string): boolean {
+    const name = normaliseHost(host);
+    return this.intercepted(name) && !this.passedThrough(name);
+  }
+
+  /**
+   * Answer the client's TLS handshake, `hello` being the bytes already read from `socket` (the
+   * socket is paused). `onSecure` gets the decrypted socket once the handshake is done.
+   */
+  terminate(socket: Duplex, hello: Buffer, connectHost: string, onSecure: (tlsSocket: TLSSocket, name: string) => void): void {
+    const name = serverNameOf(hello) ?? normaliseHost(connectHost);
+    const context = this.leaves.get(name);
+    if (!(context instanceof Promise)) return this.handshake(socket, hello, name, context, onSecure);
+    context.then(
+      (ready) => this.handshake(socket, hello, name, ready, onSecure),
+      (error: Error) => {
+        this.options.logger.error('cannot make a leaf certificate', { host: name, error: error.message });
+        socket.destroy();
+      },
+    );
+  }
+
+  private handshake(socket: Duplex, hello: Buffer, name: string, secureContext: SecureContext, onSecure: (tlsSocket: TLSSocket, name: string) => void): void {
+    if (socket.destroyed) return;
+    // A TLSSocket reads what is buffered on the socket it wraps before reading on (node's initRead).
+    socket.unshift(hello);
+    const tlsSocket = new TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'] });
+    const timer = setTimeout(() => tlsSocket.destroy(), HANDSHAKE_TIMEOUT_MS);
+    const failed = (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      this.handshakeFailed(name, error);
+      tlsSocket.destroy();
+    };
+    // The socket allows half-open connections (node:http's do): a client that hangs up mid-handshake must be closed here.
+    const ended = () => {
+      clearTimeout(timer);
+      this.closedUnused(name);
+      tlsSocket.destroy();
+    };
+    tlsSocket.once('error', failed);
+    tlsSocket.once('end', ended);
+    tlsSocket.once('secure', () => {
+      clearTimeout(timer);
+      tlsSocket.off('error', failed);
+      tlsSocket.off('end', ended);
+      onSecure(tlsSocket, name);
+    });
+    tlsSocket.once('close', () => clearTimeout(timer));
+  }
+
+  /**
+   * A client hung up during the handshake or before its first request: what clients that check
+   * our certificate themselves (node, Go) do when they reject it, without sending an alert.
+   */
+  closedUnused(host: string): void {
+    this.warnOnce(host, `a client closed its TLS connection for ${host} before sending a request: it may not trust the proxy's certificate`, 'closed-before-request');
+  }
+
+  private handshakeFailed(host: string, error: NodeJS.ErrnoException): void {
+    const code = error.code ?? '';
+    if (CERTIFICATE_REJECTED.test(code)) this.warnOnce(host, `a client rejected the proxy's certificate for ${host}`, code);
+    else this.options.logger.debug('TLS handshake with a client failed', { host, error: code || error.message });
+  }
+
+  private warnOnce(host: string, message: string, error: string): void {
+    if (this.warned.has(host)) return;
+    if (this.warned.size >= MAX_WARNED_HOSTS) this.warned.clear();
+    this.warned.add(host);
+    this.options.logger.warn(message, {
+      host,
+      error,
+      hint: 'make the client trust the CA (etag-proxy ca export > ca.pem), or add the host to --passthrough if the client pins certificates',
+    });
+  }
+}
