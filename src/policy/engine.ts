@@ -91,12 +91,24 @@ export class LivePolicyEngine implements PolicyEngine {
     // Set while the store could not be read at start: the first rules heard later get the
     // start decision, so a file changed during an outage is not overridden by the old rules.
     let startPending = false;
+    // While the start decision is being made (and saved), a document heard from the store (the
+    // subscriber's own read on connecting, or a worker's change) waits: applied meanwhile, it
+    // would briefly put back the rules the decision replaces and misreport the start-up line.
+    let starting = true;
+    let heardWhileStarting: { value: unknown } | undefined;
+    const hear = (value: unknown) => {
+      if (this.adopt(value, 'published') === 'changed') {
+        this.logger.info('policies changed', { clients: this.rules.clients.length, hosts: this.rules.hosts.length, urlRules: this.crawlRules.length });
+      }
+    };
     this.unsubscribe = store.onChange((value) => {
       if (startPending) {
         startPending = false;
         void this.start(store, value, true);
-      } else if (this.adopt(value, 'published') === 'changed') {
-        this.logger.info('policies changed', { clients: this.rules.clients.length, hosts: this.rules.hosts.length, urlRules: this.crawlRules.length });
+      } else if (starting) {
+        heardWhileStarting = { value };
+      } else {
+        hear(value);
       }
     });
     let stored: unknown;
@@ -104,14 +116,19 @@ export class LivePolicyEngine implements PolicyEngine {
       stored = await store.load();
     } catch (error) {
       startPending = true;
+      starting = false;
       this.logger.warn('could not load stored policies; using the configured ones', { error: (error as Error).message });
       return;
     }
-    await this.start(store, stored, false);
+    const saved = await this.start(store, stored, false);
+    starting = false;
+    // Our own save is the newest document when we made one; otherwise what we heard is newer.
+    if (heardWhileStarting && !saved) hear(heardWhileStarting.value);
   }
 
   /** `late`: the store could not be read at start, and this is the first document heard since. */
-  private async start(store: RuleStore<StoredPolicies>, stored: unknown, late: boolean): Promise<void> {
+  /** Resolves true when it saved the file's rules for the fleet. */
+  private async start(store: RuleStore<StoredPolicies>, stored: unknown, late: boolean): Promise<boolean> {
     let current: StoredPolicies | undefined;
     let unreadable = false;
     if (stored !== undefined) {
@@ -132,11 +149,13 @@ export class LivePolicyEngine implements PolicyEngine {
     this.apply(decision.doc.rules, decision.doc.seed, decision.doc.urlRules ?? []);
     // The start-up line (cli/serve.ts) reports the decision; one made after it was printed is logged here.
     if (late) this.logger.info('policies chosen now that the store answers', { from: this.atStart.from, clients: this.rules.clients.length, hosts: this.rules.hosts.length });
-    if (decision.use === 'stored') return;
+    if (decision.use === 'stored') return false;
     try {
       await store.save(decision.doc);
+      return true;
     } catch (error) {
       this.logger.warn('could not save the configured policies to the store', { error: (error as Error).message });
+      return false;
     }
   }
 
