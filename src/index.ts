@@ -7,8 +7,9 @@ import { createSemantics } from './cache/semantics.js';
 import type { ProxyConfig } from './config/types.js';
 import { isLoopbackHost, isThisHost } from './guard/address-ranges.js';
 import { Guard } from './guard/guard.js';
-import { Upstream } from './http/upstream.js';
 import { createLogger, type Logger } from './observe/log.js';
+import { MeteredUpstream } from './observe/metered-upstream.js';
+import { ProxyMetrics } from './observe/metrics.js';
 import type { ProxyContext } from './pipeline/context.js';
 import { hiddenRequestFields } from './pipeline/recv.js';
 import { LivePolicyEngine } from './policy/engine.js';
@@ -76,13 +77,16 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
   const policies = new LivePolicyEngine(config, logger);
   await policies.follow(backend.rules);
   const guard = new Guard(config);
-  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, guard });
+  const metrics = new ProxyMetrics({ topHosts: config.metricsTopHosts, usage: () => backend.entries.usage?.() });
+  backend.instrument?.(metrics);
+  const upstream = new MeteredUpstream({ timeoutMs: config.upstreamTimeoutMs, guard }, metrics);
   let listening: AddressInfo | undefined;
 
   const ctx: ProxyContext = {
     config,
     now,
     logger,
+    metrics,
     backend,
     semantics: createSemantics(now, { targetedCacheControl: config.targetedCacheControl }),
     upstream,

@@ -2,7 +2,7 @@
 // own addresses (host-check.ts), an optional bearer token (required off loopback), JSON in and
 // out, and the route table. Every failure is a ProxyError answered as { "error": "<reason>" }:
 // 421 / 401 / 404 / 405 / 413 / 400 here, the rest from the routes.
-// What the routes do is policies-routes.ts's job.
+// What the routes do is policies-routes.ts's and metrics-routes.ts's job.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,6 +14,7 @@ import type { Logger } from '../observe/log.js';
 import { AdminHostCheck, requireTokenOffLoopback } from './host-check.js';
 import { redactUrl } from '../observe/redact.js';
 import { drainServer } from '../server/drain.js';
+import { createMetricsRoutes } from './metrics-routes.js';
 import { createPolicyRoutes } from './policies-routes.js';
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
@@ -32,6 +33,8 @@ export interface AdminRequest {
 export interface AdminReply {
   status: number;
   body: unknown;
+  /** Send `body` (a string) as is with this Content-Type instead of as JSON (/metrics). */
+  contentType?: string;
 }
 
 export interface AdminRoute {
@@ -49,7 +52,7 @@ export interface AdminServer {
 /** Throws ConfigError (before listening) for a non-loopback --admin-host without a token. */
 export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
   requireTokenOffLoopback(config);
-  const routes = createPolicyRoutes(proxy, logger);
+  const routes = [...createPolicyRoutes(proxy, logger), ...createMetricsRoutes(proxy)];
   let hostCheck: AdminHostCheck | undefined;
   const server = http.createServer((clientReq, clientRes) => {
     const address = server.address() as AddressInfo;
@@ -157,10 +160,10 @@ function send(clientRes: ServerResponse, reply: AdminReply & { headers?: Record<
     clientRes.destroy();
     return;
   }
-  const text = `${JSON.stringify(reply.body, null, 2)}\n`;
+  const text = reply.contentType ? String(reply.body) : `${JSON.stringify(reply.body, null, 2)}\n`;
   clientRes.writeHead(reply.status, {
     ...reply.headers,
-    'content-type': 'application/json; charset=utf-8',
+    'content-type': reply.contentType ?? 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
   });

@@ -34,6 +34,7 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     ],
     restrictDestinations: 'auto',
     allowDestinations: [],
+    metricsTopHosts: 0,
     ...overrides,
   };
 }

@@ -189,6 +189,12 @@ export const OPTIONS = {
     describe: 'debug, info (one line per request), warn, error or silent',
     apply: (c, v, p) => void (c.logLevel = parseLogLevel(p, v)),
   },
+  'metrics-top-hosts': {
+    type: 'number',
+    default: 0,
+    describe: 'give the first N origin hosts seen their own label in /metrics (the rest: host="other"); 0 = no per-host series',
+    apply: (c, v, p) => void (c.metricsTopHosts = parseInteger(p, v, 0, 1000)),
+  },
   'shutdown-timeout': {
     type: 'string',
     default: '10s',

@@ -60,4 +60,6 @@ export interface ProxyConfig {
   restrictDestinations: 'auto' | 'yes' | 'no';
   /** Exceptions to restrictDestinations (--allow-destinations). */
   allowDestinations: Cidr[];
+  /** Origin hosts given their own metrics label (--metrics-top-hosts); 0 = none. */
+  metricsTopHosts: number;
 }

@@ -44,7 +44,22 @@ export interface EntryStore {
   refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void>;
   /** Remove the URL's entry and every variant of it. */
   invalidate(url: string): Promise<void>;
+  /** What this process holds against --cache-size (for the metrics), read synchronously. */
+  usage?(): StoreUsage;
   close(): Promise<void>;
+}
+
+/** Records this process holds against --cache-size: the memory store, or the near cache before Redis. */
+export interface StoreUsage {
+  store: 'memory' | 'near-cache';
+  entries: number;
+  bytes: number;
+}
+
+/** What a guarded store reports about each call (store/guarded.ts → observe/metrics.ts). */
+export interface StoreObserver {
+  call(op: string, seconds: number, ok: boolean): void;
+  breaker(open: boolean): void;
 }
 
 export interface FillLock {
@@ -80,5 +95,7 @@ export interface Backend<Rules = unknown> {
   coordination: Coordination;
   ledger: ValidatorLedger;
   rules: RuleStore<Rules>;
+  /** Report every store call and breaker change to `observer` (guarded stores only). */
+  instrument?(observer: StoreObserver): void;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 // The default store: keyv over a byte-bounded LRU, with keyv's serializer switched off so a hit
 // hands back the live Entry object (no JSON, no base64, no copy of the body).
 import { Keyv } from 'keyv';
-import type { Entry, EntryAddress, EntryMeta, EntryStore } from '../types.js';
+import type { Entry, EntryAddress, EntryMeta, EntryStore, StoreUsage } from '../types.js';
 import { ByteLru } from './byte-lru.js';
 
 // A varying URL's record lives as long as its longest-lived variant (`expires`, epoch ms).
@@ -35,6 +35,10 @@ export class MemoryEntryStore implements EntryStore {
       serialize: undefined,
       deserialize: undefined,
     });
+  }
+
+  usage(): StoreUsage {
+    return { store: 'memory', entries: this.lru.size, bytes: this.lru.bytes };
   }
 
   async lookup(url: string, variantOf: (vary: string[]) => string) {

@@ -4,7 +4,7 @@
 // at entryKey(). Deadlines and error mapping are guarded.ts's job; what is stored (and for how
 // long) is decided by the pipeline, not here.
 import { randomBytes } from 'node:crypto';
-import type { Entry, EntryAddress, EntryMeta, EntryStore } from '../types.js';
+import type { Entry, EntryAddress, EntryMeta, EntryStore, StoreUsage } from '../types.js';
 import type { RedisArg, RedisConnection } from './connect.js';
 import { NearCache, type NearEntry, type NearVary } from './near-cache.js';
 import {
@@ -135,6 +135,10 @@ export class RedisEntryStore implements EntryStore {
   /** Bytes the near cache counts as held (for tests and diagnostics). */
   get nearCacheBytes(): number {
     return this.near.bytes;
+  }
+
+  usage(): StoreUsage {
+    return { store: 'near-cache', entries: this.near.entries, bytes: this.near.bytes };
   }
 
   /**
