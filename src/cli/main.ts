@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { OPTIONS } from '../config/options.js';
 import { policyCommand } from './policy-command.js';
 import { fatal, serve } from './serve.js';
+import { statsCommand } from './stats-command.js';
 
 // Every value is read as a string and validated by the same schema as the config file, so
 // `--port abc` and `port: abc` get the same message (yargs would turn "abc" into NaN, and a
@@ -55,6 +56,7 @@ await yargs(hideBin(process.argv))
     },
   )
   .command(policyCommand)
+  .command(statsCommand)
   .strict()
   // The messages usageError reads are yargs' English ones, whatever the user's locale.
   .locale('en')

@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8081';
 const REQUEST_TIMEOUT_MS = 10_000;
 
-interface ConnectionArgs {
+export interface ConnectionArgs {
   'admin-url': string;
   'admin-token'?: string;
 }
@@ -25,9 +25,9 @@ interface ListArgs extends ConnectionArgs {
 }
 
 /** A failure to report on stderr: usage mistakes, an unreachable admin API, a non-2xx answer. */
-class PolicyCommandError extends Error {}
+export class PolicyCommandError extends Error {}
 
-function withConnection<T>(y: Argv<T>): Argv<T & ConnectionArgs> {
+export function withConnection<T>(y: Argv<T>): Argv<T & ConnectionArgs> {
   return y
     .option('admin-url', {
       type: 'string',
@@ -47,7 +47,7 @@ function withTarget<T>(y: Argv<T>): Argv<T & TargetArgs> {
     .conflicts('host', 'default') as Argv<T & TargetArgs>;
 }
 
-async function call(args: ConnectionArgs, method: string, path: string, body?: unknown): Promise<unknown> {
+export async function call(args: ConnectionArgs, method: string, path: string, body?: unknown): Promise<unknown> {
   const base = args['admin-url'].replace(/\/+$/, '');
   const token = args['admin-token'] ?? process.env['ETAG_PROXY_ADMIN_TOKEN'];
   let res: Response;
