@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { endToEnd } from '../http/hop-by-hop.js';
+import { redactUrl } from '../observe/redact.js';
 import type { EntryMeta } from '../store/types.js';
 
 const NOT_STORED = ['set-cookie'] as const;
@@ -45,7 +46,19 @@ export function policyObject(meta: EntryMeta): CachePolicy.CachePolicyObject {
   return meta.policy.resh ? meta.policy : { ...meta.policy, resh: semanticsHeaders(meta.headers) };
 }
 
-export function buildMeta(status: number, headers: Record<string, string | string[]>, policy: CachePolicy, storedAt: number, bodyLength: number): EntryMeta {
+/** The URL kept in an entry: never a password (userinfo) or a credential in the query (invariant 4). */
+export function storedUrl(target: URL): string {
+  return redactUrl(`${target.protocol}//${target.host}${target.pathname}${target.search}`);
+}
+
+export function buildMeta(
+  status: number,
+  headers: Record<string, string | string[]>,
+  policy: CachePolicy,
+  storedAt: number,
+  bodyLength: number,
+  url?: string,
+): EntryMeta {
   const etag = single(headers['etag']);
   const lastModified = single(headers['last-modified']);
   return {
@@ -57,6 +70,7 @@ export function buildMeta(status: number, headers: Record<string, string | strin
     ...(lastModified !== undefined && { lastModified }),
     storedAt,
     bodyLength,
+    ...(url !== undefined && { url }),
   };
 }
 

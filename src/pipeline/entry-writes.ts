@@ -2,7 +2,7 @@
 // Store failures are logged and swallowed here: the client has been (or will be) served anyway.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
-import { buildMeta, semanticsHeaders, storedHeaders } from '../cache/entry.js';
+import { buildMeta, semanticsHeaders, storedHeaders, storedUrl } from '../cache/entry.js';
 import { variantId, varyNames } from '../cache/keys.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress } from '../store/types.js';
@@ -19,8 +19,9 @@ export async function commitEntry(
   originRes: IncomingMessage,
   policy: CachePolicy,
   body: Buffer,
+  target: URL,
 ): Promise<Entry | null> {
-  const meta = buildMeta(originRes.statusCode ?? 200, storedHeaders(originRes.headers), policy, ctx.now(), body.length);
+  const meta = buildMeta(originRes.statusCode ?? 200, storedHeaders(originRes.headers), policy, ctx.now(), body.length, storedUrl(target));
   const entry = { meta, body };
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
@@ -42,7 +43,7 @@ export async function refreshEntry(
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
   const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
   const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) });
-  const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length);
+  const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length, entry.meta.url);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl);

@@ -89,7 +89,7 @@ export function revalidateInBackground(tx: Tx): void {
         const body = await collectBody(originRes, ctx.config.maxObjectSizeBytes);
         if (body && !ctx.semantics.unstorableReason(policy, res)) {
           const newAddress = addressFor(address.url, originRes.headers, clientHeaders);
-          if (await commitEntry(ctx, newAddress, originRes, policy, body)) outcome = 'stored';
+          if (await commitEntry(ctx, newAddress, originRes, policy, body, target)) outcome = 'stored';
         }
       } else {
         originRes.resume();

@@ -26,7 +26,7 @@ export async function store(tx: Tx): Promise<Step> {
     return 'done';
   }
   const address = addressFor(tx.urlKey!, originRes.headers, tx.clientReq.headers);
-  const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body);
+  const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body, tx.target!);
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
   clientRes.end();
   tx.log.stored = !!entry;

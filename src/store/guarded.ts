@@ -44,6 +44,9 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       refresh: (address, meta, ttlMs) => breaker.call('refresh', () => entries.refresh(address, meta, ttlMs)),
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
       ...(entries.usage && { usage: () => entries.usage!() }),
+      ...(entries.variants && { variants: (url: string) => breaker.call('variants', () => entries.variants!(url)) }),
+      // A page at a time: each gets the deadline, so a long purge never reads as an outage.
+      ...(entries.scanPage && { scanPage: (cursor: string, count: number) => breaker.call('scan', () => entries.scanPage!(cursor, count)) }),
       close: () => breaker.closing('entries.close', () => entries.close()),
     },
     coordination: {

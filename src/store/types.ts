@@ -15,6 +15,12 @@ export interface EntryMeta {
   lastModified?: string;
   storedAt: number;
   bodyLength: number;
+  /**
+   * The URL this entry answers (storedUrl() in cache/entry.ts: no userinfo, secret query values
+   * redacted), so purge by prefix or host can match it; the store keys are hashes (cache/keys.ts).
+   * Absent in entries written before it was kept.
+   */
+  url?: string;
 }
 
 export interface Entry {
@@ -44,9 +50,32 @@ export interface EntryStore {
   refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void>;
   /** Remove the URL's entry and every variant of it. */
   invalidate(url: string): Promise<void>;
+  /** Every stored variant of a URL key, with its size and time left in the store (GET /cache). Optional: wrappers and test doubles may lack it; both stores have it (contract). */
+  variants?(url: string): Promise<StoredVariant[]>;
+  /**
+   * One page of this store's URL entries (purge by prefix or host): start with cursor "0"; the
+   * walk is over when the returned cursor is "0" again. A URL may come twice; none is missed
+   * that was stored for the whole walk. Redis walks with SCAN, never KEYS.
+   */
+  scanPage?(cursor: string, count: number): Promise<{ cursor: string; entries: ScannedEntry[] }>;
   /** What this process holds against --cache-size (for the metrics), read synchronously. */
   usage?(): StoreUsage;
   close(): Promise<void>;
+}
+
+export interface StoredVariant {
+  address: EntryAddress;
+  meta: EntryMeta;
+  /** Bytes of the stored record (meta and body). */
+  bytes: number;
+  /** Milliseconds until the store drops it; undefined when unknown. */
+  expiresInMs?: number;
+}
+
+/** A URL key found by scanPage, and the URL its entries answer (from the entry's meta). */
+export interface ScannedEntry {
+  url: string;
+  href?: string;
 }
 
 /** Records this process holds against --cache-size: the memory store, or the near cache before Redis. */
