@@ -35,6 +35,7 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     restrictDestinations: 'auto',
     allowDestinations: [],
     metricsTopHosts: 0,
+    purge: false,
     ...overrides,
   };
 }

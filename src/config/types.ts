@@ -60,6 +60,8 @@ export interface ProxyConfig {
   restrictDestinations: 'auto' | 'yes' | 'no';
   /** Exceptions to restrictDestinations (--allow-destinations). */
   allowDestinations: Cidr[];
+  /** Answer the PURGE method on the proxy port (--purge), for --allow'ed (or loopback) clients only. */
+  purge: boolean;
   /** Origin hosts given their own metrics label (--metrics-top-hosts); 0 = none. */
   metricsTopHosts: number;
 }

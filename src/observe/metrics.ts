@@ -93,7 +93,7 @@ export class ProxyMetrics implements StoreObserver {
 
   /** Called once per request, from pipeline/finish.ts. */
   requestFinished(tx: Tx): void {
-    const outcome = outcomeOf({ status: tx.status, failed: tx.error !== undefined || tx.log.error !== undefined });
+    const outcome = outcomeOf({ status: tx.status, failed: tx.error !== undefined || tx.log.error !== undefined, method: tx.method });
     this.byOutcome.get(outcome)!.inc();
     const policy = tx.policy?.validators;
     if (policy) this.byPolicy.get(policy)?.inc();

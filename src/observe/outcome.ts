@@ -8,14 +8,16 @@ export interface OutcomeFacts {
   status: CacheStatus;
   /** The request ended in a proxy-made answer or a cut transfer (tx.error / tx.log.error). */
   failed: boolean;
+  method: string;
 }
 
 /** Stale answers (RFC 5861, RFC 9111 §4.2.4) win over the failure that caused them. */
-export function outcomeOf({ status, failed }: OutcomeFacts): Outcome {
+export function outcomeOf({ status, failed, method }: OutcomeFacts): Outcome {
   if (status.hasDetail(DETAIL.staleIfError) || status.hasDetail(DETAIL.staleIfDisconnected) || status.hasDetail(DETAIL.staleWhileRevalidate)) {
     return 'stale';
   }
   if (failed) return 'error';
+  if (method === 'PURGE' && status.forwardReason === undefined) return 'bypass'; // answered by purge, the cache unused
   const reason = status.forwardReason;
   if (reason === undefined) {
     if (status.isHit) return status.isCollapsed ? 'collapsed' : 'hit';

@@ -35,6 +35,7 @@ export function recv(tx: Tx): Step | Promise<Step> {
   tx.policy = ctx.policies.resolve(tx.client.id, target.url.hostname);
   tx.urlKey = urlKey(target.url);
 
+  if (tx.method === 'PURGE' && ctx.config.purge) return 'purge';
   if (!CACHEABLE_METHODS.has(tx.method)) {
     tx.status.fwd('method').detail(DETAIL.unsafeMethod);
     return 'pass';
