@@ -2,7 +2,8 @@
 // own addresses (host-check.ts), an optional bearer token (required off loopback), JSON in and
 // out, and the route table. Every failure is a ProxyError answered as { "error": "<reason>" }:
 // 421 / 401 / 404 / 405 / 413 / 400 here, the rest from the routes.
-// What the routes do is the job of policies-routes.ts, metrics-routes.ts and cache-routes.ts.
+// What the routes do is the job of policies-routes.ts, metrics-routes.ts, cache-routes.ts and
+// changes-routes.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,6 +16,7 @@ import { AdminHostCheck, requireTokenOffLoopback } from './host-check.js';
 import { redactUrl } from '../observe/redact.js';
 import { drainServer } from '../server/drain.js';
 import { createCacheRoutes } from './cache-routes.js';
+import { createChangesRoutes } from './changes-routes.js';
 import { createMetricsRoutes } from './metrics-routes.js';
 import { createPolicyRoutes } from './policies-routes.js';
 
@@ -53,7 +55,7 @@ export interface AdminServer {
 /** Throws ConfigError (before listening) for a non-loopback --admin-host without a token. */
 export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
   requireTokenOffLoopback(config);
-  const routes = [...createPolicyRoutes(proxy, logger), ...createMetricsRoutes(proxy), ...createCacheRoutes(proxy, logger)];
+  const routes = [...createPolicyRoutes(proxy, logger), ...createMetricsRoutes(proxy), ...createCacheRoutes(proxy, logger), ...createChangesRoutes(proxy)];
   let hostCheck: AdminHostCheck | undefined;
   const server = http.createServer((clientReq, clientRes) => {
     const address = server.address() as AddressInfo;

@@ -30,6 +30,7 @@ export async function store(tx: Tx): Promise<Step> {
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
   clientRes.end();
   tx.log.stored = !!entry;
+  if (entry) tx.storedEntry = entry;
   if (tx.fill) await tx.fill.finish(entry ? 'stored' : 'not-stored');
   return 'done';
 }

@@ -64,6 +64,14 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       onChange: (listener) => rules.onChange(listener),
       close: () => breaker.closing('rules.close', () => rules.close()),
     },
+    ...(backend.changes && {
+      changes: {
+        append: (event, urlKey) => breaker.call('changes.append', () => backend.changes!.append(event, urlKey)),
+        history: (urlKey) => breaker.call('changes.history', () => backend.changes!.history(urlKey)),
+        after: (afterId, limit) => breaker.call('changes.after', () => backend.changes!.after(afterId, limit)),
+        cursorAt: (time) => backend.changes!.cursorAt(time),
+      },
+    }),
     instrument: (observer) => breaker.observe(observer),
     close: () => breaker.closing('close', () => backend.close()),
   };

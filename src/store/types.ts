@@ -117,6 +117,39 @@ export interface RuleStore<Rules> {
   close(): Promise<void>;
 }
 
+/** One side of a change: what identified a representation of the URL. */
+export interface RepresentationId {
+  etag: string | null;
+  lastModified: string | null;
+  /** `sha-256=:<base64>:` (RFC 9530 Repr-Digest form): the origin's, or computed from the body. */
+  digest: string;
+}
+
+/** The proxy learned a new representation of a URL (observe/changes.ts). */
+export interface ChangeEvent {
+  /** Ordered fleet-wide; the SSE id (Last-Event-ID). Assigned by the ChangeLog. */
+  id: string;
+  time: number;
+  url: string;
+  old: RepresentationId;
+  new: RepresentationId;
+  /** Body bytes of the new representation. */
+  size: number;
+  /** Client id whose request found it. */
+  client: string | null;
+}
+
+/** A bounded history of changes, per URL and fleet-wide. */
+export interface ChangeLog {
+  append(event: Omit<ChangeEvent, 'id'>, urlKey: string): Promise<ChangeEvent>;
+  /** The URL's latest changes, oldest first (at most the per-URL bound). */
+  history(urlKey: string): Promise<ChangeEvent[]>;
+  /** Fleet-wide changes after `afterId` ("0": from the oldest kept), oldest first, at most `limit`. */
+  after(afterId: string, limit: number): Promise<ChangeEvent[]>;
+  /** The first id whose time is at or after `time` (for ?since=<time>), as an `after` cursor. */
+  cursorAt(time: number): Promise<string>;
+}
+
 /** Everything a proxy needs from its storage backend. */
 export interface Backend<Rules = unknown> {
   kind: 'memory' | 'redis';
@@ -124,6 +157,8 @@ export interface Backend<Rules = unknown> {
   coordination: Coordination;
   ledger: ValidatorLedger;
   rules: RuleStore<Rules>;
+  /** ETag change history (observe/changes.ts); absent in backends that keep none. */
+  changes?: ChangeLog;
   /** Report every store call and breaker change to `observer` (guarded stores only). */
   instrument?(observer: StoreObserver): void;
   close(): Promise<void>;
