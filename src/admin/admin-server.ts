@@ -29,6 +29,7 @@ export interface AdminRequest {
   /** Path segments captured by the route's pattern, percent-decoded. */
   params: string[];
   query: URLSearchParams;
+  headers: IncomingMessage['headers'];
   /** The parsed JSON body; ProxyError(400) when it is not JSON. */
   json(): Promise<unknown>;
 }
@@ -38,6 +39,8 @@ export interface AdminReply {
   body: unknown;
   /** Send `body` (a string) as is with this Content-Type instead of as JSON (/metrics). */
   contentType?: string;
+  /** A long-lived answer (Server-Sent Events): it writes the response itself, after the checks. */
+  stream?: (clientRes: ServerResponse) => void;
 }
 
 export interface AdminRoute {
@@ -102,7 +105,7 @@ async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: Admi
       const allow = Object.keys(route.methods).join(', ');
       throw new ProxyError(405, 'method_not_allowed', `${clientReq.method} is not allowed on ${url.pathname}; use ${allow}`, { allow });
     }
-    return run({ params: match.slice(1).map((p) => decode(p ?? '')), query: url.searchParams, json: () => readJson(clientReq) });
+    return run({ params: match.slice(1).map((p) => decode(p ?? '')), query: url.searchParams, headers: clientReq.headers, json: () => readJson(clientReq) });
   }
   throw new ProxyError(404, 'not_found', `no admin route ${url.pathname}; see GET /policies`);
 }
@@ -161,6 +164,10 @@ function failure(error: unknown): AdminReply & { headers?: Record<string, string
 function send(clientRes: ServerResponse, reply: AdminReply & { headers?: Record<string, string> }): void {
   if (clientRes.headersSent) {
     clientRes.destroy();
+    return;
+  }
+  if (reply.stream) {
+    reply.stream(clientRes);
     return;
   }
   const text = reply.contentType ? String(reply.body) : `${JSON.stringify(reply.body, null, 2)}\n`;

@@ -70,6 +70,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
         history: (urlKey) => breaker.call('changes.history', () => backend.changes!.history(urlKey)),
         after: (afterId, limit) => breaker.call('changes.after', () => backend.changes!.after(afterId, limit)),
         cursorAt: (time) => backend.changes!.cursorAt(time),
+        latest: () => breaker.call('changes.latest', () => backend.changes!.latest()),
       },
     }),
     instrument: (observer) => breaker.observe(observer),

@@ -148,6 +148,8 @@ export interface ChangeLog {
   after(afterId: string, limit: number): Promise<ChangeEvent[]>;
   /** The first id whose time is at or after `time` (for ?since=<time>), as an `after` cursor. */
   cursorAt(time: number): Promise<string>;
+  /** The newest event's id ("0" when there is none): a stream's start that no clock skew can shift. */
+  latest(): Promise<string>;
 }
 
 /** Everything a proxy needs from its storage backend. */

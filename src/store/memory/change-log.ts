@@ -39,6 +39,10 @@ export class MemoryChangeLog implements ChangeLog {
     return out;
   }
 
+  async latest(): Promise<string> {
+    return this.fleet.at(-1)?.id ?? '0';
+  }
+
   async cursorAt(time: number): Promise<string> {
     return `${Math.max(0, time - 1)}-${Number.MAX_SAFE_INTEGER}`;
   }

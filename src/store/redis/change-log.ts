@@ -42,6 +42,12 @@ export class RedisChangeLog implements ChangeLog {
     return decode(await this.redis.command(this.fleetKey, ['XRANGE', this.fleetKey, start, '+', 'COUNT', String(limit)]));
   }
 
+  async latest(): Promise<string> {
+    const reply = await this.redis.command(this.fleetKey, ['XREVRANGE', this.fleetKey, '+', '-', 'COUNT', '1']);
+    return decode(reply)[0]?.id ?? '0';
+  }
+
+  // Stream ids carry the Redis server's clock: ?since= is as exact as the two clocks agree.
   async cursorAt(time: number): Promise<string> {
     return `${Math.max(0, time - 1)}-18446744073709551615`;
   }
