@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { OPTIONS } from '../config/options.js';
 import { policyCommand } from './policy-command.js';
 import { fatal, serve } from './serve.js';
+import { changesCommand } from './changes-command.js';
 import { purgeCommand } from './purge-command.js';
 import { statsCommand } from './stats-command.js';
 
@@ -59,6 +60,7 @@ await yargs(hideBin(process.argv))
   .command(policyCommand)
   .command(statsCommand)
   .command(purgeCommand)
+  .command(changesCommand)
   .strict()
   // The messages usageError reads are yargs' English ones, whatever the user's locale.
   .locale('en')
