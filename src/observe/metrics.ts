@@ -16,36 +16,59 @@ export interface MetricsOptions {
 
 type Child = Counter.Internal;
 
+/**
+ * Per-request tallies as plain numbers: prom-client hashes the label values on every inc(), even
+ * through a child, which is most of the hit path's counting cost; these are copied into the
+ * counters when scraped (each counter's collect).
+ */
+class Tally {
+  readonly counts = new Map<string, number>();
+
+  constructor(keys: readonly string[]) {
+    for (const key of keys) this.counts.set(key, 0);
+  }
+
+  add(key: string, n = 1): void {
+    const current = this.counts.get(key);
+    if (current !== undefined) this.counts.set(key, current + n);
+  }
+
+  /** A collect function for a counter with one label. */
+  collector(label: string): (this: Counter<string>) => void {
+    const counts = this.counts;
+    return function collect(this: Counter<string>) {
+      this.reset();
+      for (const [key, n] of counts) this.inc({ [label]: key }, n);
+    };
+  }
+}
+
 export class ProxyMetrics implements StoreObserver {
   readonly registry = new Registry();
-  private readonly requests: Counter<string>;
-  private readonly policies: Counter<string>;
-  private readonly dropped: Counter<string>;
+  private readonly outcomes = new Tally(OUTCOMES);
+  private readonly policies = new Tally(['pass', 'strip', 'isolate']);
+  private readonly dropped = new Tally(['if-none-match', 'if-modified-since', 'range', 'if-range']);
+  private readonly totals = new Tally(['avoided', 'servedBytes']);
   private readonly upstreamRequests: Counter<string>;
   private readonly upstreamBytes: Counter<string>;
   private readonly upstreamSeconds: Histogram<string>;
-  private readonly servedBytes: Counter<string>;
-  private readonly avoided: Counter<string>;
   private readonly storeSeconds: Histogram<string>;
   private readonly storeErrors: Counter<string>;
   private readonly breakerOpen: Gauge<string>;
   private readonly hostRequests: Counter<string>;
-  // Children bound once, so a hit increments without building label keys (the hit path's cost).
-  private readonly byOutcome = new Map<Outcome, Child>();
-  private readonly byPolicy = new Map<string, Child>();
-  private readonly byDropped = new Map<string, Child>();
   private readonly byHost = new Map<string, Map<Outcome, Child>>();
 
   constructor(private readonly options: MetricsOptions) {
     const registers = [this.registry];
-    const counter = (row: (typeof COUNTERS)[keyof typeof COUNTERS]) => new Counter({ name: row.name, help: row.help, labelNames: row.labels, registers });
-    this.requests = counter(COUNTERS.requests);
-    this.policies = counter(COUNTERS.policyRequests);
-    this.dropped = counter(COUNTERS.validatorsDropped);
+    const counter = (row: (typeof COUNTERS)[keyof typeof COUNTERS], collect?: (this: Counter<string>) => void) =>
+      new Counter({ name: row.name, help: row.help, labelNames: row.labels, registers, ...(collect && { collect }) });
+    counter(COUNTERS.requests, this.outcomes.collector('outcome'));
+    counter(COUNTERS.policyRequests, this.policies.collector('policy'));
+    counter(COUNTERS.validatorsDropped, this.dropped.collector('field'));
+    counter(COUNTERS.originRequestsAvoided, totalOf(this.totals, 'avoided'));
+    counter(COUNTERS.servedFromCacheBytes, totalOf(this.totals, 'servedBytes'));
     this.upstreamRequests = counter(COUNTERS.upstreamRequests);
     this.upstreamBytes = counter(COUNTERS.upstreamBytes);
-    this.servedBytes = counter(COUNTERS.servedFromCacheBytes);
-    this.avoided = counter(COUNTERS.originRequestsAvoided);
     this.storeErrors = counter(COUNTERS.storeErrors);
     this.hostRequests = counter(COUNTERS.hostRequests);
     const { upstreamSeconds: up, storeSeconds: st } = COUNTERS;
@@ -76,33 +99,23 @@ export class ProxyMetrics implements StoreObserver {
         if (now) this.set({ store: now.store }, now.bytes);
       },
     });
-    // Every outcome and policy series exists from the start at 0, so rates and ratios are defined.
-    for (const outcome of OUTCOMES) this.byOutcome.set(outcome, this.bind(this.requests, outcome));
-    for (const policy of ['pass', 'strip', 'isolate']) this.byPolicy.set(policy, this.bind(this.policies, policy));
-    for (const field of ['if-none-match', 'if-modified-since', 'range', 'if-range']) this.byDropped.set(field, this.bind(this.dropped, field));
+    // Every outcome and policy series exists from the start at 0 (the tallies start at 0), so
+    // rates and ratios are defined.
     this.upstreamBytes.inc(0);
-    this.servedBytes.inc(0);
-    this.avoided.inc(0);
-  }
-
-  private bind(metric: Counter<string>, value: string): Child {
-    const child = metric.labels(value);
-    child.inc(0);
-    return child;
   }
 
   /** Called once per request, from pipeline/finish.ts. */
   requestFinished(tx: Tx): void {
     const outcome = outcomeOf({ status: tx.status, failed: tx.error !== undefined || tx.log.error !== undefined, method: tx.method });
-    this.byOutcome.get(outcome)!.inc();
+    this.outcomes.add(outcome);
     const policy = tx.policy?.validators;
-    if (policy) this.byPolicy.get(policy)?.inc();
+    if (policy) this.policies.add(policy);
     const dropped = tx.conditionals?.dropped;
-    if (dropped?.length) for (const field of dropped) this.byDropped.get(field)?.inc();
-    if (outcome === 'hit' || outcome === 'collapsed') this.avoided.inc();
+    if (dropped?.length) for (const field of dropped) this.dropped.add(field);
+    if (outcome === 'hit' || outcome === 'collapsed') this.totals.add('avoided');
     if (servedFromCache(outcome) && tx.entry) {
       const bytes = bodyBytesSent(tx);
-      if (bytes > 0) this.servedBytes.inc(bytes);
+      if (bytes > 0) this.totals.add('servedBytes', bytes);
     }
     if (this.options.topHosts > 0 && tx.target) this.hostChild(tx.target.host, outcome).inc();
   }
@@ -144,6 +157,13 @@ export class ProxyMetrics implements StoreObserver {
     if (!child) children.set(outcome, (child = this.hostRequests.labels(label, outcome)));
     return child;
   }
+}
+
+function totalOf(tally: Tally, key: string): (this: Counter<string>) => void {
+  return function collect(this: Counter<string>) {
+    this.reset();
+    this.inc(tally.counts.get(key) ?? 0);
+  };
 }
 
 /** Body bytes of an answer from a stored entry (a 304 or a HEAD sends none). */
