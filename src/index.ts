@@ -9,9 +9,10 @@ import type { ProxyConfig } from './config/types.js';
 import { ConfigError } from './errors.js';
 import { isLoopbackHost, isThisHost } from './guard/address-ranges.js';
 import { Guard } from './guard/guard.js';
-import { Upstream } from './http/upstream.js';
 import { upstreamTrust } from './http/upstream-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
+import { MeteredUpstream } from './observe/metered-upstream.js';
+import { ProxyMetrics } from './observe/metrics.js';
 import type { ProxyContext } from './pipeline/context.js';
 import { LivePolicyEngine } from './policy/engine.js';
 import type { StoredPolicies } from './policy/stored-rules.js';
@@ -95,7 +96,9 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
   const policies = new LivePolicyEngine(config, logger);
   await policies.follow(backend.rules);
   const guard = new Guard(config);
-  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, guard, tls: trust });
+  const metrics = new ProxyMetrics({ topHosts: config.metricsTopHosts, usage: () => backend.entries.usage?.() });
+  backend.instrument?.(metrics);
+  const upstream = new MeteredUpstream({ timeoutMs: config.upstreamTimeoutMs, guard, tls: trust }, metrics);
   if (config.insecureUpstream) logger.warn('--insecure-upstream: HTTPS origin certificates are NOT verified; anyone on the path to an origin can forge its answers');
   let listening: AddressInfo | undefined;
 
@@ -103,6 +106,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     config,
     now,
     logger,
+    metrics,
     backend,
     semantics: createSemantics(now, { targetedCacheControl: config.targetedCacheControl }),
     upstream,

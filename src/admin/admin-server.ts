@@ -2,7 +2,8 @@
 // own addresses (host-check.ts), an optional bearer token (required off loopback), JSON in and
 // out, and the route table. Every failure is a ProxyError answered as { "error": "<reason>" }:
 // 421 / 401 / 404 / 405 / 413 / 400 here, the rest from the routes.
-// What the routes do is policies-routes.ts's job.
+// What the routes do is the job of policies-routes.ts, metrics-routes.ts, cache-routes.ts and
+// changes-routes.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,6 +15,9 @@ import type { Logger } from '../observe/log.js';
 import { AdminHostCheck, requireTokenOffLoopback } from './host-check.js';
 import { redactUrl } from '../observe/redact.js';
 import { drainServer } from '../server/drain.js';
+import { createCacheRoutes } from './cache-routes.js';
+import { createChangesRoutes } from './changes-routes.js';
+import { createMetricsRoutes } from './metrics-routes.js';
 import { createPolicyRoutes } from './policies-routes.js';
 import { createRuleRoutes } from './rules-routes.js';
 
@@ -26,6 +30,7 @@ export interface AdminRequest {
   /** Path segments captured by the route's pattern, percent-decoded. */
   params: string[];
   query: URLSearchParams;
+  headers: IncomingMessage['headers'];
   /** The parsed JSON body; ProxyError(400) when it is not JSON. */
   json(): Promise<unknown>;
 }
@@ -33,6 +38,10 @@ export interface AdminRequest {
 export interface AdminReply {
   status: number;
   body: unknown;
+  /** Send `body` (a string) as is with this Content-Type instead of as JSON (/metrics). */
+  contentType?: string;
+  /** A long-lived answer (Server-Sent Events): it writes the response itself, after the checks. */
+  stream?: (clientRes: ServerResponse) => void;
 }
 
 export interface AdminRoute {
@@ -50,7 +59,13 @@ export interface AdminServer {
 /** Throws ConfigError (before listening) for a non-loopback --admin-host without a token. */
 export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
   requireTokenOffLoopback(config);
-  const routes = [...createPolicyRoutes(proxy, logger), ...createRuleRoutes(proxy, logger)];
+  const routes = [
+    ...createPolicyRoutes(proxy, logger),
+    ...createRuleRoutes(proxy, logger),
+    ...createMetricsRoutes(proxy),
+    ...createCacheRoutes(proxy, logger),
+    ...createChangesRoutes(proxy),
+  ];
   let hostCheck: AdminHostCheck | undefined;
   const server = http.createServer((clientReq, clientRes) => {
     const address = server.address() as AddressInfo;
@@ -97,7 +112,7 @@ async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: Admi
       const allow = Object.keys(route.methods).join(', ');
       throw new ProxyError(405, 'method_not_allowed', `${clientReq.method} is not allowed on ${url.pathname}; use ${allow}`, { allow });
     }
-    return run({ params: match.slice(1).map((p) => decode(p ?? '')), query: url.searchParams, json: () => readJson(clientReq) });
+    return run({ params: match.slice(1).map((p) => decode(p ?? '')), query: url.searchParams, headers: clientReq.headers, json: () => readJson(clientReq) });
   }
   throw new ProxyError(404, 'not_found', `no admin route ${url.pathname}; see GET /policies`);
 }
@@ -158,10 +173,14 @@ function send(clientRes: ServerResponse, reply: AdminReply & { headers?: Record<
     clientRes.destroy();
     return;
   }
-  const text = `${JSON.stringify(reply.body, null, 2)}\n`;
+  if (reply.stream) {
+    reply.stream(clientRes);
+    return;
+  }
+  const text = reply.contentType ? String(reply.body) : `${JSON.stringify(reply.body, null, 2)}\n`;
   clientRes.writeHead(reply.status, {
     ...reply.headers,
-    'content-type': 'application/json; charset=utf-8',
+    'content-type': reply.contentType ?? 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
   });

@@ -31,6 +31,10 @@ export class CacheStatus {
   private text: string;
   private details: string[] | undefined;
   private wasCollapsed = false;
+  // What the metrics read in finish (observe/outcome.ts), kept beside the text so nothing parses it.
+  private hitSeen = false;
+  private forwarded: ForwardReason | undefined;
+  private forwardedStatus: number | undefined;
 
   constructor(cacheName = 'etag-proxy') {
     this.text = cacheName;
@@ -38,16 +42,19 @@ export class CacheStatus {
 
   hit(): this {
     this.text += '; hit';
+    this.hitSeen = true;
     return this;
   }
 
   fwd(reason: ForwardReason): this {
     this.text += `; fwd=${reason}`;
+    this.forwarded = reason;
     return this;
   }
 
   fwdStatus(status: number): this {
     this.text += `; fwd-status=${status}`;
+    this.forwardedStatus = status;
     return this;
   }
 
@@ -71,6 +78,26 @@ export class CacheStatus {
     this.details ??= [];
     if (!this.details.includes(token)) this.details.push(token);
     return this;
+  }
+
+  get isHit(): boolean {
+    return this.hitSeen;
+  }
+
+  get forwardReason(): ForwardReason | undefined {
+    return this.forwarded;
+  }
+
+  get forwardStatus(): number | undefined {
+    return this.forwardedStatus;
+  }
+
+  get isCollapsed(): boolean {
+    return this.wasCollapsed;
+  }
+
+  hasDetail(token: string): boolean {
+    return this.details?.includes(token) ?? false;
   }
 
   toString(): string {

@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { endToEnd } from '../http/hop-by-hop.js';
 import { directiveNames } from './response-fields.js';
+import { redactUrl } from '../observe/redact.js';
 import type { EntryMeta } from '../store/types.js';
 
 // RFC 6265 Set-Cookie, and RFC 2965's obsolete Set-Cookie2, which some origins still send.
@@ -52,13 +53,18 @@ export function policyObject(meta: EntryMeta): CachePolicy.CachePolicyObject {
   return meta.policy.resh ? meta.policy : { ...meta.policy, resh: semanticsHeaders(meta.headers) };
 }
 
+/** The URL kept in an entry: never a password (userinfo) or a credential in the query (invariant 4). */
+export function storedUrl(target: URL): string {
+  return redactUrl(`${target.protocol}//${target.host}${target.pathname}${target.search}`);
+}
+
 export function buildMeta(
   status: number,
   headers: Record<string, string | string[]>,
   policy: CachePolicy,
   storedAt: number,
   bodyLength: number,
-  boundTo?: string,
+  extra: { boundTo?: string; url?: string } = {},
 ): EntryMeta {
   const etag = single(headers['etag']);
   const lastModified = single(headers['last-modified']);
@@ -71,7 +77,8 @@ export function buildMeta(
     ...(lastModified !== undefined && { lastModified }),
     storedAt,
     bodyLength,
-    ...(boundTo !== undefined && { boundTo }),
+    ...(extra.boundTo !== undefined && { boundTo: extra.boundTo }),
+    ...(extra.url !== undefined && { url: extra.url }),
   };
 }
 

@@ -8,6 +8,9 @@ import { caCommand } from './ca-command.js';
 import { policyCommand } from './policy-command.js';
 import { rulesCommand } from './rules-command.js';
 import { fatal, serve } from './serve.js';
+import { changesCommand } from './changes-command.js';
+import { purgeCommand } from './purge-command.js';
+import { statsCommand } from './stats-command.js';
 
 // Every value is read as a string and validated by the same schema as the config file, so
 // `--port abc` and `port: abc` get the same message (yargs would turn "abc" into NaN, and a
@@ -59,6 +62,9 @@ await yargs(hideBin(process.argv))
   .command(policyCommand)
   .command(rulesCommand)
   .command(caCommand)
+  .command(statsCommand)
+  .command(purgeCommand)
+  .command(changesCommand)
   .strict()
   // The messages usageError reads are yargs' English ones, whatever the user's locale.
   .locale('en')

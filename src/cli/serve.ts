@@ -12,6 +12,7 @@ import { redactUrl } from '../observe/redact.js';
 import type { RulesAtStart } from '../policy/engine.js';
 import type { PolicyRules } from '../policy/rules.js';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
+import { answerMetricsCollection, serveClusterMetrics } from '../observe/cluster-metrics.js';
 import { onStopRequest, stopWorkers, type StopRequest } from './shutdown.js';
 
 /** Start-up lines list at most this many rules; the rest are counted. */
@@ -45,6 +46,7 @@ function startPrimary(config: ProxyConfig): void {
   const fork = () => {
     if (!stopping) cluster.fork();
   };
+  serveClusterMetrics();
   for (let i = 0; i < config.workers; i++) fork();
   const started = new Set<number>();
   cluster.on('message', (worker, message: unknown) => {
@@ -116,7 +118,10 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
     ...(cluster.isWorker && { worker: cluster.worker?.id }),
   });
 
-  if (cluster.isWorker) process.send?.({ etagProxy: 'ready' });
+  if (cluster.isWorker) {
+    answerMetricsCollection(proxy.ctx.metrics);
+    process.send?.({ etagProxy: 'ready' });
+  }
   stopper.stop = shutdownOnce({ proxy, ...(admin && { admin }) }, config, logger);
   if (stopper.pending) stopper.stop(stopper.pending);
 }

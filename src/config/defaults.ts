@@ -40,6 +40,8 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     intercept: false,
     passthrough: [],
     insecureUpstream: false,
+    metricsTopHosts: 0,
+    purge: false,
     ...overrides,
   };
 }

@@ -201,6 +201,18 @@ export const OPTIONS = {
     describe: 'debug, info (one line per request), warn, error or silent',
     apply: (c, v, p) => void (c.logLevel = parseLogLevel(p, v)),
   },
+  'metrics-top-hosts': {
+    type: 'number',
+    default: 0,
+    describe: 'give the first N origin hosts seen their own label in /metrics (the rest: host="other"); 0 = no per-host series',
+    apply: (c, v, p) => void (c.metricsTopHosts = parseInteger(p, v, 0, 1000)),
+  },
+  purge: {
+    type: 'boolean',
+    default: false,
+    describe: 'answer PURGE <url> on the proxy port by removing every stored variant; only from --allow addresses (loopback without --allow)',
+    apply: (c, v, p) => void (c.purge = parseBoolean(p, v)),
+  },
   'shutdown-timeout': {
     type: 'string',
     default: '10s',

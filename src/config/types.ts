@@ -77,4 +77,8 @@ export interface ProxyConfig {
   upstreamCa?: string;
   /** Do not verify origin certificates (warned about at start). */
   insecureUpstream: boolean;
+  /** Answer the PURGE method on the proxy port (--purge), for --allow'ed (or loopback) clients only. */
+  purge: boolean;
+  /** Origin hosts given their own metrics label (--metrics-top-hosts); 0 = none. */
+  metricsTopHosts: number;
 }

@@ -72,6 +72,12 @@ export class Guard {
     return verdict;
   }
 
+  /** PURGE (--purge): from an --allow address, or from loopback when there is no --allow list. */
+  mayPurge(socket: net.Socket): boolean {
+    const address = socket.remoteAddress ?? '';
+    return this.clients ? inList(this.clients, address) : isLoopbackHost(address);
+  }
+
   checkConnectPort(port: number): void {
     if (this.config.connectPorts.some(([from, to]) => port >= from && port <= to)) return;
     const allowed = this.config.connectPorts.map(([from, to]) => (from === to ? String(from) : `${from}-${to}`)).join(',');

@@ -7,6 +7,7 @@ import type { ProxyConfig } from '../config/types.js';
 import type { Guard } from '../guard/guard.js';
 import type { Upstream } from '../http/upstream.js';
 import type { Logger } from '../observe/log.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
 import type { StoredPolicies } from '../policy/stored-rules.js';
 import type { PolicyEngine } from '../policy/types.js';
 import type { Backend } from '../store/types.js';
@@ -15,6 +16,8 @@ export interface ProxyContext {
   readonly config: ProxyConfig;
   readonly now: () => number;
   readonly logger: Logger;
+  /** Counters fed once per request from finish (observe/metrics.ts). */
+  readonly metrics: ProxyMetrics;
   readonly backend: Backend<StoredPolicies>;
   readonly semantics: Semantics;
   readonly upstream: Upstream;

@@ -2,7 +2,7 @@
 // Store failures are logged and swallowed here: the client has been (or will be) served anyway.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
-import { buildMeta, marksShareable, semanticsHeaders, single, storedHeaders } from '../cache/entry.js';
+import { buildMeta, marksShareable, semanticsHeaders, single, storedHeaders, storedUrl } from '../cache/entry.js';
 import { cookieBinding, storedVary, variantId, varyNames } from '../cache/keys.js';
 import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
@@ -34,6 +34,8 @@ export async function commitEntry(
     perClient?: boolean;
     /** Recorded for replay: kept at least this long whatever its freshness (--record). */
     keepAtLeastMs?: number;
+    /** The request's target: its URL is kept (redacted) so purge by prefix or host can match. */
+    target?: URL;
   } = {},
 ): Promise<Entry | null> {
   const headers = storedHeaders(originRes.headers);
@@ -42,7 +44,8 @@ export async function commitEntry(
   // same cookies as the one it was made for (none: ''). A per-client entry is bound by its key.
   const shared = options.perClient || marksShareable(single(headers['cache-control']));
   const boundTo = shared ? undefined : cookieBinding(options.clientCookie);
-  const meta = buildMeta(originRes.statusCode ?? 200, headers, policy, ctx.now(), body.length, boundTo);
+  const url = options.target ? storedUrl(options.target) : undefined;
+  const meta = buildMeta(originRes.statusCode ?? 200, headers, policy, ctx.now(), body.length, { boundTo, url });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   const entry = { meta, body };
   const ttl = Math.max(keepAtLeastMs, ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs));
@@ -66,7 +69,7 @@ export async function refreshEntry(
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
   const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
   const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) }, rule);
-  const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length, entry.meta.boundTo);
+  const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length, { boundTo: entry.meta.boundTo, url: entry.meta.url });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {

@@ -1,8 +1,11 @@
-// The end of every request: release a fill lock still held, and write the one log line.
+// The end of every request: count it, release a fill lock still held, and write the one log line.
+import { recordChange } from '../observe/changes.js';
 import { redactUrl } from '../observe/redact.js';
 import type { Tx } from './transaction.js';
 
 export function finish(tx: Tx): void | Promise<void> {
+  tx.ctx.metrics.requestFinished(tx);
+  if (tx.storedEntry) recordChange(tx);
   // Still held: the request failed before its fill settled; followers look for themselves.
   if (tx.fill) return tx.fill.finish('unknown').then(() => log(tx), () => log(tx));
   log(tx);

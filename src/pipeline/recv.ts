@@ -35,6 +35,7 @@ export function recv(tx: Tx): Step | Promise<Step> {
   tx.record = tx.rule.settings.record ?? ctx.config.record;
   tx.urlKey = keyOf(ctx, target.url, tx.rule);
 
+  if (tx.method === 'PURGE' && ctx.config.purge) return 'purge';
   if (!CACHEABLE_METHODS.has(tx.method)) {
     tx.status.fwd('method').detail(DETAIL.unsafeMethod);
     return 'pass';

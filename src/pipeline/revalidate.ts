@@ -89,7 +89,7 @@ export function revalidateInBackground(tx: Tx): void {
         const body = await collectBody(originRes, maxObjectSize(ctx, rule));
         if (body && verdict.decision === 'store') {
           const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined, rule?.settings.varyIgnore);
-          if (await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient })) outcome = 'stored';
+          if (await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target })) outcome = 'stored';
         }
       } else {
         originRes.resume();

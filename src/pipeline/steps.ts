@@ -2,6 +2,7 @@
 //
 //  CONNECT ─────────────────────────────────────────────► pipe (server/proxy-server.ts)
 //  recv ─ bad target / 407 / own port ─────────────────► synth
+//       ─ PURGE (--purge) ─────────────────────────────► purge
 //       ─ unsafe method, Authorization, Range, no-store ► pass ─► relay
 //       ─ GET / HEAD ─► lookup ─ fresh / max-stale ─────► deliver
 //                              ─ stale-while-revalidate ► deliver (+ background revalidate)
@@ -17,6 +18,7 @@ import { fetch } from './fetch.js';
 import { lookup } from './lookup.js';
 import { miss } from './miss.js';
 import { pass } from './pass.js';
+import { purge } from './purge.js';
 import { recv } from './recv.js';
 import { refresh } from './refresh.js';
 import { relay } from './relay.js';
@@ -36,6 +38,7 @@ export type Step =
   | 'relay'
   | 'deliver'
   | 'pass'
+  | 'purge'
   | 'synth'
   | 'backendError'
   | 'done';
@@ -54,6 +57,7 @@ export const STEPS = {
   relay,
   deliver,
   pass,
+  purge,
   synth,
   backendError,
 } satisfies Record<Exclude<Step, 'done'>, StepFn>;

@@ -33,10 +33,12 @@ export async function store(tx: Tx): Promise<Step> {
     clientCookie: tx.clientReq.headers['cookie'],
     perClient: tx.perClient,
     keepAtLeastMs: tx.record ? ctx.config.keepValidatorsMs : 0,
+    target: tx.target!,
   });
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
   clientRes.end();
   tx.log.stored = !!entry;
+  if (entry) tx.storedEntry = entry;
   if (tx.fill) await tx.fill.finish(entry ? 'stored' : 'not-stored');
   return 'done';
 }

@@ -39,6 +39,8 @@ export interface Tx {
   onlyIfCached?: boolean;
   urlKey?: string;
   entry?: Entry;
+  /** The entry this request stored (store.ts): finish compares it with `entry` for the change log. */
+  storedEntry?: Entry;
   entryPolicy?: CachePolicy;
   address?: EntryAddress;
   usability?: Usability;

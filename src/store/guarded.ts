@@ -4,7 +4,7 @@
 // "store up"), never per request. What a caller does with StoreUnavailable is the pipeline's job.
 import { StoreUnavailable } from '../errors.js';
 import type { Logger } from '../observe/log.js';
-import type { Backend, FillLock } from './types.js';
+import type { Backend, FillLock, StoreObserver } from './types.js';
 
 export interface GuardOptions {
   /** Deadline per call (`--store-timeout`). */
@@ -43,6 +43,10 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
         breaker.call('put', () => entries.put(address, entry, ttlMs), options.timeoutMs + entry.body.length / PUT_BYTES_PER_MS),
       refresh: (address, meta, ttlMs) => breaker.call('refresh', () => entries.refresh(address, meta, ttlMs)),
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
+      ...(entries.usage && { usage: () => entries.usage!() }),
+      ...(entries.variants && { variants: (url: string) => breaker.call('variants', () => entries.variants!(url)) }),
+      // A page at a time: each gets the deadline, so a long purge never reads as an outage.
+      ...(entries.scanPage && { scanPage: (cursor: string, count: number) => breaker.call('scan', () => entries.scanPage!(cursor, count)) }),
       close: () => breaker.closing('entries.close', () => entries.close()),
     },
     coordination: {
@@ -60,11 +64,22 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       onChange: (listener) => rules.onChange(listener),
       close: () => breaker.closing('rules.close', () => rules.close()),
     },
+    ...(backend.changes && {
+      changes: {
+        append: (event, urlKey) => breaker.call('changes.append', () => backend.changes!.append(event, urlKey)),
+        history: (urlKey) => breaker.call('changes.history', () => backend.changes!.history(urlKey)),
+        after: (afterId, limit) => breaker.call('changes.after', () => backend.changes!.after(afterId, limit)),
+        cursorAt: (time) => backend.changes!.cursorAt(time),
+        latest: () => breaker.call('changes.latest', () => backend.changes!.latest()),
+      },
+    }),
+    instrument: (observer) => breaker.observe(observer),
     close: () => breaker.closing('close', () => backend.close()),
   };
 }
 
 class Breaker {
+  readonly observers = new Set<StoreObserver>();
   private down = false;
   private probing = false;
   private nextProbeAt = 0;
@@ -87,15 +102,20 @@ class Breaker {
     const isProbe = this.down;
     if (isProbe) {
       if (this.probing || this.now() < this.nextProbeAt) {
+        for (const observer of this.observers) observer.call(op, 0, false);
         throw new StoreUnavailable(`${this.options.name} store is down: ${op} not attempted`);
       }
       this.probing = true;
     }
+    // A monotonic clock: a latency, not a freshness decision.
+    const startedAt = this.observers.size ? performance.now() : undefined;
     try {
       const value = await this.withDeadline(op, run, timeoutMs);
+      if (startedAt !== undefined) this.report(op, startedAt, true);
       if (isProbe) this.markUp();
       return value;
     } catch (err) {
+      if (startedAt !== undefined) this.report(op, startedAt, false);
       if (this.isOutage(err)) this.markDown(err);
       // The server answered (with an error): it is reachable, whatever it thought of the command.
       else if (isProbe) this.markUp();
@@ -141,16 +161,28 @@ class Breaker {
     });
   }
 
+  observe(observer: StoreObserver): void {
+    this.observers.add(observer);
+    observer.breaker(this.down); // it may have opened before anyone watched (rules load at start)
+  }
+
+  private report(op: string, startedAt: number, ok: boolean): void {
+    const seconds = (performance.now() - startedAt) / 1000;
+    for (const observer of this.observers) observer.call(op, seconds, ok);
+  }
+
   private markDown(err: unknown): void {
     this.nextProbeAt = this.now() + this.probeIntervalMs;
     if (this.down) return;
     this.down = true;
+    for (const observer of this.observers) observer.breaker(true);
     this.options.logger.warn('store down', { store: this.options.name, reason: reason(err) });
   }
 
   private markUp(): void {
     if (!this.down) return;
     this.down = false;
+    for (const observer of this.observers) observer.breaker(false);
     this.options.logger.info('store up', { store: this.options.name });
   }
 }

@@ -23,6 +23,12 @@ export interface EntryMeta {
   boundTo?: string;
   /** Stored only because a crawl rule overrode what the origin said (Cache-Status detail=rule-override). */
   ruleOverride?: true;
+  /**
+   * The URL this entry answers (storedUrl() in cache/entry.ts: no userinfo, secret query values
+   * redacted), so purge by prefix or host can match it; the store keys are hashes (cache/keys.ts).
+   * Absent in entries written before it was kept.
+   */
+  url?: string;
 }
 
 export interface Entry {
@@ -52,7 +58,45 @@ export interface EntryStore {
   refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void>;
   /** Remove the URL's entry and every variant of it. */
   invalidate(url: string): Promise<void>;
+  /** Every stored variant of a URL key, with its size and time left in the store (GET /cache). Optional: wrappers and test doubles may lack it; both stores have it (contract). */
+  variants?(url: string): Promise<StoredVariant[]>;
+  /**
+   * One page of this store's URL entries (purge by prefix or host): start with cursor "0"; the
+   * walk is over when the returned cursor is "0" again. A URL may come twice; none is missed
+   * that was stored for the whole walk. Redis walks with SCAN, never KEYS.
+   */
+  scanPage?(cursor: string, count: number): Promise<{ cursor: string; entries: ScannedEntry[] }>;
+  /** What this process holds against --cache-size (for the metrics), read synchronously. */
+  usage?(): StoreUsage;
   close(): Promise<void>;
+}
+
+export interface StoredVariant {
+  address: EntryAddress;
+  meta: EntryMeta;
+  /** Bytes of the stored record (meta and body). */
+  bytes: number;
+  /** Milliseconds until the store drops it; undefined when unknown. */
+  expiresInMs?: number;
+}
+
+/** A URL key found by scanPage, and the URL its entries answer (from the entry's meta). */
+export interface ScannedEntry {
+  url: string;
+  href?: string;
+}
+
+/** Records this process holds against --cache-size: the memory store, or the near cache before Redis. */
+export interface StoreUsage {
+  store: 'memory' | 'near-cache';
+  entries: number;
+  bytes: number;
+}
+
+/** What a guarded store reports about each call (store/guarded.ts → observe/metrics.ts). */
+export interface StoreObserver {
+  call(op: string, seconds: number, ok: boolean): void;
+  breaker(open: boolean): void;
 }
 
 export interface FillLock {
@@ -81,6 +125,41 @@ export interface RuleStore<Rules> {
   close(): Promise<void>;
 }
 
+/** One side of a change: what identified a representation of the URL. */
+export interface RepresentationId {
+  etag: string | null;
+  lastModified: string | null;
+  /** `sha-256=:<base64>:` (RFC 9530 Repr-Digest form): the origin's, or computed from the body. */
+  digest: string;
+}
+
+/** The proxy learned a new representation of a URL (observe/changes.ts). */
+export interface ChangeEvent {
+  /** Ordered fleet-wide; the SSE id (Last-Event-ID). Assigned by the ChangeLog. */
+  id: string;
+  time: number;
+  url: string;
+  old: RepresentationId;
+  new: RepresentationId;
+  /** Body bytes of the new representation. */
+  size: number;
+  /** Client id whose request found it. */
+  client: string | null;
+}
+
+/** A bounded history of changes, per URL and fleet-wide. */
+export interface ChangeLog {
+  append(event: Omit<ChangeEvent, 'id'>, urlKey: string): Promise<ChangeEvent>;
+  /** The URL's latest changes, oldest first (at most the per-URL bound). */
+  history(urlKey: string): Promise<ChangeEvent[]>;
+  /** Fleet-wide changes after `afterId` ("0": from the oldest kept), oldest first, at most `limit`. */
+  after(afterId: string, limit: number): Promise<ChangeEvent[]>;
+  /** The first id whose time is at or after `time` (for ?since=<time>), as an `after` cursor. */
+  cursorAt(time: number): Promise<string>;
+  /** The newest event's id ("0" when there is none): a stream's start that no clock skew can shift. */
+  latest(): Promise<string>;
+}
+
 /** Everything a proxy needs from its storage backend. */
 export interface Backend<Rules = unknown> {
   kind: 'memory' | 'redis';
@@ -88,5 +167,9 @@ export interface Backend<Rules = unknown> {
   coordination: Coordination;
   ledger: ValidatorLedger;
   rules: RuleStore<Rules>;
+  /** ETag change history (observe/changes.ts); absent in backends that keep none. */
+  changes?: ChangeLog;
+  /** Report every store call and breaker change to `observer` (guarded stores only). */
+  instrument?(observer: StoreObserver): void;
   close(): Promise<void>;
 }

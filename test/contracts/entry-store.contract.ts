@@ -251,4 +251,63 @@ export function entryStoreVaryTtlContract(name: string, make: () => Promise<Entr
       expect((await store.lookup(url, () => 'long'))?.entry.body.toString()).toBe('long');
     });
   });
+
+  describe(`EntryStore contract, inspection and scan (GET /cache, purge): ${name}`, () => {
+    let subject: EntryStoreSubject;
+    let store: EntryStore;
+
+    beforeAll(async () => {
+      subject = await make();
+      store = subject.store;
+    });
+    afterAll(async () => {
+      await subject?.cleanup();
+    });
+
+    async function walk(count: number): Promise<Map<string, string | undefined>> {
+      const seen = new Map<string, string | undefined>();
+      let cursor = '0';
+      let pages = 0;
+      do {
+        const page = await store.scanPage!(cursor, count);
+        for (const entry of page.entries) if (!seen.get(entry.url)) seen.set(entry.url, entry.href);
+        cursor = page.cursor;
+        if (++pages > 10_000) throw new Error('scan never ended');
+      } while (cursor !== '0');
+      return seen;
+    }
+
+    it('lists every stored variant of a URL with its meta, size and time left; none for an unknown URL', async () => {
+      const plainUrl = freshUrl();
+      const varying = freshUrl();
+      await store.put(plain(plainUrl), sampleEntry(Buffer.from('plain body'), { url: 'http://a.example/plain' }), 60_000);
+      await store.put({ url: varying, vary: ['accept'], variant: 'json' }, sampleEntry(Buffer.from('{}'), { url: 'http://a.example/v' }), 60_000);
+      await store.put({ url: varying, vary: ['accept'], variant: 'html' }, sampleEntry(Buffer.from('<p>'), { url: 'http://a.example/v' }), 30_000);
+
+      const [one] = await store.variants!(plainUrl);
+      expect(one).toMatchObject({ address: { url: plainUrl, vary: null, variant: null }, meta: { url: 'http://a.example/plain', bodyLength: 10, etag: '"v1"' } });
+      expect(one!.bytes).toBeGreaterThanOrEqual(10);
+      if (one!.expiresInMs !== undefined) expect(one!.expiresInMs).toBeLessThanOrEqual(60_000);
+      const both = await store.variants!(varying);
+      expect(both.map((v) => v.address.variant).sort()).toEqual(['html', 'json']);
+      expect(both.every((v) => v.address.vary?.[0] === 'accept' && v.meta.url === 'http://a.example/v')).toBe(true);
+      expect(await store.variants!(freshUrl())).toEqual([]);
+    });
+
+    it('walks every URL key in pages with the URL its entries answer, and no longer after an invalidation', async () => {
+      const urls = Array.from({ length: 7 }, () => freshUrl());
+      for (const [i, url] of urls.entries()) await store.put(plain(url), sampleEntry(Buffer.from(`b${i}`), { url: `http://scan.example/${i}` }), 60_000);
+      const varying = freshUrl();
+      await store.put({ url: varying, vary: ['accept'], variant: 'x' }, sampleEntry(Buffer.from('x'), { url: 'http://scan.example/vary' }), 60_000);
+      const seen = await walk(3);
+      for (const [i, url] of urls.entries()) expect(seen.get(url)).toBe(`http://scan.example/${i}`);
+      expect(seen.get(varying)).toBe('http://scan.example/vary');
+      await store.invalidate(urls[0]!);
+      await store.invalidate(varying);
+      const after = await walk(3);
+      expect(after.has(urls[0]!)).toBe(false);
+      expect(after.has(varying)).toBe(false);
+      expect(after.get(urls[1]!)).toBe('http://scan.example/1');
+    });
+  });
 }

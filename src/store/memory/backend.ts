@@ -1,5 +1,6 @@
 // The embedded default backend: everything in this process, nothing to set up.
 import type { Backend } from '../types.js';
+import { MemoryChangeLog } from './change-log.js';
 import { MemoryCoordination, MemoryLedger, MemoryRuleStore } from './coordination.js';
 import { MemoryEntryStore } from './entry-store.js';
 
@@ -12,6 +13,7 @@ export function createMemoryBackend<Rules>(options: { cacheSizeBytes: number; no
     coordination: new MemoryCoordination(options.now),
     ledger: new MemoryLedger(options.now),
     rules,
+    changes: new MemoryChangeLog(),
     close: async () => {
       await entries.close();
       await rules.close();

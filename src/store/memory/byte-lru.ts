@@ -29,6 +29,21 @@ export class ByteLru<V> {
     return slot.value;
   }
 
+  /** Read without touching the LRU order (inspection, not use). */
+  peek(key: string): V | undefined {
+    return this.map.get(key)?.value;
+  }
+
+  /** The size counted for `key`, or undefined. */
+  sizeFor(key: string): number | undefined {
+    return this.map.get(key)?.size;
+  }
+
+  /** Every key and value, least recently used first, without touching the order. */
+  *entries(): IterableIterator<[string, V]> {
+    for (const [key, slot] of this.map) yield [key, slot.value];
+  }
+
   has(key: string): boolean {
     return this.map.has(key);
   }

@@ -1,7 +1,7 @@
 // The default store: keyv over a byte-bounded LRU, with keyv's serializer switched off so a hit
 // hands back the live Entry object (no JSON, no base64, no copy of the body).
 import { Keyv } from 'keyv';
-import type { Entry, EntryAddress, EntryMeta, EntryStore } from '../types.js';
+import type { Entry, EntryAddress, EntryMeta, EntryStore, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
 import { ByteLru } from './byte-lru.js';
 import { Reclaimer } from './reclaim.js';
 
@@ -41,6 +41,10 @@ export class MemoryEntryStore implements EntryStore {
       serialize: undefined,
       deserialize: undefined,
     });
+  }
+
+  usage(): StoreUsage {
+    return { store: 'memory', entries: this.lru.size, bytes: this.lru.bytes };
   }
 
   async lookup(url: string, variantOf: (vary: string[]) => string) {
@@ -94,6 +98,30 @@ export class MemoryEntryStore implements EntryStore {
 
   private async dropVariants(url: string, variants: Iterable<string>): Promise<void> {
     for (const variant of variants) await this.keyv.delete(`${url}:${variant}`);
+  }
+
+  // Inspection and purge (not on the request path). Peeks leave the LRU order as it was.
+  async variants(url: string): Promise<StoredVariant[]> {
+    const record = this.lru.peek(url)?.value;
+    if (!record) return [];
+    const keys = record.kind === 'entry' ? [url] : [...record.variants].map((variant) => `${url}:${variant}`);
+    const found: StoredVariant[] = [];
+    for (const key of keys) {
+      const stored = this.lru.peek(key);
+      if (stored?.value.kind !== 'entry') continue;
+      found.push({ address: stored.value.address, meta: stored.value.entry.meta, bytes: this.lru.sizeFor(key) ?? 0 });
+    }
+    return found;
+  }
+
+  /** One page holds every URL: the keys are in this process, so a snapshot costs one array. */
+  async scanPage(): Promise<{ cursor: string; entries: ScannedEntry[] }> {
+    const entries: ScannedEntry[] = [];
+    for (const [key, { value }] of this.lru.entries()) {
+      if (value.kind === 'entry') entries.push({ url: value.address.url, ...(value.entry.meta.url !== undefined && { href: value.entry.meta.url }) });
+      else if (!key.includes(':')) entries.push({ url: key }); // a Vary record: its variants carry the URL
+    }
+    return { cursor: '0', entries };
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { guardBackend } from '../guarded.js';
 import type { Backend } from '../types.js';
 import { connectRedis } from './connect.js';
 import { RedisCoordination, RedisLedger, RedisRuleStore } from './coordination.js';
+import { RedisChangeLog } from './change-log.js';
 import { DEFAULT_NEAR_CACHE_BYTES, RedisEntryStore } from './entry-store.js';
 
 export interface RedisBackendOptions {
@@ -53,6 +54,7 @@ export async function createRedisBackend<Rules>(options: RedisBackendOptions): P
     coordination: new RedisCoordination(redis, namespace),
     ledger: new RedisLedger(redis, namespace),
     rules,
+    changes: new RedisChangeLog(redis, namespace),
     close: async () => {
       await rules.close();
       await entries.close();

@@ -16,6 +16,11 @@ export interface RedisConnection {
   transaction(key: string, commands: RedisArg[][]): Promise<unknown[]>;
   /** Several commands in one write and one round trip, not atomic; same slot rule as above. */
   pipeline(key: string, commands: RedisArg[][]): Promise<unknown[]>;
+  /**
+   * One SCAN step over keys matching `match` (a glob), COUNT `count`; "0" starts and ends the
+   * walk. In a cluster the cursor also names the master being walked ("<node>:<cursor>").
+   */
+  scan(cursor: string, match: string, count: number): Promise<{ cursor: string; keys: string[] }>;
   /** Subscribe on the subscriber connection; resubscribes by itself after a reconnect. */
   subscribe(channel: string, listener: (message: string) => void): Promise<void>;
   /** Called each time the command connection (re)connects: a hint that a probe may succeed. */
@@ -115,6 +120,7 @@ function connectSingle(options: ConnectOptions): RedisConnection {
       for (const args of commands) multi.addCommand(args);
       return multi.execAsPipeline();
     },
+    scan: async (cursor, match, count) => scanReply(await client.sendCommand(['SCAN', cursor, 'MATCH', match, 'COUNT', String(count)], BUFFER_OPTIONS)),
     subscribe: (channel, listener) => subscriber.subscribe(channel, (message: string) => listener(message)),
     onReady: (listener) => readyListeners.push(listener),
     firstAttempt,
@@ -123,6 +129,11 @@ function connectSingle(options: ConnectOptions): RedisConnection {
       await Promise.allSettled([closeClient(base), closeClient(subscriber)]);
     },
   };
+}
+
+function scanReply(reply: unknown): { cursor: string; keys: string[] } {
+  const [next, keys] = reply as [Buffer, Buffer[]];
+  return { cursor: next.toString(), keys: keys.map((key) => key.toString()) };
 }
 
 async function closeClient(client: { close(): Promise<void>; destroy(): void; isOpen: boolean }): Promise<void> {
@@ -232,6 +243,19 @@ function connectCluster(seeds: ClusterSeeds, options: ConnectOptions): RedisConn
       const multi = cluster.multi(key);
       for (const args of commands) multi.addCommand(key, false, args);
       return multi.execAsPipeline();
+    },
+    // SCAN sees one node's keys: walk each master in turn (the cursor carries which one).
+    scan: async (cursor, match, count) => {
+      if (!connected) return notConnected();
+      const [nodeText, nodeCursor] = cursor === '0' ? ['0', '0'] : cursor.split(':');
+      const masters = cluster.masters;
+      const index = Number(nodeText);
+      const master = masters[index];
+      if (!master) return { cursor: '0', keys: [] };
+      const client = await cluster.nodeClient(master);
+      const page = scanReply(await client.sendCommand(['SCAN', nodeCursor ?? '0', 'MATCH', match, 'COUNT', String(count)], BUFFER_OPTIONS));
+      if (page.cursor !== '0') return { cursor: `${index}:${page.cursor}`, keys: page.keys };
+      return { cursor: index + 1 < masters.length ? `${index + 1}:0` : '0', keys: page.keys };
     },
     // The cluster client keeps its own pub/sub connection, apart from the command connections.
     subscribe: async (channel, listener) => {

@@ -4,7 +4,7 @@
 // at entryKey(). Deadlines and error mapping are guarded.ts's job; what is stored (and for how
 // long) is decided by the pipeline, not here.
 import { randomBytes } from 'node:crypto';
-import type { Entry, EntryAddress, EntryMeta, EntryStore } from '../types.js';
+import type { Entry, EntryAddress, EntryMeta, EntryStore, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
 import type { RedisArg, RedisConnection } from './connect.js';
 import { NearCache, type NearEntry, type NearVary } from './near-cache.js';
 import {
@@ -14,6 +14,7 @@ import {
   encodeVaryPrefix,
   ENTRY_HEADER_BYTES,
   hasBodyVersion,
+  isEntryHeader,
   hasVersion,
   metaLength,
   VERSION_BYTES,
@@ -135,6 +136,10 @@ export class RedisEntryStore implements EntryStore {
   /** Bytes the near cache counts as held (for tests and diagnostics). */
   get nearCacheBytes(): number {
     return this.near.bytes;
+  }
+
+  usage(): StoreUsage {
+    return { store: 'near-cache', entries: this.near.entries, bytes: this.near.bytes };
   }
 
   /**
@@ -295,10 +300,71 @@ export class RedisEntryStore implements EntryStore {
     for (const id of Array.isArray(dropped) ? dropped : []) this.near.forget(entryKey(this.namespace, url, String(id)));
   }
 
+  // Inspection and purge: never on the request path, never a body transfer (the header and meta
+  // are read with GETRANGE), and never the near cache (it reports what Redis holds).
+  async variants(url: string): Promise<StoredVariant[]> {
+    const key = entryKey(this.namespace, url);
+    const head = await this.readHead(key);
+    if (!head) return [];
+    if (head.kind === 'entry') return [{ address: { url, vary: null, variant: null }, ...head.variant }];
+    const found: StoredVariant[] = [];
+    for (const variant of head.variants) {
+      const stored = await this.readHead(entryKey(this.namespace, url, variant));
+      if (stored?.kind === 'entry') found.push({ address: { url, vary: head.names, variant }, ...stored.variant });
+    }
+    return found;
+  }
+
+  async scanPage(cursor: string, count: number): Promise<{ cursor: string; entries: ScannedEntry[] }> {
+    const prefix = `${this.namespace}:e2:{`;
+    // Only this namespace's keys: the namespace is matched literally, whatever glob characters it has.
+    const page = await this.redis.scan(cursor, `${escapeGlob(prefix)}*`, count);
+    const byUrl = new Map<string, ScannedEntry>();
+    const heads = await Promise.all(page.keys.map(async (key) => ({ key, head: await this.readHead(key) })));
+    for (const { key, head } of heads) {
+      const close = key.indexOf('}', prefix.length);
+      if (!key.startsWith(prefix) || close < 0 || !head) continue;
+      const url = key.slice(prefix.length, close);
+      const href = head.kind === 'entry' ? head.variant.meta.url : undefined;
+      if (href !== undefined || !byUrl.has(url)) byUrl.set(url, { url, ...(href !== undefined && { href }) });
+    }
+    return { cursor: page.cursor, entries: [...byUrl.values()] };
+  }
+
+  /** The header and meta of an entry record (or a Vary record whole), its size and time left. */
+  private async readHead(key: string): Promise<
+    { kind: 'entry'; variant: Omit<StoredVariant, 'address'> } | { kind: 'vary'; names: string[]; variants: string[] } | undefined
+  > {
+    const [start, length, ttl] = (await this.redis.pipeline(key, [
+      ['GETRANGE', key, '0', String(ENTRY_HEADER_BYTES + INSPECT_META_BYTES - 1)],
+      ['STRLEN', key],
+      ['PTTL', key],
+    ])) as [unknown, unknown, unknown];
+    if (!Buffer.isBuffer(start) || start.length === 0) return undefined;
+    const bytes = Number(length);
+    const expiresInMs = Number(ttl) >= 0 ? Number(ttl) : undefined;
+    if (isEntryHeader(start)) {
+      const end = ENTRY_HEADER_BYTES + metaLength(start);
+      const head = end <= start.length ? start : await this.redis.command(key, ['GETRANGE', key, '0', String(end - 1)]);
+      const record = Buffer.isBuffer(head) ? decodeEntry(head.subarray(0, end), false) : undefined;
+      return record && { kind: 'entry', variant: { meta: record.meta, bytes, ...(expiresInMs !== undefined && { expiresInMs }) } };
+    }
+    const whole = start.length < bytes ? await this.redis.command(key, ['GET', key]) : start;
+    const vary = Buffer.isBuffer(whole) ? decodeVary(whole) : undefined;
+    return vary && { kind: 'vary', names: vary.names, variants: vary.variants };
+  }
+
   async close(): Promise<void> {
     // The connection belongs to the backend (shared with coordination); it closes it.
     this.near.clear();
   }
+}
+
+/** Meta JSON read with the header in one GETRANGE; a longer one takes a second read. */
+const INSPECT_META_BYTES = 4096;
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 function ttlArg(ttlMs: number): string {

@@ -47,6 +47,10 @@ export class NearCache {
     return this.lru?.bytes ?? 0;
   }
 
+  get entries(): number {
+    return this.lru?.size ?? 0;
+  }
+
   get(key: string): NearRecord | undefined {
     return this.lru?.get(key);
   }

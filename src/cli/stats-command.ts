@@ -1,0 +1,58 @@
+// `etag-proxy stats`: GET /stats of a running proxy as a short table (hit ratio, bandwidth
+// saved, origin requests avoided, requests per outcome), or its JSON with --json. A thin client
+// of the admin API, as `policy` is (policy-command.ts holds the connection options).
+import type { Argv, CommandModule } from 'yargs';
+import type { Stats } from '../observe/stats.js';
+import { call, PolicyCommandError, withConnection, type ConnectionArgs } from './policy-command.js';
+
+interface StatsArgs extends ConnectionArgs {
+  json?: boolean;
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+const percent = (ratio: number | null): string => (ratio === null ? '-' : `${(ratio * 100).toFixed(1)}%`);
+
+export function formatStats(stats: Stats & { processes?: number }): string {
+  const rows: Array<[string, string]> = [
+    ['hit ratio', percent(stats.hitRatio)],
+    ['bandwidth saved', formatBytes(stats.bandwidthSavedBytes)],
+    ['origin requests avoided', String(stats.originRequestsAvoided)],
+    ['requests', String(stats.requests)],
+    ...Object.entries(stats.byOutcome).map(([outcome, n]): [string, string] => [`  ${outcome}`, String(n)]),
+    ['upstream requests', String(stats.upstream.requests)],
+    ['upstream bytes received', formatBytes(stats.upstream.receivedBytes)],
+    ['store errors', String(stats.store.errors)],
+    ['store', stats.store.breakerOpen ? 'DOWN (breaker open)' : 'up'],
+    ['cached here', `${stats.store.entries} records, ${formatBytes(stats.store.bytes)}`],
+    ...(stats.processes !== undefined && stats.processes > 1 ? [['workers', String(stats.processes)] as [string, string]] : []),
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  return rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n');
+}
+
+export const statsCommand: CommandModule<object, StatsArgs> = {
+  command: 'stats',
+  describe: 'show what the cache saves: hit ratio, bandwidth saved, origin requests avoided, requests per outcome',
+  builder: (y) => withConnection(y).option('json', { type: 'boolean', describe: "print the admin API's JSON" }) as Argv<StatsArgs>,
+  handler: async (args) => {
+    try {
+      const stats = (await call(args, 'GET', '/stats')) as Stats;
+      process.stdout.write(`${args.json ? JSON.stringify(stats, null, 2) : formatStats(stats)}\n`);
+    } catch (error) {
+      if (!(error instanceof PolicyCommandError)) throw error;
+      process.stderr.write(`etag-proxy stats: ${error.message}\n`);
+      process.exitCode = 1;
+    }
+  },
+};

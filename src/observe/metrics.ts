@@ -1,0 +1,176 @@
+// One proxy's metrics: the prom-client objects built from the table in counters.ts, on a
+// registry of its own (several proxies may share a process in tests and embeddings), and the
+// few entry points that feed them: requestFinished (from pipeline/finish.ts), the upstream
+// meter (metered-upstream.ts) and the store observer (store/guarded.ts). Nothing else counts.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Tx } from '../pipeline/transaction.js';
+import type { StoreObserver, StoreUsage } from '../store/types.js';
+import { COUNTERS, OUTCOMES, type Outcome } from './counters.js';
+import { outcomeOf, servedFromCache } from './outcome.js';
+
+export interface MetricsOptions {
+  /** Hosts that get a label of their own (--metrics-top-hosts); 0 = no per-host series. */
+  topHosts: number;
+  usage?: () => StoreUsage | undefined;
+}
+
+type Child = Counter.Internal;
+
+/**
+ * Per-request tallies as plain numbers: prom-client hashes the label values on every inc(), even
+ * through a child, which is most of the hit path's counting cost; these are copied into the
+ * counters when scraped (each counter's collect).
+ */
+class Tally {
+  readonly counts = new Map<string, number>();
+
+  constructor(keys: readonly string[]) {
+    for (const key of keys) this.counts.set(key, 0);
+  }
+
+  add(key: string, n = 1): void {
+    const current = this.counts.get(key);
+    if (current !== undefined) this.counts.set(key, current + n);
+  }
+
+  /** A collect function for a counter with one label. */
+  collector(label: string): (this: Counter<string>) => void {
+    const counts = this.counts;
+    return function collect(this: Counter<string>) {
+      this.reset();
+      for (const [key, n] of counts) this.inc({ [label]: key }, n);
+    };
+  }
+}
+
+export class ProxyMetrics implements StoreObserver {
+  readonly registry = new Registry();
+  private readonly outcomes = new Tally(OUTCOMES);
+  private readonly policies = new Tally(['pass', 'strip', 'isolate']);
+  private readonly dropped = new Tally(['if-none-match', 'if-modified-since', 'range', 'if-range']);
+  private readonly totals = new Tally(['avoided', 'servedBytes']);
+  private readonly upstreamRequests: Counter<string>;
+  private readonly upstreamBytes: Counter<string>;
+  private readonly upstreamSeconds: Histogram<string>;
+  private readonly storeSeconds: Histogram<string>;
+  private readonly storeErrors: Counter<string>;
+  private readonly breakerOpen: Gauge<string>;
+  private readonly hostRequests: Counter<string>;
+  private readonly byHost = new Map<string, Map<Outcome, Child>>();
+
+  constructor(private readonly options: MetricsOptions) {
+    const registers = [this.registry];
+    const counter = (row: (typeof COUNTERS)[keyof typeof COUNTERS], collect?: (this: Counter<string>) => void) =>
+      new Counter({ name: row.name, help: row.help, labelNames: row.labels, registers, ...(collect && { collect }) });
+    counter(COUNTERS.requests, this.outcomes.collector('outcome'));
+    counter(COUNTERS.policyRequests, this.policies.collector('policy'));
+    counter(COUNTERS.validatorsDropped, this.dropped.collector('field'));
+    counter(COUNTERS.originRequestsAvoided, totalOf(this.totals, 'avoided'));
+    counter(COUNTERS.servedFromCacheBytes, totalOf(this.totals, 'servedBytes'));
+    this.upstreamRequests = counter(COUNTERS.upstreamRequests);
+    this.upstreamBytes = counter(COUNTERS.upstreamBytes);
+    this.storeErrors = counter(COUNTERS.storeErrors);
+    this.hostRequests = counter(COUNTERS.hostRequests);
+    const { upstreamSeconds: up, storeSeconds: st } = COUNTERS;
+    this.upstreamSeconds = new Histogram({ name: up.name, help: up.help, labelNames: up.labels, buckets: [...up.buckets], registers });
+    this.storeSeconds = new Histogram({ name: st.name, help: st.help, labelNames: st.labels, buckets: [...st.buckets], registers });
+    const br = COUNTERS.storeBreakerOpen;
+    this.breakerOpen = new Gauge({ name: br.name, help: br.help, labelNames: br.labels, aggregator: br.aggregator, registers });
+    this.breakerOpen.set(0);
+    const usage = options.usage;
+    const { cacheEntries, cacheBytes } = COUNTERS;
+    new Gauge({
+      name: cacheEntries.name,
+      help: cacheEntries.help,
+      labelNames: cacheEntries.labels,
+      registers,
+      collect() {
+        const now = usage?.();
+        if (now) this.set({ store: now.store }, now.entries);
+      },
+    });
+    new Gauge({
+      name: cacheBytes.name,
+      help: cacheBytes.help,
+      labelNames: cacheBytes.labels,
+      registers,
+      collect() {
+        const now = usage?.();
+        if (now) this.set({ store: now.store }, now.bytes);
+      },
+    });
+    // Every outcome and policy series exists from the start at 0 (the tallies start at 0), so
+    // rates and ratios are defined.
+    this.upstreamBytes.inc(0);
+  }
+
+  /** Called once per request, from pipeline/finish.ts. */
+  requestFinished(tx: Tx): void {
+    const outcome = outcomeOf({ status: tx.status, failed: tx.error !== undefined || tx.log.error !== undefined, method: tx.method });
+    this.outcomes.add(outcome);
+    const policy = tx.policy?.validators;
+    if (policy) this.policies.add(policy);
+    const dropped = tx.conditionals?.dropped;
+    if (dropped?.length) for (const field of dropped) this.dropped.add(field);
+    if (outcome === 'hit' || outcome === 'collapsed') this.totals.add('avoided');
+    if (servedFromCache(outcome) && tx.entry) {
+      const bytes = bodyBytesSent(tx);
+      if (bytes > 0) this.totals.add('servedBytes', bytes);
+    }
+    if (this.options.topHosts > 0 && tx.target) this.hostChild(tx.target.host, outcome).inc();
+  }
+
+  /** An origin answered (its head arrived) after `seconds`. */
+  upstreamAnswered(seconds: number, status: number): void {
+    this.upstreamSeconds.observe(seconds);
+    this.upstreamRequests.inc({ status: `${Math.floor(status / 100)}xx` });
+  }
+
+  upstreamFailed(): void {
+    this.upstreamRequests.inc({ status: 'error' });
+  }
+
+  upstreamReceived(bytes: number): void {
+    if (bytes > 0) this.upstreamBytes.inc(bytes);
+  }
+
+  call(op: string, seconds: number, ok: boolean): void {
+    this.storeSeconds.observe({ op }, seconds);
+    if (!ok) this.storeErrors.inc({ op });
+  }
+
+  breaker(open: boolean): void {
+    this.breakerOpen.set(open ? 1 : 0);
+  }
+
+  private hostChild(host: string, outcome: Outcome): Child {
+    // A fixed set once full: the first N hosts keep their series, the rest count as "other", so
+    // cardinality is bounded by (N + 1) × outcomes and no series ever disappears.
+    let label = host;
+    if (!this.byHost.has(host)) {
+      const named = this.byHost.size - (this.byHost.has('other') ? 1 : 0);
+      if (named >= this.options.topHosts) label = 'other';
+    }
+    let children = this.byHost.get(label);
+    if (!children) this.byHost.set(label, (children = new Map()));
+    let child = children.get(outcome);
+    if (!child) children.set(outcome, (child = this.hostRequests.labels(label, outcome)));
+    return child;
+  }
+}
+
+function totalOf(tally: Tally, key: string): (this: Counter<string>) => void {
+  return function collect(this: Counter<string>) {
+    this.reset();
+    this.inc(tally.counts.get(key) ?? 0);
+  };
+}
+
+/** Body bytes of an answer from a stored entry (a 304 or a HEAD sends none). */
+function bodyBytesSent(tx: Tx): number {
+  if (tx.method === 'HEAD' || !tx.clientRes.headersSent) return 0;
+  const delivered = tx.log.delivered;
+  if (delivered === 304 || delivered === 416) return 0;
+  if (delivered === 206) return Number(tx.clientRes.getHeader('content-length') ?? 0) || 0;
+  return tx.entry!.meta.bodyLength;
+}

@@ -1,0 +1,82 @@
+// GET /stats: the metrics as one JSON document a person (or `etag-proxy stats`) reads, computed
+// from the registry's JSON (one proxy, or the workers' aggregate), so /stats and /metrics can
+// never disagree. The ratios are defined here and in the README, nowhere else.
+import { COUNTERS, OUTCOMES, type Outcome } from './counters.js';
+import { servedFromCache } from './outcome.js';
+
+interface MetricJson {
+  name: string;
+  values: Array<{ value: number; labels: Record<string, string | number | undefined>; metricName?: string }>;
+}
+
+export interface Stats {
+  requests: number;
+  byOutcome: Record<Outcome, number>;
+  byPolicy: Record<string, number>;
+  /** Answers from stored entries (hit, collapsed, stale, revalidated-304) over requests that were looked up. */
+  hitRatio: number | null;
+  bandwidthSavedBytes: number;
+  originRequestsAvoided: number;
+  validatorsDropped: Record<string, number>;
+  upstream: { requests: number; byStatus: Record<string, number>; receivedBytes: number; meanResponseSeconds: number | null };
+  store: { errors: number; breakerOpen: boolean; entries: number; bytes: number };
+  hosts?: Record<string, Record<string, number>>;
+}
+
+function byLabel(metrics: MetricJson[], name: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { labels, value } of metrics.find((m) => m.name === name)?.values ?? []) {
+    const key = String(labels[label] ?? '');
+    out[key] = (out[key] ?? 0) + value;
+  }
+  return out;
+}
+
+function total(metrics: MetricJson[], name: string, metricName = name): number {
+  let sum = 0;
+  for (const v of metrics.find((m) => m.name === name)?.values ?? []) if ((v.metricName ?? name) === metricName) sum += v.value;
+  return sum;
+}
+
+const sum = (record: Record<string, number>): number => Object.values(record).reduce((a, b) => a + b, 0);
+
+export function statsOf(metrics: MetricJson[]): Stats {
+  const outcomes = byLabel(metrics, COUNTERS.requests.name, 'outcome');
+  const byOutcome = Object.fromEntries(OUTCOMES.map((o) => [o, outcomes[o] ?? 0])) as Record<Outcome, number>;
+  const requests = sum(byOutcome);
+  const fromCache = OUTCOMES.filter(servedFromCache).reduce((n, o) => n + byOutcome[o], 0);
+  const lookedUp = requests - byOutcome.bypass - byOutcome.error;
+  const upstreamByStatus = byLabel(metrics, COUNTERS.upstreamRequests.name, 'status');
+  const up = COUNTERS.upstreamSeconds.name;
+  const answered = total(metrics, up, `${up}_count`);
+  const stats: Stats = {
+    requests,
+    byOutcome,
+    byPolicy: byLabel(metrics, COUNTERS.policyRequests.name, 'policy'),
+    hitRatio: lookedUp > 0 ? Math.round((fromCache / lookedUp) * 10000) / 10000 : null,
+    bandwidthSavedBytes: total(metrics, COUNTERS.servedFromCacheBytes.name),
+    originRequestsAvoided: total(metrics, COUNTERS.originRequestsAvoided.name),
+    validatorsDropped: byLabel(metrics, COUNTERS.validatorsDropped.name, 'field'),
+    upstream: {
+      requests: sum(upstreamByStatus),
+      byStatus: upstreamByStatus,
+      receivedBytes: total(metrics, COUNTERS.upstreamBytes.name),
+      meanResponseSeconds: answered > 0 ? total(metrics, up, `${up}_sum`) / answered : null,
+    },
+    store: {
+      errors: total(metrics, COUNTERS.storeErrors.name),
+      breakerOpen: total(metrics, COUNTERS.storeBreakerOpen.name) > 0,
+      entries: total(metrics, COUNTERS.cacheEntries.name),
+      bytes: total(metrics, COUNTERS.cacheBytes.name),
+    },
+  };
+  const hostValues = metrics.find((m) => m.name === COUNTERS.hostRequests.name)?.values ?? [];
+  if (hostValues.length) {
+    stats.hosts = {};
+    for (const { labels, value } of hostValues) {
+      const host = (stats.hosts[String(labels['host'])] ??= {});
+      host[String(labels['outcome'])] = value;
+    }
+  }
+  return stats;
+}

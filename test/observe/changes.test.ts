@@ -1,0 +1,132 @@
+// The ETag change history on the wire, memory and Redis: a 200 that replaces a stored response
+// with another ETag (or body, or Last-Modified) is one event; an unchanged 304 revalidation is
+// none; Repr-Digest (RFC 9530) is used as the body's digest when the origin sends it. Read back
+// through GET /changes?url=, ?since= and ?after=.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startAdminServer, type AdminServer } from '../../src/admin/admin-server.js';
+import { silentLogger } from '../../src/observe/log.js';
+import type { StoredPolicies } from '../../src/policy/stored-rules.js';
+import { createMemoryBackend } from '../../src/store/memory/backend.js';
+import { createRedisBackend } from '../../src/store/redis/backend.js';
+import type { Backend, ChangeEvent } from '../../src/store/types.js';
+import { viaProxy } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
+import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
+import { eventually } from '../helpers/respond.js';
+
+let redis: { url: string; stop(): Promise<void> };
+const namespace = testNamespace('changes');
+beforeAll(async () => {
+  redis = await redisForTests();
+});
+afterAll(async () => {
+  await cleanNamespace(redis.url, namespace);
+  await redis.stop();
+});
+
+const stores: Array<[string, () => Promise<Backend<StoredPolicies>>]> = [
+  ['memory', async () => createMemoryBackend<StoredPolicies>({ cacheSizeBytes: 1 << 24, now: Date.now })],
+  ['redis', () => createRedisBackend<StoredPolicies>({ url: redis.url, namespace, storeTimeoutMs: 1000, logger: silentLogger })],
+];
+
+describe.each(stores)('ETag change history (%s store)', (_name, makeBackend) => {
+  const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000);
+  const state = { version: 1, reprDigest: undefined as string | undefined, body: undefined as string | undefined, always200: false };
+  let origin: Origin;
+  let proxy: TestProxy;
+  let admin: AdminServer;
+  let backend: Backend<StoredPolicies>;
+  let path = 0;
+
+  beforeAll(async () => {
+    origin = await startOrigin({
+      '*': (req, res) => {
+        const etag = `"v${state.version}"`;
+        const headers: Record<string, string> = { etag, 'cache-control': 'max-age=10' };
+        if (state.reprDigest) headers['repr-digest'] = state.reprDigest;
+        if (!state.always200 && req.headers['if-none-match'] === etag) return void res.writeHead(304, headers).end();
+        res.writeHead(200, headers).end(state.body ?? `version ${state.version}`);
+      },
+    });
+    backend = await makeBackend();
+    proxy = await startProxy({}, { now: clock.now, backend });
+    admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1' }, silentLogger);
+  });
+  afterEach(() => Object.assign(state, { version: 1, reprDigest: undefined, body: undefined, always200: false }));
+  afterAll(async () => {
+    await admin.close();
+    await proxy.stop();
+    await backend.close();
+    await origin.close();
+  });
+
+  const settled = () => eventually(() => proxy.proxy.ctx.background.size === 0);
+  const changesOf = async (url: string) => {
+    await settled();
+    const res = await fetch(`${admin.url}/changes?url=${encodeURIComponent(url)}`);
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { changes: ChangeEvent[] }).changes;
+  };
+
+  it('records one event when a revalidation finds a new ETag, none for the first fetch or an unchanged 304', async () => {
+    const url = `${origin.url}/page-${++path}`;
+    const startedAt = clock.now();
+    await viaProxy(proxy.url, url, { headers: { 'x-proxy-client': 'poller-1' } });
+    clock.advance(20);
+    const unchanged = await viaProxy(proxy.url, url);
+    expect(unchanged.headers['cache-status']).toContain('fwd-status=304');
+    expect(await changesOf(url)).toEqual([]);
+
+    state.version = 2;
+    clock.advance(20);
+    const changed = await viaProxy(proxy.url, url, { headers: { 'x-proxy-client': 'poller-1' } });
+    expect(changed.text).toBe('version 2');
+    const [event, ...more] = await changesOf(url);
+    expect(more).toEqual([]);
+    expect(event).toMatchObject({ url, client: 'poller-1', size: 9, old: { etag: '"v1"', lastModified: null }, new: { etag: '"v2"', lastModified: null } });
+    expect(event!.old.digest).toMatch(/^sha-256=:[A-Za-z0-9+/]+=*:$/);
+    expect(event!.new.digest).not.toBe(event!.old.digest);
+    expect(event!.time).toBe(clock.now());
+
+    const since = await (await fetch(`${admin.url}/changes?since=${startedAt}`)).json() as { changes: ChangeEvent[]; last: string };
+    expect(since.changes.map((c) => c.id)).toContain(event!.id);
+    const after = await (await fetch(`${admin.url}/changes?after=${since.last}`)).json() as { changes: ChangeEvent[]; last: string };
+    expect(after.changes).toEqual([]);
+    expect(after.last).toBe(since.last);
+  });
+
+  it('a body that changed under the same ETag is a change (the digest settles it); the same body again is none', async () => {
+    const url = `${origin.url}/same-tag-${++path}`;
+    state.always200 = true; // an origin that answers 200 to every revalidation, keeping its tag
+    state.body = 'first body';
+    await viaProxy(proxy.url, url);
+    state.body = 'second body';
+    clock.advance(20);
+    expect((await viaProxy(proxy.url, url)).text).toBe('second body');
+    clock.advance(20);
+    expect((await viaProxy(proxy.url, url)).text).toBe('second body');
+    const changes = await changesOf(url);
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({ size: 'second body'.length, old: { etag: '"v1"' }, new: { etag: '"v1"' } });
+  });
+
+  it('uses Repr-Digest (RFC 9530) as the digest when the origin sends one', async () => {
+    const url = `${origin.url}/digest-${++path}`;
+    state.reprDigest = 'sha-256=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:';
+    await viaProxy(proxy.url, url);
+    state.version = 4;
+    state.reprDigest = 'sha-256=:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=:';
+    clock.advance(20);
+    await viaProxy(proxy.url, url);
+    const [event] = await changesOf(url);
+    expect(event!.old.digest).toBe('sha-256=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:');
+    expect(event!.new.digest).toBe('sha-256=:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=:');
+  });
+
+  it('answers 400 for a bad query', async () => {
+    expect((await fetch(`${admin.url}/changes`)).status).toBe(400);
+    expect((await fetch(`${admin.url}/changes?since=yesterday`)).status).toBe(400);
+    expect((await fetch(`${admin.url}/changes?after=x`)).status).toBe(400);
+  });
+});
