@@ -21,7 +21,7 @@ import { createProxyServer, listen } from './server/proxy-server.js';
 import { withStorePassword } from './config/secrets.js';
 import { createMemoryBackend } from './store/memory/backend.js';
 import { CaError, defaultCaDir, loadCa } from './tls/ca.js';
-import { Interceptor } from './tls/interceptor.js';
+import type { Interceptor } from './tls/interceptor.js';
 import type { Backend } from './store/types.js';
 
 export type { ProxyConfig } from './config/types.js';
@@ -78,6 +78,7 @@ async function createInterceptor(config: ProxyConfig, now: () => number, logger:
   if (config.intercept === false || (Array.isArray(config.intercept) && !config.intercept.length)) return undefined;
   try {
     const ca = await loadCa(config.caDir ?? defaultCaDir());
+    const { Interceptor } = await import('./tls/interceptor.js');
     return new Interceptor({ ca, intercept: config.intercept, passthrough: config.passthrough, now, logger });
   } catch (error) {
     if (error instanceof CaError) throw new ConfigError(`--intercept: ${error.message}`);

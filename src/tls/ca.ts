@@ -6,7 +6,11 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { createCaCertificate, exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type Key, type SigningCa } from './x509.js';
+import type { Key, SigningCa } from './x509.js';
+
+// The X.509 library costs ~13 MiB of RSS: loaded only when a CA is made or loaded (--intercept),
+// not in every proxy and CLI run (issue 7's memory budget).
+const x509 = () => import('./x509.js');
 
 export const CA_CERT_FILE = 'ca.pem';
 export const CA_KEY_FILE = 'ca-key.pem';
@@ -47,6 +51,7 @@ export async function initCa(dir: string, options: { force?: boolean; now?: numb
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
+  const { createCaCertificate, exportPrivateKeyPem, generateKeyPair } = await x509();
   const keys = await generateKeyPair();
   const now = options.now ?? Date.now();
   const certPem = await createCaCertificate(keys, { commonName: `etag-proxy CA ${hostname()} ${new Date(now).toISOString().slice(0, 10)}`, now, validDays: CA_VALID_DAYS });
@@ -81,7 +86,7 @@ export async function loadCa(dir: string): Promise<CertificateAuthority> {
   let privateKey: Key;
   try {
     if (!cert.checkPrivateKey(createPrivateKey(keyPem))) throw new CaError(`${keyFile} is not the key of ${certFile}`);
-    privateKey = await importPrivateKeyPem(keyPem);
+    privateKey = await (await x509()).importPrivateKeyPem(keyPem);
   } catch (error) {
     // Never the key's text in a message: only which file and what kind of problem.
     if (error instanceof CaError) throw error;
