@@ -2,32 +2,18 @@
 // applies; changes are validated first (400 names the key, nothing saved), built on the store's
 // current rules, saved through the RuleStore (which tells the fleet) and applied here at once.
 // A store that cannot be read or written is a 503 and leaves the rules unchanged.
-import { ConfigError, ProxyError, StoreUnavailable } from '../errors.js';
+import { ProxyError } from '../errors.js';
 import { parsePolicies, parseRuleSettings } from '../config/schema.js';
 import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
 import { RuleMatcher, type ClientRule, type PolicyRules, type RuleSettings } from '../policy/rules.js';
-import { decodeStored, type StoredPolicies } from '../policy/stored-rules.js';
+import type { StoredPolicies } from '../policy/stored-rules.js';
 import type { AdminReply, AdminRequest, AdminRoute } from './admin-server.js';
 import { serialised } from './change-queue.js';
+import { currentDocument, unavailable, validated } from './rule-document.js';
 
 type RuleList = 'clients' | 'hosts';
 const KIND: Record<RuleList, string> = { clients: 'client', hosts: 'host' };
-
-/** A ConfigError from validating a request body is the client's mistake: 400 with its message. */
-function validated<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    if (error instanceof ConfigError) throw new ProxyError(400, 'bad_request', error.message);
-    throw error;
-  }
-}
-
-function unavailable(error: unknown): never {
-  if (!(error instanceof StoreUnavailable)) throw error;
-  throw new ProxyError(503, 'store_unavailable', `rule store unavailable (${error.message}); rules unchanged`);
-}
 
 const ok = (body: unknown, status = 200): AdminReply => ({ status, body });
 
@@ -43,22 +29,7 @@ export function createPolicyRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
   const engine = proxy.policies;
   const store = proxy.ctx.backend.rules;
 
-  async function current(): Promise<StoredPolicies> {
-    let value: unknown;
-    try {
-      value = await store.load();
-    } catch (error) {
-      unavailable(error);
-    }
-    if (value !== undefined) {
-      try {
-        return decodeStored(value);
-      } catch (error) {
-        logger.warn('stored policies are unreadable; changing the ones in force here', { error: (error as Error).message });
-      }
-    }
-    return { rules: engine.rules, urlRules: [...engine.crawlRules], seed: engine.seed };
-  }
+  const current = (): Promise<StoredPolicies> => currentDocument(proxy, logger);
 
   /** Read the fleet's rules, edit a copy, check it compiles, save it, apply it here. */
   function change(edit: (rules: PolicyRules) => AdminReply, what: string): Promise<AdminReply> {

@@ -3,30 +3,17 @@
 // saved), built on the store's current document, saved through the RuleStore (which tells the
 // fleet) and applied here at once; a store that cannot be read or written is a 503.
 // GET /rules/resolve?url=…&client=… explains which rules apply to a URL and what they change.
-import { ConfigError, ProxyError, StoreUnavailable } from '../errors.js';
+import { ProxyError } from '../errors.js';
 import { parseCrawlRule, parseCrawlRules } from '../config/rules-schema.js';
 import { normalisedQuery } from '../cache/keys.js';
 import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
 import { queryRuleFor } from '../pipeline/cache-key.js';
 import { describeMatch, type CrawlRule } from '../policy/crawl-rules.js';
-import { decodeStored, type StoredPolicies } from '../policy/stored-rules.js';
+import type { StoredPolicies } from '../policy/stored-rules.js';
 import type { AdminReply, AdminRoute } from './admin-server.js';
 import { serialised } from './change-queue.js';
-
-function validated<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    if (error instanceof ConfigError) throw new ProxyError(400, 'bad_request', error.message);
-    throw error;
-  }
-}
-
-function unavailable(error: unknown): never {
-  if (!(error instanceof StoreUnavailable)) throw error;
-  throw new ProxyError(503, 'store_unavailable', `rule store unavailable (${error.message}); rules unchanged`);
-}
+import { currentDocument, unavailable, validated } from './rule-document.js';
 
 const ok = (body: unknown, status = 200): AdminReply => ({ status, body });
 
@@ -61,22 +48,7 @@ export function createRuleRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
   const engine = proxy.policies;
   const store = proxy.ctx.backend.rules;
 
-  async function current(): Promise<StoredPolicies> {
-    let value: unknown;
-    try {
-      value = await store.load();
-    } catch (error) {
-      unavailable(error);
-    }
-    if (value !== undefined) {
-      try {
-        return decodeStored(value);
-      } catch (error) {
-        logger.warn('stored rules are unreadable; changing the ones in force here', { error: (error as Error).message });
-      }
-    }
-    return { rules: engine.rules, urlRules: [...engine.crawlRules], seed: engine.seed };
-  }
+  const current = (): Promise<StoredPolicies> => currentDocument(proxy, logger);
 
   /** Read the fleet's document, edit a copy of its URL rules, check them, save, apply here. */
   function change(edit: (urlRules: CrawlRule[]) => AdminReply, what: string): Promise<AdminReply> {
