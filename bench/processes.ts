@@ -67,6 +67,27 @@ export function killAllNow(): void {
 }
 
 /** Resolves with the first stdout line matching `pattern` (its first group), or fails when the child exits. */
+/**
+ * Run a bench script's main: child processes are killed on exit and stopped on SIGINT/SIGTERM
+ * (exit 130), and a failure is reported on stderr, the children stopped, and exit code 1.
+ */
+export async function runScript(name: string, main: () => Promise<void>, progress: (line: string) => void): Promise<void> {
+  process.on('exit', killAllNow);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      progress(`${signal}: stopping the child processes`);
+      void stopAll().finally(() => process.exit(130));
+    });
+  }
+  try {
+    await main();
+  } catch (error) {
+    process.stderr.write(`${name} failed: ${(error as Error).stack ?? String(error)}\n`);
+    await stopAll();
+    process.exitCode = 1;
+  }
+}
+
 export function waitForLine(child: Child, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = '';

@@ -14,7 +14,7 @@ import { urlKey } from '../src/cache/keys.js';
 import { bar, bytes, int, mb, ms, pct, table } from './format.js';
 import { httpsReport, runHttpsBench, type HttpsResults } from './https.js';
 import { runLoad, type LoadResult, type LoadTarget } from './load.js';
-import { freePort, get, isLocalProcess, killAllNow, MachineCpu, machineBusy, ProcessMonitor, SelfCpu, spawnNode, stopAll, waitForHttp, waitForLine, type Child, type MachineStats, type WindowStats } from './processes.js';
+import { freePort, get, isLocalProcess, MachineCpu, runScript, machineBusy, ProcessMonitor, SelfCpu, spawnNode, waitForHttp, waitForLine, type Child, type MachineStats, type WindowStats } from './processes.js';
 import { BenchRedis, type KeyCost } from './redis.js';
 
 const SECONDS = positive('BENCH_SECONDS', 8);
@@ -432,18 +432,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${report(originPeak, memory, proxyPeak, redis, https)}\n`);
 }
 
-process.on('exit', killAllNow);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    progress(`${signal}: stopping the child processes`);
-    void stopAll().finally(() => process.exit(130));
-  });
-}
-
-try {
-  await main();
-} catch (error) {
-  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
-  await stopAll();
-  process.exitCode = 1;
-}
+await runScript('bench', main, progress);

@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseSize } from '../src/config/schema.js';
 import { churnBody, churnSize } from './churn.js';
 import { bar, int, mb, ms, table } from './format.js';
-import { freePort, killAllNow, spawnNode, stopAll, waitForHttp, waitForLine, type Child } from './processes.js';
+import { freePort, runScript, spawnNode, stopAll, waitForHttp, waitForLine, type Child } from './processes.js';
 
 const URLS = whole('SOAK_URLS', 20_000);
 const MIN_BYTES = whole('SOAK_MIN_KB', 10) * 1024;
@@ -315,18 +315,4 @@ async function main(): Promise<void> {
   if (load.wrong.length || overCap > BUDGET_MIB * MIB) process.exitCode = 1;
 }
 
-process.on('exit', killAllNow);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    progress(`${signal}: stopping the child processes`);
-    void stopAll().finally(() => process.exit(130));
-  });
-}
-
-try {
-  await main();
-} catch (error) {
-  process.stderr.write(`soak failed: ${(error as Error).stack ?? String(error)}\n`);
-  await stopAll();
-  process.exitCode = 1;
-}
+await runScript('soak', main, progress);

@@ -4,7 +4,7 @@
 // Environment: FAULTS_LOAD_SECONDS (10: load in the Redis and worker rows), FAULTS_CLIENTS (16),
 // FAULTS_ONLY (`hostile` or `faults`: one table only).
 import { table } from '../format.js';
-import { killAllNow, stopAll } from '../processes.js';
+import { runScript, stopAll } from '../processes.js';
 import { startFaultOrigin, startProxyChild } from './env.js';
 import { runFaultTable, type FaultResult } from './faults.js';
 import { HOSTILE_ROWS, interfaceAddress, runHostileTable, type RowResult } from './hostile.js';
@@ -103,18 +103,4 @@ setTimeout(() => {
   void stopAll().finally(() => process.exit(1));
 }, WATCHDOG_MS).unref();
 
-process.on('exit', killAllNow);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    progress(`${signal}: stopping the child processes`);
-    void stopAll().finally(() => process.exit(130));
-  });
-}
-
-try {
-  await main();
-} catch (error) {
-  process.stderr.write(`faults failed: ${(error as Error).stack ?? String(error)}\n`);
-  await stopAll();
-  process.exitCode = 1;
-}
+await runScript('faults', main, progress);
