@@ -53,7 +53,9 @@ export function createCacheRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
       headers: meta.headers,
       etag: meta.etag ?? null,
       lastModified: meta.lastModified ?? null,
+      // Written (stored, or refreshed by a 304) at this time by this process (observe/process-name.ts).
       storedAt: new Date(meta.storedAt).toISOString(),
+      storedBy: meta.storedBy ?? null,
       ageSeconds: ctx.semantics.ageSeconds(policy),
       // Negative once stale: how long ago it stopped being fresh.
       freshnessLeftSeconds: ctx.semantics.ttlSeconds(policy),

@@ -1,4 +1,4 @@
-// GET /changes?url=… (one URL's recent changes), GET /changes?since=… or ?after=<id> (the
+// GET /changes?url=… (one URL's recent changes, its last-checked time and unchanged count), GET /changes?since=… or ?after=<id> (the
 // fleet's, oldest first, at most ?limit=), and GET /changes/stream: Server-Sent Events of new
 // changes, optionally for one ?host= or ?prefix=, resuming after Last-Event-ID. All read the
 // backend's ChangeLog (with Redis: one stream the whole fleet appends to, so every worker's
@@ -59,8 +59,10 @@ export function createChangesRoutes(proxy: Proxy): AdminRoute[] {
         // answered below
       }
       if (!target) throw new ProxyError(400, 'bad_request', `url: expected an absolute http:// or https:// URL, got ${JSON.stringify(url)}`);
-      const changes = await log().history(urlKey(target)).catch(unavailable);
-      return { status: 200, body: { url: redactUrl(target.href), changes } };
+      const key = urlKey(target);
+      const [changes, checks] = await Promise.all([log().history(key), log().checks(key)]).catch(unavailable);
+      // lastChecked / unchanged: what revalidations found when nothing changed (no event for those).
+      return { status: 200, body: { url: redactUrl(target.href), changes, ...checks } };
     }
     const since = query.get('since');
     const after = query.get('after');

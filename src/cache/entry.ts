@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { endToEnd } from '../http/hop-by-hop.js';
 import { directiveNames } from './response-fields.js';
+import { PROCESS_NAME } from '../observe/process-name.js';
 import { redactUrl } from '../observe/redact.js';
 import type { EntryMeta } from '../store/types.js';
 
@@ -77,6 +78,7 @@ export function buildMeta(
     ...(lastModified !== undefined && { lastModified }),
     storedAt,
     bodyLength,
+    storedBy: PROCESS_NAME,
     ...(extra.boundTo !== undefined && { boundTo: extra.boundTo }),
     ...(extra.url !== undefined && { url: extra.url }),
   };

@@ -24,9 +24,18 @@ const serveOptions = Object.fromEntries(
       describe: 'choices' in row ? `${row.describe} [${row.choices.join(', ')}]` : row.describe,
       // No yargs default: only flags actually given override the config file.
       ...(row.default !== undefined && { defaultDescription: String(row.default) }),
+      ...('repeatable' in row && { array: true }),
     },
   ]),
 );
+
+const REPEATABLE: ReadonlySet<string> = new Set(Object.entries(OPTIONS).filter(([, row]) => 'repeatable' in row).map(([name]) => name));
+
+function lastValueWins(argv: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(argv)) {
+    if (key !== '_' && !REPEATABLE.has(key) && Array.isArray(value)) argv[key] = value.at(-1);
+  }
+}
 
 /** Bad command-line input: one line naming the flag, exit code 2, no help dump. */
 function usageError(message: string | null | undefined, error: Error | undefined): never {
@@ -68,8 +77,11 @@ await yargs(hideBin(process.argv))
   .strict()
   // The messages usageError reads are yargs' English ones, whatever the user's locale.
   .locale('en')
-  // `--port 1 --port 2` means 2, as in most command lines (not the list ["1", "2"]).
-  .parserConfiguration({ 'duplicate-arguments-array': false })
+  // `--port 1 --port 2` means 2, as in most command lines (not the list ["1", "2"]); only a
+  // repeatable option (--watch) keeps every value. yargs can only collect duplicates for all
+  // options or none, so they are collected, then cut back to the last for the others.
+  .parserConfiguration({ 'duplicate-arguments-array': true, 'flatten-duplicate-arrays': true })
+  .middleware(lastValueWins, true)
   .fail((message, error) => usageError(message, error))
   .help()
   .alias('h', 'help')

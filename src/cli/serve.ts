@@ -13,6 +13,7 @@ import type { RulesAtStart } from '../policy/engine.js';
 import type { PolicyRules } from '../policy/rules.js';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
 import { answerMetricsCollection, serveClusterMetrics } from '../observe/cluster-metrics.js';
+import { startWatcher, type Watcher } from '../observe/watch.js';
 import { onStopRequest, stopWorkers, type StopRequest } from './shutdown.js';
 
 /** Start-up lines list at most this many rules; the rest are counted. */
@@ -49,14 +50,31 @@ function startPrimary(config: ProxyConfig): void {
   serveClusterMetrics();
   for (let i = 0; i < config.workers; i++) fork();
   const started = new Set<number>();
+  // --watch: one worker watches (the store is shared, so N watchers would ask every origin N
+  // times for nothing); when it exits, another started worker takes over.
+  let watcherId: number | undefined;
+  const assignWatch = () => {
+    if (!config.watch.length || watcherId !== undefined || stopping) return;
+    const worker = [...started].map((id) => cluster.workers?.[id]).find((w) => w?.isConnected());
+    if (!worker) return;
+    watcherId = worker.id;
+    worker.send({ etagProxy: 'watch' });
+  };
   cluster.on('message', (worker, message: unknown) => {
-    if (isReady(message)) started.add(worker.id);
+    if (!isReady(message)) return;
+    started.add(worker.id);
+    assignWatch();
   });
   cluster.on('exit', (worker, code, signal) => {
+    const wasStarted = started.delete(worker.id);
+    if (watcherId === worker.id) {
+      watcherId = undefined;
+      assignWatch();
+    }
     if (stopping) return;
     // A worker that failed before serving (port in use, bad store URL) would fail again: stop,
     // with its exit code, as one process would. Its reason is already on stderr.
-    if (!started.has(worker.id) && code !== 0) {
+    if (!wasStarted && code !== 0) {
       stopping = true;
       void stopWorkers('force').then(() => process.exit(code ?? 1));
       return;
@@ -115,21 +133,38 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
     ...(config.offline && { offline: true }),
     ...(config.record && { record: true }),
     ...(admin && { admin: admin.url }),
+    ...(config.watch.length > 0 && { watch: config.watch.length }),
     ...(cluster.isWorker && { worker: cluster.worker?.id }),
   });
 
+  const running: Running = { proxy, ...(admin && { admin }) };
+  const watch = () => {
+    if (!running.watcher && !running.stopping) running.watcher = startWatcher(proxy, config, logger);
+  };
   if (cluster.isWorker) {
     answerMetricsCollection(proxy.ctx.metrics);
+    // The primary names the one worker that watches (startPrimary).
+    if (config.watch.length) process.on('message', (message: unknown) => isWatchRequest(message) && watch());
     process.send?.({ etagProxy: 'ready' });
+  } else if (config.watch.length) {
+    watch();
   }
-  stopper.stop = shutdownOnce({ proxy, ...(admin && { admin }) }, config, logger);
+  stopper.stop = shutdownOnce(running, config, logger);
   if (stopper.pending) stopper.stop(stopper.pending);
 }
 
+interface Running {
+  proxy: Proxy;
+  admin?: AdminServer;
+  watcher?: Watcher;
+  stopping?: boolean;
+}
+
 /** The first request drains; a later 'force' cuts what is still in flight. */
-function shutdownOnce(running: { proxy: Proxy; admin?: AdminServer }, config: ProxyConfig, logger: Logger): (request: StopRequest) => void {
+function shutdownOnce(running: Running, config: ProxyConfig, logger: Logger): (request: StopRequest) => void {
   let draining = false;
   return (request) => {
+    running.stopping = true;
     const timeoutMs = request.kind === 'force' ? 0 : config.shutdownTimeoutMs;
     if (draining) {
       // A second close can only bring the deadline forward; a repeated 'drain' changes nothing.
@@ -140,12 +175,16 @@ function shutdownOnce(running: { proxy: Proxy; admin?: AdminServer }, config: Pr
     const startedAt = Date.now();
     // With --workers the primary writes the two lines, once for all of them.
     if (cluster.isPrimary) logger.info('shutting down', { signal: request.signal, timeoutMs });
-    void Promise.all([running.proxy.close({ drainTimeoutMs: timeoutMs }), running.admin?.close(timeoutMs)]).then(() => {
+    // The watcher's timers stop now; a check in flight is a connection the drain waits for (or cuts).
+    void Promise.all([running.watcher?.stop(), running.proxy.close({ drainTimeoutMs: timeoutMs }), running.admin?.close(timeoutMs)]).then(() => {
       if (cluster.isPrimary) logger.info('stopped', { ms: Date.now() - startedAt });
       process.exit(0);
     });
   };
 }
+
+const isWatchRequest = (message: unknown): boolean =>
+  typeof message === 'object' && message !== null && (message as { etagProxy?: unknown }).etagProxy === 'watch';
 
 const isReady = (message: unknown): boolean => typeof message === 'object' && message !== null && (message as { etagProxy?: unknown }).etagProxy === 'ready';
 

@@ -42,6 +42,8 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     insecureUpstream: false,
     metricsTopHosts: 0,
     purge: false,
+    watch: [],
+    watchEveryMs: 5 * 60_000,
     ...overrides,
   };
 }

@@ -2,6 +2,7 @@
 // config-file key it maps to, and how its value is parsed. yargs, config/load.ts and the
 // README all read this one table.
 import type { ProxyConfig } from './types.js';
+import { parseWatchList, parseWatchInterval } from './watch-schema.js';
 import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
 import { readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
 import { LOG_LEVELS } from '../observe/log.js';
@@ -12,6 +13,8 @@ export interface OptionRow {
   default: string | number | boolean | undefined;
   describe: string;
   choices?: readonly string[];
+  /** The flag may be given several times (`--watch a --watch b`); its values arrive as a list. */
+  repeatable?: true;
   /** Write the parsed value into the config. `path` names the flag or file key in errors. */
   apply(config: ProxyConfig, value: unknown, path: string): void;
 }
@@ -248,6 +251,19 @@ export const OPTIONS = {
     default: false,
     describe: 'do not verify HTTPS origin certificates (warned about at start; for tests and labs only)',
     apply: (c, v, p) => void (c.insecureUpstream = parseBoolean(p, v)),
+  },
+  watch: {
+    type: 'string',
+    default: undefined,
+    repeatable: true,
+    describe: 'URL the proxy revalidates itself every --watch-every, feeding the change feed; @file reads one URL a line (repeatable)',
+    apply: (c, v, p) => void (c.watch = parseWatchList(c, p, v)),
+  },
+  'watch-every': {
+    type: 'string',
+    default: '5m',
+    describe: 'how often each --watch URL is revalidated (±10 % jitter, one request per host at a time)',
+    apply: (c, v, p) => void (c.watchEveryMs = parseWatchInterval(p, v)),
   },
 } satisfies Record<string, OptionRow>;
 

@@ -23,6 +23,12 @@ export interface AdminConfig {
   token?: string;
 }
 
+/** One URL of --watch / `watch:`; without its own interval it is checked every `watchEveryMs`. */
+export interface WatchedUrl {
+  url: string;
+  everyMs?: number;
+}
+
 export interface ProxyConfig {
   host: string;
   port: number;
@@ -81,4 +87,8 @@ export interface ProxyConfig {
   purge: boolean;
   /** Origin hosts given their own metrics label (--metrics-top-hosts); 0 = none. */
   metricsTopHosts: number;
+  /** URLs the proxy revalidates itself (--watch / `watch:`, observe/watch.ts), in list order. */
+  watch: WatchedUrl[];
+  /** Default interval of a watched URL (--watch-every / `watch.every`). */
+  watchEveryMs: number;
 }

@@ -72,6 +72,11 @@ export class Guard {
     return verdict;
   }
 
+  /** A connection this process opened to itself (observe/internal-client.ts): --allow is for clients, not for it. */
+  admitInternal(socket: object): void {
+    this.verdicts.set(socket as net.Socket, null);
+  }
+
   /** PURGE (--purge): from an --allow address, or from loopback when there is no --allow list. */
   mayPurge(socket: net.Socket): boolean {
     const address = socket.remoteAddress ?? '';

@@ -5,7 +5,7 @@ import type { Tx } from './transaction.js';
 
 export function finish(tx: Tx): void | Promise<void> {
   tx.ctx.metrics.requestFinished(tx);
-  if (tx.storedEntry) recordChange(tx);
+  if (tx.storedEntry || tx.sentValidators) recordChange(tx);
   // Still held: the request failed before its fill settled; followers look for themselves.
   if (tx.fill) return tx.fill.finish('unknown').then(() => log(tx), () => log(tx));
   log(tx);

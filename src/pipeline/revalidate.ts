@@ -6,6 +6,7 @@ import { fillKey } from '../cache/keys.js';
 import { ProxyError } from '../errors.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
+import { recordRevalidation } from '../observe/changes.js';
 import { redactUrl } from '../observe/redact.js';
 import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
@@ -84,12 +85,15 @@ export function revalidateInBackground(tx: Tx): void {
         originRes.resume();
         await refreshEntry(ctx, address, entry, semanticsReq, originRes, rule?.settings);
         outcome = 'stored';
+        recordRevalidation(ctx, { urlKey: address.url, before: entry, after: null, target, client: clientId || null });
       } else if (originRes.statusCode === 200) {
         const verdict = storageVerdict(ctx, semanticsReq, originRes, rule);
         const body = await collectBody(originRes, maxObjectSize(ctx, rule));
         if (body && verdict.decision === 'store') {
           const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined, rule?.settings.varyIgnore);
-          if (await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target })) outcome = 'stored';
+          const stored = await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target });
+          if (stored) outcome = 'stored';
+          if (stored) recordRevalidation(ctx, { urlKey: address.url, before: entry, after: stored, target, client: clientId || null });
         }
       } else {
         originRes.resume();

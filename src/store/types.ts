@@ -15,6 +15,8 @@ export interface EntryMeta {
   lastModified?: string;
   storedAt: number;
   bodyLength: number;
+  /** Which process wrote this metadata: `worker <id> (pid <pid>)` or `pid <pid>` (observe/process-name.ts). */
+  storedBy?: string;
   /**
    * Invariant 2: unless the origin marked it shareable (public / s-maxage), the entry answers only
    * requests with the same cookies as the one it was made for: their digest, '' for none
@@ -143,8 +145,16 @@ export interface ChangeEvent {
   new: RepresentationId;
   /** Body bytes of the new representation. */
   size: number;
-  /** Client id whose request found it. */
+  /** Client id whose request found it ("watch": the proxy's own --watch). */
   client: string | null;
+}
+
+/** What a URL's revalidations found when nothing changed: no event, a count and a time. */
+export interface CheckSummary {
+  /** When a revalidation last reached the origin for the URL (unchanged or changed), or null. */
+  lastChecked: number | null;
+  /** Revalidations that found it unchanged (a 304, or a 200 with the same representation). */
+  unchanged: number;
 }
 
 /** A bounded history of changes, per URL and fleet-wide. */
@@ -158,6 +168,9 @@ export interface ChangeLog {
   cursorAt(time: number): Promise<string>;
   /** The newest event's id ("0" when there is none): a stream's start that no clock skew can shift. */
   latest(): Promise<string>;
+  /** A revalidation found the URL unchanged: count it and move its last-checked time (append moves it too). */
+  checkedUnchanged(urlKey: string, time: number): Promise<void>;
+  checks(urlKey: string): Promise<CheckSummary>;
 }
 
 /** Everything a proxy needs from its storage backend. */

@@ -1,7 +1,8 @@
 // The change history in this process: one ring per URL (the last PER_URL_CHANGES changes, for
 // at most FLEET_CHANGES URLs) and one fleet ring (the last FLEET_CHANGES changes), with ids that grow with every append. Separate from the
-// entry store so the memory store's own files stay as they are.
-import type { ChangeEvent, ChangeLog } from '../types.js';
+// entry store so the memory store's own files stay as they are. Beside them, per URL, what its
+// unchanged revalidations found (a count and the last-checked time), as bounded.
+import type { ChangeEvent, ChangeLog, CheckSummary } from '../types.js';
 
 export const PER_URL_CHANGES = 50;
 export const FLEET_CHANGES = 10_000;
@@ -9,6 +10,7 @@ export const FLEET_CHANGES = 10_000;
 export class MemoryChangeLog implements ChangeLog {
   private readonly perUrl = new Map<string, ChangeEvent[]>();
   private readonly fleet: ChangeEvent[] = [];
+  private readonly checked = new Map<string, CheckSummary>();
   private seq = 0;
 
   async append(event: Omit<ChangeEvent, 'id'>, urlKey: string): Promise<ChangeEvent> {
@@ -23,7 +25,26 @@ export class MemoryChangeLog implements ChangeLog {
     if (this.perUrl.size > FLEET_CHANGES) this.perUrl.delete(this.perUrl.keys().next().value!);
     this.fleet.push(stored);
     if (this.fleet.length > FLEET_CHANGES) this.fleet.shift();
+    this.check(urlKey, event.time, 0);
     return stored;
+  }
+
+  async checkedUnchanged(urlKey: string, time: number): Promise<void> {
+    this.check(urlKey, time, 1);
+  }
+
+  async checks(urlKey: string): Promise<CheckSummary> {
+    return { ...(this.checked.get(urlKey) ?? { lastChecked: null, unchanged: 0 }) };
+  }
+
+  private check(urlKey: string, time: number, unchanged: number): void {
+    const summary = this.checked.get(urlKey) ?? { lastChecked: null, unchanged: 0 };
+    summary.lastChecked = Math.max(summary.lastChecked ?? 0, time);
+    summary.unchanged += unchanged;
+    // Least recently checked first, bounded like the per-URL rings.
+    this.checked.delete(urlKey);
+    this.checked.set(urlKey, summary);
+    if (this.checked.size > FLEET_CHANGES) this.checked.delete(this.checked.keys().next().value!);
   }
 
   async history(urlKey: string): Promise<ChangeEvent[]> {

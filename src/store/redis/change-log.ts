@@ -1,9 +1,14 @@
 // The change history in Redis, shared by the fleet: one stream per URL (`<ns>:ch:{<url key>}`,
 // about PER_URL_CHANGES long) and one fleet stream (`<ns>:changes`, about FLEET_CHANGES long),
 // both trimmed with MAXLEN ~ on every XADD. The fleet stream assigns the id; the URL's stream
-// reuses it, so one id names the event everywhere (and is the SSE Last-Event-ID).
+// reuses it, so one id names the event everywhere (and is the SSE Last-Event-ID). Beside the
+// URL's stream (same hash tag, same slot) a hash `<ns>:ck:{<url key>}` {last, unchanged} keeps
+// what its unchanged revalidations found: a count and the last-checked time, no event.
 import { FLEET_CHANGES, PER_URL_CHANGES } from '../memory/change-log.js';
-import type { ChangeEvent, ChangeLog } from '../types.js';
+import type { ChangeEvent, ChangeLog, CheckSummary } from '../types.js';
+
+/** A URL's stream and check hash live about as long as its entries would. */
+const URL_HISTORY_TTL_MS = String(7 * 24 * 3600 * 1000);
 import type { RedisConnection } from './connect.js';
 
 export class RedisChangeLog implements ChangeLog {
@@ -20,16 +25,40 @@ export class RedisChangeLog implements ChangeLog {
     return `${this.namespace}:ch:{${urlKey}}`;
   }
 
+  private checkHash(urlKey: string): string {
+    return `${this.namespace}:ck:{${urlKey}}`;
+  }
+
   async append(event: Omit<ChangeEvent, 'id'>, urlKey: string): Promise<ChangeEvent> {
     const json = JSON.stringify(event);
     const id = String(await this.redis.command(this.fleetKey, ['XADD', this.fleetKey, 'MAXLEN', '~', String(FLEET_CHANGES), '*', 'e', json]));
     const key = this.urlStream(urlKey);
+    const checks = this.checkHash(urlKey);
     // The URL's stream lives about as long as its entries would; a week without a change drops it.
     await this.redis.pipeline(key, [
       ['XADD', key, 'MAXLEN', '~', String(PER_URL_CHANGES), id, 'e', json],
-      ['PEXPIRE', key, String(7 * 24 * 3600 * 1000)],
+      ['PEXPIRE', key, URL_HISTORY_TTL_MS],
+      ['HSET', checks, 'last', String(event.time)],
+      ['PEXPIRE', checks, URL_HISTORY_TTL_MS],
     ]);
     return { id, ...event };
+  }
+
+  async checkedUnchanged(urlKey: string, time: number): Promise<void> {
+    const key = this.checkHash(urlKey);
+    await this.redis.pipeline(key, [
+      ['HSET', key, 'last', String(time)],
+      ['HINCRBY', key, 'unchanged', '1'],
+      ['PEXPIRE', key, URL_HISTORY_TTL_MS],
+    ]);
+  }
+
+  async checks(urlKey: string): Promise<CheckSummary> {
+    const key = this.checkHash(urlKey);
+    const reply = (await this.redis.command(key, ['HMGET', key, 'last', 'unchanged'])) as Array<Buffer | string | null> | null;
+    const last = reply?.[0];
+    const unchanged = reply?.[1];
+    return { lastChecked: last == null ? null : Number(last.toString()), unchanged: unchanged == null ? 0 : Number(unchanged.toString()) };
   }
 
   async history(urlKey: string): Promise<ChangeEvent[]> {
