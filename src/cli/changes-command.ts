@@ -1,8 +1,9 @@
 // `etag-proxy changes [url] [--since T] [--follow] [--host H] [--prefix P] [--json]`: the change
 // history of a running proxy (GET /changes), or, with --follow, its Server-Sent Events stream
-// (GET /changes/stream) printed as they come, reconnecting with Last-Event-ID when cut.
+// (GET /changes/stream) printed as they come, reconnecting with Last-Event-ID when cut. A URL's
+// history ends with when it was last checked and how often a check found it unchanged.
 import type { Argv, CommandModule } from 'yargs';
-import type { ChangeEvent } from '../store/types.js';
+import type { ChangeEvent, CheckSummary } from '../store/types.js';
 import { call, PolicyCommandError, withConnection, type ConnectionArgs } from './policy-command.js';
 import { formatBytes } from './stats-command.js';
 
@@ -19,6 +20,11 @@ export function formatChange(event: ChangeEvent, json = false): string {
   if (json) return JSON.stringify(event);
   const tag = (side: ChangeEvent['old']) => side.etag ?? side.lastModified ?? side.digest.slice(0, 20);
   return `${new Date(event.time).toISOString()}  ${event.url}  ${tag(event.old)} → ${tag(event.new)}  ${formatBytes(event.size)}${event.client ? `  client ${event.client}` : ''}`;
+}
+
+/** `last checked 2026-12-01T21:45:00.000Z, unchanged 12 times` (revalidations that found no change). */
+export function formatChecks(checks: CheckSummary): string {
+  return `last checked ${new Date(checks.lastChecked!).toISOString()}, unchanged ${checks.unchanged} time${checks.unchanged === 1 ? '' : 's'}`;
 }
 
 async function follow(args: ChangesArgs): Promise<void> {
@@ -90,14 +96,18 @@ export const changesCommand: CommandModule<object, ChangesArgs> = {
     try {
       if (args.follow) return await follow(args);
       let changes: ChangeEvent[];
+      let checks: CheckSummary | undefined;
       if (args.url !== undefined) {
-        changes = ((await call(args, 'GET', `/changes?url=${encodeURIComponent(args.url)}`)) as { changes: ChangeEvent[] }).changes;
+        const history = (await call(args, 'GET', `/changes?url=${encodeURIComponent(args.url)}`)) as { changes: ChangeEvent[] } & Partial<CheckSummary>;
+        changes = history.changes;
+        if (history.lastChecked != null) checks = { lastChecked: history.lastChecked, unchanged: history.unchanged ?? 0 };
       } else {
         const since = args.since ?? String(Date.now() - 3600_000);
         changes = ((await call(args, 'GET', `/changes?since=${encodeURIComponent(since)}&limit=1000`)) as { changes: ChangeEvent[] }).changes;
       }
       for (const event of changes) process.stdout.write(`${formatChange(event, args.json)}\n`);
       if (!changes.length && !args.json) process.stderr.write('no changes\n');
+      if (checks && !args.json) process.stdout.write(`${formatChecks(checks)}\n`);
     } catch (error) {
       if (!(error instanceof PolicyCommandError)) throw error;
       process.stderr.write(`etag-proxy changes: ${error.message}\n`);

@@ -55,6 +55,13 @@ describe('etag-proxy changes', () => {
     expect(history.code).toBe(0);
     const lines = history.stdout.trim().split('\n').map((line) => JSON.parse(line) as { new: { etag: string } });
     expect(lines.map((l) => l.new.etag)).toEqual(['"c2"']);
+    const text = await runCli(['changes', url, '--admin-url', admin.url, '--admin-token', 'ch']);
+    expect(text.stdout).toMatch(new RegExp(`^\\S+  ${url}  "c1" → "c2"  2 B  client poller-9\nlast checked \\S+Z, unchanged 0 times\n$`));
+    clock.advance(20);
+    await viaProxy(proxy.url, url); // an unchanged 304
+    await eventually(() => proxy.proxy.ctx.background.size === 0);
+    const checked = await runCli(['changes', url, '--admin-url', admin.url, '--admin-token', 'ch']);
+    expect(checked.stdout).toContain(`last checked ${new Date(clock.now()).toISOString()}, unchanged 1 time\n`);
     const refused = await runCli(['changes', url, '--admin-url', admin.url]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('401');

@@ -32,7 +32,7 @@ const stores: Array<[string, () => Promise<Backend<StoredPolicies>>]> = [
 
 describe.each(stores)('ETag change history (%s store)', (_name, makeBackend) => {
   const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000);
-  const state = { version: 1, reprDigest: undefined as string | undefined, body: undefined as string | undefined, always200: false };
+  const state = { version: 1, reprDigest: undefined as string | undefined, body: undefined as string | undefined, always200: false, swr: false };
   let origin: Origin;
   let proxy: TestProxy;
   let admin: AdminServer;
@@ -43,7 +43,7 @@ describe.each(stores)('ETag change history (%s store)', (_name, makeBackend) => 
     origin = await startOrigin({
       '*': (req, res) => {
         const etag = `"v${state.version}"`;
-        const headers: Record<string, string> = { etag, 'cache-control': 'max-age=10' };
+        const headers: Record<string, string> = { etag, 'cache-control': state.swr ? 'max-age=10, stale-while-revalidate=60' : 'max-age=10' };
         if (state.reprDigest) headers['repr-digest'] = state.reprDigest;
         if (!state.always200 && req.headers['if-none-match'] === etag) return void res.writeHead(304, headers).end();
         res.writeHead(200, headers).end(state.body ?? `version ${state.version}`);
@@ -53,7 +53,7 @@ describe.each(stores)('ETag change history (%s store)', (_name, makeBackend) => 
     proxy = await startProxy({}, { now: clock.now, backend });
     admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1' }, silentLogger);
   });
-  afterEach(() => Object.assign(state, { version: 1, reprDigest: undefined, body: undefined, always200: false }));
+  afterEach(() => Object.assign(state, { version: 1, reprDigest: undefined, body: undefined, always200: false, swr: false }));
   afterAll(async () => {
     await admin.close();
     await proxy.stop();
@@ -135,6 +135,60 @@ describe.each(stores)('ETag change history (%s store)', (_name, makeBackend) => 
     const [event] = await changesOf(url, 1);
     expect(event!.old.digest).toBe('sha-256=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:');
     expect(event!.new.digest).toBe('sha-256=:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=:');
+  });
+
+  it('an unchanged revalidation is no event but counts as checked, unchanged, with its time (a 304, or a 200 with the same body)', async () => {
+    const url = `${origin.url}/checked-${++path}`;
+    await viaProxy(proxy.url, url);
+    const first = (await (await fetch(`${admin.url}/changes?url=${encodeURIComponent(url)}`)).json()) as { lastChecked: number | null; unchanged: number };
+    expect(first).toMatchObject({ changes: [], lastChecked: null, unchanged: 0 });
+    clock.advance(20);
+    expect((await viaProxy(proxy.url, url)).headers['cache-status']).toContain('fwd-status=304');
+    const readChecks = async () => (await (await fetch(`${admin.url}/changes?url=${encodeURIComponent(url)}`)).json()) as { changes: ChangeEvent[]; lastChecked: number | null; unchanged: number };
+    const poll = async (unchanged: number) => {
+      const deadline = Date.now() + 3000;
+      for (;;) {
+        await settled();
+        const checks = await readChecks();
+        if (checks.unchanged >= unchanged || Date.now() > deadline) return checks;
+        await sleep(20);
+      }
+    };
+    expect(await poll(1)).toEqual({ url, changes: [], lastChecked: clock.now(), unchanged: 1 });
+    state.always200 = true; // the same representation again, as a 200
+    clock.advance(20);
+    await viaProxy(proxy.url, url);
+    expect(await poll(2)).toEqual({ url, changes: [], lastChecked: clock.now(), unchanged: 2 });
+    // A hit checks nothing.
+    await viaProxy(proxy.url, url);
+    await sleep(50);
+    expect(await poll(2)).toMatchObject({ unchanged: 2, lastChecked: clock.now() });
+  });
+
+  it('records the change a background stale-while-revalidate refresh brings (RFC 5861), with the client that triggered it', async () => {
+    const url = `${origin.url}/swr-${++path}`;
+    state.swr = true;
+    await viaProxy(proxy.url, url);
+    state.version = 7;
+    clock.advance(20);
+    const stale = await viaProxy(proxy.url, url, { headers: { 'x-proxy-client': 'poller-9' } });
+    expect(stale.headers['cache-status']).toContain('hit');
+    expect(stale.text).toBe('version 1'); // served stale; the refresh ran behind it
+    const [event, ...more] = await changesOf(url, 1);
+    expect(more).toEqual([]);
+    expect(event).toMatchObject({ url, client: 'poller-9', old: { etag: '"v1"' }, new: { etag: '"v7"' } });
+    expect((await viaProxy(proxy.url, url)).text).toBe('version 7');
+  });
+
+  it('GET /cache says which process stored an entry and when', async () => {
+    const url = `${origin.url}/stored-by-${++path}`;
+    await viaProxy(proxy.url, url);
+    const res = await fetch(`${admin.url}/cache?url=${encodeURIComponent(url)}`);
+    expect(res.status).toBe(200);
+    const { variants } = (await res.json()) as { variants: Array<{ storedAt: string; storedBy: string }> };
+    expect(variants).toHaveLength(1);
+    expect(variants[0]!.storedBy).toMatch(new RegExp(`^pid ${process.pid} on \\S+$`));
+    expect(Date.parse(variants[0]!.storedAt)).toBe(clock.now());
   });
 
   it('answers 400 for a bad query', async () => {

@@ -206,6 +206,30 @@ describe('etag-proxy --watch (CLI)', () => {
     expect(cli.child.exitCode).toBe(0);
   }, 30_000);
 
+  it('with --workers 2, one worker watches: a URL is asked about once per interval, not once per worker', async () => {
+    const state = { version: 1 };
+    const origin = await feedOrigin(state);
+    const port = await freePort();
+    const cli = startCli(['--port', String(port), '--workers', '2', '--store', redis.url, '--namespace', namespace, '--watch', `${origin.url}/fleet`, '--watch-every', '1s']);
+    try {
+      await cli.waitFor('listening on', 2, 20_000);
+      await cli.waitFor('"msg":"watching"');
+      await until(async () => origin.requestsTo('/fleet').length, (n) => n >= 3);
+      await sleep(1000); // a second watcher would have started by now
+      expect(cli.output().split('"msg":"watching"').length - 1).toBe(1);
+      // Over 3 s, one watcher at 1 s ±10 % asks at most 4 times; two would ask about 6.
+      const before = origin.requestsTo('/fleet').length;
+      await sleep(3000);
+      expect(origin.requestsTo('/fleet').length - before).toBeLessThanOrEqual(4);
+      // Each check after the first is one conditional request with the stored tag.
+      expect(origin.requestsTo('/fleet').slice(1).every((r) => r.headers['if-none-match'] === '"v1"')).toBe(true);
+    } finally {
+      await cli.stop();
+      await origin.close();
+    }
+    expect(cli.child.exitCode).toBe(0);
+  }, 40_000);
+
   it.each([
     [['--watch', 'not a url'], /^etag-proxy: --watch: expected an absolute http:\/\/ or https:\/\/ URL, got "not a url"\n$/],
     [['--watch', 'ftp://example.com/x'], /^etag-proxy: --watch: expected an absolute http:\/\/ or https:\/\/ URL, got "ftp:\/\/example.com\/x"\n$/],
