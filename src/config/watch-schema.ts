@@ -44,7 +44,8 @@ function readWatchFile(path: string, file: string, everyMs?: number): WatchedUrl
   }
   const urls: WatchedUrl[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
+    // A URL holds no whitespace, so ` # …` ends the line's content.
+    const line = raw.replace(/\s+#.*$/, '').trim();
     if (line === '' || line.startsWith('#')) return;
     const [url, every, ...rest] = line.split(/\s+/);
     const where = `${path} (${file} line ${i + 1})`;

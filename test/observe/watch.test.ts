@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAdminServer, type AdminServer } from '../../src/admin/admin-server.js';
+import { loadConfig } from '../../src/config/load.js';
 import { silentLogger, createLogger } from '../../src/observe/log.js';
 import { startWatcher, type Watcher } from '../../src/observe/watch.js';
 import type { StoredPolicies } from '../../src/policy/stored-rules.js';
@@ -240,6 +241,25 @@ describe('etag-proxy --watch (CLI)', () => {
     const { code, stderr } = await runCli([...args, '--port', '0']);
     expect(code).toBe(2);
     expect(stderr).toMatch(message);
+  });
+
+  it('reads watch: as a list, or { every, urls, files }; files take comments and an interval per line; each URL once', () => {
+    const urls = join(dir, 'list.txt');
+    writeFileSync(urls, '# news\nhttp://example.com/news\nhttp://example.com/prices 1m   # its own interval\n');
+    const objectForm = join(dir, 'object.yaml');
+    writeFileSync(objectForm, `watch:\n  every: 2m\n  urls: [http://example.com/feed, { url: http://example.com/prices, every: 10s }]\n  files: [${urls}]\n`);
+    expect(loadConfig({ config: objectForm })).toMatchObject({
+      watchEveryMs: 120_000,
+      watch: [{ url: 'http://example.com/feed' }, { url: 'http://example.com/prices', everyMs: 10_000 }, { url: 'http://example.com/news' }],
+    });
+    const listForm = join(dir, 'list.yaml');
+    writeFileSync(listForm, `watch:\n  - http://example.com/a#fragment\n  - { file: ${urls}, every: 30s }\nwatchEvery: 1h\n`);
+    expect(loadConfig({ config: listForm })).toMatchObject({
+      watchEveryMs: 3_600_000,
+      watch: [{ url: 'http://example.com/a' }, { url: 'http://example.com/news', everyMs: 30_000 }, { url: 'http://example.com/prices', everyMs: 60_000 }],
+    });
+    // Flags replace the file's list; --watch-every its interval.
+    expect(loadConfig({ config: listForm, watch: ['http://example.com/b'], 'watch-every': '5s' })).toMatchObject({ watchEveryMs: 5000, watch: [{ url: 'http://example.com/b' }] });
   });
 
   it('names the file and line of a bad URL in a watch file, and the key of a bad watch: in the config file', async () => {
