@@ -35,13 +35,15 @@ export function requestThroughProxy(
       method: 'GET',
       path: target.href,
       headers: { host: target.host, connection: 'close', ...options.headers },
-      timeout: options.timeoutMs,
     });
+    // Our own timer: a duplex pair has no socket timeouts for http's `timeout` option to use.
+    const timer = setTimeout(() => clientReq.destroy(new Error(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+    timer.unref();
     const done = () => {
+      clearTimeout(timer);
       clientSide.destroy();
       serverSide.destroy();
     };
-    clientReq.on('timeout', () => clientReq.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
     clientReq.on('error', (error) => {
       done();
       reject(error);
@@ -58,6 +60,11 @@ export function requestThroughProxy(
       res.on('error', (error) => {
         done();
         reject(error);
+      });
+      res.on('close', () => {
+        if (res.complete) return;
+        done();
+        reject(new Error('the answer was cut'));
       });
       res.on('end', () => {
         done();

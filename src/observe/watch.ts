@@ -73,6 +73,8 @@ export function startWatcher(proxy: Proxy, config: Pick<ProxyConfig, 'watch' | '
 
   const check = async (item: Watched): Promise<void> => {
     const url = redactUrl(item.url.href);
+    // The pipeline answers a URL of this proxy's own port with its help page: never a destination.
+    if (proxy.ctx.isSelf(item.url)) return refuse(item, url, `${item.url.host} is this proxy's own listener`);
     let answer: InternalAnswer;
     try {
       // no-cache: revalidate even a fresh entry, with the validators it holds (RFC 9111 §5.2.1.4).
@@ -81,14 +83,14 @@ export function startWatcher(proxy: Proxy, config: Pick<ProxyConfig, 'watch' | '
       return failed(item, { url, error: (error as Error).message });
     }
     const proxyError = /^(\d{3}) ([a-z_]+): (.*)/.exec(answer.errorText);
-    if (answer.status === 403 && proxyError?.[2] === 'destination_forbidden') {
-      watched.delete(item);
-      logger.warn('watch: destination refused; no longer watched', { url, reason: proxyError[3] });
-      return;
-    }
+    if (answer.status === 403 && proxyError?.[2] === 'destination_forbidden') return refuse(item, url, proxyError[3]);
     if (answer.status >= 500 || proxyError) return failed(item, { url, status: answer.status, ...(proxyError && { error: proxyError[2] }) });
     if (item.failing) logger.info('watch: checks succeed again', { url, status: answer.status });
     item.failing = false;
+  };
+  const refuse = (item: Watched, url: string, reason: string | undefined) => {
+    watched.delete(item);
+    logger.warn('watch: destination refused; no longer watched', { url, reason });
   };
   const failed = (item: Watched, fields: LogFields) => {
     if (!item.failing) logger.warn('watch: check failed; retrying every interval', fields);

@@ -177,6 +177,44 @@ describe('--watch and the destination guard', () => {
   });
 });
 
+describe('--watch and its own listener', () => {
+  it('never watches a URL of the proxy itself, and says so once', async () => {
+    const lines: string[] = [];
+    const proxy = await startProxy({});
+    const watcher = startWatcher(proxy.proxy, { watch: [{ url: `${proxy.url}/` }], watchEveryMs: 1000, upstreamTimeoutMs: 5000 }, createLogger('info', (line) => void lines.push(line)));
+    try {
+      await until(async () => watcher.size, (size) => size === 0);
+      expect(lines.filter((line) => line.includes('watch: destination refused'))).toHaveLength(1);
+      expect(lines.join('\n')).toContain("this proxy's own listener");
+    } finally {
+      await watcher.stop();
+      await proxy.stop();
+    }
+  });
+
+  it('logs a failing check once, and its recovery once', async () => {
+    let down = true;
+    const origin = await startOrigin({ '*': (_req, res) => void res.writeHead(down ? 503 : 200, { 'cache-control': 'no-store' }).end('x') });
+    const lines: string[] = [];
+    const proxy = await startProxy({});
+    const watcher = startWatcher(proxy.proxy, { watch: [{ url: `${origin.url}/flaky` }], watchEveryMs: 1000, upstreamTimeoutMs: 5000 }, createLogger('info', (line) => void lines.push(line)));
+    try {
+      await until(async () => origin.requests.length, (n) => n >= 3);
+      expect(lines.filter((line) => line.includes('watch: check failed'))).toHaveLength(1);
+      down = false;
+      await until(async () => lines.filter((line) => line.includes('watch: checks succeed again')).length, (n) => n >= 1);
+      const seen = origin.requests.length;
+      await until(async () => origin.requests.length, (n) => n >= seen + 1);
+      expect(lines.filter((line) => line.includes('watch: checks succeed again'))).toHaveLength(1);
+      expect(lines.filter((line) => line.includes('watch: check failed'))).toHaveLength(1);
+    } finally {
+      await watcher.stop();
+      await proxy.stop();
+      await origin.close();
+    }
+  });
+});
+
 describe('etag-proxy --watch (CLI)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'etag-proxy-watch-'));
 
