@@ -2,11 +2,12 @@
 // miss, a hit, a 304 revalidation, a strip policy dropping the client's If-None-Match, an error
 // and a CONNECT tunnel; secrets in URLs redacted; without --access-log only failed requests get a
 // line. The CLI part: --log-file, then logrotate's move-then-SIGHUP writes to the new file.
-import { mkdtempSync, readFileSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import type { ProxyConfig } from '../../src/index.js';
 import { createLogger } from '../../src/observe/log.js';
 import { viaProxy } from '../helpers/client.js';
@@ -181,5 +182,23 @@ describe('--log-file (CLI)', () => {
     const { code, stderr } = await runCli(['--port', String(await freePort()), '--log-file', dir]); // a directory
     expect(code).toBe(2);
     expect(stderr).toMatch(/^etag-proxy: --log-file: cannot open .* for appending: EISDIR\n$/);
+  });
+});
+
+describe('access log options', () => {
+  it('are off and stdout by default, and set from flags or the config file (accessLog, logFile)', () => {
+    expect(loadConfig({}).accessLog).toBe(false);
+    expect(loadConfig({}).logFile).toBeUndefined();
+    expect(loadConfig({ 'access-log': true, 'log-file': '/var/log/etag-proxy.log' })).toMatchObject({ accessLog: true, logFile: '/var/log/etag-proxy.log' });
+    const dir = mkdtempSync(join(tmpdir(), 'etag-proxy-log-config-'));
+    try {
+      const file = join(dir, 'config.yaml');
+      writeFileSync(file, 'accessLog: true\nlogFile: /tmp/x/access.log\n');
+      expect(loadConfig({ config: file })).toMatchObject({ accessLog: true, logFile: '/tmp/x/access.log' });
+      writeFileSync(file, 'accessLog: loud\n');
+      expect(() => loadConfig({ config: file })).toThrow(/^accessLog: expected/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
