@@ -79,7 +79,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
       .catch((error: unknown) => failure(error))
       .then((reply) => {
         send(clientRes, reply);
-        const level = reply.status >= 500 ? 'warn' : 'info';
+        const level = reply.status >= 500 ? 'warn' : isPoll(clientReq, reply) ? 'debug' : 'info';
         logger[level]('admin', { method: clientReq.method, path: redactUrl(clientReq.url ?? ''), status: reply.status });
       });
   });
@@ -100,6 +100,13 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
       await drainServer(server, drainTimeoutMs).done;
     },
   };
+}
+
+/** Reads that pollers repeat (the status page every 2 s, Prometheus every scrape): no event worth a line. */
+const POLLED = new Set(['/metrics', '/stats', '/stats/history', '/status/chart.svg']);
+
+function isPoll(clientReq: IncomingMessage, reply: AdminReply): boolean {
+  return clientReq.method === 'GET' && reply.status < 400 && POLLED.has((clientReq.url ?? '').split('?')[0]!);
 }
 
 async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: AdminHostCheck, clientReq: IncomingMessage): Promise<AdminReply> {

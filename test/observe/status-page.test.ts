@@ -75,7 +75,7 @@ describe('GET / (the status page) and its token', () => {
     expect(write.status).toBe(401); // the cookie is for reading
     expect((await fetch(`${admin.url}/cache?url=${encodeURIComponent(`${origin.url}/x`)}`, { method: 'DELETE', headers: { cookie } })).status).toBe(401);
     expect((await fetch(`${admin.url}/`, { headers: { cookie: 'etag_proxy_admin=forged' } })).status).toBe(401);
-    await eventually(() => adminLogs.length >= 7);
+    await eventually(() => adminLogs.length >= 6); // every request but the /stats poll (debug)
     expect(adminLogs.join('')).not.toContain(TOKEN);
     expect(adminLogs.join('')).toContain('"path":"/?token=***"');
   });
@@ -131,6 +131,16 @@ describe('GET / (the status page) and its token', () => {
     expect(html).not.toContain(hostile);
     expect(html).toContain(`<td>${origin.host}</td><td>4</td>`);
     expect(html).toContain('<b data-stat="hitRatio">25.0%</b>'); // 1 hit of 4 lookups (/a: miss, hit; /feed: miss, revalidated-200)
+  });
+});
+
+describe('the admin log', () => {
+  it('logs the polls of the page and of Prometheus at debug, other admin requests at info', async () => {
+    const { admin, adminLogs } = await start(null);
+    for (const path of ['/stats', '/status/chart.svg', '/stats/history', '/metrics', '/', '/nowhere']) await (await fetch(`${admin.url}${path}`)).text();
+    await eventually(() => adminLogs.length >= 2);
+    const paths = adminLogs.map((line) => (JSON.parse(line) as { path: string }).path);
+    expect(paths).toEqual(['/', '/nowhere']); // the logger is at info: debug lines are dropped
   });
 });
 
