@@ -88,7 +88,7 @@ async function createInterceptor(config: ProxyConfig, now: () => number, logger:
 
 export async function createProxy(config: ProxyConfig, options: ProxyOptions = {}): Promise<Proxy> {
   const now = options.now ?? Date.now;
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel, undefined, { accessLog: config.accessLog });
   // Files named by the config are read first: a missing CA or --upstream-ca fails before Redis is touched.
   const interceptor = await createInterceptor(config, now, logger);
   const trust = upstreamTrust(config);

@@ -2,8 +2,8 @@
 // own addresses (host-check.ts), an optional bearer token (required off loopback), JSON in and
 // out, and the route table. Every failure is a ProxyError answered as { "error": "<reason>" }:
 // 421 / 401 / 404 / 405 / 413 / 400 here, the rest from the routes.
-// What the routes do is the job of policies-routes.ts, metrics-routes.ts, cache-routes.ts and
-// changes-routes.ts.
+// What the routes do is the job of policies-routes.ts, metrics-routes.ts, cache-routes.ts,
+// changes-routes.ts and status-page.ts (GET /, and the cookie a browser uses instead of the header).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -20,6 +20,7 @@ import { createChangesRoutes } from './changes-routes.js';
 import { createMetricsRoutes } from './metrics-routes.js';
 import { createPolicyRoutes } from './policies-routes.js';
 import { createRuleRoutes } from './rules-routes.js';
+import { createStatusRoutes, hasSessionCookie, tokenExchange } from './status-page.js';
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -42,6 +43,8 @@ export interface AdminReply {
   contentType?: string;
   /** A long-lived answer (Server-Sent Events): it writes the response itself, after the checks. */
   stream?: (clientRes: ServerResponse) => void;
+  /** Extra response fields (the status page's Content-Security-Policy, a redirect's Location). */
+  headers?: Record<string, string>;
 }
 
 export interface AdminRoute {
@@ -59,7 +62,9 @@ export interface AdminServer {
 /** Throws ConfigError (before listening) for a non-loopback --admin-host without a token. */
 export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
   requireTokenOffLoopback(config);
+  const status = createStatusRoutes(proxy);
   const routes = [
+    ...status.routes,
     ...createPolicyRoutes(proxy, logger),
     ...createRuleRoutes(proxy, logger),
     ...createMetricsRoutes(proxy),
@@ -74,7 +79,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
       .catch((error: unknown) => failure(error))
       .then((reply) => {
         send(clientRes, reply);
-        const level = reply.status >= 500 ? 'warn' : 'info';
+        const level = reply.status >= 500 ? 'warn' : isPoll(clientReq, reply) ? 'debug' : 'info';
         logger[level]('admin', { method: clientReq.method, path: redactUrl(clientReq.url ?? ''), status: reply.status });
       });
   });
@@ -90,8 +95,18 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
-    close: async (drainTimeoutMs = 0) => void (await drainServer(server, drainTimeoutMs).done),
+    close: async (drainTimeoutMs = 0) => {
+      status.close();
+      await drainServer(server, drainTimeoutMs).done;
+    },
   };
+}
+
+/** Reads that pollers repeat (the status page every 2 s, Prometheus every scrape): no event worth a line. */
+const POLLED = new Set(['/metrics', '/stats', '/stats/history', '/status/chart.svg']);
+
+function isPoll(clientReq: IncomingMessage, reply: AdminReply): boolean {
+  return clientReq.method === 'GET' && reply.status < 400 && POLLED.has((clientReq.url ?? '').split('?')[0]!);
 }
 
 async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: AdminHostCheck, clientReq: IncomingMessage): Promise<AdminReply> {
@@ -101,8 +116,14 @@ async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: Admi
     const got = clientReq.headers.host === undefined ? 'none' : JSON.stringify(clientReq.headers.host);
     throw new ProxyError(421, 'misdirected_request', `Host: expected ${hostCheck.expected.join(' or ')}, got ${got} (the admin API answers only to its own addresses)`);
   }
-  if (config.token !== undefined) checkToken(clientReq.headers['authorization'], config.token);
   const url = new URL(clientReq.url ?? '/', 'http://admin');
+  if (config.token !== undefined) {
+    const exchange = tokenExchange(clientReq.method, url, config.token);
+    if (exchange) return exchange;
+    // The status page's cookie stands in for the header on reads only (status-page.ts).
+    const readWithCookie = clientReq.method === 'GET' && clientReq.headers['authorization'] === undefined && hasSessionCookie(clientReq.headers.cookie, config.token);
+    if (!readWithCookie) checkToken(clientReq.headers['authorization'], config.token);
+  }
   for (const route of routes) {
     const match = route.pattern.exec(url.pathname);
     if (!match) continue;
@@ -121,7 +142,7 @@ async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: Admi
 function checkToken(authorization: string | undefined, token: string): void {
   const challenge = { 'www-authenticate': 'Bearer realm="etag-proxy admin"' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-  if (!match) throw new ProxyError(401, 'unauthorized', 'this admin API requires Authorization: Bearer <token>', challenge);
+  if (!match) throw new ProxyError(401, 'unauthorized', 'this admin API requires Authorization: Bearer <token> (in a browser, open /?token=<token> once)', challenge);
   // Digests have one length whatever the token's, so neither the comparison nor its early exit
   // tells a caller how long the token is.
   const given = createHash('sha256').update(match[1]!).digest();
@@ -163,12 +184,12 @@ async function readJson(clientReq: IncomingMessage): Promise<unknown> {
   }
 }
 
-function failure(error: unknown): AdminReply & { headers?: Record<string, string> } {
+function failure(error: unknown): AdminReply {
   if (error instanceof ProxyError) return { status: error.status, body: { error: error.message }, headers: error.headers };
   return { status: 500, body: { error: `internal error: ${(error as Error)?.message ?? String(error)}` } };
 }
 
-function send(clientRes: ServerResponse, reply: AdminReply & { headers?: Record<string, string> }): void {
+function send(clientRes: ServerResponse, reply: AdminReply): void {
   if (clientRes.headersSent) {
     clientRes.destroy();
     return;

@@ -7,6 +7,7 @@ import { loadConfig } from '../config/load.js';
 import type { ProxyConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import { createProxy, type Proxy } from '../index.js';
+import { openLogDestination } from '../observe/log-destination.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { redactUrl } from '../observe/redact.js';
 import type { RulesAtStart } from '../policy/engine.js';
@@ -40,8 +41,26 @@ export function fatal(code: number, message: string): never {
   process.exit(code);
 }
 
+/** The CLI's logger: stdout or --log-file; SIGHUP reopens the file (and, in the primary, the workers'). */
+function cliLogger(config: ProxyConfig): Logger {
+  let destination;
+  try {
+    destination = openLogDestination(config.logFile);
+  } catch (error) {
+    if (error instanceof ConfigError) fatal(2, error.message);
+    throw error;
+  }
+  if (destination.file !== undefined) {
+    process.on('SIGHUP', () => {
+      destination.reopen();
+      if (cluster.isPrimary) for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+    });
+  }
+  return createLogger(config.logLevel, destination.write, { accessLog: config.accessLog });
+}
+
 function startPrimary(config: ProxyConfig): void {
-  const logger = createLogger(config.logLevel);
+  const logger = cliLogger(config);
   logger.info('starting workers', { workers: config.workers, store: redactUrl(config.store) });
   let stopping = false;
   const fork = () => {
@@ -98,7 +117,7 @@ function startPrimary(config: ProxyConfig): void {
 }
 
 async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promise<void> {
-  const logger = createLogger(config.logLevel);
+  const logger = cliLogger(config);
   // Listen for stop requests before the slow part (store connection), so none is missed.
   const stopper: { stop?: (request: StopRequest) => void; pending?: StopRequest } = {};
   onStopRequest((request) => (stopper.stop ? stopper.stop(request) : (stopper.pending = request)));

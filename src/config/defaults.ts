@@ -17,6 +17,7 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     keepValidatorsMs: 7 * 24 * 3600 * 1000,
     serveStaleIfDisconnectedMs: 3600 * 1000,
     logLevel: 'info',
+    accessLog: false,
     workers: 1,
     maxConnections: 4096,
     headersTimeoutMs: 60_000,

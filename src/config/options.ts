@@ -201,8 +201,20 @@ export const OPTIONS = {
     type: 'string',
     default: 'info',
     choices: LOG_LEVELS,
-    describe: 'debug, info (one line per request), warn, error or silent',
+    describe: 'debug, info (state changes; with --access-log one line per request), warn, error or silent',
     apply: (c, v, p) => void (c.logLevel = parseLogLevel(p, v)),
+  },
+  'access-log': {
+    type: 'boolean',
+    default: false,
+    describe: 'write the access log: one JSON line per request at info (client, URL, status, outcome, policy, upstream time, bytes); without it only failed requests get a line (warn)',
+    apply: (c, v, p) => void (c.accessLog = parseBoolean(p, v)),
+  },
+  'log-file': {
+    type: 'string',
+    default: undefined,
+    describe: 'append log lines to this file instead of stdout; SIGHUP reopens it (logrotate)',
+    apply: (c, v, p) => void (c.logFile = parseString(p, v)),
   },
   'metrics-top-hosts': {
     type: 'number',

@@ -47,6 +47,10 @@ export interface ProxyConfig {
   /** Lower-case name of a targeted Cache-Control field (RFC 9213) this cache obeys, or undefined. */
   targetedCacheControl?: string;
   logLevel: LogLevel;
+  /** --access-log: one info line per request (failed requests get a warn line either way). */
+  accessLog: boolean;
+  /** --log-file: log lines go to this file (reopened on SIGHUP) instead of stdout. */
+  logFile?: string;
   workers: number;
   /** Open client connections per process; past it a new one gets a 503 and is closed. */
   maxConnections: number;

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Upstream, type OriginRequest, type UpstreamOptions } from '../http/upstream.js';
 import type { ProxyMetrics } from './metrics.js';
+import { noteUpstreamTime } from './upstream-timing.js';
 
 // A keep-alive socket carries one response after another: each response is charged the bytes
 // read since the one before it ended (HTTP/1.1 without pipelining, so they never interleave).
@@ -31,7 +32,9 @@ export class MeteredUpstream extends Upstream {
     const startedAt = performance.now();
     return super.request(originReq, body).then(
       (originRes) => {
-        this.metrics.upstreamAnswered((performance.now() - startedAt) / 1000, originRes.statusCode ?? 0);
+        const ms = performance.now() - startedAt;
+        this.metrics.upstreamAnswered(ms / 1000, originRes.statusCode ?? 0);
+        noteUpstreamTime(originRes, ms);
         const socket = originRes.socket;
         let charged = false;
         const charge = () => {

@@ -3,7 +3,7 @@
 // temporary HOME (certutil, from `libnss3-tools`), loads an HTTPS page of a local origin twice in
 // two fresh browser contexts (so its own cache cannot answer), and the second load is a proxy hit.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -11,23 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { makeTestCa, type TestCa } from '../helpers/tls.js';
-
-const INSTALL = 'apt-get update && apt-get install -y chromium libnss3-tools';
-
-function which(command: string): string | undefined {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The real binary beside Debian's wrapper script, else whatever `chromium` is on the PATH. */
-function chromiumPath(): string {
-  const found = process.env['CHROMIUM_PATH'] ?? (existsSync('/usr/lib/chromium/chromium') ? '/usr/lib/chromium/chromium' : (which('chromium') ?? which('chromium-browser')));
-  if (!found) throw new Error(`Chromium was not found (set CHROMIUM_PATH, or install it: ${INSTALL})`);
-  return found;
-}
+import { chromiumPath, INSTALL, which } from './chromium.js';
 
 describe('headless Chromium through the intercepting proxy', () => {
   let proxyCa: TestCa;

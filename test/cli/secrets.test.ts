@@ -54,7 +54,7 @@ describe('--admin-token-file', () => {
 
 describe('the request log never shows secret query values', () => {
   it('token, api_key, sig … are replaced by ***; other parameters are kept as sent', async () => {
-    const cli = startCli(['--port', '0']);
+    const cli = startCli(['--port', '0', '--access-log']); // request lines are opt-in
     try {
       await cli.waitFor('listening on');
       const proxyUrl = /listening on (http:\/\/[^"]+)/.exec(cli.output())![1]!;

@@ -30,8 +30,8 @@ function flagsOf(command: string[]): Partial<Record<OptionName, unknown>> {
 }
 
 describe('docker-compose.yml', () => {
-  it('has the proxies, Redis, the origin and the client', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['client', 'origin', 'proxy-a', 'proxy-b', 'redis']);
+  it('has the proxies, Redis, the origin and the client (and Prometheus and Grafana: test/observe/monitoring.test.ts)', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['client', 'grafana', 'origin', 'prometheus', 'proxy-a', 'proxy-b', 'redis']);
     expect(proxies.map(([name]) => name)).toEqual(['proxy-a', 'proxy-b']);
   });
 
