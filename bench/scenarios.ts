@@ -30,7 +30,7 @@ export function allScenarios(manyCacheSize: string): Scenario[] {
     { id: '1k', name: 'Hit, 1 KB', hit: true },
     { id: '100k', name: 'Hit, 100 KB', hit: true },
     // Over 1,000 URLs so that concurrent requests are not collapsed into one revalidation.
-    { id: 'revalidate', name: 'Revalidate (upstream 304), 1 KB, 1,000 URLs', hit: false, spread: 1000 },
+    { id: 'revalidate', name: 'Revalidate (upstream 304), 1 KB, 1,000 URLs', hit: false, spread: 1000, prefill: true },
     { id: 'nostore', name: 'Pass-through (no-store), 1 KB, 1,000 URLs', hit: false, spread: 1000 },
     { id: 'stale', name: 'Revalidate storm (max-age=0, 304), 4–64 KB, 1,000 URLs in turn', hit: false, spread: STORM_URLS, prefill: true },
     {
