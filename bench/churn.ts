@@ -3,6 +3,9 @@
 // can check what the proxy delivered without keeping copies.
 
 export const CHURN_MAX = 16 * 1024 * 1024;
+/** Body sizes of the bench's /many and /stale routes (bench/origin-server.ts). */
+export const KEYED_MIN = 4 * 1024;
+export const KEYED_MAX = 64 * 1024;
 const pattern = Buffer.alloc(CHURN_MAX + 256);
 for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 131 + (i >> 8)) & 0xff;
 

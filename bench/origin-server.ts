@@ -3,12 +3,15 @@
 // cheapest answer Node can give. Prints `listening <port>` on stdout once ready; GET /__stats
 // returns how many responses it sent per route and status, so the bench can check hits are hits.
 // /churn/<n> (the soak, bench/soak.ts) answers a cacheable body whose size and bytes follow from n.
+// /many?k=<n> and /stale?k=<n> (the many-URLs and revalidate-storm scenarios) answer 4–64 KB bodies
+// whose size and bytes follow from n: cacheable for an hour, or stale at once with a 304 to a
+// matching If-None-Match.
 // With `--tls-key FILE --tls-cert FILE` it is the HTTPS origin (node:https) of the HTTPS scenarios.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { CHURN_MAX, churnBody, churnSize } from './churn.js';
+import { CHURN_MAX, churnBody, churnSize, KEYED_MAX, KEYED_MIN } from './churn.js';
 
 interface Route {
   body: Buffer;
@@ -49,6 +52,28 @@ function churn(res: http.ServerResponse, url: URL): void {
   res.end(churnBody(n, size));
 }
 
+// /many and /stale: body size and bytes from k (the churn pattern), an ETag of their own per k.
+const KEYED_CACHE_CONTROL = new Map([
+  ['/many', 'max-age=3600'],
+  ['/stale', 'max-age=0'],
+]);
+
+function keyed(req: http.IncomingMessage, res: http.ServerResponse, path: string, cacheControl: string): void {
+  const query = (req.url ?? '').slice(path.length + 1);
+  const k = Number(/(?:^|&)k=(\d+)/.exec(query)?.[1] ?? 0);
+  const size = churnSize(k, KEYED_MIN, KEYED_MAX);
+  const etag = `"${path.slice(1, 2)}${k}-${size}"`;
+  if (req.headers['if-none-match'] === etag) {
+    count(`${path} 304`);
+    res.writeHead(304, { etag, 'cache-control': cacheControl });
+    res.end();
+    return;
+  }
+  count(`${path} 200`);
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size), 'cache-control': cacheControl, etag });
+  res.end(churnBody(k, size));
+}
+
 const sent = new Map<string, number>();
 const count = (what: string): void => void sent.set(what, (sent.get(what) ?? 0) + 1);
 
@@ -68,6 +93,8 @@ const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void =>
     return;
   }
   if (path.startsWith('/churn/')) return churn(res, new URL(req.url ?? '/', 'http://origin'));
+  const keyedCacheControl = KEYED_CACHE_CONTROL.get(path);
+  if (keyedCacheControl) return keyed(req, res, path, keyedCacheControl);
   const route = ROUTES.get(path);
   if (!route) {
     count(`${path} 404`);

@@ -2,7 +2,7 @@
 // waiting until they answer, free ports, per-process RSS / CPU sampling from /proc, and killing
 // every child on exit, error or SIGINT.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -200,44 +200,51 @@ export function isLocalProcess(pid: number | undefined, command: string): boolea
 export class ProcessMonitor {
   private readonly timer: NodeJS.Timeout;
   private windowPeakKb = 0;
-  private windowCpu = 0;
-  private windowSys = 0;
+  private windowCpu = new Map<number, { cpu: number; sys: number }>();
   private windowStart = 0;
 
+  /** Watches `pid` and its descendants (the workers of `--workers N`), summed. */
   constructor(readonly pid: number) {
     this.timer = setInterval(() => this.sample(), 200);
     this.timer.unref();
   }
 
-  private sample(): ReturnType<typeof readProc> {
-    const now = readProc(this.pid);
-    if (now) this.windowPeakKb = Math.max(this.windowPeakKb, now.rssKb);
+  private read(): Map<number, NonNullable<ReturnType<typeof readProc>>> {
+    const found = new Map<number, NonNullable<ReturnType<typeof readProc>>>();
+    for (const pid of [this.pid, ...descendants(this.pid)]) {
+      const now = readProc(pid);
+      if (now) found.set(pid, now);
+    }
+    return found;
+  }
+
+  private sample(): Map<number, NonNullable<ReturnType<typeof readProc>>> {
+    const now = this.read();
+    this.windowPeakKb = Math.max(this.windowPeakKb, sum(now, (p) => p.rssKb));
     return now;
   }
 
   begin(): void {
-    const now = readProc(this.pid);
-    this.windowPeakKb = now?.rssKb ?? 0;
-    this.windowCpu = now?.cpuSeconds ?? 0;
-    this.windowSys = now?.sysSeconds ?? 0;
+    const now = this.read();
+    this.windowPeakKb = sum(now, (p) => p.rssKb);
+    this.windowCpu = new Map([...now].map(([pid, p]) => [pid, { cpu: p.cpuSeconds, sys: p.sysSeconds }]));
     this.windowStart = performance.now();
   }
 
   end(): WindowStats {
     const now = this.sample();
-    if (!now) return { peakRss: undefined, cpuPercent: undefined, sysPercent: undefined };
+    if (!now.size) return { peakRss: undefined, cpuPercent: undefined, sysPercent: undefined };
     const wallSeconds = (performance.now() - this.windowStart) / 1000;
-    return {
-      peakRss: this.windowPeakKb * 1024,
-      cpuPercent: (100 * (now.cpuSeconds - this.windowCpu)) / wallSeconds,
-      sysPercent: (100 * (now.sysSeconds - this.windowSys)) / wallSeconds,
-    };
+    // A process born during the window (a restarted worker) counts from zero.
+    const cpu = sum(now, (p, pid) => p.cpuSeconds - (this.windowCpu.get(pid)?.cpu ?? 0));
+    const sys = sum(now, (p, pid) => p.sysSeconds - (this.windowCpu.get(pid)?.sys ?? 0));
+    return { peakRss: this.windowPeakKb * 1024, cpuPercent: (100 * cpu) / wallSeconds, sysPercent: (100 * sys) / wallSeconds };
   }
 
-  /** The kernel's high-water mark for the whole life of the process, in bytes. */
+  /** The kernel's high-water mark for the whole life of the process, in bytes (summed over its tree). */
   lifetimePeak(): number | undefined {
-    const now = readProc(this.pid);
-    return now ? now.hwmKb * 1024 : undefined;
+    const now = this.read();
+    return now.size ? sum(now, (p) => p.hwmKb) * 1024 : undefined;
   }
 
   stop(): void {
@@ -245,22 +252,37 @@ export class ProcessMonitor {
   }
 }
 
-/** CPU used by this process (the load generator) between begin() and end(), % of one core. */
-export class SelfCpu {
-  private start = process.cpuUsage();
-  private wall = performance.now();
+function sum<T>(values: Map<number, T>, of: (value: T, pid: number) => number): number {
+  let total = 0;
+  for (const [pid, value] of values) total += of(value, pid);
+  return total;
+}
 
-  begin(): void {
-    this.start = process.cpuUsage();
-    this.wall = performance.now();
+/** Every descendant of `pid`, from /proc/<pid>/task/<tid>/children (empty without /proc). */
+function descendants(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${next}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      let children: string;
+      try {
+        children = readFileSync(`/proc/${next}/task/${task}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const child of children.split(' ').filter(Boolean).map(Number)) {
+        found.push(child);
+        queue.push(child);
+      }
+    }
   }
-
-  /** % of one core, total and its system (kernel) part. */
-  end(): { cpuPercent: number; sysPercent: number } {
-    const used = process.cpuUsage(this.start);
-    const wallMs = performance.now() - this.wall;
-    return { cpuPercent: (100 * (used.user + used.system)) / 1000 / wallMs, sysPercent: (100 * used.system) / 1000 / wallMs };
-  }
+  return found;
 }
 
 interface CpuTimes {

@@ -1,76 +1,51 @@
 // `npm run bench`: starts the origin and the proxy (memory store, then Redis store) as child
 // processes, loads each scenario through the proxy and straight to the origin in the same run,
-// and prints Markdown tables plus the issues' bars on stdout (progress goes to stderr).
+// and prints Markdown tables plus the issues' bars on stdout (progress goes to stderr). The load
+// generator is wrk (bench/load.ts), autocannon when wrk is not on the PATH.
 // Environment: BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_WARMUP_SECONDS (1), REDIS_URL,
 // BENCH_ROUNDS (1: with N, origin and proxy runs alternate N times and the best of each counts),
 // BENCH_IDLE_WAIT_SECONDS (30: longest wait before each run for other processes to go quiet),
-// BENCH_ONLY (routes to run, e.g. `1k,nostore`), BENCH_PROXY_NODE_ARGS (e.g. `--cpu-prof`).
+// BENCH_ONLY (routes to run, e.g. `1k,nostore,many`), BENCH_PROXY_NODE_ARGS (e.g. `--cpu-prof`),
+// BENCH_LOAD_GENERATOR (wrk | autocannon), BENCH_WRK_THREADS (1),
+// BENCH_MANY_CACHE_SIZE (64MiB: --cache-size of the many-URLs proxy), BENCH_ZIPF_EXPONENT (1),
+// BENCH_WORKERS (2: also run the hits with --workers N, Redis and memory store; 0 = skip).
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { urlKey } from '../src/cache/keys.js';
-import { bar, bytes, int, mb, ms, pct, table } from './format.js';
-import { httpsReport, runHttpsBench, type HttpsResults } from './https.js';
-import { runLoad, type LoadResult, type LoadTarget } from './load.js';
-import { freePort, get, isLocalProcess, MachineCpu, runScript, machineBusy, ProcessMonitor, SelfCpu, spawnNode, waitForHttp, waitForLine, type Child, type MachineStats, type WindowStats } from './processes.js';
+import { parseSize } from '../src/config/schema.js';
+import { churnSize, KEYED_MAX, KEYED_MIN } from './churn.js';
+import { pct } from './format.js';
+import { runHttpsBench } from './https.js';
+import { loadGenerator, runLoad, type LoadTarget } from './load.js';
+import { freePort, get, isLocalProcess, MachineCpu, runScript, machineBusy, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child } from './processes.js';
 import { BenchRedis, type KeyCost } from './redis.js';
+import { report, type BenchSetup, type MemorySection, type RedisSection, type WorkersSection } from './report.js';
+import { allScenarios, MANY_URLS, rate, upstreamCount, WORKER_SCENARIOS, type Measured, type Scenario } from './scenarios.js';
 
 const SECONDS = positive('BENCH_SECONDS', 8);
 const CONNECTIONS = positive('BENCH_CONNECTIONS', 50);
 const WARMUP_SECONDS = positive('BENCH_WARMUP_SECONDS', 1, true);
 const ROUNDS = Math.round(positive('BENCH_ROUNDS', 1));
 const IDLE_WAIT_SECONDS = positive('BENCH_IDLE_WAIT_SECONDS', 30, true);
+const WORKERS = Math.round(positive('BENCH_WORKERS', 2, true));
+const ZIPF_EXPONENT = positive('BENCH_ZIPF_EXPONENT', 1);
+const MANY_CACHE_SIZE = process.env.BENCH_MANY_CACHE_SIZE || '64MiB';
 // CPU of the machine not used by the load generator, proxy or origin (other processes, irq)
 // above which a run is flagged: on a shared machine it lowers whichever side it hits.
 const CONTENDED_PERCENT = 20;
 // Machine CPU (% of one core) below which it counts as quiet enough to start a run.
 const QUIET_PERCENT = 15;
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((r) => `/${r.trim().replace(/^\//, '')}`)) : undefined;
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((r) => r.trim().replace(/^\//, ''))) : undefined;
 const PROXY_NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ORIGIN_SCRIPT = join(HERE, 'origin-server.js');
 const CLI_SCRIPT = join(HERE, '..', 'src', 'cli', 'main.js');
 
-interface Scenario {
-  name: string;
-  route: string;
-  /** A cache hit: the origin should see (almost) nothing during the proxy run. */
-  hit: boolean;
-  /** Spread the requests over this many URLs (see LoadTarget.spread). */
-  spread?: number;
-}
-
-const ALL_SCENARIOS: Scenario[] = [
-  { name: 'Hit, 1 KB', route: '/1k', hit: true },
-  { name: 'Hit, 100 KB', route: '/100k', hit: true },
-  // Spread over 1,000 URLs so that concurrent requests are not collapsed into one revalidation.
-  { name: 'Revalidate (upstream 304), 1 KB', route: '/revalidate', hit: false, spread: 1000 },
-  { name: 'Pass-through (no-store), 1 KB', route: '/nostore', hit: false },
-];
-const HIT_1K = ALL_SCENARIOS[0]!;
-const HIT_100K = ALL_SCENARIOS[1]!;
-const SCENARIOS = ALL_SCENARIOS.filter((s) => !ONLY || ONLY.has(s.route));
-
-interface Measured {
-  load: LoadResult;
-  /** The process that answered (proxy or origin) during the run. */
-  server: WindowStats;
-  /** The origin during a proxy run (undefined for a direct run: then `server` is the origin). */
-  origin: WindowStats | undefined;
-  /** A local redis-server during a Redis-store run. */
-  redis: WindowStats | undefined;
-  loadCpu: { cpuPercent: number; sysPercent: number };
-  /** Every process on the machine (ours and others'), undefined without /proc. */
-  machine: MachineStats | undefined;
-  /** Responses the origin sent during the run, by "route status". */
-  originResponses: Record<string, number>;
-  /** Cache-Status of the warm-up's second response (through the proxy only). */
-  cacheStatus: string | undefined;
-}
+const SCENARIOS = allScenarios(MANY_CACHE_SIZE).filter((s) => !ONLY || ONLY.has(s.id));
+const HIT_SCENARIOS = SCENARIOS.filter((s) => WORKER_SCENARIOS.includes(s.id));
 
 interface Origin {
   child: Child;
@@ -139,41 +114,43 @@ async function waitForQuiet(): Promise<void> {
   if (busy !== undefined && busy >= QUIET_PERCENT) progress(`  still ${pct(busy)} busy after ${IDLE_WAIT_SECONDS} s; measuring anyway`);
 }
 
+function loadTarget(scenario: Scenario, connectTo: string, path: string, host: string): LoadTarget {
+  return { connectTo, path, host, spread: scenario.spread, pick: scenario.pick, zipfExponent: ZIPF_EXPONENT };
+}
+
 /** One measured run against `target`, answered by `server` (the proxy or the origin itself). */
-async function measure(target: LoadTarget, server: ProcessMonitor, origin: Origin, redis?: ProcessMonitor): Promise<Omit<Measured, 'cacheStatus'>> {
+async function measure(scenario: Scenario, target: LoadTarget, server: ProcessMonitor, origin: Origin, redis?: ProcessMonitor): Promise<Omit<Measured, 'cacheStatus'>> {
   if (IDLE_WAIT_SECONDS > 0) await waitForQuiet();
-  if (WARMUP_SECONDS > 0) await runLoad(target, { connections: CONNECTIONS, seconds: WARMUP_SECONDS });
-  const self = new SelfCpu();
+  const warmup = WARMUP_SECONDS > 0 ? Math.max(WARMUP_SECONDS, scenario.minWarmupSeconds ?? 0) : 0;
+  if (warmup > 0) await runLoad(target, { connections: CONNECTIONS, seconds: warmup });
   const machine = new MachineCpu();
   const before = await originStats(origin);
   const throughProxy = server !== origin.monitor;
   server.begin();
   if (throughProxy) origin.monitor.begin();
   redis?.begin();
-  self.begin();
   machine.begin();
   const load = await runLoad(target, { connections: CONNECTIONS, seconds: SECONDS });
   const machineStats = machine.end();
-  const loadCpu = self.end();
   const serverStats = server.end();
   const originWindow = throughProxy ? origin.monitor.end() : undefined;
   const redisWindow = redis?.end();
   const originResponses = diff(await originStats(origin), before);
   if (load.errors || load.non2xx) progress(`  warning: ${load.errors} errors (${load.timeouts} timeouts), ${load.non2xx} non-2xx responses`);
-  return { load, server: serverStats, origin: originWindow, redis: redisWindow, loadCpu, machine: machineStats, originResponses };
+  return { load, server: serverStats, origin: originWindow, redis: redisWindow, machine: machineStats, originResponses };
 }
 
 async function direct(scenario: Scenario, origin: Origin): Promise<Measured> {
   progress(`${scenario.name}: straight to the origin`);
   const host = `127.0.0.1:${origin.port}`;
-  const run = await measure({ connectTo: `http://${host}`, path: scenario.route, host, spread: scenario.spread }, origin.monitor, origin);
+  const run = await measure(scenario, loadTarget(scenario, `http://${host}`, `/${scenario.id}`, host), origin.monitor, origin);
   return { ...run, cacheStatus: undefined };
 }
 
 async function throughProxy(scenario: Scenario, proxy: Proxy, origin: Origin, label: string, redis?: ProcessMonitor): Promise<Measured> {
   progress(`${scenario.name}: through the proxy (${label})`);
   const host = `127.0.0.1:${origin.port}`;
-  const absolute = `http://${host}${scenario.route}`;
+  const absolute = `http://${host}/${scenario.id}`;
   // The warm-up request fills the cache; the second one shows what a measured request gets.
   let cacheStatus: string | undefined;
   for (let i = 0; i < 2; i++) {
@@ -181,7 +158,8 @@ async function throughProxy(scenario: Scenario, proxy: Proxy, origin: Origin, la
     if (res.status !== 200) throw new Error(`warm-up GET ${absolute} through the proxy answered ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`);
     cacheStatus = String(res.headers['cache-status'] ?? '(none)');
   }
-  const run = await measure({ connectTo: proxy.url, path: absolute, host, spread: scenario.spread }, proxy.monitor, origin, redis);
+  if (scenario.prefill && scenario.spread) await prefill(proxy, absolute, host, scenario.spread);
+  const run = await measure(scenario, loadTarget(scenario, proxy.url, absolute, host), proxy.monitor, origin, redis);
   if (scenario.hit) {
     const upstream = upstreamCount(run);
     if (upstream > run.load.total * 0.01) progress(`  warning: the origin answered ${upstream} requests during a hit run of ${run.load.total}: not all hits`);
@@ -189,52 +167,116 @@ async function throughProxy(scenario: Scenario, proxy: Proxy, origin: Origin, la
   return { ...run, cacheStatus };
 }
 
-interface RedisSection {
-  url: string;
-  version: string;
-  namespace: string;
-  runs: Map<Scenario, Measured>;
-  keys: KeyCost[];
-  /** Keys of the /1k entry (hash-tagged with its URL key). */
-  entryKeys: KeyCost[];
-  peakRss: number | undefined;
+/** GET `absolute?k=0` … `?k=count-1` once each through the proxy, a few at a time. */
+async function prefill(proxy: Proxy, absolute: string, host: string, count: number): Promise<void> {
+  let next = 0;
+  const fetchNext = async (): Promise<void> => {
+    for (let k = next++; k < count; k = next++) {
+      const res = await get(proxy.url, { path: `${absolute}?k=${k}`, headers: { host } });
+      if (res.status !== 200) throw new Error(`prefill GET ${absolute}?k=${k} through the proxy answered ${res.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, fetchNext));
 }
 
-async function redisColumn(origin: Origin): Promise<RedisSection | string> {
-  if (!SCENARIOS.includes(HIT_1K) && !SCENARIOS.includes(HIT_100K)) return 'BENCH_ONLY leaves out both hit scenarios';
+function faster(a: Measured | undefined, b: Measured): Measured {
+  return a && rate(a) >= rate(b) ? a : b;
+}
+
+/** Best of ROUNDS runs through `proxy`, or through a proxy of the scenario's own (`proxyArgs`) started with `storeArgs`. */
+async function bestThroughProxy(scenario: Scenario, shared: Proxy, storeArgs: string[], origin: Origin, label: string, redis?: ProcessMonitor, directRun?: () => Promise<void>): Promise<Measured> {
+  const own = scenario.proxyArgs ? await startProxy([...storeArgs, ...scenario.proxyArgs]) : undefined;
+  try {
+    let best: Measured | undefined;
+    for (let round = 0; round < ROUNDS; round++) {
+      await directRun?.();
+      best = faster(best, await throughProxy(scenario, own ?? shared, origin, label, redis));
+    }
+    return own ? { ...best!, ownProxyPeakRss: own.monitor.lifetimePeak() } : best!;
+  } finally {
+    if (own) await stopProxy(own);
+  }
+}
+
+async function memorySection(origin: Origin): Promise<MemorySection> {
+  const proxy = await startProxy([]);
+  progress(`proxy (memory store) on ${proxy.url} (pid ${proxy.child.pid})`);
+  const runs = new Map<Scenario, { proxy: Measured; direct: Measured }>();
+  try {
+    for (const scenario of SCENARIOS) {
+      let straight: Measured | undefined;
+      // Origin and proxy runs alternate, round by round.
+      const proxied = await bestThroughProxy(scenario, proxy, [], origin, 'memory store', undefined, async () => void (straight = faster(straight, await direct(scenario, origin))));
+      runs.set(scenario, { proxy: proxied, direct: straight! });
+    }
+    return { runs, peakRss: proxy.monitor.lifetimePeak() };
+  } finally {
+    await stopProxy(proxy);
+  }
+}
+
+/** The hits through a proxy started with `--workers N` on top of `storeArgs`, or why it would not start. */
+async function workersRuns(storeArgs: string[], origin: Origin, label: string, redis?: ProcessMonitor): Promise<Map<Scenario, Measured> | string> {
+  let proxy: Proxy;
+  try {
+    proxy = await startProxy([...storeArgs, '--workers', String(WORKERS)]);
+  } catch (error) {
+    const message = (error as Error).message;
+    return message.split('\n').find((line) => /workers/i.test(line))?.trim() ?? message.split('\n')[0] ?? 'did not start';
+  }
+  progress(`proxy (${label}) on ${proxy.url} (pid ${proxy.child.pid})`);
+  try {
+    const runs = new Map<Scenario, Measured>();
+    for (const scenario of HIT_SCENARIOS) {
+      let best: Measured | undefined;
+      for (let round = 0; round < ROUNDS; round++) best = faster(best, await throughProxy(scenario, proxy, origin, label, redis));
+      runs.set(scenario, { ...best!, ownProxyPeakRss: proxy.monitor.lifetimePeak() });
+    }
+    return runs;
+  } finally {
+    await stopProxy(proxy);
+  }
+}
+
+async function redisSection(origin: Origin): Promise<{ redis: RedisSection | string; workers: Map<Scenario, Measured> | string }> {
+  if (!SCENARIOS.length) return { redis: 'BENCH_ONLY leaves out every scenario', workers: 'BENCH_ONLY leaves out every scenario' };
   let redis: BenchRedis;
   try {
     redis = await BenchRedis.connect(REDIS_URL);
   } catch (error) {
-    return `Redis is not reachable at ${REDIS_URL} (${(error as Error).message || String(error)}); set REDIS_URL or start redis-server to get it`;
+    const reason = `Redis is not reachable at ${REDIS_URL} (${(error as Error).message || String(error)}); set REDIS_URL or start redis-server to get it`;
+    return { redis: reason, workers: reason };
   }
   const namespace = `bench-${randomBytes(4).toString('hex')}`;
+  const storeArgs = ['--store', REDIS_URL, '--namespace', namespace];
   let proxy: Proxy | undefined;
   // A redis-server on this machine competes for the same two cores: count its CPU as ours.
   const redisMonitor = isLocalProcess(redis.pid, 'redis-server') ? new ProcessMonitor(redis.pid!) : undefined;
   try {
     progress(`Redis ${redis.version} at ${REDIS_URL}, namespace ${namespace}`);
     try {
-      proxy = await startProxy(['--store', REDIS_URL, '--namespace', namespace]);
+      proxy = await startProxy(storeArgs);
     } catch (error) {
-      return `the proxy did not start with --store ${REDIS_URL}: ${(error as Error).message}`;
+      const reason = `the proxy did not start with --store ${REDIS_URL}: ${(error as Error).message}`;
+      return { redis: reason, workers: reason };
     }
     const runs = new Map<Scenario, Measured>();
     let keys: KeyCost[] = [];
     let entryKeys: KeyCost[] = [];
-    for (const scenario of [HIT_1K, HIT_100K].filter((s) => SCENARIOS.includes(s))) {
-      let best: Measured | undefined;
-      for (let round = 0; round < ROUNDS; round++) best = faster(best, await throughProxy(scenario, proxy, origin, 'Redis store', redisMonitor));
-      runs.set(scenario, best!);
-      if (scenario !== HIT_1K) continue;
-      // Only the /1k entry exists now: cost it before the 100 KB entry joins it.
+    for (const scenario of SCENARIOS) {
+      runs.set(scenario, await bestThroughProxy(scenario, proxy, storeArgs, origin, 'Redis store', redisMonitor));
+      if (scenario.id !== '1k') continue;
+      // Only the /1k entry exists now: cost it before the others join it.
       keys = await Promise.all((await redis.keys(namespace)).map((key) => redis.cost(key)));
-      const tag = `{${urlKey(new URL(`http://127.0.0.1:${origin.port}${HIT_1K.route}`))}}`;
+      const tag = `{${urlKey(new URL(`http://127.0.0.1:${origin.port}/1k`))}}`;
       entryKeys = keys.filter((k) => k.key.includes(tag));
       if (!entryKeys.length) entryKeys = keys.filter((k) => k.bodyBytes === 1024);
     }
     const peakRss = proxy.monitor.lifetimePeak();
-    return { url: REDIS_URL, version: redis.version, namespace, runs, keys, entryKeys, peakRss };
+    await stopProxy(proxy);
+    proxy = undefined;
+    const workers = WORKERS > 1 && HIT_SCENARIOS.length ? await workersRuns(storeArgs, origin, `Redis store, --workers ${WORKERS}`, redisMonitor) : workersSkipped();
+    return { redis: { url: REDIS_URL, version: redis.version, namespace, runs, keys, entryKeys, peakRss }, workers };
   } finally {
     if (proxy) await stopProxy(proxy);
     redisMonitor?.stop();
@@ -247,177 +289,28 @@ async function redisColumn(origin: Origin): Promise<RedisSection | string> {
   }
 }
 
-/** `87 % (sys 35 %)`: CPU as % of one core, with its kernel part. */
-function cpuCell(cpu: number | undefined, sys: number | undefined): string {
-  return cpu === undefined ? 'n/a' : `${pct(cpu)} (sys ${pct(sys ?? 0)})`;
+function workersSkipped(): string {
+  return WORKERS > 1 ? 'BENCH_ONLY leaves out both hits' : `BENCH_WORKERS=${WORKERS}`;
 }
 
-function faster(a: Measured | undefined, b: Measured): Measured {
-  return a && rate(a) >= rate(b) ? a : b;
-}
-
-/** CPU used by neither the load generator, the proxy nor the origin during a run (% of one core). */
-function notOurs(m: Measured): number | undefined {
-  if (!m.machine) return undefined;
-  const ours = m.loadCpu.cpuPercent + (m.server.cpuPercent ?? 0) + (m.origin?.cpuPercent ?? 0) + (m.redis?.cpuPercent ?? 0);
-  return Math.max(0, m.machine.busyPercent - ours);
-}
-
-function upstreamCount(m: Pick<Measured, 'originResponses'>): number {
-  return Object.values(m.originResponses).reduce((a, b) => a + b, 0);
-}
-
-function rate(m: Measured): number {
-  return m.load.requestsPerSecond;
-}
-
-function latency(m: Measured): string {
-  return `${ms(m.load.p50Ms)} / ${ms(m.load.p99Ms)}`;
-}
-
-function report(originPeak: number | undefined, memory: Map<Scenario, { proxy: Measured; direct: Measured }>, proxyPeak: number | undefined, redis: RedisSection | string, https: HttpsResults | string): string {
-  const out: string[] = [];
-  const cpu = cpus();
-  const version = (JSON.parse(readFileSync(join(HERE, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-  out.push(`## Benchmark (etag-proxy ${version})`, '');
-  out.push(
-    `Node ${process.version} on ${platform()}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}. autocannon in the bench process, ` +
-      `${CONNECTIONS} connections, ${SECONDS} s per run after a ${WARMUP_SECONDS} s warm-up${ROUNDS > 1 ? ` (best of ${ROUNDS} alternating rounds)` : ''}; origin (plain node:http, canned bodies) and proxy ` +
-      `(\`--log-level warn\`, memory store) are child processes on 127.0.0.1, all sharing the machine.`,
-    '',
-  );
-  const rows = [...memory].map(([scenario, { proxy, direct }]) => [
-    scenario.name,
-    int(rate(proxy)),
-    int(rate(direct)),
-    pct((100 * rate(proxy)) / rate(direct)),
-    latency(proxy),
-    latency(direct),
-    (upstreamCount(proxy) / proxy.load.total).toFixed(2),
-    mb(proxy.server.peakRss),
-  ]);
-  const header = ['Scenario', 'Proxy req/s', 'Origin req/s', 'Proxy / origin', 'Proxy p50 / p99 ms', 'Origin p50 / p99 ms', 'Upstream req per proxied req', 'Proxy peak RSS'];
-  out.push(table(header, rows), '');
-  out.push(`Peak RSS over the whole run (VmHWM): proxy ${mb(proxyPeak)}, origin ${mb(originPeak)}.`, '');
-
-  let redisBar: boolean | undefined;
-  let redisDetail: string;
-  let sizeBar: boolean | undefined;
-  let sizeDetail: string;
-  if (typeof redis === 'string') {
-    out.push(`Redis column skipped: ${redis}.`, '');
-    redisDetail = sizeDetail = 'Redis column skipped';
-  } else {
-    out.push(`### Redis store (Redis ${redis.version}, \`--store ${redis.url}\`)`, '');
-    const redisRows: string[][] = [];
-    const ratios: string[] = [];
-    redisBar = true;
-    for (const [scenario, run] of redis.runs) {
-      const inMemory = memory.get(scenario)?.proxy;
-      const ratio = inMemory ? (100 * rate(run)) / rate(inMemory) : NaN;
-      redisBar &&= ratio >= 60;
-      ratios.push(`${scenario.name.replace('Hit, ', '')} ${pct(ratio)}`);
-      redisRows.push([scenario.name, inMemory ? int(rate(inMemory)) : 'n/a', int(rate(run)), pct(ratio), latency(run), mb(run.server.peakRss)]);
-    }
-    redisDetail = ratios.join(', ');
-    out.push(table(['Scenario', 'Memory store req/s', 'Redis store req/s', 'Redis / memory', 'Redis p50 / p99 ms', 'Proxy peak RSS'], redisRows), '');
-    out.push(`Peak RSS of the Redis-store proxy (VmHWM): ${mb(redis.peakRss)}.`, '');
-    if (redis.runs.has(HIT_1K)) {
-      out.push('Redis memory for the cached 1 KB entry (`MEMORY USAGE <key> SAMPLES 0`, after the 1 KB run, before the 100 KB one):', '');
-      const entry = new Set(redis.entryKeys);
-      out.push(
-        table(
-          ['Key', 'Part of the /1k entry', 'Type / encoding', 'MEMORY USAGE', 'Body field'],
-          redis.keys.map((k) => [`\`${k.key}\``, entry.has(k) ? 'yes' : 'no', `${k.type} / ${k.encoding}`, bytes(k.bytes), k.bodyBytes === undefined ? '' : bytes(k.bodyBytes)]),
-          [false, false, false, true, true],
-        ),
-        '',
-      );
-      const entryBytes = redis.entryKeys.reduce((sum, k) => sum + k.bytes, 0);
-      if (redis.entryKeys.length) {
-        const ratio = entryBytes / 1024;
-        sizeBar = ratio < 2;
-        sizeDetail = `${bytes(entryBytes)} in Redis for a 1,024 B body = ${ratio.toFixed(2)}x`;
-      } else {
-        sizeDetail = 'no key of the /1k entry found in the namespace';
-      }
-      out.push(`Per cached 1 KB entry: ${sizeDetail}.`, '');
-    } else {
-      sizeDetail = 'the 1 KB hit was not run';
-    }
-  }
-
-  const httpsPart = httpsReport(https);
-  out.push(...httpsPart.lines);
-
-  const hit1k = memory.get(HIT_1K);
-  const hitRatio = hit1k ? (100 * rate(hit1k.proxy)) / rate(hit1k.direct) : undefined;
-  out.push('### Bars', '');
-  out.push(bar('1 KB hit ≥ 70 % of origin req/s', hitRatio === undefined ? undefined : hitRatio >= 70, hitRatio === undefined ? 'the 1 KB hit was not run' : pct(hitRatio)));
-  out.push(bar('Redis hits ≥ 60 % of memory hits', redisBar, redisDetail));
-  out.push(bar('Redis bytes per 1 KB entry < 2x', sizeBar, sizeDetail));
-  out.push(...httpsPart.bars, '');
-
-  const runs: [string, Measured, boolean][] = [];
-  for (const [scenario, { proxy, direct }] of memory) runs.push([`${scenario.name}, origin`, direct, true], [`${scenario.name}, proxy`, proxy, false]);
-  if (typeof redis !== 'string') for (const [scenario, run] of redis.runs) runs.push([`${scenario.name}, proxy (Redis)`, run, false]);
-  const contended = runs.filter(([, m]) => (notOurs(m) ?? 0) > CONTENDED_PERCENT);
-  for (const [name, m] of contended)
-    out.push(`> Warning: during "${name}", ${pct(notOurs(m) ?? 0)} of a core went to other processes or interrupts; its figures are lowered. Rerun on an idle machine or with BENCH_ROUNDS=3.`);
-  if (contended.length) out.push('');
-
-  out.push(`### Diagnostics (CPU in % of one core during each measured run, kernel part as sys; the machine has ${availableParallelism()} × 100 %)`, '');
-  out.push('"Server" is the proxy in proxy runs and the origin in origin runs: CPU per request is the figure other load on the machine disturbs least.', '');
-  const diagRows = runs.map(([name, m, serverIsOrigin]) => {
-    const upstream = Object.entries(m.originResponses).map(([k, v]) => `${k}: ${int(v)}`).join(', ') || 'none';
-    return [
-      name,
-      int(rate(m)),
-      m.server.cpuPercent === undefined ? 'n/a' : ((m.server.cpuPercent * 10_000) / rate(m)).toFixed(1),
-      ((m.loadCpu.cpuPercent * 10_000) / rate(m)).toFixed(1),
-      cpuCell(m.loadCpu.cpuPercent, m.loadCpu.sysPercent),
-      serverIsOrigin ? '' : cpuCell(m.server.cpuPercent, m.server.sysPercent),
-      serverIsOrigin ? cpuCell(m.server.cpuPercent, m.server.sysPercent) : cpuCell(m.origin?.cpuPercent, m.origin?.sysPercent),
-      m.redis ? cpuCell(m.redis.cpuPercent, m.redis.sysPercent) : '',
-      m.machine ? pct(m.machine.busyPercent) : 'n/a',
-      m.machine ? pct(notOurs(m) ?? 0) : 'n/a',
-      m.machine ? pct(m.machine.stealPercent) : 'n/a',
-      upstream,
-      m.cacheStatus ?? '',
-      `${m.load.errors} / ${m.load.non2xx}`,
-    ];
-  });
-  out.push(
-    table(
-      ['Run', 'req/s', 'Server µs CPU / req', 'Load gen. µs CPU / req', 'Load generator CPU', 'Proxy CPU', 'Origin CPU', 'redis-server CPU', 'Machine busy', 'Not ours (irq, others)', 'Steal', 'Origin responses', 'Cache-Status', 'Errors / non-2xx'],
-      diagRows,
-      [false, true, true, true, true, true, true, true, true, true, true, false, false, true],
-    ),
-  );
-  return out.join('\n');
+/** Sum of the /many bodies: what a cache would need to hold them all. */
+function manyWorkingSet(count: number): number {
+  let total = 0;
+  for (let k = 0; k < count; k++) total += churnSize(k, KEYED_MIN, KEYED_MAX);
+  return total;
 }
 
 async function main(): Promise<void> {
-  progress(`${SECONDS} s per run, ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up, ${ROUNDS} round(s)`);
+  const generator = loadGenerator();
+  progress(`${SECONDS} s per run, ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up, ${ROUNDS} round(s), load generator ${generator}`);
+  const fallbackReason = process.env.BENCH_LOAD_GENERATOR === 'autocannon' ? 'BENCH_LOAD_GENERATOR=autocannon' : 'wrk is not on the PATH';
+  if (generator === 'autocannon') progress(`${fallbackReason}: the load generator is autocannon, which pulls every proxy / origin ratio toward 1 (apt-get install wrk)`);
   const origin = await startOrigin();
   progress(`origin on 127.0.0.1:${origin.port} (pid ${origin.child.pid})`);
 
-  const proxy = await startProxy([]);
-  progress(`proxy (memory store) on ${proxy.url} (pid ${proxy.child.pid})`);
-  const memory = new Map<Scenario, { proxy: Measured; direct: Measured }>();
-  for (const scenario of SCENARIOS) {
-    let best: { proxy: Measured; direct: Measured } | undefined;
-    for (let round = 0; round < ROUNDS; round++) {
-      const straight = await direct(scenario, origin);
-      const proxied = await throughProxy(scenario, proxy, origin, 'memory store');
-      best = { direct: faster(best?.direct, straight), proxy: faster(best?.proxy, proxied) };
-    }
-    memory.set(scenario, best!);
-  }
-  const proxyPeak = proxy.monitor.lifetimePeak();
-  await stopProxy(proxy);
-
-  const redis = await redisColumn(origin);
+  const memory = await memorySection(origin);
+  const memoryWorkers = WORKERS > 1 && HIT_SCENARIOS.length ? await workersRuns([], origin, `memory store, --workers ${WORKERS}`) : workersSkipped();
+  const { redis, workers: redisWorkers } = await redisSection(origin);
   if (typeof redis === 'string') progress(`Redis column skipped: ${redis}`);
 
   const originPeak = origin.monitor.lifetimePeak();
@@ -426,10 +319,26 @@ async function main(): Promise<void> {
 
   // BENCH_ONLY=https runs only these; a list without it skips them.
   const https =
-    ONLY && !ONLY.has('/https')
+    ONLY && !ONLY.has('https')
       ? 'BENCH_ONLY leaves them out'
       : await runHttpsBench({ originScript: ORIGIN_SCRIPT, cliScript: CLI_SCRIPT, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, connections: CONNECTIONS, rounds: ROUNDS, progress });
-  process.stdout.write(`${report(originPeak, memory, proxyPeak, redis, https)}\n`);
+  const setup: BenchSetup = {
+    generator,
+    fallbackReason,
+    wrkThreads: Number(process.env.BENCH_WRK_THREADS || 1),
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    rounds: ROUNDS,
+    contendedPercent: CONTENDED_PERCENT,
+    manyCacheSize: MANY_CACHE_SIZE,
+    manyCacheBytes: parseSize('BENCH_MANY_CACHE_SIZE', MANY_CACHE_SIZE),
+    manyWorkingSetBytes: manyWorkingSet(MANY_URLS),
+    zipfExponent: ZIPF_EXPONENT,
+    workers: WORKERS,
+  };
+  const workers: WorkersSection = { memory: memoryWorkers, redis: redisWorkers };
+  process.stdout.write(`${report(setup, originPeak, memory, redis, workers, https)}\n`);
 }
 
 await runScript('bench', main, progress);
