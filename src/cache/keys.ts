@@ -5,13 +5,16 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { QueryRule } from './no-vary-search.js';
+import { LRUCache } from 'lru-cache';
 
 function hash(text: string): string {
   return createHash('sha1').update(text).digest('base64url');
 }
 
-/** Scheme, lower-case host, explicit port and path+query: `http://example.com:80/a?b`. */
-const recentUrlKeys = new Map<string, string>();
+// Hashing costs more than the lookup it serves, and hot URLs repeat: the keys of the 10,000
+// most recently used URLs are kept (an LRU, so a full memo never drops the hot ones at once).
+const MEMO_SIZE = 10_000;
+const recentUrlKeys = new LRUCache<string, string>({ max: MEMO_SIZE });
 
 /** The URL without its query: what No-Vary-Search hints are remembered by. */
 export function pathKey(url: URL): string {
@@ -22,16 +25,15 @@ export function pathKey(url: URL): string {
 const hasQueryLevers = (rule: QueryRule | undefined): rule is QueryRule => !!rule && (!!rule.ignore?.length || !!rule.sort || !!rule.noVary);
 
 // Keys under a query rule, per rule object (the rule engine hands out one per URL and rules set).
-const ruleKeys = new WeakMap<QueryRule, Map<string, string>>();
+const ruleKeys = new WeakMap<QueryRule, LRUCache<string, string>>();
 
 export function urlKey(url: URL, rule?: QueryRule): string {
   if (hasQueryLevers(rule)) {
     let keys = ruleKeys.get(rule);
-    if (!keys) ruleKeys.set(rule, (keys = new Map()));
+    if (!keys) ruleKeys.set(rule, (keys = new LRUCache<string, string>({ max: MEMO_SIZE })));
     let key = keys.get(url.href);
     if (key === undefined) {
       key = hash(`${pathKey(url)}${normalisedQuery(url.search, rule)}`);
-      if (keys.size >= 10_000) keys.clear();
       keys.set(url.href, key);
     }
     return key;
@@ -40,9 +42,8 @@ export function urlKey(url: URL, rule?: QueryRule): string {
   let key = recentUrlKeys.get(href);
   if (key === undefined) {
     const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    // Scheme, lower-case host, explicit port and path+query: `http://example.com:80/a?b`.
     key = hash(`${url.protocol}//${url.hostname.toLowerCase()}:${port}${url.pathname}${url.search}`);
-    // Hashing costs more than the lookup it serves; hot URLs repeat. Bounded, cleared when full.
-    if (recentUrlKeys.size >= 10_000) recentUrlKeys.clear();
     recentUrlKeys.set(href, key);
   }
   return key;

@@ -3,6 +3,7 @@
 // except=("id")` (only these do), and `key-order` (their order does not). The parse is pure;
 // the hints remember, per URL without query and per process, what the origin last said, so the
 // next request's key can be normalised before anything is fetched.
+import { LRUCache } from 'lru-cache';
 
 export interface QueryRule {
   /** Globs on decoded parameter names to leave out of the key (a crawl rule's ignoreQuery). */
@@ -65,9 +66,9 @@ export function withHint(rule: QueryRule | undefined, hint: Pick<QueryRule, 'sor
   return { ...rule, sort: !!(rule.sort || hint.sort), ...(hint.noVary && { noVary: hint.noVary }) };
 }
 
-/** What each URL (without query) last said in No-Vary-Search, in this process; bounded. */
+/** What each URL (without query) last said in No-Vary-Search, in this process: the 10,000 most recent paths. */
 export class NoVarySearchHints {
-  private readonly hints = new Map<string, Pick<QueryRule, 'sort' | 'noVary'>>();
+  private readonly hints = new LRUCache<string, Pick<QueryRule, 'sort' | 'noVary'>>({ max: 10_000 });
 
   get(pathKey: string): Pick<QueryRule, 'sort' | 'noVary'> | undefined {
     return this.hints.get(pathKey);
@@ -83,7 +84,6 @@ export class NoVarySearchHints {
       this.hints.delete(pathKey);
       return;
     }
-    if (this.hints.size >= 10_000) this.hints.clear();
     this.hints.set(pathKey, hint);
   }
 }

@@ -1,15 +1,16 @@
 // Request-target forms (RFC 9112 §3.2): absolute-form for proxied requests, authority-form for
 // CONNECT, origin-form for requests addressed to the proxy itself. Malformed targets are 400s.
 import { ProxyError } from '../errors.js';
+import { LRUCache } from 'lru-cache';
 
 export type RequestTarget =
   | { form: 'absolute'; url: URL }
   | { form: 'authority'; host: string; port: number }
   | { form: 'origin'; path: string };
 
-// Scrapers and pollers ask for the same URLs over and over: parse each once (bounded). The
-// parsed URLs are shared, so nothing may modify them after parsing.
-const recentTargets = new Map<string, RequestTarget>();
+// Scrapers and pollers ask for the same URLs over and over: parse each once (an LRU of the
+// 10,000 most recent). The parsed URLs are shared, so nothing may modify them after parsing.
+const recentTargets = new LRUCache<string, RequestTarget>({ max: 10_000 });
 
 export function parseRequestTarget(method: string, target: string | undefined): RequestTarget {
   if (!target) throw new ProxyError(400, 'bad_target', 'missing request-target');
@@ -18,7 +19,6 @@ export function parseRequestTarget(method: string, target: string | undefined): 
   let parsed = recentTargets.get(target);
   if (!parsed) {
     parsed = parseAbsolute(target);
-    if (recentTargets.size >= 10_000) recentTargets.clear();
     recentTargets.set(target, parsed);
   }
   return parsed;

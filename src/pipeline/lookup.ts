@@ -8,7 +8,7 @@ import { revalidateInBackground } from './revalidate.js';
 import { markOverride } from './storage-decision.js';
 import { requestDirectives } from './recv.js';
 import type { Step } from './steps.js';
-import type { Entry, EntryAddress } from '../store/types.js';
+import type { Found } from '../store/types.js';
 import type { Tx } from './transaction.js';
 
 /** Offline with nothing stored that may answer: a 504 whose body names the URL. */
@@ -16,17 +16,25 @@ export function offlineError(tx: Tx): ProxyError {
   return new ProxyError(504, 'offline', `the proxy is offline and has nothing stored for ${redactUrl(tx.target!.href)}`);
 }
 
-export function lookup(tx: Tx): Promise<Step> {
+// Synchronous when the store answers synchronously (memory): a hit then never waits for a microtask.
+export function lookup(tx: Tx): Step | Promise<Step> {
   const { clientReq } = tx;
-  return tx.ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers, tx.client?.id)).then(
-    (found) => judge(tx, found),
-    (error: unknown) => {
-      if (!(error instanceof StoreUnavailable)) throw error;
-      tx.storeDown = true;
-      tx.status.detail(DETAIL.storeUnavailable);
-      return goUpstream(tx, 'miss');
-    },
-  );
+  let found: Found | undefined | Promise<Found | undefined>;
+  try {
+    found = tx.ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers, tx.client?.id));
+  } catch (error) {
+    return storeFailed(tx, error);
+  }
+  if (found instanceof Promise) return found.then((answer) => judge(tx, answer), (error: unknown) => storeFailed(tx, error));
+  return judge(tx, found);
+}
+
+/** A store failure is a miss that skips the store on the way out; anything else is a bug. */
+function storeFailed(tx: Tx, error: unknown): Step {
+  if (!(error instanceof StoreUnavailable)) throw error;
+  tx.storeDown = true;
+  tx.status.detail(DETAIL.storeUnavailable);
+  return goUpstream(tx, 'miss');
 }
 
 /** RFC 9111 §5.2.1.7: only-if-cached forbids going upstream; the answer is then a 504. */
@@ -42,7 +50,7 @@ function goUpstream(tx: Tx, step: 'miss' | 'revalidate'): Step {
   return step;
 }
 
-function judge(tx: Tx, found: { entry: Entry; address: EntryAddress } | undefined): Step {
+function judge(tx: Tx, found: Found | undefined): Step {
   const { ctx } = tx;
   if (!found) return goUpstream(tx, 'miss');
 

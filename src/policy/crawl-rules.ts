@@ -5,6 +5,7 @@
 // in src/cache/ (freshness-rule.ts, keys.ts).
 import picomatch from 'picomatch';
 import type { QueryRule } from '../cache/no-vary-search.js';
+import { LRUCache } from 'lru-cache';
 
 export const OVERRIDE_TOKENS = ['no-store', 'no-cache', 'private', 'must-revalidate', 'expires'] as const;
 export type OverrideToken = (typeof OVERRIDE_TOKENS)[number];
@@ -82,20 +83,19 @@ function compileMatch(match: RuleMatch): Test {
 
 export class CrawlRuleMatcher {
   private readonly compiled: Array<{ name: string; rule: CrawlRule; test: Test }>;
-  private readonly resolved = new Map<string, ResolvedCrawlRule>();
+  private readonly resolved = new LRUCache<string, ResolvedCrawlRule>({ max: 10_000 });
 
   constructor(readonly rules: readonly CrawlRule[]) {
     this.compiled = rules.map((rule, i) => ({ name: `rules[${i}]`, rule, test: compileMatch(rule.match) }));
   }
 
-  /** Memoised by URL (without fragment): a crawl asks about the same URLs more than once. */
+  /** Memoised by URL (without fragment; the 10,000 most recent): a crawl asks about the same URLs more than once. */
   resolve(url: URL): ResolvedCrawlRule {
     if (this.compiled.length === 0) return NO_CRAWL_RULE;
     const key = url.href.split('#')[0]!;
     let found = this.resolved.get(key);
     if (!found) {
       found = this.match(url);
-      if (this.resolved.size >= 10_000) this.resolved.clear();
       this.resolved.set(key, found);
     }
     return found;

@@ -3,6 +3,7 @@
 // the rules' default, then the command-line default (--validators, --request-cache-control).
 import picomatch from 'picomatch';
 import type { ClientPolicy, RequestCacheControlMode, ValidatorMode } from './types.js';
+import { LRUCache } from 'lru-cache';
 
 export interface RuleSettings {
   validators?: ValidatorMode;
@@ -50,15 +51,14 @@ export class RuleMatcher {
     }
   }
 
-  private readonly resolved = new Map<string, ClientPolicy>();
+  private readonly resolved = new LRUCache<string, ClientPolicy>({ max: 10_000 });
 
-  /** Memoised: the same client asks about the same hosts over and over. */
+  /** Memoised (the 10,000 most recent pairs): the same client asks about the same hosts over and over. */
   resolve(clientId: string, host: string): ClientPolicy {
     const key = `${clientId}\n${host}`;
     let policy = this.resolved.get(key);
     if (!policy) {
       policy = this.match(clientId, host);
-      if (this.resolved.size >= 10_000) this.resolved.clear();
       this.resolved.set(key, policy);
     }
     return policy;

@@ -37,7 +37,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
   return {
     kind: backend.kind,
     entries: {
-      lookup: (url, variantOf) => breaker.call('lookup', () => entries.lookup(url, variantOf)),
+      lookup: (url, variantOf) => breaker.call('lookup', async () => entries.lookup(url, variantOf)),
       // A large body takes longer to send than a lookup does to answer; it must not read as an outage.
       put: (address, entry, ttlMs) =>
         breaker.call('put', () => entries.put(address, entry, ttlMs), options.timeoutMs + entry.body.length / PUT_BYTES_PER_MS),

@@ -48,12 +48,16 @@ export interface EntryAddress {
   variant: string | null;
 }
 
+/** What a lookup finds: the entry and where it is stored. */
+export type Found = { entry: Entry; address: EntryAddress };
+
 export interface EntryStore {
   /**
    * One lookup for a URL. When the URL's entries vary, the store calls `variantOf` with the
-   * stored Vary header names to learn which variant the request selects.
+   * stored Vary header names to learn which variant the request selects. A store that needs
+   * no I/O (memory) answers synchronously, so a hit does not wait for a microtask.
    */
-  lookup(url: string, variantOf: (vary: string[]) => string): Promise<{ entry: Entry; address: EntryAddress } | undefined>;
+  lookup(url: string, variantOf: (vary: string[]) => string): Found | undefined | Promise<Found | undefined>;
   /** Store a whole entry (written at the end of the body, never partially). */
   put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void>;
   /** A 304 refreshed the entry: rewrite the metadata and TTL, keep the body. No-op if it is gone. */

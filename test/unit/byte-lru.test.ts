@@ -1,17 +1,20 @@
-// store/memory/byte-lru.ts: a Map-like LRU bounded by bytes (what keyv sees as its store).
+// store/memory/byte-lru.ts: lru-cache set up as an LRU bounded by bytes (the memory store and
+// the Redis near cache). These pin down what the stores rely on: true LRU order, eviction of
+// only what a new value needs, oversized values refused, per-value TTLs, eviction reports.
+import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { ByteLru } from '../../src/store/memory/byte-lru.js';
+import { byteLru } from '../../src/store/memory/byte-lru.js';
 
-const lru = (maxBytes: number) => new ByteLru<string>(maxBytes, (value) => value.length);
+const lru = (maxBytes: number, onEvict?: (size: number) => void) => byteLru<string>(maxBytes, (value) => value.length, onEvict);
 
-describe('ByteLru', () => {
+describe('byteLru', () => {
   it('keeps entries while their total size fits', () => {
     const cache = lru(10);
     cache.set('a', 'aaaa').set('b', 'bbbb');
 
     expect(cache.get('a')).toBe('aaaa');
     expect(cache.get('b')).toBe('bbbb');
-    expect(cache.bytes).toBe(8);
+    expect(cache.calculatedSize).toBe(8);
     expect(cache.size).toBe(2);
   });
 
@@ -24,7 +27,7 @@ describe('ByteLru', () => {
     expect(cache.has('a')).toBe(true);
     expect(cache.has('b')).toBe(false);
     expect(cache.has('c')).toBe(true);
-    expect(cache.bytes).toBe(8);
+    expect(cache.calculatedSize).toBe(8);
   });
 
   it('evicts only as many entries as needed (not by halves)', () => {
@@ -51,7 +54,7 @@ describe('ByteLru', () => {
     cache.set('a', 'aaaa');
     cache.set('a', 'aa');
 
-    expect(cache.bytes).toBe(2);
+    expect(cache.calculatedSize).toBe(2);
     expect(cache.get('a')).toBe('aa');
   });
 
@@ -61,9 +64,40 @@ describe('ByteLru', () => {
 
     expect(cache.delete('a')).toBe(true);
     expect(cache.delete('a')).toBe(false);
-    expect(cache.bytes).toBe(4);
+    expect(cache.calculatedSize).toBe(4);
     cache.clear();
-    expect(cache.bytes).toBe(0);
+    expect(cache.calculatedSize).toBe(0);
     expect(cache.size).toBe(0);
+  });
+
+  it('reports the size of each value evicted to make room, and not of deletes or replacements', () => {
+    const evicted: number[] = [];
+    const cache = lru(10, (size) => evicted.push(size));
+    cache.set('a', 'aaaa').set('b', 'bbb');
+    cache.set('a', 'aa');
+    cache.delete('b');
+    expect(evicted).toEqual([]);
+    cache.set('c', 'ccccccccc');
+    expect(evicted).toEqual([2]);
+  });
+
+  it('replacing a value with one larger than the whole cache removes the old one', () => {
+    const cache = lru(10);
+    cache.set('a', 'aaaa');
+    cache.set('a', 'x'.repeat(11));
+
+    expect(cache.has('a')).toBe(false);
+    expect(cache.calculatedSize).toBe(0);
+  });
+
+  it('forgets a value once its own TTL has passed, and keeps one without', async () => {
+    const cache = lru(100);
+    cache.set('short', 'gone soon', { ttl: 50 });
+    cache.set('long', 'kept');
+    expect(cache.get('short')).toBe('gone soon');
+    await delay(150);
+    expect(cache.get('short')).toBeUndefined();
+    expect(cache.get('long')).toBe('kept');
+    expect(cache.calculatedSize).toBe(4);
   });
 });

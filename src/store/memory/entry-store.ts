@@ -1,14 +1,13 @@
-// The default store: keyv over a byte-bounded LRU, with keyv's serializer switched off so a hit
-// hands back the live Entry object (no JSON, no base64, no copy of the body).
-import { Keyv } from 'keyv';
-import type { Entry, EntryAddress, EntryMeta, EntryStore, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
-import { ByteLru } from './byte-lru.js';
+// The default store: live Entry objects in a byte-bounded LRU (lru-cache, byte-lru.ts), so a hit
+// hands back the stored object (no JSON, no base64, no copy of the body) without awaiting
+// anything. Entry TTLs are lru-cache's; a varying URL's record outlives its longest variant.
+import type { Entry, EntryAddress, EntryMeta, EntryStore, Found, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
+import { byteLru, type ByteLru } from './byte-lru.js';
 import { Reclaimer } from './reclaim.js';
 
-// A varying URL's record lives as long as its longest-lived variant (`expires`, epoch ms).
 // An entry record is also the lookup's answer ({ entry, address }), so a hit allocates nothing.
 type EntryRecord = { kind: 'entry'; entry: Entry; address: EntryAddress };
-type Stored = EntryRecord | { kind: 'vary'; vary: string[]; variants: Set<string>; expires: number };
+type Stored = EntryRecord | { kind: 'vary'; vary: string[]; variants: Set<string> };
 
 // Per-record bookkeeping: key strings, Map slots, the meta object and its serialised cache policy
 // (with the stored request's fields). `npm run soak` with 1 KB bodies (SOAK_MIN_KB=1
@@ -16,8 +15,7 @@ type Stored = EntryRecord | { kind: 'vary'; vary: string[]; variants: Set<string
 // ~120 bytes, where 600 + 3 x 120 counted under 1 KB: the cache then held 20 % more than its cap.
 const RECORD_OVERHEAD = 1000;
 
-function sizeOf(wrapped: { value: Stored }): number {
-  const record = wrapped.value;
+function sizeOf(record: Stored): number {
   if (record.kind === 'vary') return RECORD_OVERHEAD;
   let headerBytes = 0;
   for (const [name, value] of Object.entries(record.entry.meta.headers)) {
@@ -27,89 +25,84 @@ function sizeOf(wrapped: { value: Stored }): number {
 }
 
 export class MemoryEntryStore implements EntryStore {
-  readonly lru: ByteLru<{ value: Stored }>;
-  private readonly keyv: Keyv<Stored>;
+  readonly lru: ByteLru<Stored>;
   readonly reclaimer: Reclaimer;
 
   constructor(maxBytes: number) {
     this.reclaimer = new Reclaimer(maxBytes);
-    this.lru = new ByteLru(maxBytes, sizeOf, (size) => this.reclaimer.noteEvicted(size));
-    this.keyv = new Keyv<Stored>({
-      store: this.lru,
-      namespace: '',
-      useKeyPrefix: false,
-      serialize: undefined,
-      deserialize: undefined,
-    });
+    this.lru = byteLru(maxBytes, sizeOf, (size) => this.reclaimer.noteEvicted(size));
   }
 
   usage(): StoreUsage {
-    return { store: 'memory', entries: this.lru.size, bytes: this.lru.bytes };
+    return { store: 'memory', entries: this.lru.size, bytes: this.lru.calculatedSize };
   }
 
-  async lookup(url: string, variantOf: (vary: string[]) => string) {
-    const record = await this.keyv.get(url);
+  lookup(url: string, variantOf: (vary: string[]) => string): Found | undefined {
+    const record = this.lru.get(url);
     if (!record) return undefined;
     if (record.kind === 'entry') return record;
-    const variant = variantOf(record.vary);
-    const variantRecord = await this.keyv.get(`${url}:${variant}`);
-    if (variantRecord?.kind !== 'entry') return undefined;
-    return variantRecord;
+    const variantRecord = this.lru.get(`${url}:${variantOf(record.vary)}`);
+    return variantRecord?.kind === 'entry' ? variantRecord : undefined;
   }
 
   async put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void> {
     this.reclaimer.noteWrite();
-    const existing = await this.keyv.get(address.url);
+    const existing = this.lru.get(address.url);
     const sameVary = existing?.kind === 'vary' && !!address.vary && sameNames(existing.vary, address.vary);
     // Variants listed under other Vary names (or none) must not come back if those names return.
-    if (existing?.kind === 'vary' && !sameVary) await this.dropVariants(address.url, existing.variants);
+    if (existing?.kind === 'vary' && !sameVary) this.dropVariants(address.url, existing.variants);
     if (!address.vary || !address.variant) {
-      await this.keyv.set(address.url, { kind: 'entry', entry, address: { url: address.url, vary: null, variant: null } }, ttlMs);
+      this.lru.set(address.url, { kind: 'entry', entry, address: { url: address.url, vary: null, variant: null } }, { ttl: ttlMs });
       return;
     }
     const variants = sameVary && existing?.kind === 'vary' ? existing.variants : new Set<string>();
     variants.add(address.variant);
-    await this.extendVaryRecord(address.url, address.vary, variants, sameVary ? existing.expires : 0, ttlMs);
-    await this.keyv.set(`${address.url}:${address.variant}`, { kind: 'entry', entry, address: { ...address } }, ttlMs);
+    this.extendVaryRecord(address.url, address.vary, variants, sameVary, ttlMs);
+    this.lru.set(`${address.url}:${address.variant}`, { kind: 'entry', entry, address: { ...address } }, { ttl: ttlMs });
   }
 
-  private async extendVaryRecord(url: string, vary: string[], variants: Set<string>, expires: number, ttlMs: number): Promise<void> {
-    // keyv's expiry reads the wall clock, so this bookkeeping does too.
-    const until = Math.max(expires, Date.now() + ttlMs);
-    await this.keyv.set(url, { kind: 'vary', vary, variants, expires: until }, until - Date.now());
+  /** The URL's Vary record lives as long as the longest-lived of its variants. */
+  private extendVaryRecord(url: string, vary: string[], variants: Set<string>, keepsTtl: boolean, ttlMs: number): void {
+    const left = keepsTtl ? this.lru.getRemainingTTL(url) : 0; // 0 when gone
+    this.lru.set(url, { kind: 'vary', vary, variants }, { ttl: Math.max(Number.isFinite(left) ? left : 0, ttlMs) });
   }
 
   async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void> {
     const key = address.variant ? `${address.url}:${address.variant}` : address.url;
-    const record = await this.keyv.get(key);
+    const record = this.lru.get(key);
     if (record?.kind !== 'entry') return;
-    await this.keyv.set(key, { kind: 'entry', entry: { meta, body: record.entry.body }, address: record.address }, ttlMs);
+    this.lru.set(key, { kind: 'entry', entry: { meta, body: record.entry.body }, address: record.address }, { ttl: ttlMs });
     if (address.variant && address.vary) {
-      const urlRecord = await this.keyv.get(address.url);
-      if (urlRecord?.kind === 'vary') await this.extendVaryRecord(address.url, urlRecord.vary, urlRecord.variants, urlRecord.expires, ttlMs);
+      const urlRecord = this.lru.get(address.url);
+      if (urlRecord?.kind === 'vary') this.extendVaryRecord(address.url, urlRecord.vary, urlRecord.variants, true, ttlMs);
     }
   }
 
   async invalidate(url: string): Promise<void> {
-    const record = await this.keyv.get(url);
-    if (record?.kind === 'vary') await this.dropVariants(url, record.variants);
-    await this.keyv.delete(url);
+    const record = this.lru.get(url);
+    if (record?.kind === 'vary') this.dropVariants(url, record.variants);
+    this.lru.delete(url);
   }
 
-  private async dropVariants(url: string, variants: Iterable<string>): Promise<void> {
-    for (const variant of variants) await this.keyv.delete(`${url}:${variant}`);
+  private dropVariants(url: string, variants: Iterable<string>): void {
+    for (const variant of variants) this.lru.delete(`${url}:${variant}`);
   }
 
   // Inspection and purge (not on the request path). Peeks leave the LRU order as it was.
   async variants(url: string): Promise<StoredVariant[]> {
-    const record = this.lru.peek(url)?.value;
+    const record = this.lru.peek(url);
     if (!record) return [];
     const keys = record.kind === 'entry' ? [url] : [...record.variants].map((variant) => `${url}:${variant}`);
     const found: StoredVariant[] = [];
     for (const key of keys) {
-      const stored = this.lru.peek(key);
+      const stored = this.lru.info(key);
       if (stored?.value.kind !== 'entry') continue;
-      found.push({ address: stored.value.address, meta: stored.value.entry.meta, bytes: this.lru.sizeFor(key) ?? 0 });
+      found.push({
+        address: stored.value.address,
+        meta: stored.value.entry.meta,
+        bytes: stored.size ?? 0,
+        ...(stored.ttl !== undefined && { expiresInMs: Math.max(0, Math.round(stored.ttl)) }),
+      });
     }
     return found;
   }
@@ -117,7 +110,9 @@ export class MemoryEntryStore implements EntryStore {
   /** One page holds every URL: the keys are in this process, so a snapshot costs one array. */
   async scanPage(): Promise<{ cursor: string; entries: ScannedEntry[] }> {
     const entries: ScannedEntry[] = [];
-    for (const [key, { value }] of this.lru.entries()) {
+    for (const key of this.lru.rkeys()) {
+      const value = this.lru.peek(key);
+      if (!value) continue;
       if (value.kind === 'entry') entries.push({ url: value.address.url, ...(value.entry.meta.url !== undefined && { href: value.entry.meta.url }) });
       else if (!key.includes(':')) entries.push({ url: key }); // a Vary record: its variants carry the URL
     }

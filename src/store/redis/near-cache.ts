@@ -3,7 +3,7 @@
 // It only ever holds hints: entry-store.ts serves a near-cached entry after Redis confirmed its
 // version, so a put, refresh or invalidation by any worker is seen at the next lookup.
 import type { Entry } from '../types.js';
-import { ByteLru } from '../memory/byte-lru.js';
+import { byteLru, type ByteLru } from '../memory/byte-lru.js';
 
 export interface NearEntry {
   kind: 'entry';
@@ -39,12 +39,12 @@ export class NearCache {
   private readonly lru: ByteLru<NearRecord> | undefined;
 
   /** `maxBytes` 0 disables it: every lookup reads the whole entry from Redis. */
-  constructor(maxBytes: number) {
-    this.lru = maxBytes > 0 ? new ByteLru(maxBytes, sizeOf) : undefined;
+  constructor(private readonly maxBytes: number) {
+    this.lru = maxBytes > 0 ? byteLru(maxBytes, sizeOf) : undefined;
   }
 
   get bytes(): number {
-    return this.lru?.bytes ?? 0;
+    return this.lru?.calculatedSize ?? 0;
   }
 
   get entries(): number {
@@ -71,7 +71,7 @@ export class NearCache {
       this.lru.set(key, kept);
       return kept as R;
     }
-    if (sizeOf(record) > this.lru.maxBytes) {
+    if (sizeOf(record) > this.maxBytes) {
       this.lru.delete(key);
       return record;
     }
