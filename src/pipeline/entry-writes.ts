@@ -1,9 +1,10 @@
 // Writing entries: a whole new entry at the end of its body, or new metadata after a 304.
 // Store failures are logged and swallowed here: the client has been (or will be) served anyway.
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { buildMeta, marksShareable, semanticsHeaders, single, storedHeaders, storedUrl } from '../cache/entry.js';
 import { cookieBinding, storedVary, variantId, varyNames } from '../cache/keys.js';
+import type { OriginResponse } from '../http/origin-response.js';
 import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress } from '../store/types.js';
@@ -24,7 +25,7 @@ export function addressFor(
 export async function commitEntry(
   ctx: ProxyContext,
   address: EntryAddress,
-  originRes: IncomingMessage,
+  originRes: OriginResponse,
   policy: CachePolicy,
   body: Buffer,
   options: {
@@ -64,7 +65,7 @@ export async function refreshEntry(
   address: EntryAddress,
   entry: Entry,
   semanticsReq: SemanticsRequest,
-  notModified: IncomingMessage,
+  notModified: OriginResponse,
   rule?: CrawlSettings,
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
   const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
