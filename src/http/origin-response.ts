@@ -119,12 +119,14 @@ export class OriginResponse {
     this.sink = sink;
     if (this.state === 'failed') return sink.fail(this.failure!);
     const queued = this.queued;
+    let ready = true;
     if (queued) {
       this.queued = null;
-      for (const chunk of queued) sink.write(chunk);
+      for (const chunk of queued) ready = sink.write(chunk);
     }
     if (this.state === 'ended') return sink.end();
-    if (this.paused) this.resumeBody();
+    // A sink already full waits for its drain (resumeBody); the source is told by the next push.
+    if (this.paused && ready) this.resumeBody();
   }
 
   /** The sink drained: let the origin send again. */

@@ -370,6 +370,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (code === 'UND_ERR_SOCKET' && error.message === 'bad response') {
       this.upstream.markLenient(this.origin);
       if (!this.body) return this.upstream.retry(this.originReq, this.settle, true);
+      // A request body cannot be sent twice: this one fails, the origin's next go through node.
+      return this.settle.reject(Object.assign(new Error('an interim response undici refuses'), { code: 'HPE_INVALID_STATUS' }));
     } else if (this.mayRetry && isDeadKeepAlive(error)) {
       return this.upstream.retry(this.originReq, this.settle, false);
     }

@@ -109,6 +109,8 @@ export function streamTo(
       clientRes.off('close', onClientClose);
       clientRes.off('drain', onDrain);
     };
+    // The client may have gone while the origin was still answering: nobody will say 'close' again.
+    if (clientRes.destroyed) return onClientClose();
     clientRes.on('close', onClientClose);
     clientRes.on('drain', onDrain);
     originRes.pipeInto({

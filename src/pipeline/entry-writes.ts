@@ -72,6 +72,8 @@ export async function refreshEntry(
   const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) }, rule);
   const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length, { boundTo: entry.meta.boundTo, url: entry.meta.url });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
+  // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta.
+  ctx.semantics.adopt(meta, policy);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl);
