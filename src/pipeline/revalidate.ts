@@ -23,7 +23,7 @@ function revalidationHeaders(tx: Tx): { headers: OutgoingHttpHeaders; sentValida
   if (etag) set['if-none-match'] = etag;
   if (lastModified) set['if-modified-since'] = lastModified;
   const headers = forwardHeaders(tx.clientReq, tx.target!, originDrops(tx).conditionals, set);
-  return { headers, sentValidators: Object.keys(set).length > 0 };
+  return { headers, sentValidators: !!(etag || lastModified) };
 }
 
 export async function revalidate(tx: Tx): Promise<Step> {
