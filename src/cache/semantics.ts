@@ -79,6 +79,8 @@ export interface Semantics {
   ruleOverrides(policy: CachePolicy): readonly OverrideToken[];
   /** The stored entry's policy, rebuilt once per metadata object (hits reuse it). */
   policyOf(meta: EntryMeta): CachePolicy;
+  /** `policy` was just built for `meta` (a 304 refresh): policyOf(meta) returns it, no rebuild. */
+  adopt(meta: EntryMeta, policy: CachePolicy): void;
   /** Why a response may not be stored ('vary-star', 'set-cookie', 'not-storable'), or null when it may. */
   unstorableReason(policy: CachePolicy, res: SemanticsResponse): string | null;
   usability(policy: CachePolicy, req: SemanticsRequest): Usability;
@@ -206,6 +208,9 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       return policy;
     },
     ruleOverrides: (policy) => overridesOf.get(policy) ?? [],
+    adopt(meta, policy) {
+      rebuilt.set(meta, policy);
+    },
     policyOf(meta) {
       let policy = rebuilt.get(meta);
       if (!policy) {

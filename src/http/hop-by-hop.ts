@@ -26,15 +26,30 @@ export function connectionTokens(connection: string | string[] | undefined): str
     .filter(Boolean);
 }
 
-/** A copy of `headers` without hop-by-hop fields and without `extra` names. */
+const NONE: ReadonlySet<string> = new Set();
+// Lists a caller passes again and again (constants) become a set once.
+const extraSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function asSet(extra: readonly string[] | ReadonlySet<string>): ReadonlySet<string> {
+  if (!Array.isArray(extra)) return extra as ReadonlySet<string>;
+  let set = extraSets.get(extra);
+  if (!set) extraSets.set(extra, (set = new Set(extra)));
+  return set;
+}
+
+/** A copy of `headers` without hop-by-hop fields and without `extra` names (lower case). */
 export function endToEnd(
   headers: IncomingHttpHeaders | OutgoingHttpHeaders,
-  extra: readonly string[] = [],
+  extra: readonly string[] | ReadonlySet<string> = NONE,
 ): Record<string, string | string[]> {
-  const named = new Set([...connectionTokens(headers['connection'] as string | string[] | undefined), ...extra]);
+  const dropped = asSet(extra);
+  const connection = headers['connection'] as string | string[] | undefined;
+  // Only a Connection field names more (most requests and responses have none, or "keep-alive").
+  const named = connection && connection !== 'keep-alive' && connection !== 'close' ? new Set(connectionTokens(connection)) : NONE;
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP_SET.has(name) || named.has(name)) continue;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP_SET.has(name) || dropped.has(name) || named.has(name)) continue;
     out[name] = typeof value === 'number' ? String(value) : value;
   }
   return out;

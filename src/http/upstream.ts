@@ -1,14 +1,20 @@
-// The only module that talks to origins: one keep-alive agent, one errno → error table, so a
-// refused connection is a 502 and a silent origin a 504 on every path. node:http rather than
-// http-proxy: see the README's design notes (exact request-targets, timeouts, no client needed).
+// The only module that talks to origins: one errno → error table, so a refused connection is a
+// 502 and a silent origin a 504 on every path. Requests go through undici's dispatcher (one pool
+// per origin, pipelining 1): about half the CPU of a node:http agent per exchange (README,
+// "The upstream client"). node:http stays for Upgrade and for origins whose answers undici's
+// stricter parser refuses but node's accepts (an unsolicited 100, a 304 with a Content-Length).
 import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { AbortTransfer, ProxyError } from '../errors.js';
 import type { Guard } from '../guard/guard.js';
+import { headersObject, OriginResponse, type InterimResponse } from './origin-response.js';
 import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstream-tls.js';
+
+export { OriginResponse, type InterimResponse } from './origin-response.js';
 
 export interface UpstreamOptions {
   timeoutMs: number;
@@ -32,8 +38,20 @@ const ERRNO_TABLE = {
   UPSTREAM_TIMEOUT: { status: 504, code: 'upstream_timeout', text: 'the origin did not answer in time' },
 } as const;
 
+/** undici's error codes → the node errno they stand for in ERRNO_TABLE. */
+const UNDICI_CODES: Readonly<Record<string, string>> = {
+  UND_ERR_SOCKET: 'ECONNRESET', // "other side closed" and friends
+  UND_ERR_CONNECT_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  UND_ERR_HEADERS_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  UND_ERR_BODY_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'HPE_INVALID',
+};
+
 /** Requests sent once more when a reused keep-alive socket turns out to be closed (RFC 9110 §9.2.2). */
 const RETRYABLE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
+/** Origins answered by node:http from now on (they sent what undici refuses); bounded, oldest out. */
+const MAX_LENIENT_ORIGINS = 1000;
 
 export class UpstreamTimeout extends Error {
   readonly code = 'UPSTREAM_TIMEOUT';
@@ -42,12 +60,18 @@ export class UpstreamTimeout extends Error {
   }
 }
 
+function codeOf(error: unknown): string {
+  const { code = '', name = '' } = (error ?? {}) as { code?: string; name?: string };
+  if (name === 'HTTPParserError') return 'HPE_INVALID';
+  return UNDICI_CODES[code] ?? code;
+}
+
 /** Classify an upstream failure that happened before the response head reached the client. */
 export function upstreamError(error: unknown, host: string): ProxyError {
   if (error instanceof ProxyError) return error; // already classified (a refused destination)
   const tlsFailure = tlsUpstreamError(error, host);
   if (tlsFailure) return tlsFailure;
-  const code = (error as { code?: string } | null)?.code ?? '';
+  const code = codeOf(error);
   const row = ERRNO_TABLE[code as keyof typeof ERRNO_TABLE] ?? (code.startsWith('HPE_') ? ERRNO_TABLE.HPE_INVALID : undefined);
   if (row) return new ProxyError(row.status, row.code, `${row.text}: ${host}`);
   return new ProxyError(502, 'upstream_error', `upstream request to ${host} failed: ${code || (error as Error)?.message || 'unknown error'}`);
@@ -55,7 +79,7 @@ export function upstreamError(error: unknown, host: string): ProxyError {
 
 /** Classify a failure after the response head was sent: the transfer can only be cut. */
 export function midBodyError(error: unknown, host: string): AbortTransfer {
-  const code = (error as { code?: string } | null)?.code ?? 'ECONNRESET';
+  const code = codeOf(error) || 'ECONNRESET';
   return new AbortTransfer(code === 'UPSTREAM_TIMEOUT' ? 'upstream_timeout_mid_body' : 'upstream_reset_mid_body', `origin ${host} failed mid-body (${code})`);
 }
 
@@ -64,63 +88,117 @@ export interface OriginRequest {
   method: string;
   headers: OutgoingHttpHeaders;
   /** Interim (1xx) responses before the final one (RFC 9110 §15.2), for relaying to the client. */
-  onInterim?: (interim: http.InformationEvent) => void;
+  onInterim?: (interim: InterimResponse) => void;
 }
 
 export type UpgradeAnswer =
   | { upgraded: true; originRes: IncomingMessage; socket: Duplex; head: Buffer }
   | { upgraded: false; originRes: IncomingMessage };
 
+/** How a request's promise is settled: the promise's own functions, or a meter around them. */
+export interface Settle {
+  resolve: (originRes: OriginResponse) => void;
+  reject: (error: unknown) => void;
+}
+
 export class Upstream {
+  /** node:http, for Upgrade and lenient origins. */
   readonly agent: http.Agent;
-  /** https:// origins: kept alive and reused like http ones, TLS sessions resumed. */
+  /** https:// origins on node:http: kept alive and reused like http ones, TLS sessions resumed. */
   readonly httpsAgent: https.Agent;
+  private readonly dispatcher: Agent;
+  private readonly lenientOrigins = new Set<string>();
 
   constructor(readonly options: UpstreamOptions) {
-    const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 256, maxFreeSockets: 64, scheduling: 'lifo' } as const;
+    const maxSockets = options.maxSockets ?? 256;
+    const pool = { keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' } as const;
+    const tls = httpsAgentOptions(options.tls);
     this.agent = new http.Agent(pool);
-    this.httpsAgent = new https.Agent({ ...pool, ...httpsAgentOptions(options.tls) });
+    this.httpsAgent = new https.Agent({ ...pool, ...tls });
+    this.dispatcher = new Agent({
+      connections: maxSockets,
+      pipelining: 1,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connect: guardedConnector(options, tls),
+    });
   }
 
   /**
-   * Send a request (with the client's body streamed through when `body` is given) (a cache fill or revalidation) and resolve with the response head.
-   * The socket idle timeout covers both "silent before the head" (rejects → 504) and
-   * "silent mid-body" (the response stream errors → the transfer is cut).
+   * Send a request (with the client's body streamed through when `body` is given) and resolve
+   * with the response head; the body follows through `OriginResponse`. Silence longer than the
+   * timeout before the head rejects (→ 504); mid-body it fails the body (→ the transfer is cut).
    */
-  request(originReq: OriginRequest, body?: Readable): Promise<IncomingMessage> {
-    return this.attempt(originReq, body, !body && RETRYABLE_METHODS.has(originReq.method));
+  request(originReq: OriginRequest, body?: Readable): Promise<OriginResponse> {
+    return new Promise((resolve, reject) => this.send(originReq, body, this.settleWith(resolve, reject), !body && RETRYABLE_METHODS.has(originReq.method)));
   }
 
-  private attempt(originReq: OriginRequest, body: Readable | undefined, mayRetry: boolean): Promise<IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const request = this.open(originReq);
-      if (originReq.onInterim) request.on('information', originReq.onInterim);
-      request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
-      request.once('response', (originRes) => {
-        // Errors on the request after the head surface on the response stream instead.
-        request.on('error', (error) => originRes.destroy(error));
-        originRes.on('aborted', () => originRes.destroy(Object.assign(new Error('origin aborted'), { code: 'ECONNRESET' })));
-        resolve(originRes);
-      });
-      request.once('error', (error: NodeJS.ErrnoException) => {
-        // An idle keep-alive socket the origin has just closed fails on first use; the node docs
-        // advise sending an idempotent request once more, on a new connection (`reusedSocket`).
-        if (mayRetry && request.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
-          resolve(this.attempt(originReq, body, false));
-          return;
-        }
-        reject(error);
-      });
-      if (!body) {
-        request.end();
-        return;
-      }
-      // Request bodies stream through; a client that goes away aborts the origin request.
-      body.pipe(request);
-      body.once('error', (error) => request.destroy(error));
-      body.once('close', () => {
-        if (!body.readableEnded) request.destroy(Object.assign(new Error('client went away'), { code: 'ECONNRESET' }));
-      });
+  /** The hook a subclass (the meter) wraps; no extra promise per request. */
+  protected settleWith(resolve: Settle['resolve'], reject: Settle['reject']): Settle {
+    return { resolve, reject };
+  }
+
+  private send(originReq: OriginRequest, body: Readable | undefined, settle: Settle, mayRetry: boolean): void {
+    const { url } = originReq;
+    const origin = `${url.protocol}//${url.host}`;
+    try {
+      // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
+      this.options.guard.checkLiteral(url.hostname, portOf(url));
+    } catch (error) {
+      return settle.reject(error);
+    }
+    if (this.lenientOrigins.has(origin)) return this.sendWithNode(originReq, body, settle, mayRetry);
+    const exchange = new Exchange(this, originReq, body, settle, mayRetry, origin);
+    const path = `${url.pathname}${url.search}`;
+    const headers = originReq.headers as Record<string, string>;
+    if (!body) return void this.dispatcher.dispatch({ origin, path, method: originReq.method, headers }, exchange);
+    // Without a length the body goes chunked, as it came: undici would frame a stream that has
+    // already ended with the length it buffered, so it gets an iterator, always chunked. undici
+    // closes the connection after a body on a method that expects none (GET); our framing is
+    // exact (invariant 1), so the connection stays in the pool (`reset: false`).
+    const chunked = headers['content-length'] === undefined;
+    this.dispatcher.dispatch({ origin, path, method: originReq.method, headers, body: chunked ? (body[Symbol.asyncIterator]() as unknown as Readable) : body, reset: false }, exchange);
+  }
+
+  /** Called by an exchange whose origin sent what only node's parser accepts. */
+  markLenient(origin: string): void {
+    if (this.lenientOrigins.size >= MAX_LENIENT_ORIGINS) this.lenientOrigins.delete(this.lenientOrigins.values().next().value!);
+    this.lenientOrigins.add(origin);
+  }
+
+  /** The undici exchange failed before its head: try again once, here or on node:http. */
+  retry(originReq: OriginRequest, settle: Settle, onNode: boolean): void {
+    if (onNode) this.sendWithNode(originReq, undefined, settle, false);
+    else this.send(originReq, undefined, settle, false);
+  }
+
+  private sendWithNode(originReq: OriginRequest, body: Readable | undefined, settle: Settle, mayRetry: boolean): void {
+    let request: http.ClientRequest;
+    try {
+      // node chunks a streamed body only for methods it expects one on (not GET): say so.
+      const chunked = body && originReq.headers['content-length'] === undefined;
+      request = this.open(chunked ? { ...originReq, headers: { ...originReq.headers, 'transfer-encoding': 'chunked' } } : originReq);
+    } catch (error) {
+      return settle.reject(error);
+    }
+    if (originReq.onInterim) request.on('information', originReq.onInterim);
+    request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
+    request.once('response', (res: IncomingMessage) => settle.resolve(fromIncoming(request, res)));
+    request.once('error', (error: NodeJS.ErrnoException) => {
+      // An idle keep-alive socket the origin has just closed fails on first use; the node docs
+      // advise sending an idempotent request once more, on a new connection (`reusedSocket`).
+      if (mayRetry && request.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) return this.sendWithNode(originReq, undefined, settle, false);
+      settle.reject(error);
+    });
+    if (!body) {
+      request.end();
+      return;
+    }
+    // Request bodies stream through; a client that goes away aborts the origin request.
+    body.pipe(request);
+    body.once('error', (error) => request.destroy(error));
+    body.once('close', () => {
+      if (!body.readableEnded) request.destroy(Object.assign(new Error('client went away'), { code: 'ECONNRESET' }));
     });
   }
 
@@ -147,8 +225,7 @@ export class Upstream {
     const { url } = originReq;
     const secure = url.protocol === 'https:';
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    const port = url.port ? Number(url.port) : secure ? 443 : 80;
-    // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
+    const port = portOf(url);
     this.options.guard.checkLiteral(host, port);
     // The Host field we set names the TLS server (SNI) too; node leaves SNI out for IP addresses.
     return (secure ? https : http).request({
@@ -164,7 +241,161 @@ export class Upstream {
   }
 
   close(): void {
+    void this.dispatcher.destroy().catch(() => {});
     this.agent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+function portOf(url: URL): number {
+  return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+}
+
+/**
+ * undici's connector with the guard's lookup for the port (names are checked on the addresses
+ * they resolve to), the connect timeout, and the trust for https:// origins. One per port.
+ */
+function guardedConnector(options: UpstreamOptions, tls: https.AgentOptions): buildConnector.connector {
+  const connectors = new Map<string, buildConnector.connector>();
+  return (connectOptions, callback) => {
+    const port = Number(connectOptions.port) || (connectOptions.protocol === 'https:' ? 443 : 80);
+    const key = `${connectOptions.protocol}${port}`;
+    let connect = connectors.get(key);
+    if (!connect) {
+      connect = buildConnector({
+        timeout: options.timeoutMs,
+        lookup: options.guard.lookupFor(port),
+        ...(connectOptions.protocol === 'https:' && { ca: tls.ca as string[] | undefined, rejectUnauthorized: tls.rejectUnauthorized }),
+      } as buildConnector.BuildOptions);
+      connectors.set(key, connect);
+    }
+    return connect(connectOptions, callback);
+  };
+}
+
+/** The response head's bytes on the wire, near enough for the metrics. */
+function headBytes(rawHeaders: readonly string[], statusMessage: string): number {
+  let bytes = 17 + statusMessage.length;
+  for (const field of rawHeaders) bytes += field.length + 2;
+  return bytes;
+}
+
+/** A node:http response as an OriginResponse (lenient origins). */
+function fromIncoming(request: http.ClientRequest, res: IncomingMessage): OriginResponse {
+  const originRes = new OriginResponse(res.statusCode ?? 502, res.statusMessage ?? '', res.rawHeaders, res.headers, {
+    resume: () => res.resume(),
+    abort: (error) => res.destroy(error),
+  });
+  originRes.receivedBytes = headBytes(res.rawHeaders, originRes.statusMessage);
+  // Errors on the request after the head surface on the response instead.
+  request.on('error', (error) => originRes.fail(error));
+  res.on('data', (chunk: Buffer) => {
+    if (!originRes.push(chunk)) res.pause();
+  });
+  res.on('end', () => originRes.finish());
+  res.on('error', (error) => originRes.fail(error));
+  res.on('close', () => {
+    if (!res.complete) originRes.fail(res.errored ?? Object.assign(new Error('origin aborted'), { code: 'ECONNRESET' }));
+  });
+  return originRes;
+}
+
+/** One request on undici's dispatcher (its handler interface: onConnect … onComplete / onError). */
+class Exchange implements Dispatcher.DispatchHandler {
+  private abort: ((error?: Error) => void) | null = null;
+  private originRes: OriginResponse | null = null;
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly originReq: OriginRequest,
+    private readonly body: Readable | undefined,
+    private readonly settle: Settle,
+    private readonly mayRetry: boolean,
+    private readonly origin: string,
+  ) {}
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawBuffers: Buffer[], resume: () => void, statusText: string): boolean {
+    // Field bytes as node gives them: one char per byte (latin1), so nothing is re-encoded.
+    const rawHeaders = new Array<string>(rawBuffers.length);
+    for (let i = 0; i < rawBuffers.length; i++) rawHeaders[i] = rawBuffers[i]!.toString('latin1');
+    if (statusCode < 200) {
+      this.originReq.onInterim?.({ statusCode, headers: headersObject(rawHeaders) });
+      return true;
+    }
+    const headers = headersObject(rawHeaders);
+    // node's parser refuses these before the head (RFC 9112 §6.3: request smuggling); undici
+    // would only notice at the end of the body, after the client had the head.
+    if (headers['content-length'] !== undefined && (headers['transfer-encoding'] !== undefined || repeats(rawHeaders, 'content-length'))) {
+      this.abort?.(Object.assign(new Error('Content-Length with Transfer-Encoding, or twice'), { code: 'HPE_UNEXPECTED_CONTENT_LENGTH' }));
+      return false;
+    }
+    const abort = this.abort;
+    const originRes = new OriginResponse(statusCode, statusText, rawHeaders, headers, {
+      resume,
+      abort: (error) => abort?.(error),
+    });
+    originRes.receivedBytes = headBytes(rawHeaders, statusText);
+    this.originRes = originRes;
+    this.settle.resolve(originRes);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.originRes!.push(chunk);
+  }
+
+  onComplete(): void {
+    // Trailer fields are not relayed: the client's response is re-framed by node, and a
+    // cached body has none (RFC 9110 §6.5: a recipient may discard them).
+    this.originRes?.finish();
+  }
+
+  onError(error: Error): void {
+    const originRes = this.originRes;
+    if (originRes) {
+      // RFC 9110 §8.6: a 304 (or 204) may carry the Content-Length of the response it stands
+      // for; node ignores it, undici calls the empty body short. The answer is complete.
+      if ((originRes.statusCode === 304 || originRes.statusCode === 204) && codeOf(error) === 'HPE_INVALID') {
+        this.upstream.markLenient(this.origin);
+        return originRes.finish();
+      }
+      return originRes.fail(normalised(error, this.upstream.options.timeoutMs));
+    }
+    const code = (error as { code?: string }).code;
+    // An interim 100 nobody asked for: node skips it, undici refuses the response.
+    if (code === 'UND_ERR_SOCKET' && error.message === 'bad response') {
+      this.upstream.markLenient(this.origin);
+      if (!this.body) return this.upstream.retry(this.originReq, this.settle, true);
+      // A request body cannot be sent twice: this one fails, the origin's next go through node.
+      return this.settle.reject(Object.assign(new Error('an interim response undici refuses'), { code: 'HPE_INVALID_STATUS' }));
+    } else if (this.mayRetry && isDeadKeepAlive(error)) {
+      return this.upstream.retry(this.originReq, this.settle, false);
+    }
+    this.settle.reject(normalised(error, this.upstream.options.timeoutMs));
+  }
+}
+
+/**
+ * The origin closed a kept-alive connection as our request went out: undici reports "other side
+ * closed" with the socket's counters (bytes read before: the connection had been used), or the
+ * reset itself.
+ */
+function isDeadKeepAlive(error: Error): boolean {
+  const { code, socket } = error as { code?: string; socket?: { bytesRead?: number } };
+  if (code === 'UND_ERR_SOCKET') return error.message !== 'bad response' && (socket?.bytesRead ?? 0) > 0;
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
+function normalised(error: Error, timeoutMs: number): Error {
+  return codeOf(error) === 'UPSTREAM_TIMEOUT' ? new UpstreamTimeout(timeoutMs) : error;
+}
+
+function repeats(rawHeaders: readonly string[], name: string): boolean {
+  let seen = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name && ++seen > 1) return true;
+  return false;
 }

@@ -1,14 +1,14 @@
 // How long each origin response took to arrive (request sent → response head), remembered on
 // the response itself so the access log can print it for the request it answered. Written by
 // metered-upstream.ts, read by access-log.ts; a WeakMap, so nothing outlives the response.
-import type { IncomingMessage } from 'node:http';
+import type { OriginResponse } from '../http/origin-response.js';
 
-const headMs = new WeakMap<IncomingMessage, number>();
+const headMs = new WeakMap<OriginResponse, number>();
 
-export function noteUpstreamTime(originRes: IncomingMessage, ms: number): void {
+export function noteUpstreamTime(originRes: OriginResponse, ms: number): void {
   headMs.set(originRes, ms);
 }
 
-export function upstreamTimeOf(originRes: IncomingMessage | undefined): number | undefined {
+export function upstreamTimeOf(originRes: OriginResponse | undefined): number | undefined {
   return originRes === undefined ? undefined : headMs.get(originRes);
 }

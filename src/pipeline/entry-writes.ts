@@ -1,9 +1,10 @@
 // Writing entries: a whole new entry at the end of its body, or new metadata after a 304.
 // Store failures are logged and swallowed here: the client has been (or will be) served anyway.
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { buildMeta, marksShareable, semanticsHeaders, single, storedHeaders, storedUrl } from '../cache/entry.js';
 import { cookieBinding, storedVary, variantId, varyNames } from '../cache/keys.js';
+import type { OriginResponse } from '../http/origin-response.js';
 import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress } from '../store/types.js';
@@ -24,7 +25,7 @@ export function addressFor(
 export async function commitEntry(
   ctx: ProxyContext,
   address: EntryAddress,
-  originRes: IncomingMessage,
+  originRes: OriginResponse,
   policy: CachePolicy,
   body: Buffer,
   options: {
@@ -64,13 +65,15 @@ export async function refreshEntry(
   address: EntryAddress,
   entry: Entry,
   semanticsReq: SemanticsRequest,
-  notModified: IncomingMessage,
+  notModified: OriginResponse,
   rule?: CrawlSettings,
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
   const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
   const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) }, rule);
   const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length, { boundTo: entry.meta.boundTo, url: entry.meta.url });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
+  // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta.
+  ctx.semantics.adopt(meta, policy);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl);

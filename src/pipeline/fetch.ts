@@ -3,8 +3,9 @@
 import { DETAIL } from '../cache/cache-status.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
-import { CLIENT_CONDITIONAL_FIELDS, forwardedConditionalFields } from '../policy/conditional-fields.js';
+import { forwardedConditionalFields } from '../policy/conditional-fields.js';
 import { interimRelay } from './interim.js';
+import { originDrops } from './origin-fields.js';
 import { decideStorage } from './storage-decision.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -13,7 +14,7 @@ export async function fetch(tx: Tx): Promise<Step> {
   const { ctx, clientReq } = tx;
   const target = tx.target!;
   tx.status.fwd('uri-miss');
-  const headers = forwardHeaders(clientReq, target, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], forwardedConditionalFields(tx.conditionals));
+  const headers = forwardHeaders(clientReq, target, originDrops(tx).conditionals, forwardedConditionalFields(tx.conditionals));
   try {
     tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers, onInterim: interimRelay(tx) });
   } catch (error) {

@@ -1,12 +1,12 @@
 // Interim responses (RFC 9110 §15.2): 100, 102 and 103 from the origin go to the client before
 // the final response, when it speaks HTTP/1.1; they are never stored, and their fields never
 // join the final response's (node keeps them apart: the 'information' event).
-import type http from 'node:http';
 import { endToEnd } from '../http/hop-by-hop.js';
+import type { InterimResponse } from '../http/origin-response.js';
 import type { Tx } from './transaction.js';
 
 /** A relay for `OriginRequest.onInterim`, or undefined when the client cannot take 1xx. */
-export function interimRelay(tx: Tx): ((interim: http.InformationEvent) => void) | undefined {
+export function interimRelay(tx: Tx): ((interim: InterimResponse) => void) | undefined {
   const { clientReq, clientRes } = tx;
   // RFC 9110 §15.2: a proxy must not send 1xx to an HTTP/1.0 client.
   if (clientReq.httpVersionMajor !== 1 || clientReq.httpVersionMinor === 0) return undefined;

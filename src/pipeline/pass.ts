@@ -5,8 +5,9 @@
 import { invalidationKeys, shouldInvalidate } from '../cache/invalidate.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
-import { CLIENT_CONDITIONAL_FIELDS, forwardedConditionalFields } from '../policy/conditional-fields.js';
+import { forwardedConditionalFields } from '../policy/conditional-fields.js';
 import { keyOf } from './cache-key.js';
+import { originDrops } from './origin-fields.js';
 import { offlineError } from './lookup.js';
 import { interimRelay } from './interim.js';
 import { hasBody } from './recv.js';
@@ -14,21 +15,22 @@ import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
 function passHeaders(tx: Tx, framing: Record<string, string>) {
-  const { clientReq, ctx } = tx;
+  const { clientReq } = tx;
   const plan = tx.conditionals;
-  if (!plan) return forwardHeaders(clientReq, tx.target!, ctx.policies.identityHeaders, framing);
-  return forwardHeaders(clientReq, tx.target!, [...CLIENT_CONDITIONAL_FIELDS, ...ctx.policies.identityHeaders], { ...forwardedConditionalFields(plan), ...framing });
+  if (!plan) return forwardHeaders(clientReq, tx.target!, originDrops(tx).identity, framing);
+  return forwardHeaders(clientReq, tx.target!, originDrops(tx).conditionals, { ...forwardedConditionalFields(plan), ...framing });
 }
 
 /**
  * Invariant 1: the upstream framing describes what we send. node's parser has already framed
  * the client's body (one valid Content-Length, or chunked), and we stream exactly those bytes:
- * the same length, or chunked again. A request without a body gets neither field.
+ * the same length, or (no field here) chunked again by the upstream client, which frames a
+ * body of unknown length itself. A request without a body gets neither field.
  */
 function framingOf(clientReq: Tx['clientReq']): Record<string, string> | null {
   if (!hasBody(clientReq)) return null;
   const length = clientReq.headers['content-length'];
-  return clientReq.headers['transfer-encoding'] === undefined && length !== undefined ? { 'content-length': length } : { 'transfer-encoding': 'chunked' };
+  return clientReq.headers['transfer-encoding'] === undefined && length !== undefined ? { 'content-length': length } : {};
 }
 
 export async function pass(tx: Tx): Promise<Step> {

@@ -8,10 +8,10 @@ import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { recordRevalidation } from '../observe/changes.js';
 import { redactUrl } from '../observe/redact.js';
-import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
 import { interimRelay } from './interim.js';
+import { originDrops } from './origin-fields.js';
 import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision.js';
 import { semanticsRequest } from './recv.js';
 import type { Step } from './steps.js';
@@ -23,8 +23,8 @@ function revalidationHeaders(tx: Tx): { headers: OutgoingHttpHeaders; sentValida
   const { etag, lastModified } = tx.entry!.meta;
   if (etag) set['if-none-match'] = etag;
   if (lastModified) set['if-modified-since'] = lastModified;
-  const headers = forwardHeaders(tx.clientReq, tx.target!, [...CLIENT_CONDITIONAL_FIELDS, ...tx.ctx.policies.identityHeaders], set);
-  return { headers, sentValidators: Object.keys(set).length > 0 };
+  const headers = forwardHeaders(tx.clientReq, tx.target!, originDrops(tx).conditionals, set);
+  return { headers, sentValidators: !!(etag || lastModified) };
 }
 
 export async function revalidate(tx: Tx): Promise<Step> {

@@ -1,7 +1,6 @@
 // May this origin response be stored? RFC 9111 §3 (through semantics) plus our own limits and
 // the crawl rule's levers. A rule that overrides `private` stores private and cookie-setting
 // responses per client (the client id joins the key), never shared (invariant 2).
-import type { IncomingMessage } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { DETAIL } from '../cache/cache-status.js';
 import { policyHeaders } from '../cache/entry.js';
@@ -10,6 +9,7 @@ import type { CrawlSettings, OverrideToken, ResolvedCrawlRule } from '../policy/
 import type { ProxyContext } from './context.js';
 import { semanticsRequest } from './recv.js';
 import type { Tx } from './transaction.js';
+import type { OriginResponse } from '../http/origin-response.js';
 
 export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-star' | 'set-cookie' | 'rule-status';
 
@@ -31,7 +31,7 @@ function recordingSettings(settings: CrawlSettings | undefined): CrawlSettings {
 export function storageVerdict(
   ctx: ProxyContext,
   semanticsReq: SemanticsRequest,
-  originRes: IncomingMessage,
+  originRes: OriginResponse,
   rule: ResolvedCrawlRule | undefined,
   recording = false,
 ): StorageVerdict {

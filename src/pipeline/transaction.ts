@@ -6,6 +6,7 @@ import { CacheStatus, type ForwardReason } from '../cache/cache-status.js';
 import type { FillTicket } from '../cache/collapse.js';
 import type { SemanticsRequest, Usability } from '../cache/semantics.js';
 import type { ProxyError } from '../errors.js';
+import type { OriginResponse } from '../http/origin-response.js';
 import type { LogFields } from '../observe/log.js';
 import type { ConditionalPlan } from '../policy/validators.js';
 import type { ResolvedCrawlRule } from '../policy/crawl-rules.js';
@@ -46,7 +47,7 @@ export interface Tx {
   usability?: Usability;
   /** Why a stored entry goes upstream: it is stale, or the client's request asked (RFC 9211 fwd). */
   forwardReason?: ForwardReason;
-  originRes?: IncomingMessage;
+  originRes?: OriginResponse;
   /** Did *we* put If-None-Match / If-Modified-Since on the origin request? (Varnish vcl_refresh_conditions) */
   sentValidators: boolean;
   fill?: Extract<FillTicket, { role: 'leader' }>;

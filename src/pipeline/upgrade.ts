@@ -10,6 +10,7 @@ import { parseRequestTarget } from '../http/request-target.js';
 import { upstreamError } from '../http/upstream.js';
 import { redactUrl } from '../observe/redact.js';
 import type { ProxyContext } from './context.js';
+import { originDrops } from './origin-fields.js';
 import { reject } from './pipe.js';
 
 const DECLINED_DROPS: ReadonlySet<string> = new Set(['transfer-encoding', 'content-length', 'connection', 'keep-alive']);
@@ -35,7 +36,7 @@ async function open(ctx: ProxyContext, clientReq: IncomingMessage, clientSocket:
   const client = ctx.policies.identify(clientReq);
   const url = target.url;
   // Upgrade and Connection are hop-by-hop (RFC 9110 §7.6.1): a proxy that relays the upgrade sends its own.
-  const headers = forwardHeaders(clientReq, url, ctx.policies.identityHeaders, { connection: 'upgrade', upgrade: String(clientReq.headers['upgrade']) });
+  const headers = forwardHeaders(clientReq, url, originDrops({ ctx }).identity, { connection: 'upgrade', upgrade: String(clientReq.headers['upgrade']) });
   let answer;
   try {
     answer = await ctx.upstream.upgrade({ url, method: clientReq.method ?? 'GET', headers });

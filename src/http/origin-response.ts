@@ -1,0 +1,165 @@
+// The origin's answer as the pipeline sees it, whichever client fetched it (undici or node:http):
+// status, header fields in node's shapes (`headers`, `rawHeaders`), and a body that flows into
+// one sink with backpressure. Lighter than a Readable: no stream state machine per response,
+// and a 304 (no body) costs an object and nothing else.
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** An interim (1xx) response (RFC 9110 §15.2), for relaying to the client. */
+export interface InterimResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+}
+
+/** Where the body goes: `write` returns false to pause the origin until `resumeBody()`. */
+export interface BodySink {
+  write(chunk: Buffer): boolean;
+  end(): void;
+  fail(error: Error): void;
+}
+
+/** The client library's side of a body: flow control (it pauses itself when push returns false) and abort. */
+export interface BodySource {
+  resume(): void;
+  abort(error: Error): void;
+}
+
+// node's rules for repeated fields (IncomingMessage#_addHeaderLine, RFC 9110 §5.3): these keep
+// the first value, Set-Cookie becomes an array, Cookie joins with "; ", the rest with ", ".
+const FIRST_WINS: ReadonlySet<string> = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after',
+  'server', 'user-agent',
+]);
+
+/** rawHeaders (name, value, name, value…) → node's `headers` object. */
+export function headersObject(rawHeaders: readonly string[]): IncomingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
+    else if (name === 'set-cookie') (existing as string[]).push(value);
+    else if (FIRST_WINS.has(name)) continue;
+    else headers[name] = `${existing as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+  return headers as IncomingHttpHeaders;
+}
+
+type BodyState = 'open' | 'ended' | 'failed';
+
+export class OriginResponse {
+  /** Bytes of head and body received (an estimate of the head's framing): for the metrics. */
+  receivedBytes = 0;
+  readonly httpVersion = '1.1';
+  private sink: BodySink | null = null;
+  private queued: Buffer[] | null = null;
+  private state: BodyState = 'open';
+  private failure: Error | null = null;
+  private paused = false;
+  private settledHook: (() => void) | null = null;
+
+  constructor(
+    readonly statusCode: number,
+    readonly statusMessage: string,
+    readonly rawHeaders: string[],
+    readonly headers: IncomingHttpHeaders,
+    private readonly source: BodySource,
+  ) {}
+
+  get ended(): boolean {
+    return this.state === 'ended';
+  }
+
+  /** The error the body failed with, if it did. */
+  get errored(): Error | null {
+    return this.failure;
+  }
+
+  // ── the client library's side ──
+
+  /** A body chunk; false asks the source to pause. */
+  push(chunk: Buffer): boolean {
+    this.receivedBytes += chunk.length;
+    if (this.state !== 'open') return true;
+    if (this.sink) {
+      if (this.sink.write(chunk)) return true;
+      this.paused = true;
+      return false;
+    }
+    (this.queued ??= []).push(chunk);
+    // Nobody reads yet (the step is still deciding): hold a little, then stop the socket.
+    if (this.queued.length >= 4) {
+      this.paused = true;
+      return false;
+    }
+    return true;
+  }
+
+  finish(): void {
+    if (this.state !== 'open') return;
+    this.state = 'ended';
+    if (this.sink && !this.queued) this.sink.end();
+    this.settle();
+  }
+
+  fail(error: Error): void {
+    if (this.state !== 'open') return;
+    this.state = 'failed';
+    this.failure = error;
+    this.queued = null;
+    if (this.sink) this.sink.fail(error);
+    this.settle();
+  }
+
+  // ── the pipeline's side ──
+
+  /** Send the body (what arrived so far, then the rest) into `sink`; once per response. */
+  pipeInto(sink: BodySink): void {
+    this.sink = sink;
+    if (this.state === 'failed') return sink.fail(this.failure!);
+    const queued = this.queued;
+    let ready = true;
+    if (queued) {
+      this.queued = null;
+      for (const chunk of queued) ready = sink.write(chunk);
+    }
+    if (this.state === 'ended') return sink.end();
+    // A sink already full waits for its drain (resumeBody); the source is told by the next push.
+    if (this.paused && ready) this.resumeBody();
+  }
+
+  /** The sink drained: let the origin send again. */
+  resumeBody(): void {
+    if (!this.paused || this.state !== 'open') return;
+    this.paused = false;
+    this.source.resume();
+  }
+
+  /** Read and drop the body (a 304, or an answer nobody will see), keeping the connection. */
+  resume(): void {
+    if (this.sink) return;
+    this.pipeInto(DISCARD);
+  }
+
+  /** Abandon the exchange: the connection is closed, the body reported failed. */
+  destroy(error: Error = Object.assign(new Error('origin response abandoned'), { code: 'ECONNRESET' })): void {
+    if (this.state !== 'open') return;
+    this.source.abort(error);
+    this.fail(error);
+  }
+
+  /** Called once when the body has ended or failed (metrics). */
+  onSettled(hook: () => void): void {
+    if (this.state !== 'open') hook();
+    else this.settledHook = hook;
+  }
+
+  private settle(): void {
+    const hook = this.settledHook;
+    this.settledHook = null;
+    hook?.();
+  }
+}
+
+const DISCARD: BodySink = { write: () => true, end: () => {}, fail: () => {} };

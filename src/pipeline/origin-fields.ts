@@ -1,0 +1,24 @@
+// Which client fields stay behind when a request goes to the origin, per kind of forward: sets
+// built once per identity-header list (it is fixed for a proxy's life), not per request.
+import { droppedFields } from '../http/forward-headers.js';
+import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
+import type { Tx } from './transaction.js';
+
+interface DropSets {
+  /** Identity fields only (unsafe methods keep If-Match and the like; Upgrade). */
+  identity: ReadonlySet<string>;
+  /** Identity fields and the client's conditionals (fetch, revalidate, pass with a plan). */
+  conditionals: ReadonlySet<string>;
+}
+
+const memo = new WeakMap<readonly string[], DropSets>();
+
+export function originDrops(tx: Pick<Tx, 'ctx'>): DropSets {
+  const identity = tx.ctx.policies.identityHeaders;
+  let sets = memo.get(identity);
+  if (!sets) {
+    sets = { identity: droppedFields(identity), conditionals: droppedFields(CLIENT_CONDITIONAL_FIELDS, identity) };
+    memo.set(identity, sets);
+  }
+  return sets;
+}
