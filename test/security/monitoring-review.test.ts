@@ -1,0 +1,111 @@
+// Regression tests from the security review of --watch, the status page and the access log:
+// each was a defect before its fix (see the commit that adds it). --watch: an interval past
+// node's timer range fired every millisecond; thousands of watched hosts could hold thousands of
+// connections at once (taking --max-connections from clients); config errors printed a watched
+// URL's credentials.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/observe/log.js';
+import { startWatcher } from '../../src/observe/watch.js';
+import { startOrigin } from '../helpers/origin.js';
+import { startProxy } from '../helpers/proxy.js';
+import { sleep } from '../helpers/respond.js';
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'etag-proxy-review-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('--watch intervals beyond node\'s timer range', () => {
+  it('refuses a watch interval above 24d with its key, instead of checking every millisecond', () => {
+    expect(() => loadConfig({ watch: ['http://example.com/'], 'watch-every': '30d' })).toThrow(/^--watch-every: expected a duration of at most 24d, got "30d"$/);
+    const file = join(tempDir(), 'urls.txt');
+    writeFileSync(file, 'http://example.com/a 60d\n');
+    expect(() => loadConfig({ watch: [`@${file}`] })).toThrow(/line 1\): expected a duration of at most 24d, got "60d"$/);
+    expect(loadConfig({ watch: ['http://example.com/'], 'watch-every': '24d' }).watchEveryMs).toBe(24 * 86_400_000);
+  });
+
+  it('asks a URL watched every 30 days once, not again and again (a timer past 2^31-1 ms fires at once)', async () => {
+    const origin = await startOrigin({ '*': (_req, res) => void res.writeHead(200, { etag: '"a"', 'cache-control': 'max-age=60' }).end('x') });
+    const proxy = await startProxy({});
+    // random() = 0: the first check is due at once, the next at 0.9 × 30 days.
+    const watcher = startWatcher(proxy.proxy, { watch: [{ url: `${origin.url}/monthly` }], watchEveryMs: 30 * 86_400_000, upstreamTimeoutMs: 5000 }, silentLogger, () => 0);
+    try {
+      await sleep(1500);
+      expect(origin.requestsTo('/monthly')).toHaveLength(1);
+    } finally {
+      await watcher.stop();
+      await proxy.stop();
+      await origin.close();
+    }
+  });
+});
+
+describe('--watch with many hosts', () => {
+  const WATCH_MAX_IN_FLIGHT = 64; // observe/watch.ts
+  it(`keeps at most ${WATCH_MAX_IN_FLIGHT} checks in flight across all hosts, so a long list never takes the clients' connections`, async () => {
+    const state = { inFlight: 0, max: 0, answered: 0 };
+    const hostCount = WATCH_MAX_IN_FLIGHT + 16;
+    // One origin per host (a host is name and port), each slow, all due at once.
+    const origins = await Promise.all(
+      Array.from({ length: hostCount }, () =>
+        startOrigin({
+          '*': async (_req, res) => {
+            state.max = Math.max(state.max, ++state.inFlight);
+            await sleep(1000);
+            state.inFlight--;
+            state.answered++;
+            res.writeHead(200, { 'cache-control': 'no-store' }).end('x');
+          },
+        }),
+      ),
+    );
+    const proxy = await startProxy({});
+    const watch = origins.map((origin) => ({ url: `${origin.url}/feed` }));
+    const watcher = startWatcher(proxy.proxy, { watch, watchEveryMs: 60_000, upstreamTimeoutMs: 5000 }, silentLogger, () => 0);
+    try {
+      const deadline = Date.now() + 20_000;
+      while (state.answered < hostCount && Date.now() < deadline) await sleep(100);
+      expect(state.answered).toBe(hostCount); // every host is still checked
+      expect(state.max).toBeLessThanOrEqual(WATCH_MAX_IN_FLIGHT);
+    } finally {
+      await watcher.stop();
+      await proxy.stop();
+      await Promise.all(origins.map((origin) => origin.close()));
+    }
+  }, 30_000);
+});
+
+describe('--watch configuration errors and credentials', () => {
+  it('never prints the password or a secret query value of a watched URL in a config error', () => {
+    const dir = tempDir();
+    const file = join(dir, 'urls.txt');
+    writeFileSync(file, 'http://user:hunter2@example.com/feed?api_key=s3cret 1m extra\n');
+    expect(() => loadConfig({ watch: [`@${file}`] })).toThrow(/expected a URL and an optional interval/);
+    try {
+      loadConfig({ watch: [`@${file}`] });
+    } catch (error) {
+      expect((error as Error).message).not.toMatch(/hunter2|s3cret/);
+    }
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, `watch:\n  - { url: "http://user:hunter2@example.com/?token=s3cret", file: ${file} }\n`);
+    expect(() => loadConfig({ config })).toThrow(/expected one of url or file/);
+    try {
+      loadConfig({ config });
+    } catch (error) {
+      expect((error as Error).message).not.toMatch(/hunter2|s3cret/);
+    }
+  });
+
+  it('refuses a watched URL with userinfo at load (the proxy answers such a target 400, so it could never be checked)', () => {
+    expect(() => loadConfig({ watch: ['http://user:hunter2@example.com/feed'] })).toThrow(/^--watch: userinfo is not allowed in a watched URL, got "http:\/\/user:\*\*\*@example.com\/feed"$/);
+  });
+});
