@@ -2,12 +2,13 @@
 // each was a defect before its fix (see the commit that adds it). --watch: an interval past
 // node's timer range fired every millisecond; thousands of watched hosts could hold thousands of
 // connections at once (taking --max-connections from clients); config errors printed a watched
-// URL's credentials.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// URL's credentials. --log-file: created readable by every local user.
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
+import { openLogDestination } from '../../src/observe/log-destination.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { startWatcher } from '../../src/observe/watch.js';
 import { startOrigin } from '../helpers/origin.js';
@@ -107,5 +108,13 @@ describe('--watch configuration errors and credentials', () => {
 
   it('refuses a watched URL with userinfo at load (the proxy answers such a target 400, so it could never be checked)', () => {
     expect(() => loadConfig({ watch: ['http://user:hunter2@example.com/feed'] })).toThrow(/^--watch: userinfo is not allowed in a watched URL, got "http:\/\/user:\*\*\*@example.com\/feed"$/);
+  });
+});
+
+describe('--log-file permissions', () => {
+  it('creates the log file readable and writable by its owner only (0600)', () => {
+    const file = join(tempDir(), 'logs', 'access.log');
+    openLogDestination(file);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });
