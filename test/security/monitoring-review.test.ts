@@ -2,14 +2,18 @@
 // each was a defect before its fix (see the commit that adds it). --watch: an interval past
 // node's timer range fired every millisecond; thousands of watched hosts could hold thousands of
 // connections at once (taking --max-connections from clients); config errors printed a watched
-// URL's credentials. --log-file: created readable by every local user.
+// URL's credentials. --log-file: created readable by every local user. The admin listener: a
+// target starting with // was parsed as an authority: a 500 (and a warn line) for anyone, before
+// the token check, or another route than the one asked for.
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startAdminServer } from '../../src/admin/admin-server.js';
 import { loadConfig } from '../../src/config/load.js';
 import { openLogDestination } from '../../src/observe/log-destination.js';
-import { silentLogger } from '../../src/observe/log.js';
+import { createLogger, silentLogger } from '../../src/observe/log.js';
 import { startWatcher } from '../../src/observe/watch.js';
 import { startOrigin } from '../helpers/origin.js';
 import { startProxy } from '../helpers/proxy.js';
@@ -116,5 +120,38 @@ describe('--log-file permissions', () => {
     const file = join(tempDir(), 'logs', 'access.log');
     openLogDestination(file);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+});
+
+/** One raw request to `port`; the whole answer as text. */
+function rawAdmin(port: number, head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(head));
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+describe('the admin listener and malformed request-targets', () => {
+  it('reads an origin-form target starting with // as a path: a 401 without the token, a 404 with it (it was a 500 "internal error" for anyone, or another route)', async () => {
+    const proxy = await startProxy({});
+    const lines: string[] = [];
+    const admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1', token: 'review-token' }, createLogger('info', (line) => void lines.push(line)));
+    try {
+      const port = Number(new URL(admin.url).port);
+      const ask = (path: string, auth = '') => rawAdmin(port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${auth}Connection: close\r\n\r\n`);
+      expect(await ask('//[')).toMatch(/^HTTP\/1\.1 401 /);
+      expect(lines.join('')).not.toContain('"level":"warn"');
+      const withToken = await ask('//[', 'Authorization: Bearer review-token\r\n');
+      expect(withToken).toMatch(/^HTTP\/1\.1 404 /);
+      expect(withToken).toContain('no admin route //[');
+      // `//stats` is not an authority "stats" with the path `/` (which was the status page).
+      expect(await ask('//stats', 'Authorization: Bearer review-token\r\n')).toMatch(/^HTTP\/1\.1 404 /);
+    } finally {
+      await admin.close();
+      await proxy.stop();
+    }
   });
 });
