@@ -4,7 +4,8 @@
 // connections at once (taking --max-connections from clients); config errors printed a watched
 // URL's credentials. --log-file: created readable by every local user. The admin listener: a
 // target starting with // was parsed as an authority: a 500 (and a warn line) for anyone, before
-// the token check, or another route than the one asked for.
+// the token check, or another route than the one asked for. The last test pins what the review
+// found already right: a watched URL never reaches the admin listener, by name or by redirect.
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -152,6 +153,32 @@ describe('the admin listener and malformed request-targets', () => {
     } finally {
       await admin.close();
       await proxy.stop();
+    }
+  });
+});
+
+describe('--watch never reaches the admin API', () => {
+  it('refuses a watched URL of the admin listener (by name, after DNS), and never follows an origin\'s redirect to it', async () => {
+    const proxy = await startProxy({});
+    const adminLines: string[] = [];
+    const admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1' }, createLogger('info', (line) => void adminLines.push(line)));
+    const adminPort = new URL(admin.url).port;
+    const origin = await startOrigin({ '*': (_req, res) => void res.writeHead(302, { location: `${admin.url}/policies`, 'cache-control': 'max-age=60' }).end() });
+    const lines: string[] = [];
+    const watch = [{ url: `http://localhost:${adminPort}/cache` }, { url: `${origin.url}/moved` }];
+    const watcher = startWatcher(proxy.proxy, { watch, watchEveryMs: 1000, upstreamTimeoutMs: 5000 }, createLogger('info', (line) => void lines.push(line)), () => 0);
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((watcher.size > 1 || origin.requests.length < 2) && Date.now() < deadline) await sleep(100);
+      expect(watcher.size).toBe(1); // the admin URL left the list; the redirecting one stays
+      expect(lines.join('\n')).toMatch(/watch: destination refused.*own listener/);
+      expect(origin.requests.length).toBeGreaterThanOrEqual(2);
+      expect(adminLines).toEqual([]); // not one request reached the admin listener
+    } finally {
+      await watcher.stop();
+      await admin.close();
+      await proxy.stop();
+      await origin.close();
     }
   });
 });
