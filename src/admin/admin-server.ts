@@ -20,7 +20,7 @@ import { createChangesRoutes } from './changes-routes.js';
 import { createMetricsRoutes } from './metrics-routes.js';
 import { createPolicyRoutes } from './policies-routes.js';
 import { createRuleRoutes } from './rules-routes.js';
-import { createStatusRoutes, hasSessionCookie, tokenExchange } from './status-page.js';
+import { createStatusRoutes, hasSessionCookie, prepareSession, tokenExchange } from './status-page.js';
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -62,6 +62,7 @@ export interface AdminServer {
 /** Throws ConfigError (before listening) for a non-loopback --admin-host without a token. */
 export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
   requireTokenOffLoopback(config);
+  if (config.token !== undefined) await prepareSession(config.token);
   const status = createStatusRoutes(proxy);
   const routes = [
     ...status.routes,

@@ -6,6 +6,7 @@
 // target starting with // was parsed as an authority: a 500 (and a warn line) for anyone, before
 // the token check, or another route than the one asked for. The last test pins what the review
 // found already right: a watched URL never reaches the admin listener, by name or by redirect.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -180,5 +181,31 @@ describe('--watch never reaches the admin API', () => {
       await proxy.stop();
       await origin.close();
     }
+  });
+});
+
+describe('the status page cookie', () => {
+  it('is no fast digest of the token (browsers send it to every port of the host), yet the same for every admin server with that token', async () => {
+    const token = 'weak-1234';
+    const cookies: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const proxy = await startProxy({});
+      const admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1', token }, silentLogger);
+      try {
+        const exchange = await fetch(`${admin.url}/?token=${token}`, { redirect: 'manual' });
+        expect(exchange.status).toBe(303);
+        const cookie = (exchange.headers.get('set-cookie') ?? '').split(';')[0]!;
+        expect((await fetch(`${admin.url}/stats`, { headers: { cookie } })).status).toBe(200);
+        cookies.push(cookie.slice(cookie.indexOf('=') + 1));
+      } finally {
+        await admin.close();
+        await proxy.stop();
+      }
+    }
+    expect(cookies[0]).toBe(cookies[1]); // workers and restarts accept it
+    // A SHA-256 of the token (with or without a prefix) costs a guesser nothing per try.
+    const sha = (text: string) => createHash('sha256').update(text).digest('base64url');
+    expect(cookies[0]).not.toBe(sha(`etag-proxy status page\0${token}`));
+    expect(cookies[0]).not.toBe(sha(token));
   });
 });
