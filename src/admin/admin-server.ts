@@ -20,7 +20,7 @@ import { createChangesRoutes } from './changes-routes.js';
 import { createMetricsRoutes } from './metrics-routes.js';
 import { createPolicyRoutes } from './policies-routes.js';
 import { createRuleRoutes } from './rules-routes.js';
-import { createStatusRoutes, hasSessionCookie, tokenExchange } from './status-page.js';
+import { createStatusRoutes, hasSessionCookie, prepareSession, tokenExchange } from './status-page.js';
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -62,6 +62,7 @@ export interface AdminServer {
 /** Throws ConfigError (before listening) for a non-loopback --admin-host without a token. */
 export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger: Logger): Promise<AdminServer> {
   requireTokenOffLoopback(config);
+  if (config.token !== undefined) await prepareSession(config.token);
   const status = createStatusRoutes(proxy);
   const routes = [
     ...status.routes,
@@ -116,7 +117,7 @@ async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: Admi
     const got = clientReq.headers.host === undefined ? 'none' : JSON.stringify(clientReq.headers.host);
     throw new ProxyError(421, 'misdirected_request', `Host: expected ${hostCheck.expected.join(' or ')}, got ${got} (the admin API answers only to its own addresses)`);
   }
-  const url = new URL(clientReq.url ?? '/', 'http://admin');
+  const url = requestUrl(clientReq.url);
   if (config.token !== undefined) {
     const exchange = tokenExchange(clientReq.method, url, config.token);
     if (exchange) return exchange;
@@ -136,6 +137,19 @@ async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: Admi
     return run({ params: match.slice(1).map((p) => decode(p ?? '')), query: url.searchParams, headers: clientReq.headers, json: () => readJson(clientReq) });
   }
   throw new ProxyError(404, 'not_found', `no admin route ${url.pathname}; see GET /policies`);
+}
+
+/**
+ * The request-target as a URL: origin-form is a path (`//x` is not an authority), absolute-form
+ * is accepted as RFC 9112 §3.2.2 asks. Unparseable is a 400, never a 500 before the token check.
+ */
+function requestUrl(target: string | undefined): URL {
+  const text = target ?? '/';
+  try {
+    return text.startsWith('/') ? new URL(`http://admin${text}`) : new URL(text, 'http://admin');
+  } catch {
+    throw new ProxyError(400, 'bad_request', 'malformed request-target');
+  }
 }
 
 // RFC 6750 §3: a missing or wrong token is a 401 with a Bearer challenge.

@@ -2,9 +2,9 @@
 // (GET /status/chart.svg) and the rate history behind it (GET /stats/history, JSON). And how a
 // browser gets in when the API has a token: it cannot send `Authorization` on a navigation, so
 // `GET /?token=<token>` once answers 303 to `/` with an HttpOnly, SameSite=Strict cookie. The
-// cookie holds a value derived from the token (never the token), and admin-server.ts accepts it
+// cookie holds a value derived from the token (never the token; slowly), and admin-server.ts accepts it
 // for GET requests only: it can read what the page shows, never change a rule or purge.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import type { Proxy } from '../index.js';
 import { RateHistory, outcomeTotals } from '../observe/rate-history.js';
 import { statsOf } from '../observe/stats.js';
@@ -19,9 +19,30 @@ export const SESSION_COOKIE = 'etag_proxy_admin';
 /** The change history the page starts with: this far back, the latest CHANGES_SHOWN of it. */
 const CHANGES_BACK_MS = 3600_000;
 
-/** The cookie's value for this token: a digest, so a stolen cookie is not the bearer token. */
+// The cookie's value for this token: derived, so a stolen cookie is not the bearer token. And
+// derived slowly (scrypt), since a cookie travels where the token never does (browsers send it to
+// every port of the admin's host), and a fast digest would let its finder guess a weak token
+// offline, turning read access into write access. Deterministic, so every worker accepts it;
+// computed once per token, off the event loop at start (prepareSession, about 0.1 s of CPU).
+const SCRYPT = { salt: 'etag-proxy status page', length: 32, options: { N: 1 << 14, r: 8, p: 1 } } as const;
+const derived = new Map<string, Buffer>();
+
 function sessionValue(token: string): Buffer {
-  return createHash('sha256').update('etag-proxy status page\0').update(token).digest();
+  let value = derived.get(token);
+  if (!value) {
+    value = scryptSync(token, SCRYPT.salt, SCRYPT.length, SCRYPT.options);
+    derived.set(token, value);
+  }
+  return value;
+}
+
+/** Derive the cookie's value before the first request needs it (admin-server.ts, at start). */
+export async function prepareSession(token: string): Promise<void> {
+  if (derived.has(token)) return;
+  const value = await new Promise<Buffer>((resolve, reject) =>
+    scrypt(token, SCRYPT.salt, SCRYPT.length, SCRYPT.options, (error, key) => (error ? reject(error) : resolve(key))),
+  );
+  derived.set(token, value);
 }
 
 const sameDigest = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b);

@@ -10,13 +10,20 @@ import type { ProxyConfig, WatchedUrl } from './types.js';
 
 /** Politeness floor: an interval below this is a load test, not a watch. */
 export const MIN_WATCH_EVERY_MS = 1000;
+/** node's timers hold at most 2^31-1 ms (about 24.8 days); a longer delay fires after 1 ms. */
+export const MAX_WATCH_EVERY_MS = 24 * 86_400_000;
 const URL_EXPECTED = 'an absolute http:// or https:// URL';
 
-const got = (value: unknown): string => (value === undefined ? 'no value' : JSON.stringify(value) ?? String(value));
+// What arrived, as an error shows it: every string redacted (STYLE.md invariant 4), since a
+// watched URL may carry a password or a token (`http://u:pw@host/feed?api_key=…`).
+const redactedStrings = (_key: string, value: unknown): unknown =>
+  typeof value === 'string' ? value.split(/(\s+)/).map(redactUrl).join('') : value;
+const got = (value: unknown): string => (value === undefined ? 'no value' : JSON.stringify(value, redactedStrings) ?? String(value));
 
 export function parseWatchInterval(path: string, value: unknown): number {
   const ms = parseDuration(path, value);
   if (ms < MIN_WATCH_EVERY_MS) throw new ConfigError(`${path}: expected a duration of at least 1s, got ${got(value)}`);
+  if (ms > MAX_WATCH_EVERY_MS) throw new ConfigError(`${path}: expected a duration of at most 24d, got ${got(value)}`);
   return ms;
 }
 
@@ -28,8 +35,10 @@ function parseWatchUrl(path: string, value: unknown): string {
     // answered below
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) {
-    throw new ConfigError(`${path}: expected ${URL_EXPECTED}, got ${got(typeof value === 'string' ? redactUrl(value) : value)}`);
+    throw new ConfigError(`${path}: expected ${URL_EXPECTED}, got ${got(value)}`);
   }
+  // The proxy answers a request-target with userinfo 400 (http/request-target.ts): never checkable.
+  if (url.username || url.password) throw new ConfigError(`${path}: userinfo is not allowed in a watched URL, got ${got(value)}`);
   url.hash = ''; // never sent; two spellings of one URL are watched once
   return url.href;
 }

@@ -16,19 +16,25 @@ export interface LogDestination {
   readonly file: string | undefined;
 }
 
+/**
+ * A new log file (and a directory made for it) is its owner's alone: request lines name every
+ * client and URL. An existing file keeps its mode (logrotate's `create` sets the next one's).
+ */
+const LOG_FILE_MODE = 0o600;
+
 /** Throws ConfigError when --log-file cannot be opened for appending. */
 export function openLogDestination(file: string | undefined): LogDestination {
   // sonic-boom opens asynchronously and reports failure as an event: try it here first, so a
   // bad path stops the start with its reason instead of losing every line.
   if (file !== undefined) {
     try {
-      mkdirSync(dirname(file), { recursive: true });
-      closeSync(openSync(file, 'a'));
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      closeSync(openSync(file, 'a', LOG_FILE_MODE));
     } catch (error) {
       throw new ConfigError(`--log-file: cannot open ${file} for appending: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
   }
-  const stream = pino.destination({ dest: file ?? 1, sync: false, append: true });
+  const stream = pino.destination({ dest: file ?? 1, sync: false, append: true, mode: LOG_FILE_MODE });
   let failed = false;
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (failed) return;

@@ -3,8 +3,9 @@
 // unchanged page costs one 304 (counted as checked, unchanged) and a new one is an event in the
 // change feed, exactly as if a poller had asked. Polite by construction: each interval is
 // jittered ±10 %, the URLs of one host start spread over their interval, and a host never has
-// more than one watch request in flight. What a check may reach is the guard's decision, as for
-// any request: a refused destination is logged once and no longer watched.
+// more than one watch request in flight, nor the watcher more than WATCH_MAX_IN_FLIGHT in all.
+// What a check may reach is the guard's decision, as for any request: a refused destination is
+// logged once and no longer watched.
 import type { ProxyConfig, WatchedUrl } from '../config/types.js';
 import type { Proxy } from '../index.js';
 import { requestThroughProxy, type InternalAnswer } from './internal-client.js';
@@ -14,6 +15,13 @@ import { redactUrl } from './redact.js';
 /** The client id of the watcher's requests (change events, logs, per-client policies). */
 export const WATCH_CLIENT = 'watch';
 const JITTER = 0.1;
+/**
+ * Checks in flight across all hosts: each holds one of the proxy's connections (--max-connections)
+ * and an origin socket for up to --upstream-timeout, so thousands of watched hosts must queue.
+ */
+export const WATCH_MAX_IN_FLIGHT = 64;
+/** node's timers hold at most 2^31-1 ms; a longer delay fires after 1 ms (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Watched {
   url: URL;
@@ -40,12 +48,14 @@ export function startWatcher(proxy: Proxy, config: Pick<ProxyConfig, 'watch' | '
   const watched = new Set<Watched>();
   const hosts = new Map<string, HostQueue>();
   const inFlight = new Set<Promise<void>>();
+  /** Due, their host free, waiting for one of the WATCH_MAX_IN_FLIGHT slots. */
+  const ready: Watched[] = [];
   let stopped = false;
 
   const jittered = (ms: number) => Math.round(ms * (1 - JITTER + 2 * JITTER * random()));
   const schedule = (item: Watched, delayMs: number) => {
     if (stopped || !watched.has(item)) return;
-    item.timer = setTimeout(() => due(item), delayMs);
+    item.timer = setTimeout(() => due(item), Math.min(delayMs, MAX_TIMER_MS));
     item.timer.unref();
   };
   const due = (item: Watched) => {
@@ -55,6 +65,7 @@ export function startWatcher(proxy: Proxy, config: Pick<ProxyConfig, 'watch' | '
       if (!queue.waiting.includes(item)) queue.waiting.push(item);
       return;
     }
+    if (inFlight.size >= WATCH_MAX_IN_FLIGHT) return void ready.push(item);
     run(item, queue);
   };
   const run = (item: Watched, queue: HostQueue) => {
@@ -66,7 +77,9 @@ export function startWatcher(proxy: Proxy, config: Pick<ProxyConfig, 'watch' | '
       // The next interval counts from the end of this check, so a slow origin is never piled on.
       schedule(item, jittered(item.everyMs));
       const next = queue.waiting.shift();
-      if (next) run(next, queue);
+      if (next) return run(next, queue);
+      // The slot is free: the longest-waiting URL gets it (to its host's queue if that is busy now).
+      while (!stopped && inFlight.size < WATCH_MAX_IN_FLIGHT && ready.length) due(ready.shift()!);
     });
     inFlight.add(job);
   };
@@ -101,7 +114,9 @@ export function startWatcher(proxy: Proxy, config: Pick<ProxyConfig, 'watch' | '
   const byHost = new Map<string, WatchedUrl[]>();
   for (const entry of config.watch) {
     const host = new URL(entry.url).host;
-    byHost.set(host, [...(byHost.get(host) ?? []), entry]);
+    const list = byHost.get(host);
+    if (list) list.push(entry);
+    else byHost.set(host, [entry]);
   }
   for (const [host, entries] of byHost) {
     hosts.set(host, { busy: false, waiting: [] });
@@ -121,6 +136,7 @@ export function startWatcher(proxy: Proxy, config: Pick<ProxyConfig, 'watch' | '
       stopped = true;
       for (const item of watched) clearTimeout(item.timer);
       for (const queue of hosts.values()) queue.waiting.length = 0;
+      ready.length = 0;
       await Promise.allSettled([...inFlight]);
     },
   };
