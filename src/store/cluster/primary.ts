@@ -5,7 +5,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { MemoryChangeLog } from '../memory/change-log.js';
 import { MemoryLedger, MemoryRuleStore } from '../memory/coordination.js';
-import type { ChangeEvent } from '../types.js';
+import type { ChangeEvent, ScannedEntry } from '../types.js';
 import { isStoreMessage, reasonOf, type LocalOp, type Outcome, type SharedOp, type StoreMessage } from './messages.js';
 
 export interface ClusterStoreOptions {
@@ -86,8 +86,14 @@ export function serveClusterStore(options: ClusterStoreOptions): void {
         return (await fanOut('invalidate', args)).length;
       case 'entries.variants':
         return (await fanOut('variants', args)).flat();
-      case 'entries.scan':
-        return (await fanOut('scan', args)).flat();
+      case 'entries.scan': {
+        // A URL several workers hold is listed once, so a purge counts URLs, not copies.
+        const byUrl = new Map<string, ScannedEntry>();
+        for (const entry of (await fanOut('scan', args)).flat() as ScannedEntry[]) {
+          if (!byUrl.get(entry.url)?.href) byUrl.set(entry.url, entry); // the one that names its URL
+        }
+        return [...byUrl.values()];
+      }
       default:
         throw new Error(`unknown store call ${String(op)}`);
     }
