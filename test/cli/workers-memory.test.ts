@@ -223,3 +223,41 @@ function subscribe(url: string) {
   });
   return { events, ready, close: () => request.destroy() };
 }
+
+describe('etag-proxy --workers 2 with the memory store when the primary does not answer', () => {
+  it('goes on serving (hits and misses) with validators treated as not served, logs store down once, and recovers', async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const stalled = startCli(['--port', String(port), '--workers', '2', '--admin-port', String(adminPort), '--validators', 'isolate', '--store-timeout', '250']);
+    // One kept-alive connection: it stays with its worker while the primary (which hands out new ones) is stopped.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const through = (path: string, headers: Record<string, string> = {}) => viaProxy(`http://127.0.0.1:${port}`, `${origin.url}${path}`, { agent, headers });
+    try {
+      await stalled.waitFor('listening on', 2, 20_000);
+      const served = await through('/stall');
+      expect(served.status).toBe(200);
+      const etag = String(served.headers['etag']);
+      await eventually(async () => (await through('/stall', { 'if-none-match': etag })).status === 304);
+
+      process.kill(stalled.child.pid!, 'SIGSTOP');
+      const startedAt = Date.now();
+      const hit = await through('/stall', { 'if-none-match': etag });
+      expect(hit.status).toBe(200); // the ledger cannot be asked: the validator is dropped, the body served
+      expect(String(hit.headers['cache-status'])).toMatch(/^etag-proxy; hit;.*detail=dropped-if-none-match/);
+      const miss = await through('/stall-new');
+      expect(miss.status).toBe(200);
+      expect(miss.text).toBe('body of /stall-new v' + version.feed);
+      expect(Date.now() - startedAt).toBeLessThan(5000);
+      await stalled.waitFor('"msg":"store down"', 1, 5000);
+      expect(stalled.output()).toContain('"store":"primary"');
+
+      process.kill(stalled.child.pid!, 'SIGCONT');
+      await eventually(async () => (await through('/stall', { 'if-none-match': etag })).status === 304, 10_000);
+      await stalled.waitFor('"msg":"store up"', 1, 5000);
+      expect(stalled.output().split('"msg":"store down"')).toHaveLength(2); // once
+    } finally {
+      if (stalled.child.pid) process.kill(stalled.child.pid, 'SIGCONT');
+      agent.destroy();
+      await stalled.stop();
+    }
+  });
+});
