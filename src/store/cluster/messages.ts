@@ -42,3 +42,24 @@ export function isStoreMessage<T extends StoreMessage['etagProxy']>(value: unkno
 export function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** A worker's line to the primary: `process` in a cluster worker; an in-process pair in tests. */
+export interface PrimaryChannel {
+  connected(): boolean;
+  send(message: StoreMessage, sent?: (error: Error | null) => void): void;
+  onMessage(listener: (message: unknown) => void): () => void;
+}
+
+/** One worker, as the primary sees it. */
+export interface WorkerPeer {
+  id: number;
+  connected(): boolean;
+  send(message: StoreMessage, sent?: (error: Error | null) => void): void;
+}
+
+/** The primary's lines to its workers: node:cluster; an in-process fabric in tests. */
+export interface WorkerChannels {
+  peers(): WorkerPeer[];
+  onMessage(listener: (peer: WorkerPeer, message: unknown) => void): void;
+  onExit(listener: (peer: WorkerPeer) => void): void;
+}

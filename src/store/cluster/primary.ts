@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { MemoryChangeLog } from '../memory/change-log.js';
 import { MemoryLedger, MemoryRuleStore } from '../memory/coordination.js';
 import type { ChangeEvent, ScannedEntry } from '../types.js';
-import { isStoreMessage, reasonOf, type LocalOp, type Outcome, type SharedOp, type StoreMessage } from './messages.js';
+import { isStoreMessage, reasonOf, type LocalOp, type Outcome, type SharedOp, type StoreMessage, type WorkerChannels, type WorkerPeer } from './messages.js';
 
 export interface ClusterStoreOptions {
   /**
@@ -15,7 +15,21 @@ export interface ClusterStoreOptions {
    * (the message still reaches it, and it still acts on it).
    */
   fanOutTimeoutMs: number;
+  /** Default: node:cluster's workers. */
+  channels?: WorkerChannels;
 }
+
+const peerOf = (worker: Worker): WorkerPeer => ({
+  id: worker.id,
+  connected: () => worker.isConnected(),
+  send: (message, sent) => void worker.send(message, sent && ((error: Error | null) => sent(error))),
+});
+
+export const clusterChannels: WorkerChannels = {
+  peers: () => Object.values(cluster.workers ?? {}).flatMap((worker) => (worker ? [peerOf(worker)] : [])),
+  onMessage: (listener) => void cluster.on('message', (worker: Worker, message: unknown) => listener(peerOf(worker), message)),
+  onExit: (listener) => void cluster.on('exit', (worker: Worker) => listener(peerOf(worker))),
+};
 
 interface Gathering {
   waiting: Set<number>;
@@ -24,6 +38,7 @@ interface Gathering {
 }
 
 export function serveClusterStore(options: ClusterStoreOptions): void {
+  const channels = options.channels ?? clusterChannels;
   const rules = new MemoryRuleStore<unknown>();
   const ledger = new MemoryLedger();
   const changes = new MemoryChangeLog();
@@ -33,7 +48,7 @@ export function serveClusterStore(options: ClusterStoreOptions): void {
   /** Ask every connected worker; resolves with the answers that came in time. */
   const fanOut = (op: LocalOp, args: unknown[]): Promise<unknown[]> =>
     new Promise((resolve) => {
-      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w?.isConnected());
+      const workers = channels.peers().filter((peer) => peer.connected());
       const id = ++nextGathering;
       const gathering: Gathering = { waiting: new Set(workers.map((w) => w.id)), values: [], done: () => undefined };
       const timer = setTimeout(() => gathering.done(), options.fanOutTimeoutMs);
@@ -60,8 +75,8 @@ export function serveClusterStore(options: ClusterStoreOptions): void {
         return rules.load();
       case 'rules.save': {
         await rules.save(args[0]);
-        for (const worker of Object.values(cluster.workers ?? {})) {
-          if (worker?.isConnected()) worker.send({ etagProxy: 'store-rules-changed', rules: args[0] } satisfies StoreMessage);
+        for (const worker of channels.peers()) {
+          if (worker.connected()) worker.send({ etagProxy: 'store-rules-changed', rules: args[0] } satisfies StoreMessage);
         }
         return undefined;
       }
@@ -99,14 +114,14 @@ export function serveClusterStore(options: ClusterStoreOptions): void {
     }
   };
 
-  cluster.on('message', (worker: Worker, message: unknown) => {
+  channels.onMessage((worker, message) => {
     if (isStoreMessage(message, 'store-local-reply')) {
       settle(worker.id, message.id, message.ok ? (message.value ?? null) : undefined);
       return;
     }
     if (!isStoreMessage(message, 'store-call')) return;
     const reply = (outcome: Outcome) => {
-      if (worker.isConnected()) worker.send({ etagProxy: 'store-reply', id: message.id, ...outcome } satisfies StoreMessage);
+      if (worker.connected()) worker.send({ etagProxy: 'store-reply', id: message.id, ...outcome } satisfies StoreMessage);
     };
     run(message.op, message.args).then(
       (value) => reply({ ok: true, value }),
@@ -114,7 +129,7 @@ export function serveClusterStore(options: ClusterStoreOptions): void {
     );
   });
   // A worker that exits answers no more: what it still owed is left out.
-  cluster.on('exit', (worker: Worker) => {
+  channels.onExit((worker) => {
     for (const id of [...gatherings.keys()]) settle(worker.id, id, undefined);
   });
 }

@@ -13,7 +13,7 @@ import { MemoryChangeLog } from '../memory/change-log.js';
 import { MemoryCoordination } from '../memory/coordination.js';
 import { MemoryEntryStore } from '../memory/entry-store.js';
 import type { Backend, ChangeEvent, ChangeLog, CheckSummary, EntryStore, ScannedEntry, StoredVariant } from '../types.js';
-import { isStoreMessage, reasonOf, type LocalOp, type Outcome, type SharedOp, type StoreMessage } from './messages.js';
+import { isStoreMessage, reasonOf, type LocalOp, type Outcome, type PrimaryChannel, type SharedOp, type StoreMessage } from './messages.js';
 
 export interface ClusterMemoryBackendOptions {
   /** --cache-size: this worker's own cap. */
@@ -21,20 +21,32 @@ export interface ClusterMemoryBackendOptions {
   storeTimeoutMs: number;
   logger: Logger;
   now: () => number;
+  /** Default: this cluster worker's IPC channel (`process`). */
+  channel?: PrimaryChannel;
 }
+
+export const processChannel: PrimaryChannel = {
+  connected: () => !!process.send && process.connected,
+  send: (message, sent) => void process.send!(message, undefined, undefined, sent ?? (() => undefined)),
+  onMessage: (listener) => {
+    process.on('message', listener);
+    return () => void process.off('message', listener);
+  },
+};
 
 export function createClusterMemoryBackend<Rules>(options: ClusterMemoryBackendOptions): Backend<Rules> {
   const local = new MemoryEntryStore(options.cacheSizeBytes);
-  const link = new PrimaryLink(options.storeTimeoutMs);
+  const channel = options.channel ?? processChannel;
+  const link = new PrimaryLink(channel, options.storeTimeoutMs);
   // Fill locks per worker: a cross-process lock would only collapse fills of separate caches.
   const fills = new MemoryCoordination(options.now);
-  answerPrimary(local);
+  const stopAnswering = answerPrimary(channel, local);
 
   const listeners = new Set<(rules: Rules) => void>();
   const onRulesChanged = (message: unknown) => {
     if (isStoreMessage(message, 'store-rules-changed')) for (const listener of listeners) listener(message.rules as Rules);
   };
-  process.on('message', onRulesChanged);
+  const stopRules = channel.onMessage(onRulesChanged);
 
   const changes: ChangeLog = {
     append: (event, urlKey) => link.call('changes.append', event, urlKey) as Promise<ChangeEvent>,
@@ -76,7 +88,8 @@ export function createClusterMemoryBackend<Rules>(options: ClusterMemoryBackendO
       },
       changes,
       close: async () => {
-        process.off('message', onRulesChanged);
+        stopRules();
+        stopAnswering();
         link.close();
       },
     },
@@ -108,7 +121,7 @@ export function createClusterMemoryBackend<Rules>(options: ClusterMemoryBackendO
 }
 
 /** The primary's requests of this worker's own cache. */
-function answerPrimary(local: MemoryEntryStore): void {
+function answerPrimary(channel: PrimaryChannel, local: MemoryEntryStore): () => void {
   const run = async (op: LocalOp, args: unknown[]): Promise<unknown> => {
     if (op === 'invalidate') return local.invalidate(String(args[0]));
     if (op === 'variants') return local.variants(String(args[0]));
@@ -121,9 +134,9 @@ function answerPrimary(local: MemoryEntryStore): void {
     } while (cursor !== '0');
     return all;
   };
-  process.on('message', (message: unknown) => {
+  return channel.onMessage((message: unknown) => {
     if (!isStoreMessage(message, 'store-local')) return;
-    const reply = (outcome: Outcome) => process.send?.({ etagProxy: 'store-local-reply', id: message.id, ...outcome } satisfies StoreMessage);
+    const reply = (outcome: Outcome) => channel.connected() && channel.send({ etagProxy: 'store-local-reply', id: message.id, ...outcome } satisfies StoreMessage);
     run(message.op, message.args).then(
       (value) => reply({ ok: true, value }),
       (error: unknown) => reply({ ok: false, error: reasonOf(error) }),
@@ -135,6 +148,7 @@ function answerPrimary(local: MemoryEntryStore): void {
 class PrimaryLink {
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly stopListening: () => void;
   private readonly onMessage = (message: unknown) => {
     if (!isStoreMessage(message, 'store-reply')) return;
     const call = this.waiting.get(message.id);
@@ -145,12 +159,15 @@ class PrimaryLink {
   };
 
   /** The guard's deadline usually fires first; this one only keeps the table from growing. */
-  constructor(private readonly timeoutMs: number) {
-    process.on('message', this.onMessage);
+  constructor(
+    private readonly channel: PrimaryChannel,
+    private readonly timeoutMs: number,
+  ) {
+    this.stopListening = channel.onMessage(this.onMessage);
   }
 
   call(op: SharedOp, ...args: unknown[]): Promise<unknown> {
-    if (!process.send || !process.connected) return Promise.reject(new StoreUnavailable('no link to the primary process'));
+    if (!this.channel.connected()) return Promise.reject(new StoreUnavailable('no link to the primary process'));
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -158,7 +175,7 @@ class PrimaryLink {
         reject(new Error(`the primary did not answer ${op} in time`));
       }, this.timeoutMs * 2);
       this.waiting.set(id, { resolve, reject, timer });
-      process.send!({ etagProxy: 'store-call', id, op, args } satisfies StoreMessage, undefined, undefined, (error: Error | null) => {
+      this.channel.send({ etagProxy: 'store-call', id, op, args } satisfies StoreMessage, (error) => {
         if (!error) return;
         this.finish(id);
         reject(error);
@@ -173,7 +190,7 @@ class PrimaryLink {
   }
 
   close(): void {
-    process.off('message', this.onMessage);
+    this.stopListening();
     for (const [id, call] of this.waiting) {
       this.finish(id);
       call.reject(new StoreUnavailable('the store was closed'));
