@@ -28,7 +28,8 @@ beforeAll(async () => {
   const [port, adminPort] = [await freePort(), await freePort()];
   proxyUrl = `http://127.0.0.1:${port}`;
   adminUrl = `http://127.0.0.1:${adminPort}`;
-  cli = startCli(['--port', String(port), '--workers', '2', '--admin-port', String(adminPort), '--log-level', 'debug', '--access-log']);
+  // A generous --store-timeout: on a loaded machine a slow answer must not read as an outage here.
+  cli = startCli(['--port', String(port), '--workers', '2', '--admin-port', String(adminPort), '--log-level', 'debug', '--access-log', '--store-timeout', '2000']);
   await cli.waitFor('listening on', 2, 20_000);
 });
 afterAll(async () => {
