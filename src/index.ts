@@ -1,6 +1,7 @@
 // Public API: createProxy(config) → { listen, close }, used by the CLI, the tests and anyone
 // embedding the proxy. Wires config, store, RFC engine, upstream agent and policies together.
 import { NoVarySearchHints } from './cache/no-vary-search.js';
+import cluster from 'node:cluster';
 import type http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { Collapser } from './cache/collapse.js';
@@ -19,6 +20,7 @@ import type { StoredPolicies } from './policy/stored-rules.js';
 import { drainServer, trackConnections, type Draining } from './server/drain.js';
 import { createProxyServer, listen } from './server/proxy-server.js';
 import { withStorePassword } from './config/secrets.js';
+import { createClusterMemoryBackend } from './store/cluster/worker-backend.js';
 import { createMemoryBackend } from './store/memory/backend.js';
 import { CaError, defaultCaDir, loadCa } from './tls/ca.js';
 import type { Interceptor } from './tls/interceptor.js';
@@ -60,7 +62,13 @@ export interface Proxy {
 const LOCAL_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0']);
 
 export async function createBackend(config: ProxyConfig, now: () => number, logger: Logger): Promise<Backend<StoredPolicies>> {
-  if (config.store === 'memory') return createMemoryBackend<StoredPolicies>({ cacheSizeBytes: config.cacheSizeBytes, now });
+  if (config.store === 'memory') {
+    // --workers with the memory store: a cache per worker, the shared state in the primary (store/cluster/).
+    if (config.workers > 1 && cluster.isWorker) {
+      return createClusterMemoryBackend<StoredPolicies>({ cacheSizeBytes: config.cacheSizeBytes, storeTimeoutMs: config.storeTimeoutMs, logger, now });
+    }
+    return createMemoryBackend<StoredPolicies>({ cacheSizeBytes: config.cacheSizeBytes, now });
+  }
   const { createRedisBackend } = await import('./store/redis/backend.js');
   // --cache-size bounds the in-process near cache in front of Redis (per worker).
   return createRedisBackend<StoredPolicies>({

@@ -15,6 +15,7 @@ import type { PolicyRules } from '../policy/rules.js';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
 import { answerMetricsCollection, serveClusterMetrics } from '../observe/cluster-metrics.js';
 import { startWatcher, type Watcher } from '../observe/watch.js';
+import { serveClusterStore } from '../store/cluster/primary.js';
 import { onStopRequest, stopWorkers, type StopRequest } from './shutdown.js';
 
 /** Start-up lines list at most this many rules; the rest are counted. */
@@ -61,7 +62,15 @@ function cliLogger(config: ProxyConfig): Logger {
 
 function startPrimary(config: ProxyConfig): void {
   const logger = cliLogger(config);
-  logger.info('starting workers', { workers: config.workers, store: redactUrl(config.store) });
+  const memory = config.store === 'memory';
+  logger.info('starting workers', {
+    workers: config.workers,
+    store: redactUrl(config.store),
+    // Each worker keeps its own memory cache, bounded by --cache-size (store/cluster/).
+    ...(memory && { cacheSizePerWorker: config.cacheSizeBytes }),
+  });
+  // The memory store's shared part (rules, ledger, change history) lives here, for every worker.
+  if (memory) serveClusterStore({ fanOutTimeoutMs: Math.max(50, config.storeTimeoutMs / 2) });
   let stopping = false;
   const fork = () => {
     if (!stopping) cluster.fork();

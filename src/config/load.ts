@@ -72,9 +72,6 @@ export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { confi
     // A boolean flag given alone means true; any other flag given alone is missing its value.
     if (value !== undefined) row.apply(config, row.type === 'boolean' && value === '' ? true : flagValue(value), `--${flag}`);
   }
-  if (config.workers > 1 && config.store === 'memory') {
-    throw new ConfigError(`--workers: ${config.workers} workers need a shared store; use --store redis://… (the memory store lives in one process)`);
-  }
   const passwordKey = flags['store-password-file'] !== undefined ? '--store-password-file' : passwordFromFile ? 'storePasswordFile' : undefined;
   applyStorePassword(config, passwordKey, env);
   if (config.admin.port !== 0) requireTokenOffLoopback(config.admin);

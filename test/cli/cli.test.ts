@@ -92,13 +92,6 @@ describe('configuration errors exit non-zero and name the key', () => {
     }
   });
 
-  it('--workers 2 with the memory store is refused with a clear message', async () => {
-    const res = await cli(['--workers', '2', '--port', '0']);
-    expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain('--workers: 2 workers need a shared store');
-    expect(res.stderr).toContain('redis://');
-  });
-
   it('a bad --validators value is refused', async () => {
     const res = await cli(['--validators', 'stirp', '--port', '0']);
     expect(res.code).not.toBe(0);

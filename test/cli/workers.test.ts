@@ -1,7 +1,7 @@
-// `--workers N` on the CLI: N processes on one port sharing one Redis cache; refused with the
-// memory store.
+// `--workers N` on the CLI: N processes on one port sharing one Redis cache (the memory store
+// under --workers: workers-memory.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, runCli, startCli } from '../helpers/cli.js';
+import { freePort, startCli } from '../helpers/cli.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
@@ -40,12 +40,5 @@ describe('etag-proxy --workers', () => {
     } finally {
       await cli.stop();
     }
-  });
-
-  it('refuses more than one worker with the memory store, saying why', async () => {
-    const result = await runCli(['--port', '0', '--workers', '2']);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--workers');
-    expect(result.stderr).toContain('shared store');
   });
 });

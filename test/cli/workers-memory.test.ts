@@ -1,0 +1,264 @@
+// `--workers 2` with the memory store, through the CLI: each worker keeps its own cache, and the
+// shared state (policies, the isolate ledger, the change history) lives in the primary, so the
+// admin API, purges and the change feed behave as with Redis whichever worker answers. Every
+// request opens a new connection, so node:cluster's round robin alternates between the workers;
+// the log lines (`"worker":N`) say which one answered, and each test checks both did.
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startCli, type RunningCli } from '../helpers/cli.js';
+import { viaProxy, type ProxiedResponse } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+
+let origin: Origin;
+let cli: RunningCli;
+let proxyUrl: string;
+let adminUrl: string;
+const version = { feed: 1 };
+
+beforeAll(async () => {
+  origin = await startOrigin({
+    '*': (req, res) => {
+      // /feed revalidates on every request (max-age=0), so a new version is found by whichever worker asks.
+      const etag = req.url === '/feed' ? `"f${version.feed}"` : `"${req.url}"`;
+      const cacheControl = req.url === '/feed' ? 'max-age=0' : 'max-age=300';
+      if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag, 'cache-control': cacheControl }).end();
+      res.writeHead(200, { etag, 'cache-control': cacheControl, 'content-type': 'text/plain' }).end(`body of ${req.url} v${version.feed}`);
+    },
+  });
+  const [port, adminPort] = [await freePort(), await freePort()];
+  proxyUrl = `http://127.0.0.1:${port}`;
+  adminUrl = `http://127.0.0.1:${adminPort}`;
+  // A generous --store-timeout: on a loaded machine a slow answer must not read as an outage here.
+  cli = startCli(['--port', String(port), '--workers', '2', '--admin-port', String(adminPort), '--log-level', 'debug', '--access-log', '--store-timeout', '2000']);
+  await cli.waitFor('listening on', 2, 20_000);
+});
+afterAll(async () => {
+  await cli?.stop();
+  await origin.close();
+});
+
+/** Through the proxy on a new connection each time. */
+const get = (path: string, headers: Record<string, string> = {}): Promise<ProxiedResponse> =>
+  viaProxy(proxyUrl, `${origin.url}${path}`, { agent: new http.Agent({ keepAlive: false }), headers: { connection: 'close', ...headers } });
+
+/** The admin API on a new connection each time; the body parsed as JSON. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers of several routes, read field by field
+type Json = any;
+
+function admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${adminUrl}${path}`, { method, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** Which workers wrote log lines matching `match`, from the CLI's output since `from`. */
+function workersThat(match: (line: Record<string, unknown>) => boolean, from = 0): Set<number> {
+  const workers = new Set<number>();
+  for (const text of cli.output().slice(from).split('\n')) {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      continue; // not a log line, or one still being written
+    }
+    if (typeof line['worker'] === 'number' && match(line)) workers.add(line['worker']);
+  }
+  return workers;
+}
+
+const requestLinesFor = (path: string) => (line: Record<string, unknown>) => line['msg'] === 'request' && String(line['url']).endsWith(path);
+const adminLinesFor = (path: string) => (line: Record<string, unknown>) => line['msg'] === 'admin' && String(line['path']).startsWith(path);
+
+async function eventually(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('etag-proxy --workers 2 with the memory store', () => {
+  it('keeps a cache per worker (one fill each), shows every worker\'s copy in GET /cache, and a purge removes it from both', async () => {
+    const from = cli.output().length;
+    const first = [];
+    for (let i = 0; i < 6; i++) first.push(await get('/page'));
+    expect(first.every((r) => r.status === 200 && r.text === 'body of /page v1')).toBe(true);
+    expect(workersThat(requestLinesFor('/page'), from)).toEqual(new Set([1, 2]));
+    // Each worker filled its own cache once.
+    const fills = origin.requestsTo('/page').length;
+    expect(fills).toBe(2);
+    expect(first.slice(-4).every((r) => /^etag-proxy; hit/.test(String(r.headers['cache-status'])))).toBe(true);
+
+    const inspected = await admin('GET', `/cache?url=${encodeURIComponent(`${origin.url}/page`)}`);
+    expect(inspected.status).toBe(200);
+    expect(new Set(inspected.body.variants.map((v: { storedBy: string }) => v.storedBy.replace(/ \(.*/, '')))).toEqual(new Set(['worker 1', 'worker 2']));
+
+    const purged = await admin('DELETE', `/cache?url=${encodeURIComponent(`${origin.url}/page`)}`);
+    expect(purged).toEqual({ status: 200, body: { purged: 1, variants: 2 } });
+    for (let i = 0; i < 2; i++) expect((await admin('GET', `/cache?url=${encodeURIComponent(`${origin.url}/page`)}`)).status).toBe(404);
+
+    // Both workers ask the origin again: neither kept its copy.
+    const after = cli.output().length;
+    const again = [];
+    for (let i = 0; i < 4; i++) again.push(await get('/page'));
+    expect(workersThat(requestLinesFor('/page'), after)).toEqual(new Set([1, 2]));
+    expect(again.filter((r) => /fwd=uri-miss/.test(String(r.headers['cache-status'])))).toHaveLength(2);
+    expect(origin.requestsTo('/page')).toHaveLength(fills + 2);
+  });
+
+  it('purges by prefix and with PURGE across both workers, counting URLs once', async () => {
+    // Alternating workers: each one gets each URL (0, 0, 1, 1).
+    for (let i = 0; i < 4; i++) await get(`/dir/${i >> 1}`);
+    const purged = await admin('DELETE', `/cache?prefix=${encodeURIComponent(`${origin.url}/dir/`)}`);
+    expect(purged.body).toMatchObject({ purged: 2, done: true });
+    const before = origin.requests.length;
+    for (let i = 0; i < 4; i++) await get(`/dir/${i >> 1}`);
+    expect(origin.requests.length - before).toBe(4); // every worker fetches each URL again
+  });
+
+  it('applies a policy changed through the admin API on every worker', async () => {
+    await admin('PUT', '/policies/default', { validators: 'pass' });
+    for (let i = 0; i < 2; i++) await get('/policy');
+    const etag = '"/policy"';
+    let from = cli.output().length;
+    for (let i = 0; i < 4; i++) expect((await get('/policy', { 'if-none-match': etag })).status).toBe(304);
+    expect(workersThat(requestLinesFor('/policy'), from)).toEqual(new Set([1, 2]));
+
+    const changed = await admin('PUT', '/policies/default', { validators: 'strip' });
+    expect(changed.status).toBe(200);
+    // Every worker shows the new rule and acts on it (the change reaches them through the primary).
+    await eventually(async () => {
+      const answers = await Promise.all([admin('GET', '/policies/resolve?client=x'), admin('GET', '/policies/resolve?client=x')]);
+      return answers.every((a) => a.body.validators === 'strip');
+    });
+    from = cli.output().length;
+    const stripped = [];
+    for (let i = 0; i < 4; i++) stripped.push(await get('/policy', { 'if-none-match': etag }));
+    expect(stripped.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(stripped.every((r) => /detail=dropped-if-none-match/.test(String(r.headers['cache-status'])))).toBe(true);
+    expect(workersThat(requestLinesFor('/policy'), from)).toEqual(new Set([1, 2]));
+    await admin('PUT', '/policies/default', { validators: 'pass' });
+  });
+
+  it('keeps the isolate ledger in the primary: a validator served by one worker is honoured by the other', async () => {
+    expect((await admin('PUT', '/policies/clients/iso-*', { validators: 'isolate' })).status).toBe(201);
+    await eventually(async () => {
+      const answers = await Promise.all([admin('GET', '/policies/resolve?client=iso-a'), admin('GET', '/policies/resolve?client=iso-a')]);
+      return answers.every((a) => a.body.validators === 'isolate');
+    });
+    // Both workers hold the entry (warmed by another client), then iso-a is served it once, by one worker.
+    for (let i = 0; i < 2; i++) await get('/iso', { 'x-proxy-client': 'warmer' });
+    const served = await get('/iso', { 'x-proxy-client': 'iso-a' });
+    expect(served.status).toBe(200);
+    const etag = String(served.headers['etag']);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the ledger write follows the response
+
+    const from = cli.output().length;
+    const replays = [];
+    for (let i = 0; i < 4; i++) replays.push(await get('/iso', { 'x-proxy-client': 'iso-a', 'if-none-match': etag }));
+    expect(replays.map((r) => r.status)).toEqual([304, 304, 304, 304]);
+    expect(workersThat(requestLinesFor('/iso'), from)).toEqual(new Set([1, 2]));
+    // Clients under isolate that were never given it get the body (and are given it now), on either worker.
+    const others = [await get('/iso', { 'x-proxy-client': 'iso-b', 'if-none-match': etag }), await get('/iso', { 'x-proxy-client': 'iso-c', 'if-none-match': etag })];
+    expect(others.map((r) => r.status)).toEqual([200, 200]);
+    expect(others.every((r) => /detail=dropped-if-none-match/.test(String(r.headers['cache-status'])))).toBe(true);
+  });
+
+  it('shows a change found by one worker in /changes and on the SSE stream of either worker', async () => {
+    for (let i = 0; i < 2; i++) await get('/feed');
+    // Two streams on consecutive connections: one on each worker.
+    const streams = [subscribe(`${adminUrl}/changes/stream`), subscribe(`${adminUrl}/changes/stream`)];
+    for (const stream of streams) expect(await stream.ready).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    try {
+      version.feed = 2;
+      const from = cli.output().length;
+      await get('/feed'); // one worker revalidates and finds "f2"
+      await eventually(() => workersThat(requestLinesFor('/feed'), from).size === 1);
+      for (const stream of streams) {
+        await eventually(() => stream.events.some((e) => e.new?.etag === '"f2"'));
+      }
+      const adminFrom = cli.output().length;
+      for (let i = 0; i < 2; i++) {
+        const history = await admin('GET', `/changes?url=${encodeURIComponent(`${origin.url}/feed`)}`);
+        expect(history.status).toBe(200);
+        expect(history.body.changes.map((c: { new: { etag: string } }) => c.new.etag)).toContain('"f2"');
+        const fleet = await admin('GET', '/changes?after=0');
+        expect(fleet.body.changes.some((c: { url: string; new: { etag: string } }) => c.url === `${origin.url}/feed` && c.new.etag === '"f2"')).toBe(true);
+      }
+      expect(workersThat(adminLinesFor('/changes'), adminFrom)).toEqual(new Set([1, 2]));
+    } finally {
+      for (const stream of streams) stream.close();
+    }
+  });
+});
+
+/** A minimal EventSource: the data of each `change` event. */
+function subscribe(url: string) {
+  const events: Array<{ url: string; new?: { etag: string | null } }> = [];
+  let request!: http.ClientRequest;
+  const ready = new Promise<number>((resolve, reject) => {
+    request = http.get(url, { agent: false }, (res) => {
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const data = buffer.slice(0, end).split('\n').find((l) => l.startsWith('data: '));
+          buffer = buffer.slice(end + 2);
+          if (data) events.push(JSON.parse(data.slice(6)));
+        }
+      });
+      res.on('error', () => {});
+      resolve(res.statusCode ?? 0);
+    });
+    request.on('error', reject);
+  });
+  return { events, ready, close: () => request.destroy() };
+}
+
+describe('etag-proxy --workers 2 with the memory store when the primary does not answer', () => {
+  it('goes on serving (hits and misses) with validators treated as not served, logs store down once, and recovers', async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const stalled = startCli(['--port', String(port), '--workers', '2', '--admin-port', String(adminPort), '--validators', 'isolate', '--store-timeout', '250']);
+    // One kept-alive connection: it stays with its worker while the primary (which hands out new ones) is stopped.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const through = (path: string, headers: Record<string, string> = {}) => viaProxy(`http://127.0.0.1:${port}`, `${origin.url}${path}`, { agent, headers });
+    try {
+      await stalled.waitFor('listening on', 2, 20_000);
+      const served = await through('/stall');
+      expect(served.status).toBe(200);
+      const etag = String(served.headers['etag']);
+      await eventually(async () => (await through('/stall', { 'if-none-match': etag })).status === 304);
+
+      process.kill(stalled.child.pid!, 'SIGSTOP');
+      const startedAt = Date.now();
+      const hit = await through('/stall', { 'if-none-match': etag });
+      expect(hit.status).toBe(200); // the ledger cannot be asked: the validator is dropped, the body served
+      expect(String(hit.headers['cache-status'])).toMatch(/^etag-proxy; hit;.*detail=dropped-if-none-match/);
+      const miss = await through('/stall-new');
+      expect(miss.status).toBe(200);
+      expect(miss.text).toBe('body of /stall-new v' + version.feed);
+      expect(Date.now() - startedAt).toBeLessThan(5000);
+      await stalled.waitFor('"msg":"store down"', 1, 5000);
+      expect(stalled.output()).toContain('"store":"primary"');
+
+      process.kill(stalled.child.pid!, 'SIGCONT');
+      await eventually(async () => (await through('/stall', { 'if-none-match': etag })).status === 304, 10_000);
+      await stalled.waitFor('"msg":"store up"', 1, 5000);
+      expect(stalled.output().split('"msg":"store down"')).toHaveLength(2); // once
+    } finally {
+      if (stalled.child.pid) process.kill(stalled.child.pid, 'SIGCONT');
+      agent.destroy();
+      await stalled.stop();
+    }
+  });
+});
