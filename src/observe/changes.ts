@@ -45,11 +45,12 @@ export function recordRevalidation(ctx: ProxyContext, found: Revalidated): void 
   const changes = ctx.backend.changes;
   const { before, after } = found;
   if (!changes || (after && after.meta.status !== 200)) return;
-  const old = representationOf(before);
+  // A 304 (no `after`) is unchanged by definition: the stored body is not hashed for it.
   const now = after && representationOf(after);
+  const old = now && representationOf(before);
   const time = ctx.now();
   const write =
-    now && isChange(old, now)
+    now && old && isChange(old, now)
       ? changes.append({ time, url: after.meta.url ?? found.target?.href ?? '', old, new: now, size: after.body.length, client: found.client }, found.urlKey)
       : changes.checkedUnchanged(found.urlKey, time);
   const job = write.then(
