@@ -25,6 +25,7 @@ import { createMemoryBackend } from './store/memory/backend.js';
 import { CaError, defaultCaDir, loadCa } from './tls/ca.js';
 import type { Interceptor } from './tls/interceptor.js';
 import type { Backend } from './store/types.js';
+import { coalesceChecks } from './store/coalesced-checks.js';
 
 export type { ProxyConfig } from './config/types.js';
 export { defaultConfig } from './config/defaults.js';
@@ -62,6 +63,23 @@ export interface Proxy {
 const LOCAL_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0']);
 
 export async function createBackend(config: ProxyConfig, now: () => number, logger: Logger): Promise<Backend<StoredPolicies>> {
+  return withCoalescedChecks(await openBackend(config, now, logger));
+}
+
+/** Unchanged revalidations are counted once a second per URL, not written one by one (coalesced-checks.ts). */
+function withCoalescedChecks<Rules>(backend: Backend<Rules>): Backend<Rules> {
+  if (!backend.changes) return backend;
+  const changes = coalesceChecks(backend.changes);
+  return Object.assign(Object.create(backend) as Backend<Rules>, {
+    changes,
+    close: async () => {
+      await changes.flush();
+      await backend.close();
+    },
+  });
+}
+
+async function openBackend(config: ProxyConfig, now: () => number, logger: Logger): Promise<Backend<StoredPolicies>> {
   if (config.store === 'memory') {
     // --workers with the memory store: a cache per worker, the shared state in the primary (store/cluster/).
     if (config.workers > 1 && cluster.isWorker) {

@@ -173,7 +173,8 @@ export interface ChangeLog {
   /** The newest event's id ("0" when there is none): a stream's start that no clock skew can shift. */
   latest(): Promise<string>;
   /** A revalidation found the URL unchanged: count it and move its last-checked time (append moves it too). */
-  checkedUnchanged(urlKey: string, time: number): Promise<void>;
+  /** `count` unchanged revalidations (1 unless gathered, see coalesced-checks.ts), the latest at `time`. */
+  checkedUnchanged(urlKey: string, time: number, count?: number): Promise<void>;
   checks(urlKey: string): Promise<CheckSummary>;
 }
 

@@ -93,7 +93,7 @@ export function serveClusterStore(options: ClusterStoreOptions): void {
       case 'changes.latest':
         return changes.latest();
       case 'changes.checkedUnchanged':
-        return changes.checkedUnchanged(String(args[0]), Number(args[1]));
+        return changes.checkedUnchanged(String(args[0]), Number(args[1]), Number(args[2] ?? 1));
       case 'changes.checks':
         return changes.checks(String(args[0]));
       case 'entries.invalidate':

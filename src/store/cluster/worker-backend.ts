@@ -55,7 +55,7 @@ export function createClusterMemoryBackend<Rules>(options: ClusterMemoryBackendO
     // Pure arithmetic on the id shape: no need to ask.
     cursorAt: (time) => new MemoryChangeLog().cursorAt(time),
     latest: () => link.call('changes.latest') as Promise<string>,
-    checkedUnchanged: (urlKey, time) => link.call('changes.checkedUnchanged', urlKey, time) as Promise<void>,
+    checkedUnchanged: (urlKey, time, count) => link.call('changes.checkedUnchanged', urlKey, time, count ?? 1) as Promise<void>,
     checks: (urlKey) => link.call('changes.checks', urlKey) as Promise<CheckSummary>,
   };
   const fleetEntries: EntryStore = {

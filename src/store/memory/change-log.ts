@@ -29,8 +29,8 @@ export class MemoryChangeLog implements ChangeLog {
     return stored;
   }
 
-  async checkedUnchanged(urlKey: string, time: number): Promise<void> {
-    this.check(urlKey, time, 1);
+  async checkedUnchanged(urlKey: string, time: number, count = 1): Promise<void> {
+    this.check(urlKey, time, count);
   }
 
   async checks(urlKey: string): Promise<CheckSummary> {

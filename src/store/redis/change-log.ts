@@ -44,11 +44,11 @@ export class RedisChangeLog implements ChangeLog {
     return { id, ...event };
   }
 
-  async checkedUnchanged(urlKey: string, time: number): Promise<void> {
+  async checkedUnchanged(urlKey: string, time: number, count = 1): Promise<void> {
     const key = this.checkHash(urlKey);
     await this.redis.pipeline(key, [
       ['HSET', key, 'last', String(time)],
-      ['HINCRBY', key, 'unchanged', '1'],
+      ['HINCRBY', key, 'unchanged', String(count)],
       ['PEXPIRE', key, URL_HISTORY_TTL_MS],
     ]);
   }
