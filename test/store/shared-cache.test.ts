@@ -26,8 +26,10 @@ afterAll(async () => {
 async function twoProxies(options: { now?: () => number } = {}, store = redis.url) {
   const namespace = testNamespace('shared');
   namespaces.push(namespace);
-  const a = await startProxy({ store, namespace }, options);
-  const b = await startProxy({ store, namespace }, options);
+  // A generous store deadline: these tests are about sharing, and a 10 MB put on a loaded machine
+  // can outlast the default 250 ms (+ 500 ms for its bytes); outages are tested below with 250 ms.
+  const a = await startProxy({ store, namespace, storeTimeoutMs: 5000 }, options);
+  const b = await startProxy({ store, namespace, storeTimeoutMs: 5000 }, options);
   running.push(a, b);
   return { a, b, namespace };
 }
