@@ -51,6 +51,8 @@ type BodyState = 'open' | 'ended' | 'failed';
 export class OriginResponse {
   /** Bytes of head and body received (an estimate of the head's framing): for the metrics. */
   receivedBytes = 0;
+  /** Request sent → this head, in ms: set by the meter (metered-upstream.ts), for the access log. */
+  headMs: number | undefined = undefined;
   readonly httpVersion = '1.1';
   private sink: BodySink | null = null;
   private queued: Buffer[] | null = null;

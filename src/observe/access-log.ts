@@ -10,7 +10,6 @@ import type { Tx } from '../pipeline/transaction.js';
 import { ACCESS_MSG, type LogFields } from './log.js';
 import { outcomeOf } from './outcome.js';
 import { redactUrl } from './redact.js';
-import { upstreamTimeOf } from './upstream-timing.js';
 
 // A keep-alive connection carries one answer after another (HTTP/1.1, no pipelining): each
 // request is charged the bytes written since the one before it finished.
@@ -27,7 +26,7 @@ function bytesSent(socket: Socket | null | undefined): number | undefined {
 /** The access-log fields of a finished request (field names are the README's table). */
 export function accessRecord(tx: Tx): LogFields {
   const { ctx, clientRes } = tx;
-  const upstreamMs = upstreamTimeOf(tx.originRes);
+  const upstreamMs = tx.originRes?.headMs;
   return {
     client: tx.client?.id,
     method: tx.method,

@@ -3,7 +3,6 @@
 // response head and the bytes read. It hooks the settling of each request; the bytes flow as before.
 import { Upstream, type Settle, type UpstreamOptions } from '../http/upstream.js';
 import type { ProxyMetrics } from './metrics.js';
-import { noteUpstreamTime } from './upstream-timing.js';
 
 export class MeteredUpstream extends Upstream {
   constructor(
@@ -21,7 +20,7 @@ export class MeteredUpstream extends Upstream {
       resolve(originRes) {
         const ms = performance.now() - startedAt;
         metrics.upstreamAnswered(ms / 1000, originRes.statusCode);
-        noteUpstreamTime(originRes, ms);
+        originRes.headMs = ms;
         // Charged once the body has ended or failed: the head and whatever body arrived.
         originRes.onSettled(() => metrics.upstreamReceived(originRes.receivedBytes));
         resolve(originRes);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startCli, type RunningCli } from '../helpers/cli.js';
 import { viaProxy, type ProxiedResponse } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
+import { subscribe } from '../helpers/sse.js';
 
 let origin: Origin;
 let cli: RunningCli;
@@ -183,7 +184,7 @@ describe('etag-proxy --workers 2 with the memory store', () => {
       await get('/feed'); // one worker revalidates and finds "f2"
       await eventually(() => workersThat(requestLinesFor('/feed'), from).size === 1);
       for (const stream of streams) {
-        await eventually(() => stream.events.some((e) => e.new?.etag === '"f2"'));
+        await eventually(() => stream.events.some((e) => e.data.new.etag === '"f2"'));
       }
       const adminFrom = cli.output().length;
       for (let i = 0; i < 2; i++) {
@@ -199,31 +200,6 @@ describe('etag-proxy --workers 2 with the memory store', () => {
     }
   });
 });
-
-/** A minimal EventSource: the data of each `change` event. */
-function subscribe(url: string) {
-  const events: Array<{ url: string; new?: { etag: string | null } }> = [];
-  let request!: http.ClientRequest;
-  const ready = new Promise<number>((resolve, reject) => {
-    request = http.get(url, { agent: false }, (res) => {
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const data = buffer.slice(0, end).split('\n').find((l) => l.startsWith('data: '));
-          buffer = buffer.slice(end + 2);
-          if (data) events.push(JSON.parse(data.slice(6)));
-        }
-      });
-      res.on('error', () => {});
-      resolve(res.statusCode ?? 0);
-    });
-    request.on('error', reject);
-  });
-  return { events, ready, close: () => request.destroy() };
-}
 
 describe('etag-proxy --workers 2 with the memory store when the primary does not answer', () => {
   it('goes on serving (hits and misses) with validators treated as not served, logs store down once, and recovers', async () => {

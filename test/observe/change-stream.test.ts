@@ -1,51 +1,18 @@
 // GET /changes/stream (Server-Sent Events) with two proxies sharing one Redis namespace, as two
 // workers do: a change found through one arrives on the other's stream within a second; a
 // reconnect with Last-Event-ID gets what it missed; ?host= filters; an unchanged 304 sends nothing.
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAdminServer, type AdminServer } from '../../src/admin/admin-server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import type { StoredPolicies } from '../../src/policy/stored-rules.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
-import type { Backend, ChangeEvent } from '../../src/store/types.js';
+import type { Backend } from '../../src/store/types.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
 import { sleep } from '../helpers/respond.js';
-
-interface SseEvent {
-  id: string;
-  event: string;
-  data: ChangeEvent;
-  at: number;
-}
-
-/** A minimal EventSource: collects events until closed. */
-function subscribe(adminUrl: string, path: string, headers: Record<string, string> = {}) {
-  const events: SseEvent[] = [];
-  let request: http.ClientRequest;
-  const ready = new Promise<number>((resolve, reject) => {
-    request = http.get(`${adminUrl}${path}`, { headers }, (res) => {
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':') && l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]));
-          if (fields['data']) events.push({ id: fields['id'] ?? '', event: fields['event'] ?? 'message', data: JSON.parse(fields['data']) as ChangeEvent, at: Date.now() });
-        }
-      });
-      res.on('error', () => {});
-      resolve(res.statusCode ?? 0);
-    });
-    request.on('error', reject);
-  });
-  return { events, ready, close: () => request.destroy() };
-}
+import { subscribe } from '../helpers/sse.js';
 
 async function waitFor(check: () => boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -101,8 +68,8 @@ describe('GET /changes/stream across two proxies sharing Redis', () => {
     await viaProxy(second.url, url);
     await viaProxy(second.url, elsewhere);
 
-    const all = subscribe(admin.url, '/changes/stream');
-    const onlyOrigin = subscribe(admin.url, `/changes/stream?host=${encodeURIComponent(origin.host)}`);
+    const all = subscribe(`${admin.url}/changes/stream`);
+    const onlyOrigin = subscribe(`${admin.url}/changes/stream?host=${encodeURIComponent(origin.host)}`);
     expect(await all.ready).toBe(200);
     expect(await onlyOrigin.ready).toBe(200);
     await sleep(300); // both streams are past their first read
@@ -131,7 +98,7 @@ describe('GET /changes/stream across two proxies sharing Redis', () => {
     await waitFor(() => onlyOrigin.events.length === 2, 1000);
     expect(onlyOrigin.events.map((e) => e.data.url)).toEqual([url, url]);
 
-    const resumed = subscribe(admin.url, '/changes/stream', { 'last-event-id': lastSeen });
+    const resumed = subscribe(`${admin.url}/changes/stream`, { 'last-event-id': lastSeen });
     expect(await resumed.ready).toBe(200);
     await waitFor(() => resumed.events.length === 2, 1000);
     expect(resumed.events.map((e) => [e.data.url, e.data.new.etag])).toEqual([
