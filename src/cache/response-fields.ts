@@ -61,8 +61,11 @@ export function directiveNames(value: string | undefined): Set<string> {
   return names;
 }
 
+const HAS_UPPER_CASE = /[A-Z]/;
+
 /** `No-CaChE, MaX-AgE=60` → `no-cache, max-age=60` (values such as field lists keep their case). */
 export function lowerCaseDirectiveNames(value: string): string {
+  if (!HAS_UPPER_CASE.test(value)) return value; // the usual case: nothing to rewrite
   return value.replace(/(^|,)(\s*)([^=,\s]+)/g, (_, sep: string, space: string, name: string) => `${sep}${space}${name.toLowerCase()}`);
 }
 

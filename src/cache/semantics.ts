@@ -104,6 +104,7 @@ export interface Semantics {
 }
 
 const NO_DIRECTIVES: ReadonlyMap<string, string | true> = new Map();
+const NO_OVERRIDES: readonly OverrideToken[] = [];
 
 function parseDirectives(value: string | undefined): ReadonlyMap<string, string | true> {
   if (!value) return NO_DIRECTIVES;
@@ -151,6 +152,10 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
   class ClockedPolicy extends CachePolicy {
     private memoMaxAge: number | undefined;
     private memoStorable: boolean | undefined;
+    /** The response's Cache-Control directives, parsed once (responseDirectives). */
+    directives: ReadonlyMap<string, string | true> | undefined;
+    /** Crawl-rule override tokens that changed what this policy was built from. */
+    overridden: readonly OverrideToken[] = NO_OVERRIDES;
 
     // Our RFC 9111 §3 replaces the library's (maxAge() asks it too). Memoised: the inputs never change.
     override storable(): boolean {
@@ -182,20 +187,16 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
     }
   }
   const options = { shared: true, cacheHeuristic: 0.1 };
-  // The memory store hands back the same meta object on every hit: rebuild its policy once.
-  const rebuilt = new WeakMap<EntryMeta, CachePolicy>();
-
-  const parsedDirectives = new WeakMap<CachePolicy, ReadonlyMap<string, string | true>>();
+  // The memory store hands back the same meta object on every hit: its policy is rebuilt once
+  // and kept on the object under a key of this instance's own (another proxy in the process has
+  // another clock). A property rather than a WeakMap: a revalidation makes a new meta and policy
+  // each time, and WeakMap entries are ephemerons the young-generation GC must trace one by one.
+  const POLICY = Symbol('policy');
+  type WithPolicy = EntryMeta & { [POLICY]?: ClockedPolicy };
   const responseDirectives = (policy: CachePolicy): ReadonlyMap<string, string | true> => {
-    let directives = parsedDirectives.get(policy);
-    if (!directives) {
-      directives = parseDirectives(headerText(policy.toObject().resh['cache-control']));
-      parsedDirectives.set(policy, directives);
-    }
-    return directives;
+    const clocked = policy as ClockedPolicy;
+    return (clocked.directives ??= parseDirectives(headerText(policy.toObject().resh['cache-control'])));
   };
-
-  const overridesOf = new WeakMap<CachePolicy, readonly OverrideToken[]>();
 
   return {
     policyFor(req, res, rule) {
@@ -204,20 +205,15 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       const effect = applyFreshnessRule(headers, res.status, rule, now());
       headers = effect.fields;
       const policy = new ClockedPolicy(req, { status: res.status, headers }, options);
-      if (effect.overridden.length) overridesOf.set(policy, effect.overridden);
+      if (effect.overridden.length) policy.overridden = effect.overridden;
       return policy;
     },
-    ruleOverrides: (policy) => overridesOf.get(policy) ?? [],
+    ruleOverrides: (policy) => (policy as ClockedPolicy).overridden ?? NO_OVERRIDES,
     adopt(meta, policy) {
-      rebuilt.set(meta, policy);
+      (meta as WithPolicy)[POLICY] = policy as ClockedPolicy;
     },
     policyOf(meta) {
-      let policy = rebuilt.get(meta);
-      if (!policy) {
-        policy = ClockedPolicy.fromObject(policyObject(meta));
-        rebuilt.set(meta, policy);
-      }
-      return policy;
+      return ((meta as WithPolicy)[POLICY] ??= ClockedPolicy.fromObject(policyObject(meta)) as ClockedPolicy);
     },
 
     unstorableReason(policy, res) {

@@ -15,11 +15,24 @@ const RFC_850 = new RegExp(`^(${LONG_DAYS.join('|')}), (\\d\\d)-${MONTH}-(\\d\\d
 // Sun Nov  6 08:49:37 1994
 const ASCTIME = new RegExp(`^(${DAYS.join('|')}) ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
 
+// The last IMF-fixdate parsed and the last time formatted (see parseHttpDate).
+const lastParsed = { text: '', ms: NaN };
+const lastFormatted = { ms: NaN, text: '' };
+
 /** Milliseconds since the epoch, or NaN when `text` is not an HTTP-date. `now` places RFC 850 years. */
 export function parseHttpDate(text: string | undefined, now: number): number {
   if (text === undefined) return NaN;
+  // Every response of a second carries the same Date, and an origin's Last-Modified repeats:
+  // one remembered IMF-fixdate saves the regex and Date work on most calls (it does not depend
+  // on `now`, unlike the RFC 850 form).
+  if (text === lastParsed.text) return lastParsed.ms;
   let match = IMF_FIXDATE.exec(text);
-  if (match) return build(Number(match[4]), match[3]!, match[2]!, match.slice(5, 8));
+  if (match) {
+    const ms = build(Number(match[4]), match[3]!, match[2]!, match.slice(5, 8));
+    lastParsed.text = text;
+    lastParsed.ms = ms;
+    return ms;
+  }
   match = RFC_850.exec(text);
   if (match) return build(fullYear(Number(match[4]), now), match[3]!, match[2]!, match.slice(5, 8));
   match = ASCTIME.exec(text);
@@ -29,7 +42,11 @@ export function parseHttpDate(text: string | undefined, now: number): number {
 
 /** The IMF-fixdate form of a time (what Date#toUTCString prints). */
 export function formatHttpDate(ms: number): string {
-  return new Date(ms).toUTCString();
+  if (ms !== lastFormatted.ms) {
+    lastFormatted.ms = ms;
+    lastFormatted.text = new Date(ms).toUTCString();
+  }
+  return lastFormatted.text;
 }
 
 // RFC 9110 §5.6.7: a two-digit year more than 50 years in the future is the most recent past

@@ -22,18 +22,25 @@ const NOT_MODIFIED_FIELDS: ReadonlySet<string> = new Set([
   'last-modified',
 ]);
 
+// What a hit's head is built from, kept on the metadata object (under symbols: never stored or
+// sent to another process). Properties rather than WeakMaps: every revalidation makes a new meta,
+// and WeakMap entries are ephemerons the young-generation GC must trace one by one.
+const STORED_HEAD = Symbol('storedHead');
+const PREBUILT_HEAD = Symbol('prebuiltHead');
+type WithHeads = EntryMeta & { [STORED_HEAD]?: string[]; [PREBUILT_HEAD]?: PrebuiltHead | null };
+
 // The part of a 200's head that is the same on every hit, built once per metadata object.
-const storedHeads = new WeakMap<EntryMeta, string[]>();
 const PER_HIT = new Set(['age', 'cache-status', 'via', 'content-length']);
 
 function storedHead(meta: EntryMeta): string[] {
-  let head = storedHeads.get(meta);
+  const withHeads = meta as WithHeads;
+  let head = withHeads[STORED_HEAD];
   if (!head) {
     head = responseHead(meta.headers, {}, undefined, PER_HIT);
     head.push('via', appendVia(meta.headers['via'], '1.1'));
     // The whole body is at hand: its length replaces the origin's chunked framing (also on HEAD).
     if (meta.status !== 204 && meta.status !== 304) head.push('content-length', String(meta.bodyLength));
-    storedHeads.set(meta, head);
+    withHeads[STORED_HEAD] = head;
   }
   return head.slice();
 }
@@ -127,15 +134,45 @@ interface PrebuiltHead {
 
 // A hit's head without per-hit work: node's writeHead validates and joins every field on each
 // response (the largest share of a 1 KB hit's own CPU after the write itself).
-const prebuiltHeads = new WeakMap<EntryMeta, PrebuiltHead | null>();
-
 function prebuiltHead(meta: EntryMeta): PrebuiltHead | null {
-  let prebuilt = prebuiltHeads.get(meta);
-  if (prebuilt === undefined) {
-    prebuilt = buildHead(meta);
-    prebuiltHeads.set(meta, prebuilt);
-  }
+  const withHeads = meta as WithHeads;
+  let prebuilt = withHeads[PREBUILT_HEAD];
+  if (prebuilt === undefined) withHeads[PREBUILT_HEAD] = prebuilt = buildHead(meta);
   return prebuilt;
+}
+
+// Fields a 304 refresh usually changes that the prebuilt lines do not hold (Date goes through
+// writeHead, Age is per hit).
+const OUTSIDE_LINES: ReadonlySet<string> = new Set(['date', 'age']);
+
+/**
+ * After a 304 refresh: when the merged fields differ from the old ones in Date or Age alone (the
+ * usual 304), the new metadata keeps the old prebuilt lines and only its framing is rebuilt.
+ */
+export function carryPrebuiltHead(before: EntryMeta, after: EntryMeta): void {
+  const prebuilt = (before as WithHeads)[PREBUILT_HEAD];
+  if (!prebuilt || before.status !== after.status || before.bodyLength !== after.bodyLength) return;
+  if (('date' in before.headers) !== ('date' in after.headers) || !sameFieldsOutside(before.headers, after.headers, OUTSIDE_LINES)) return;
+  const framing: string[] = [];
+  for (let i = 0; i < prebuilt.framing.length; i += 2) {
+    const name = prebuilt.framing[i]!;
+    framing.push(name, name === 'date' ? String(after.headers['date']) : prebuilt.framing[i + 1]!);
+  }
+  (after as WithHeads)[PREBUILT_HEAD] = { framing, lines: prebuilt.lines };
+}
+
+function sameFieldsOutside(a: EntryMeta['headers'], b: EntryMeta['headers'], outside: ReadonlySet<string>): boolean {
+  let count = 0;
+  for (const name in a) {
+    if (outside.has(name)) continue;
+    count++;
+    const x = a[name];
+    const y = b[name];
+    if (x === y) continue;
+    if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length || x.some((v, i) => v !== y[i])) return false;
+  }
+  for (const name in b) if (!outside.has(name)) count--;
+  return count === 0;
 }
 
 /** null when the entry's head must go through writeHead whole (no body length, or a field node would refuse). */

@@ -9,6 +9,7 @@ import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress } from '../store/types.js';
 import type { ProxyContext } from './context.js';
+import { carryPrebuiltHead } from './deliver.js';
 
 /** `perClientId`: the entry is stored for this client only (see keys.ts PER_CLIENT). */
 export function addressFor(
@@ -72,8 +73,10 @@ export async function refreshEntry(
   const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) }, rule);
   const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length, { boundTo: entry.meta.boundTo, url: entry.meta.url });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
-  // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta.
+  // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta,
+  // and its head's prebuilt lines when only Date changed.
   ctx.semantics.adopt(meta, policy);
+  carryPrebuiltHead(entry.meta, meta);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl);

@@ -4,6 +4,7 @@
 import type CachePolicy from 'http-cache-semantics';
 import { DETAIL } from '../cache/cache-status.js';
 import { policyHeaders } from '../cache/entry.js';
+import { directiveNames } from '../cache/response-fields.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { CrawlSettings, OverrideToken, ResolvedCrawlRule } from '../policy/crawl-rules.js';
 import type { ProxyContext } from './context.js';
@@ -59,6 +60,7 @@ export function storageVerdict(
 }
 
 export function decideStorage(tx: Tx): StorageDecision {
+  if (plainNoStore(tx)) return 'not-storable';
   const verdict = storageVerdict(tx.ctx, semanticsRequest(tx), tx.originRes!, tx.rule, tx.record);
   if (verdict.decision !== 'store') return verdict.decision;
   if (tx.record) {
@@ -69,6 +71,20 @@ export function decideStorage(tx: Tx): StorageDecision {
   tx.perClient = verdict.perClient;
   if (verdict.overridden.length) markOverride(tx, verdict.overridden);
   return 'store';
+}
+
+/**
+ * The usual no-store answer of an API: not storable (RFC 9111 §3), decided from Cache-Control
+ * alone, without the policy the other answers need. Not when something could still keep it:
+ * must-understand (§5.2.2.3), a crawl rule's override, --record, or a targeted field (RFC 9213).
+ */
+function plainNoStore(tx: Tx): boolean {
+  if (tx.record || tx.rule?.settings.override?.length) return false;
+  const headers = tx.originRes!.headers;
+  const targeted = tx.ctx.config.targetedCacheControl;
+  if (targeted && headers[targeted] !== undefined) return false;
+  const names = directiveNames(headers['cache-control']);
+  return names.has('no-store') && !names.has('must-understand');
 }
 
 /** The size cap for these URLs: the rule's maxObjectSize, else --max-object-size. */

@@ -83,6 +83,38 @@ describe('validation (RFC 9111 §4.3)', () => {
     expect(origin.requestsTo('/update-headers')).toHaveLength(2);
   });
 
+  it('sends the fields of each 304 on the hits after it, whether the 304 changed a field or only Date (RFC 9111 §3.2, §4.3.4)', async () => {
+    let version = 1;
+    let date = new Date(clock.now()).toUTCString();
+    origin.route('/prebuilt-head', (req, res) => {
+      const fields = { 'cache-control': 'max-age=10', etag: '"p1"', 'x-version': String(version), date };
+      if (req.headers['if-none-match'] === '"p1"') return void res.writeHead(304, fields).end();
+      res.writeHead(200, { ...fields, 'content-length': '4' }).end('body');
+    });
+
+    await get('/prebuilt-head');
+    await get('/prebuilt-head'); // a hit: its head is built once and kept with the entry
+    version = 2;
+    clock.advance(20);
+    date = new Date(clock.now()).toUTCString();
+    const changed = await get('/prebuilt-head');
+    const hitAfterChange = await get('/prebuilt-head');
+    clock.advance(20);
+    date = new Date(clock.now()).toUTCString();
+    const dateOnly = await get('/prebuilt-head');
+    const hitAfterDateOnly = await get('/prebuilt-head');
+
+    expect(changed.headers['x-version']).toBe('2');
+    expect(hitAfterChange.headers['x-version']).toBe('2');
+    expect(hitAfterChange.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(dateOnly.headers['date']).toBe(date);
+    expect(hitAfterDateOnly.headers['date']).toBe(date);
+    expect(hitAfterDateOnly.headers['x-version']).toBe('2');
+    expect(hitAfterDateOnly.headers['content-length']).toBe('4');
+    expect(hitAfterDateOnly.text).toBe('body');
+    expect(origin.requestsTo('/prebuilt-head')).toHaveLength(3);
+  });
+
   it('revalidates an entry that has only Last-Modified with If-Modified-Since (RFC 9111 §4.3.1)', async () => {
     const lastModified = new Date(clock.now() - 3600_000).toUTCString();
     origin.route('/last-modified', validating({ 'cache-control': 'max-age=10', 'last-modified': lastModified }, 'lm body'));
