@@ -22,8 +22,13 @@ export interface Child {
 const children = new Set<Child>();
 
 export function spawnNode(name: string, script: string, args: string[], nodeArgs: string[] = []): Child {
-  const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  if (proc.pid === undefined) throw new Error(`${name}: could not start ${script}`);
+  return spawnCommand(name, process.execPath, [...nodeArgs, script, ...args]);
+}
+
+/** Any program as a child of the bench (stopped with the others); spawnNode for node scripts. */
+export function spawnCommand(name: string, command: string, args: string[]): Child {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (proc.pid === undefined) throw new Error(`${name}: could not start ${command} ${args.join(' ')}`);
   const lines: string[] = [];
   const keep = (chunk: Buffer): void => {
     lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
@@ -66,6 +71,9 @@ export function killAllNow(): void {
   for (const child of children) if (child.exitStatus() === undefined) child.process.kill('SIGKILL');
 }
 
+/** A program the bench needs is not installed: reported in one line, without a stack. */
+export class MissingTool extends Error {}
+
 /** Resolves with the first stdout line matching `pattern` (its first group), or fails when the child exits. */
 /**
  * Run a bench script's main: child processes are killed on exit and stopped on SIGINT/SIGTERM
@@ -82,7 +90,9 @@ export async function runScript(name: string, main: () => Promise<void>, progres
   try {
     await main();
   } catch (error) {
-    process.stderr.write(`${name} failed: ${(error as Error).stack ?? String(error)}\n`);
+    // Something missing from the machine is said in one line; anything else is a bug, with its stack.
+    const text = error instanceof MissingTool ? error.message : ((error as Error).stack ?? String(error));
+    process.stderr.write(`${name} failed: ${text}\n`);
     await stopAll();
     process.exitCode = 1;
   }

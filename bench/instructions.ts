@@ -1,0 +1,180 @@
+// `npm run bench:instructions`: user-space CPU instructions per request, counted by valgrind's
+// callgrind, for the proxy's scenarios and for the same requests answered by the origin alone.
+// Unlike req/s and CPU µs, the count does not move with what else the machine is doing (the
+// same build gives the same figure within about 1 %), so it shows what a change saves on a
+// shared, noisy machine. It leaves out the kernel (socket reads and writes, wakeups) and runs
+// each process about 50 times slower, so it complements `npm run bench`, never replaces it.
+// Each subject runs under `valgrind --tool=callgrind --instr-atstart=no`; after a warm-up load
+// (the JIT settles) instrumentation is switched on (`callgrind_control -i on`), a fixed number of
+// requests is sent by a keep-alive client in this process, and the counters are dumped.
+// Needs valgrind (Debian: `apt-get install valgrind`, which brings callgrind_control).
+// Environment: BENCH_INSTR_REQUESTS (1000 measured), BENCH_INSTR_WARMUP (2000),
+// BENCH_INSTR_CONCURRENCY (10), BENCH_ONLY (scenario names, as for `npm run bench`),
+// BENCH_PROXY_SCRIPT (another build's dist/src/cli/main.js, to compare builds).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { int, table } from './format.js';
+import { freePort, MissingTool, runScript, spawnCommand, spawnNode, waitForHttp, waitForLine, type Child } from './processes.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const REQUESTS = count('BENCH_INSTR_REQUESTS', 1000);
+const WARMUP = count('BENCH_INSTR_WARMUP', 2000);
+const CONCURRENCY = count('BENCH_INSTR_CONCURRENCY', 10);
+const PROXY_SCRIPT = process.env.BENCH_PROXY_SCRIPT || join(here, '..', 'src', 'cli', 'main.js');
+// Start-up under valgrind takes seconds (every module is loaded and compiled 50 times slower).
+const STARTUP_MS = 120_000;
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((name) => name.trim())) : undefined;
+
+interface Scenario {
+  name: string;
+  label: string;
+  /** Route on the origin; requests go to `<route>?k=0…urls-1` in turn. */
+  route: string;
+  urls: number;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: '1k', label: 'Hit, 1 KB', route: '/1k', urls: 1 },
+  { name: '100k', label: 'Hit, 100 KB', route: '/100k', urls: 1 },
+  { name: 'revalidate', label: 'Revalidate (upstream 304), 1 KB, 1,000 URLs', route: '/revalidate', urls: 1000 },
+  { name: 'nostore', label: 'Pass-through (no-store), 1 KB, 1,000 URLs', route: '/nostore', urls: 1000 },
+  { name: 'stale', label: 'Revalidate storm (max-age=0, 304), 4–64 KB, 1,000 URLs', route: '/stale', urls: 1000 },
+];
+
+function count(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function progress(line: string): void {
+  process.stderr.write(`[instructions] ${line}\n`);
+}
+
+function requireValgrind(): void {
+  for (const tool of ['valgrind', 'callgrind_control']) {
+    const found = spawnSync(tool, ['--version'], { stdio: 'ignore' });
+    if (found.error) throw new MissingTool(`${tool} is not on the PATH: install valgrind (Debian: apt-get update && apt-get install -y valgrind)`);
+  }
+}
+
+/** `total` requests, `CONCURRENCY` at a time on kept-alive connections, rotating over the URLs. */
+async function load(port: number, pathOf: (k: number) => string, host: string, total: number): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  let sent = 0;
+  const one = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const k = sent++;
+      const req = http.get({ host: '127.0.0.1', port, agent, path: pathOf(k), headers: { host } }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`${pathOf(k)} answered ${res.statusCode}`));
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+    });
+  const worker = async (): Promise<void> => {
+    while (sent < total) await one();
+  };
+  try {
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  } finally {
+    agent.destroy();
+  }
+}
+
+function control(pid: number, ...args: string[]): void {
+  const done = spawnSync('callgrind_control', [...args, String(pid)], { encoding: 'utf8' });
+  if (done.status !== 0) throw new Error(`callgrind_control ${args.join(' ')} ${pid} failed: ${done.stderr || done.stdout}`);
+}
+
+/** Instructions in the dump callgrind_control -d wrote (`<file>.<pid>.1`), all threads together. */
+function dumpedInstructions(dir: string, pid: number): number {
+  let total = 0;
+  for (const file of readdirSync(dir).filter((name) => name === `cg.${pid}.1`)) {
+    const match = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, file), 'utf8'));
+    if (match) total += Number(match[1]);
+  }
+  if (total === 0) throw new Error(`no callgrind dump for pid ${pid} in ${dir}`);
+  return total;
+}
+
+interface Subject {
+  name: string;
+  /** Program and arguments, run under valgrind (`port`: a free one, for those that take it). */
+  command: (port: number) => string[];
+  /** Resolves with the port it serves on once it answers. */
+  ready: (child: Child, port: number) => Promise<number>;
+  /** The request-target for URL k of a route (absolute-form through a proxy). */
+  target: (route: string, k: number) => string;
+}
+
+/** Instructions per request of one subject on one scenario. */
+async function measure(subject: Subject, scenario: Scenario, originHost: string, dir: string): Promise<number> {
+  const port = await freePort();
+  const child: Child = spawnCommand(subject.name, 'valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'cg.%p')}`, ...subject.command(port)]);
+  try {
+    const at = await subject.ready(child, port);
+    const path = (k: number) => subject.target(scenario.route, k % scenario.urls) + (scenario.urls > 1 ? `?k=${k % scenario.urls}` : '');
+    await load(at, path, originHost, WARMUP);
+    control(child.pid, '-i', 'on');
+    await load(at, path, originHost, REQUESTS);
+    control(child.pid, '-d');
+    return dumpedInstructions(dir, child.pid) / REQUESTS;
+  } finally {
+    await child.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  requireValgrind();
+  const dir = mkdtempSync(join(tmpdir(), 'etag-proxy-instructions-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true })); // also after SIGINT
+  const origin = spawnNode('origin', join(here, 'origin-server.js'), []);
+  try {
+    const originPort = Number(await waitForLine(origin, /listening (\d+)/));
+    const originHost = `127.0.0.1:${originPort}`;
+    const viaProxy = (route: string) => `http://${originHost}${route}`;
+    const proxy: Subject = {
+      name: 'proxy',
+      command: (port) => [process.execPath, PROXY_SCRIPT, '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn'],
+      ready: async (child, port) => {
+        await waitForHttp(child, `http://127.0.0.1:${port}/`, 200, STARTUP_MS);
+        return port;
+      },
+      target: viaProxy,
+    };
+    const printsPort = async (child: Child) => Number(await waitForLine(child, /listening (\d+)/, STARTUP_MS));
+    const originAlone: Subject = { name: 'origin', command: () => [process.execPath, join(here, 'origin-server.js')], ready: printsPort, target: (route) => route };
+    const bare: Subject = { name: 'bare forwarder', command: () => [process.execPath, join(here, 'bare-forwarder.js')], ready: printsPort, target: viaProxy };
+    const rows: string[][] = [];
+    const chosen = SCENARIOS.filter((scenario) => !ONLY || ONLY.has(scenario.name));
+    progress(`${WARMUP} warm-up and ${REQUESTS} measured requests per subject, ${CONCURRENCY} at a time; proxy ${PROXY_SCRIPT}`);
+    const direct = new Map<string, number>();
+    for (const scenario of chosen) {
+      progress(`${scenario.label}: origin alone`);
+      direct.set(scenario.route, await measure(originAlone, scenario, originHost, dir));
+      progress(`${scenario.label}: through the proxy`);
+      const through = await measure(proxy, scenario, originHost, dir);
+      const alone = direct.get(scenario.route)!;
+      rows.push([scenario.label, int(through), int(alone), `${(through / alone).toFixed(2)}x`]);
+    }
+    const forwarded = chosen.find((scenario) => scenario.name === 'nostore');
+    if (forwarded) {
+      progress(`${forwarded.label}: bare forwarder`);
+      const through = await measure(bare, forwarded, originHost, dir);
+      rows.push([`${forwarded.label}, bare forwarder (bench/bare-forwarder.ts)`, int(through), int(direct.get(forwarded.route)!), `${(through / direct.get(forwarded.route)!).toFixed(2)}x`]);
+    }
+    process.stdout.write(`${table(['Scenario', 'Proxy instructions / req', 'Origin alone instructions / req', 'Proxy / origin'], rows)}\n`);
+  } finally {
+    await origin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void runScript('bench:instructions', main, progress);
