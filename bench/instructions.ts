@@ -8,7 +8,7 @@
 // (the JIT settles) instrumentation is switched on (`callgrind_control -i on`), a fixed number of
 // requests is sent by a keep-alive client in this process, and the counters are dumped.
 // Needs valgrind (Debian: `apt-get install valgrind`, which brings callgrind_control).
-// Environment: BENCH_INSTR_REQUESTS (1000 measured), BENCH_INSTR_WARMUP (2000),
+// Environment: BENCH_INSTR_REQUESTS (2000 measured), BENCH_INSTR_WARMUP (3000),
 // BENCH_INSTR_CONCURRENCY (10), BENCH_ONLY (scenario names, as for `npm run bench`),
 // BENCH_PROXY_SCRIPT (another build's dist/src/cli/main.js, to compare builds).
 import { spawnSync } from 'node:child_process';
@@ -21,8 +21,8 @@ import { int, table } from './format.js';
 import { freePort, MissingTool, runScript, spawnCommand, spawnNode, waitForHttp, waitForLine, type Child } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const REQUESTS = count('BENCH_INSTR_REQUESTS', 1000);
-const WARMUP = count('BENCH_INSTR_WARMUP', 2000);
+const REQUESTS = count('BENCH_INSTR_REQUESTS', 2000);
+const WARMUP = count('BENCH_INSTR_WARMUP', 3000);
 const CONCURRENCY = count('BENCH_INSTR_CONCURRENCY', 10);
 const PROXY_SCRIPT = process.env.BENCH_PROXY_SCRIPT || join(here, '..', 'src', 'cli', 'main.js');
 // Start-up under valgrind takes seconds (every module is loaded and compiled 50 times slower).
