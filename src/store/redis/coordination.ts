@@ -5,11 +5,12 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../observe/log.js';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
 import type { RedisConnection } from './connect.js';
+import { luaScript, runScript } from './scripts.js';
 
 // Delete the lock only while it is still ours: after a TTL expiry another worker may hold it.
-const RELEASE_SCRIPT = `
+const RELEASE_SCRIPT = luaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
+return 0`);
 
 function ms(ttlMs: number): string {
   return String(Math.max(1, Math.ceil(ttlMs)));
@@ -32,7 +33,7 @@ export class RedisCoordination implements Coordination {
     if (reply === null) return null;
     return {
       release: async () => {
-        await this.redis.command(lockKey, ['EVAL', RELEASE_SCRIPT, '1', lockKey, token]);
+        await runScript(this.redis, RELEASE_SCRIPT, [lockKey], [token]);
       },
     };
   }

@@ -5,8 +5,9 @@
 // long) is decided by the pipeline, not here.
 import { randomBytes } from 'node:crypto';
 import type { Entry, EntryAddress, EntryMeta, EntryStore, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
-import type { RedisArg, RedisConnection } from './connect.js';
+import type { RedisConnection } from './connect.js';
 import { NearCache, type NearEntry, type NearVary } from './near-cache.js';
+import { evalInTransaction, luaScript, runScript } from './scripts.js';
 import {
   decodeEntry,
   decodeVary,
@@ -62,22 +63,22 @@ end
 `;
 
 /** Before a plain entry replaces whatever the URL held. */
-const DROP_VARIANTS_SCRIPT = `${DROP_LISTED}
+const DROP_VARIANTS_SCRIPT = luaScript(`${DROP_LISTED}
 dropListed(KEYS[1])
-return 1`;
+return 1`);
 
 /** Invalidation: the URL's key and every variant it lists, atomically; returns the ids. */
-const INVALIDATE_SCRIPT = `${DROP_LISTED}
+const INVALIDATE_SCRIPT = luaScript(`${DROP_LISTED}
 local ids = dropListed(KEYS[1])
 redis.call('UNLINK', KEYS[1])
-return ids`;
+return ids`);
 
 /**
  * Before a variant is written: list it in the URL's Vary record (ARGV[1] = record prefix for
  * the names, ARGV[2] = id, ARGV[3] = TTL ms). A record with other names, or a plain entry, is
  * replaced (dropping the variants it listed); the same record only ever gets a longer TTL.
  */
-const LIST_VARIANT_SCRIPT = `${DROP_LISTED}
+const LIST_VARIANT_SCRIPT = luaScript(`${DROP_LISTED}
 local prefix, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ids = ''
 if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GETRANGE', KEYS[1], 0, #prefix - 1) == prefix then
@@ -89,7 +90,7 @@ else
 end
 if not string.find('\\n' .. ids, '\\n' .. id .. '\\n', 1, true) then ids = ids .. id .. '\\n' end
 redis.call('SET', KEYS[1], prefix .. ids, 'PX', ttl)
-return 1`;
+return 1`);
 
 /**
  * A 304: rewrite version and meta around the stored body, server-side, so the body does not
@@ -100,7 +101,7 @@ return 1`;
  * KEYS[2] (the Vary record of a variant) is kept alive at least as long as the variant.
  * Returns the body version kept, so the caller knows whether its near-cached body is that one.
  */
-const REFRESH_SCRIPT = `
+const REFRESH_SCRIPT = luaScript(`
 if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
 local head = redis.call('GETRANGE', KEYS[1], 0, ${ENTRY_HEADER_BYTES - 1})
 if #head < ${ENTRY_HEADER_BYTES} or string.sub(head, 1, 1) ~= 'E' then return false end
@@ -112,7 +113,7 @@ if KEYS[2] then
   local left = redis.call('PTTL', KEYS[2])
   if left >= 0 and left < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 end
-return bodyVersion`;
+return bodyVersion`);
 
 const CHECK_RANGE = ['0', String(ENTRY_HEADER_BYTES - 1)] as const;
 
@@ -256,7 +257,7 @@ export class RedisEntryStore implements EntryStore {
     const near: NearEntry = { kind: 'entry', version, bodyVersion: version, metaBytes: metaJson.length, entry };
     if (!address.vary || address.variant === null) {
       await this.redis.transaction(key, [
-        ['EVAL', DROP_VARIANTS_SCRIPT, '1', key],
+        evalInTransaction(DROP_VARIANTS_SCRIPT, [key]),
         ['SET', key, record, 'PX', ttl],
       ]);
       this.near.remember(key, near);
@@ -267,7 +268,7 @@ export class RedisEntryStore implements EntryStore {
     const variantKey = entryKey(this.namespace, address.url, address.variant);
     const prefix = encodeVaryPrefix(address.vary);
     await this.redis.transaction(key, [
-      ['EVAL', LIST_VARIANT_SCRIPT, '1', key, prefix, address.variant, ttl],
+      evalInTransaction(LIST_VARIANT_SCRIPT, [key], [prefix, address.variant, ttl]),
       ['SET', variantKey, record, 'PX', ttl],
     ]);
     this.near.remember(key, { kind: 'vary', names: address.vary, prefix });
@@ -279,12 +280,11 @@ export class RedisEntryStore implements EntryStore {
     const key = address.variant === null ? urlKey : entryKey(this.namespace, address.url, address.variant);
     const version = randomBytes(VERSION_BYTES);
     const metaJson = Buffer.from(JSON.stringify(meta));
-    const keys = key === urlKey ? ['1', key] : ['2', key, urlKey];
+    const keys = key === urlKey ? [key] : [key, urlKey];
     // The body this process last read or wrote is the one the pipeline revalidated, as far as
     // the store can tell; without a near copy the refresh applies to whatever body is stored.
     const expectedBody = this.near.entry(key)?.bodyVersion ?? '';
-    const args: RedisArg[] = ['EVAL', REFRESH_SCRIPT, ...keys, version, metaJson, ttlArg(ttlMs), expectedBody];
-    const bodyVersion = await this.redis.command(urlKey, args);
+    const bodyVersion = await runScript(this.redis, REFRESH_SCRIPT, keys, [version, metaJson, ttlArg(ttlMs), expectedBody]);
     const near = this.near.entry(key);
     if (near && Buffer.isBuffer(bodyVersion) && bodyVersion.equals(near.bodyVersion)) {
       this.near.remember(key, { ...near, version, metaBytes: metaJson.length, entry: { meta, body: near.entry.body } });
@@ -295,7 +295,7 @@ export class RedisEntryStore implements EntryStore {
 
   async invalidate(url: string): Promise<void> {
     const key = entryKey(this.namespace, url);
-    const dropped = await this.redis.command(key, ['EVAL', INVALIDATE_SCRIPT, '1', key]);
+    const dropped = await runScript(this.redis, INVALIDATE_SCRIPT, [key]);
     this.near.forget(key);
     for (const id of Array.isArray(dropped) ? dropped : []) this.near.forget(entryKey(this.namespace, url, String(id)));
   }
