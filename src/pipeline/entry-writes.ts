@@ -7,7 +7,7 @@ import { cookieBinding, storedVary, variantId, varyNames } from '../cache/keys.j
 import type { OriginResponse } from '../http/origin-response.js';
 import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
-import type { Entry, EntryAddress } from '../store/types.js';
+import type { Entry, EntryAddress, FillLock } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 
 /** `perClientId`: the entry is stored for this client only (see keys.ts PER_CLIENT). */
@@ -59,7 +59,10 @@ export async function commitEntry(
   }
 }
 
-/** RFC 9111 §4.3.4: fold a 304's fields into the stored entry; the body is untouched. */
+/**
+ * RFC 9111 §4.3.4: fold a 304's fields into the stored entry; the body is untouched.
+ * `fill`: the revalidation's fill lock, which the store may release in the same write.
+ */
 export async function refreshEntry(
   ctx: ProxyContext,
   address: EntryAddress,
@@ -67,6 +70,7 @@ export async function refreshEntry(
   semanticsReq: SemanticsRequest,
   notModified: OriginResponse,
   rule?: CrawlSettings,
+  fill?: FillLock,
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
   const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
   const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) }, rule);
@@ -76,7 +80,7 @@ export async function refreshEntry(
   ctx.semantics.adopt(meta, policy);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
-    await ctx.backend.entries.refresh(address, meta, ttl);
+    await ctx.backend.entries.refresh(address, meta, ttl, fill);
   } catch (error) {
     ctx.logger.debug('entry not refreshed', { reason: (error as Error).message });
   }

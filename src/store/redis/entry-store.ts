@@ -4,10 +4,11 @@
 // at entryKey(). Deadlines and error mapping are guarded.ts's job; what is stored (and for how
 // long) is decided by the pipeline, not here.
 import { randomBytes } from 'node:crypto';
-import type { Entry, EntryAddress, EntryMeta, EntryStore, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
+import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
 import type { RedisConnection } from './connect.js';
 import { NearCache, type NearEntry, type NearVary } from './near-cache.js';
 import { evalInTransaction, luaScript, runScript } from './scripts.js';
+import { RedisFillLock, releaseLua } from './fill-lock.js';
 import {
   decodeEntry,
   decodeVary,
@@ -98,22 +99,39 @@ return 1`);
  * Nothing happens if the entry is gone: a refresh racing an invalidation must not bring it back.
  * Nor if ARGV[4] (when not empty) names another body version: the 304 was about a body another
  * worker has since replaced, and its fields (Content-Length, ETag) must not go with the new one.
- * KEYS[2] (the Vary record of a variant) is kept alive at least as long as the variant.
+ * `varyKey` (the Vary record of a variant) is kept alive at least as long as the variant.
  * Returns the body version kept, so the caller knows whether its near-cached body is that one.
  */
-const REFRESH_SCRIPT = luaScript(`
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
-local head = redis.call('GETRANGE', KEYS[1], 0, ${ENTRY_HEADER_BYTES - 1})
-if #head < ${ENTRY_HEADER_BYTES} or string.sub(head, 1, 1) ~= 'E' then return false end
-local body = redis.call('GETRANGE', KEYS[1], ${ENTRY_HEADER_BYTES} + struct.unpack('>I4', head, ${ENTRY_HEADER_BYTES - 3}), -1)
-local bodyVersion = string.sub(head, ${VERSION_BYTES + 2}, ${2 * VERSION_BYTES + 1})
-if ARGV[4] ~= '' and ARGV[4] ~= bodyVersion then return false end
-redis.call('SET', KEYS[1], 'E' .. ARGV[1] .. bodyVersion .. struct.pack('>I4', #ARGV[2]) .. ARGV[2] .. body, 'PX', ARGV[3])
-if KEYS[2] then
-  local left = redis.call('PTTL', KEYS[2])
-  if left >= 0 and left < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+const REFRESH_LUA = `
+local function refresh(entryKey, varyKey)
+  if redis.call('TYPE', entryKey).ok ~= 'string' then return false end
+  local head = redis.call('GETRANGE', entryKey, 0, ${ENTRY_HEADER_BYTES - 1})
+  if #head < ${ENTRY_HEADER_BYTES} or string.sub(head, 1, 1) ~= 'E' then return false end
+  local body = redis.call('GETRANGE', entryKey, ${ENTRY_HEADER_BYTES} + struct.unpack('>I4', head, ${ENTRY_HEADER_BYTES - 3}), -1)
+  local bodyVersion = string.sub(head, ${VERSION_BYTES + 2}, ${2 * VERSION_BYTES + 1})
+  if ARGV[4] ~= '' and ARGV[4] ~= bodyVersion then return false end
+  redis.call('SET', entryKey, 'E' .. ARGV[1] .. bodyVersion .. struct.pack('>I4', #ARGV[2]) .. ARGV[2] .. body, 'PX', ARGV[3])
+  if varyKey then
+    local left = redis.call('PTTL', varyKey)
+    if left >= 0 and left < tonumber(ARGV[3]) then redis.call('PEXPIRE', varyKey, ARGV[3]) end
+  end
+  return bodyVersion
 end
-return bodyVersion`);
+`;
+
+/** KEYS: the entry, and the URL's Vary record for a variant. */
+const REFRESH_SCRIPT = luaScript(`${REFRESH_LUA}
+return refresh(KEYS[1], KEYS[2])`);
+
+/**
+ * The same, and then the fill lock the revalidation held is released (KEYS[2], token ARGV[5]),
+ * whether or not the entry was still there: what the pipeline would do in the next round trip.
+ * KEYS: the entry, the lock, and the URL's Vary record for a variant.
+ */
+const REFRESH_AND_RELEASE_SCRIPT = luaScript(`${REFRESH_LUA}
+local kept = refresh(KEYS[1], KEYS[3])
+${releaseLua(2, 5)}
+return kept`);
 
 const CHECK_RANGE = ['0', String(ENTRY_HEADER_BYTES - 1)] as const;
 
@@ -275,16 +293,25 @@ export class RedisEntryStore implements EntryStore {
     this.near.remember(variantKey, near);
   }
 
-  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void> {
+  /**
+   * One round trip. With `fill` (a lock of this backend for the same URL) the lock is released
+   * in the same script, after the write; otherwise the caller releases it.
+   */
+  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock): Promise<void> {
     const urlKey = entryKey(this.namespace, address.url);
     const key = address.variant === null ? urlKey : entryKey(this.namespace, address.url, address.variant);
     const version = randomBytes(VERSION_BYTES);
     const metaJson = Buffer.from(JSON.stringify(meta));
-    const keys = key === urlKey ? [key] : [key, urlKey];
+    const varyKeys = key === urlKey ? [] : [urlKey];
     // The body this process last read or wrote is the one the pipeline revalidated, as far as
     // the store can tell; without a near copy the refresh applies to whatever body is stored.
     const expectedBody = this.near.entry(key)?.bodyVersion ?? '';
-    const bodyVersion = await runScript(this.redis, REFRESH_SCRIPT, keys, [version, metaJson, ttlArg(ttlMs), expectedBody]);
+    const args = [version, metaJson, ttlArg(ttlMs), expectedBody];
+    const lock = fill instanceof RedisFillLock && fill.sharesSlotWith(address.url) ? fill : undefined;
+    const bodyVersion = lock
+      ? await runScript(this.redis, REFRESH_AND_RELEASE_SCRIPT, [key, lock.key, ...varyKeys], [...args, lock.token])
+      : await runScript(this.redis, REFRESH_SCRIPT, [key, ...varyKeys], args);
+    lock?.releasedWithWrite();
     const near = this.near.entry(key);
     if (near && Buffer.isBuffer(bodyVersion) && bodyVersion.equals(near.bodyVersion)) {
       this.near.remember(key, { ...near, version, metaBytes: metaJson.length, entry: { meta, body: near.entry.body } });
