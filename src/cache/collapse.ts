@@ -9,7 +9,12 @@ import type { Coordination, FillLock } from '../store/types.js';
 export type FillOutcome = 'stored' | 'not-stored' | 'unknown';
 
 export type FillTicket =
-  | { role: 'leader'; finish(outcome: FillOutcome): Promise<void> }
+  | {
+      role: 'leader';
+      /** For a store write that may release it along (EntryStore.refresh); finish() releases it otherwise. */
+      lock: FillLock;
+      finish(outcome: FillOutcome): Promise<void>;
+    }
   | { role: 'follower'; outcome: FillOutcome };
 
 const NO_LOCK: FillLock = { release: async () => {} };
@@ -34,7 +39,7 @@ export class Collapser {
   async join(key: string): Promise<FillTicket> {
     const until = this.uncacheable.get(key);
     if (until !== undefined) {
-      if (until > Date.now()) return { role: 'leader', finish: async (outcome) => void (outcome === 'stored' && this.uncacheable.delete(key)) };
+      if (until > Date.now()) return { role: 'leader', lock: NO_LOCK, finish: async (outcome) => void (outcome === 'stored' && this.uncacheable.delete(key)) };
       this.uncacheable.delete(key);
     }
     const existing = this.inflight.get(key);
@@ -57,6 +62,7 @@ export class Collapser {
     let finished = false;
     return {
       role: 'leader',
+      lock,
       finish: async (outcome) => {
         if (finished) return;
         finished = true;

@@ -7,7 +7,7 @@ import { cookieBinding, storedVary, variantId, varyNames } from '../cache/keys.j
 import type { OriginResponse } from '../http/origin-response.js';
 import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
-import type { Entry, EntryAddress } from '../store/types.js';
+import type { Entry, EntryAddress, FillLock } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 import { carryPrebuiltHead } from './deliver.js';
 
@@ -60,7 +60,10 @@ export async function commitEntry(
   }
 }
 
-/** RFC 9111 §4.3.4: fold a 304's fields into the stored entry; the body is untouched. */
+/**
+ * RFC 9111 §4.3.4: fold a 304's fields into the stored entry; the body is untouched.
+ * `fill`: the revalidation's fill lock, which the store may release in the same write.
+ */
 export async function refreshEntry(
   ctx: ProxyContext,
   address: EntryAddress,
@@ -68,6 +71,7 @@ export async function refreshEntry(
   semanticsReq: SemanticsRequest,
   notModified: OriginResponse,
   rule?: CrawlSettings,
+  fill?: FillLock,
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
   const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
   const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) }, rule);
@@ -79,7 +83,7 @@ export async function refreshEntry(
   carryPrebuiltHead(entry.meta, meta);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
-    await ctx.backend.entries.refresh(address, meta, ttl);
+    await ctx.backend.entries.refresh(address, meta, ttl, fill);
   } catch (error) {
     ctx.logger.debug('entry not refreshed', { reason: (error as Error).message });
   }

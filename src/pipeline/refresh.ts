@@ -8,7 +8,7 @@ import type { Tx } from './transaction.js';
 export async function refresh(tx: Tx): Promise<Step> {
   const { ctx } = tx;
   tx.originRes!.resume(); // a 304 has no body; free the socket for reuse
-  const refreshed = await refreshEntry(ctx, tx.address!, tx.entry!, semanticsRequest(tx), tx.originRes!, tx.rule?.settings);
+  const refreshed = await refreshEntry(ctx, tx.address!, tx.entry!, semanticsRequest(tx), tx.originRes!, tx.rule?.settings, tx.fill?.lock);
   tx.entry = refreshed.entry;
   tx.entryPolicy = refreshed.policy;
   if (tx.fill) await tx.fill.finish('stored');

@@ -32,8 +32,14 @@ const PUT_BYTES_PER_MS = 20_000;
 export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptions): Backend<Rules> {
   const breaker = new Breaker(options);
   const { entries, coordination, ledger, rules } = backend;
-  const guardLock = (lock: FillLock | null): FillLock | null =>
-    lock && { release: () => breaker.call('release', () => lock.release()) };
+  // The store under the guard gets its own lock objects back (EntryStore.refresh's `fill`).
+  const innerLocks = new WeakMap<FillLock, FillLock>();
+  const guardLock = (lock: FillLock | null): FillLock | null => {
+    if (!lock) return null;
+    const guarded: FillLock = { release: () => breaker.call('release', () => lock.release()) };
+    innerLocks.set(guarded, lock);
+    return guarded;
+  };
   return {
     kind: backend.kind,
     entries: {
@@ -41,7 +47,8 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       // A large body takes longer to send than a lookup does to answer; it must not read as an outage.
       put: (address, entry, ttlMs) =>
         breaker.call('put', () => entries.put(address, entry, ttlMs), options.timeoutMs + entry.body.length / PUT_BYTES_PER_MS),
-      refresh: (address, meta, ttlMs) => breaker.call('refresh', () => entries.refresh(address, meta, ttlMs)),
+      refresh: (address, meta, ttlMs, fill) =>
+        breaker.call('refresh', () => entries.refresh(address, meta, ttlMs, fill && (innerLocks.get(fill) ?? fill))),
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
       ...(entries.usage && { usage: () => entries.usage!() }),
       ...(entries.variants && { variants: (url: string) => breaker.call('variants', () => entries.variants!(url)) }),

@@ -60,8 +60,13 @@ export interface EntryStore {
   lookup(url: string, variantOf: (vary: string[]) => string): Found | undefined | Promise<Found | undefined>;
   /** Store a whole entry (written at the end of the body, never partially). */
   put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void>;
-  /** A 304 refreshed the entry: rewrite the metadata and TTL, keep the body. No-op if it is gone. */
-  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void>;
+  /**
+   * A 304 refreshed the entry: rewrite the metadata and TTL, keep the body. No-op if it is gone.
+   * `fill`: the fill lock the caller holds for the entry and releases right after. A store may
+   * release it in the same write instead (Redis: one script), which leaves its release() nothing
+   * to do; followers must never see the lock gone before the new metadata.
+   */
+  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock): Promise<void>;
   /** Remove the URL's entry and every variant of it. */
   invalidate(url: string): Promise<void>;
   /** Every stored variant of a URL key, with its size and time left in the store (GET /cache). Optional: wrappers and test doubles may lack it; both stores have it (contract). */
@@ -106,6 +111,7 @@ export interface StoreObserver {
 }
 
 export interface FillLock {
+  /** Resolves at once when the lock is already released (also by EntryStore.refresh). */
   release(): Promise<void>;
 }
 

@@ -6,7 +6,7 @@ import { silentLogger } from '../../src/observe/log.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import type { Backend } from '../../src/store/types.js';
 import { coordinationContract, sharedStoreSubject, type ContractRules } from '../contracts/coordination.contract.js';
-import { entryStoreContract } from '../contracts/entry-store.contract.js';
+import { entryStoreContract, freshUrl, sampleEntry, sampleMeta } from '../contracts/entry-store.contract.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
@@ -72,4 +72,32 @@ describe('two proxies sharing one cache through a Redis Cluster', () => {
     expect(answers.every((r) => r.status === 200 && r.text === 'slow')).toBe(true);
     expect(origin.requestsTo('/slow')).toHaveLength(1);
   });
+});
+
+// The refresh script also releases the revalidation's fill lock: its keys (entry, lock, Vary
+// record) must hash to one slot, or a Cluster answers CROSSSLOT.
+describe('a refresh that releases its fill lock on a Redis Cluster', () => {
+  let made: Backend;
+  beforeAll(async () => {
+    made = await backend();
+  });
+  afterAll(async () => {
+    await made?.close();
+  });
+
+  for (const variant of [null, 'gz']) {
+    it(`refreshes ${variant ? 'a variant' : 'a plain entry'} and frees the lock in one script, in one slot`, async () => {
+      const url = freshUrl();
+      const address = { url, vary: variant ? ['accept-encoding'] : null, variant };
+      await made.entries.put(address, sampleEntry(Buffer.from('clustered')), 60_000);
+      const fill = variant ? `${url}:${variant}` : url;
+      const lock = await made.coordination.acquireFill(fill, 60_000);
+      expect(lock).not.toBeNull();
+      await made.entries.refresh(address, sampleMeta({ etag: '"c2"', bodyLength: 9 }), 60_000, lock!);
+      expect(await made.coordination.isFilling(fill)).toBe(false);
+      const found = await made.entries.lookup(url, () => variant ?? 'none');
+      expect(found?.entry.meta.etag).toBe('"c2"');
+      expect(found?.entry.body.toString()).toBe('clustered');
+    });
+  }
 });

@@ -1,15 +1,10 @@
-// Fleet-wide coordination on Redis: fill locks (SET NX PX with a random token), the isolate
+// Fleet-wide coordination on Redis: fill locks (SET NX PX with a random token, fill-lock.ts), the isolate
 // ledger (a set per client and key, with a TTL) and the shared policy rules (a JSON string plus a
 // pub/sub channel announcing changes). Deadlines and error mapping are guarded.ts's job.
-import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../observe/log.js';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
 import type { RedisConnection } from './connect.js';
-
-// Delete the lock only while it is still ours: after a TTL expiry another worker may hold it.
-const RELEASE_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
+import { fillLockKey, RedisFillLock } from './fill-lock.js';
 
 function ms(ttlMs: number): string {
   return String(Math.max(1, Math.ceil(ttlMs)));
@@ -21,24 +16,15 @@ export class RedisCoordination implements Coordination {
     private readonly namespace: string,
   ) {}
 
-  private key(key: string): string {
-    return `${this.namespace}:fill:${key}`;
-  }
-
   async acquireFill(key: string, ttlMs: number): Promise<FillLock | null> {
-    const lockKey = this.key(key);
-    const token = randomBytes(16).toString('base64url');
-    const reply = await this.redis.command(lockKey, ['SET', lockKey, token, 'NX', 'PX', ms(ttlMs)]);
-    if (reply === null) return null;
-    return {
-      release: async () => {
-        await this.redis.command(lockKey, ['EVAL', RELEASE_SCRIPT, '1', lockKey, token]);
-      },
-    };
+    const { key: lockKey, url } = fillLockKey(this.namespace, key);
+    const lock = new RedisFillLock(this.redis, lockKey, url);
+    const reply = await this.redis.command(lockKey, ['SET', lockKey, lock.token, 'NX', 'PX', ms(ttlMs)]);
+    return reply === null ? null : lock;
   }
 
   async isFilling(key: string): Promise<boolean> {
-    const lockKey = this.key(key);
+    const { key: lockKey } = fillLockKey(this.namespace, key);
     return (await this.redis.command(lockKey, ['EXISTS', lockKey])) === 1;
   }
 }

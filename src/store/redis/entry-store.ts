@@ -4,9 +4,11 @@
 // at entryKey(). Deadlines and error mapping are guarded.ts's job; what is stored (and for how
 // long) is decided by the pipeline, not here.
 import { randomBytes } from 'node:crypto';
-import type { Entry, EntryAddress, EntryMeta, EntryStore, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
-import type { RedisArg, RedisConnection } from './connect.js';
+import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
+import type { RedisConnection } from './connect.js';
 import { NearCache, type NearEntry, type NearVary } from './near-cache.js';
+import { evalInTransaction, luaScript, runScript } from './scripts.js';
+import { RedisFillLock, releaseLua } from './fill-lock.js';
 import {
   decodeEntry,
   decodeVary,
@@ -62,22 +64,22 @@ end
 `;
 
 /** Before a plain entry replaces whatever the URL held. */
-const DROP_VARIANTS_SCRIPT = `${DROP_LISTED}
+const DROP_VARIANTS_SCRIPT = luaScript(`${DROP_LISTED}
 dropListed(KEYS[1])
-return 1`;
+return 1`);
 
 /** Invalidation: the URL's key and every variant it lists, atomically; returns the ids. */
-const INVALIDATE_SCRIPT = `${DROP_LISTED}
+const INVALIDATE_SCRIPT = luaScript(`${DROP_LISTED}
 local ids = dropListed(KEYS[1])
 redis.call('UNLINK', KEYS[1])
-return ids`;
+return ids`);
 
 /**
  * Before a variant is written: list it in the URL's Vary record (ARGV[1] = record prefix for
  * the names, ARGV[2] = id, ARGV[3] = TTL ms). A record with other names, or a plain entry, is
  * replaced (dropping the variants it listed); the same record only ever gets a longer TTL.
  */
-const LIST_VARIANT_SCRIPT = `${DROP_LISTED}
+const LIST_VARIANT_SCRIPT = luaScript(`${DROP_LISTED}
 local prefix, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ids = ''
 if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GETRANGE', KEYS[1], 0, #prefix - 1) == prefix then
@@ -89,7 +91,7 @@ else
 end
 if not string.find('\\n' .. ids, '\\n' .. id .. '\\n', 1, true) then ids = ids .. id .. '\\n' end
 redis.call('SET', KEYS[1], prefix .. ids, 'PX', ttl)
-return 1`;
+return 1`);
 
 /**
  * A 304: rewrite version and meta around the stored body, server-side, so the body does not
@@ -97,22 +99,39 @@ return 1`;
  * Nothing happens if the entry is gone: a refresh racing an invalidation must not bring it back.
  * Nor if ARGV[4] (when not empty) names another body version: the 304 was about a body another
  * worker has since replaced, and its fields (Content-Length, ETag) must not go with the new one.
- * KEYS[2] (the Vary record of a variant) is kept alive at least as long as the variant.
+ * `varyKey` (the Vary record of a variant) is kept alive at least as long as the variant.
  * Returns the body version kept, so the caller knows whether its near-cached body is that one.
  */
-const REFRESH_SCRIPT = `
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
-local head = redis.call('GETRANGE', KEYS[1], 0, ${ENTRY_HEADER_BYTES - 1})
-if #head < ${ENTRY_HEADER_BYTES} or string.sub(head, 1, 1) ~= 'E' then return false end
-local body = redis.call('GETRANGE', KEYS[1], ${ENTRY_HEADER_BYTES} + struct.unpack('>I4', head, ${ENTRY_HEADER_BYTES - 3}), -1)
-local bodyVersion = string.sub(head, ${VERSION_BYTES + 2}, ${2 * VERSION_BYTES + 1})
-if ARGV[4] ~= '' and ARGV[4] ~= bodyVersion then return false end
-redis.call('SET', KEYS[1], 'E' .. ARGV[1] .. bodyVersion .. struct.pack('>I4', #ARGV[2]) .. ARGV[2] .. body, 'PX', ARGV[3])
-if KEYS[2] then
-  local left = redis.call('PTTL', KEYS[2])
-  if left >= 0 and left < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+const REFRESH_LUA = `
+local function refresh(entryKey, varyKey)
+  if redis.call('TYPE', entryKey).ok ~= 'string' then return false end
+  local head = redis.call('GETRANGE', entryKey, 0, ${ENTRY_HEADER_BYTES - 1})
+  if #head < ${ENTRY_HEADER_BYTES} or string.sub(head, 1, 1) ~= 'E' then return false end
+  local body = redis.call('GETRANGE', entryKey, ${ENTRY_HEADER_BYTES} + struct.unpack('>I4', head, ${ENTRY_HEADER_BYTES - 3}), -1)
+  local bodyVersion = string.sub(head, ${VERSION_BYTES + 2}, ${2 * VERSION_BYTES + 1})
+  if ARGV[4] ~= '' and ARGV[4] ~= bodyVersion then return false end
+  redis.call('SET', entryKey, 'E' .. ARGV[1] .. bodyVersion .. struct.pack('>I4', #ARGV[2]) .. ARGV[2] .. body, 'PX', ARGV[3])
+  if varyKey then
+    local left = redis.call('PTTL', varyKey)
+    if left >= 0 and left < tonumber(ARGV[3]) then redis.call('PEXPIRE', varyKey, ARGV[3]) end
+  end
+  return bodyVersion
 end
-return bodyVersion`;
+`;
+
+/** KEYS: the entry, and the URL's Vary record for a variant. */
+const REFRESH_SCRIPT = luaScript(`${REFRESH_LUA}
+return refresh(KEYS[1], KEYS[2])`);
+
+/**
+ * The same, and then the fill lock the revalidation held is released (KEYS[2], token ARGV[5]),
+ * whether or not the entry was still there: what the pipeline would do in the next round trip.
+ * KEYS: the entry, the lock, and the URL's Vary record for a variant.
+ */
+const REFRESH_AND_RELEASE_SCRIPT = luaScript(`${REFRESH_LUA}
+local kept = refresh(KEYS[1], KEYS[3])
+${releaseLua(2, 5)}
+return kept`);
 
 const CHECK_RANGE = ['0', String(ENTRY_HEADER_BYTES - 1)] as const;
 
@@ -256,7 +275,7 @@ export class RedisEntryStore implements EntryStore {
     const near: NearEntry = { kind: 'entry', version, bodyVersion: version, metaBytes: metaJson.length, entry };
     if (!address.vary || address.variant === null) {
       await this.redis.transaction(key, [
-        ['EVAL', DROP_VARIANTS_SCRIPT, '1', key],
+        evalInTransaction(DROP_VARIANTS_SCRIPT, [key]),
         ['SET', key, record, 'PX', ttl],
       ]);
       this.near.remember(key, near);
@@ -267,24 +286,32 @@ export class RedisEntryStore implements EntryStore {
     const variantKey = entryKey(this.namespace, address.url, address.variant);
     const prefix = encodeVaryPrefix(address.vary);
     await this.redis.transaction(key, [
-      ['EVAL', LIST_VARIANT_SCRIPT, '1', key, prefix, address.variant, ttl],
+      evalInTransaction(LIST_VARIANT_SCRIPT, [key], [prefix, address.variant, ttl]),
       ['SET', variantKey, record, 'PX', ttl],
     ]);
     this.near.remember(key, { kind: 'vary', names: address.vary, prefix });
     this.near.remember(variantKey, near);
   }
 
-  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void> {
+  /**
+   * One round trip. With `fill` (a lock of this backend for the same URL) the lock is released
+   * in the same script, after the write; otherwise the caller releases it.
+   */
+  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock): Promise<void> {
     const urlKey = entryKey(this.namespace, address.url);
     const key = address.variant === null ? urlKey : entryKey(this.namespace, address.url, address.variant);
     const version = randomBytes(VERSION_BYTES);
     const metaJson = Buffer.from(JSON.stringify(meta));
-    const keys = key === urlKey ? ['1', key] : ['2', key, urlKey];
+    const varyKeys = key === urlKey ? [] : [urlKey];
     // The body this process last read or wrote is the one the pipeline revalidated, as far as
     // the store can tell; without a near copy the refresh applies to whatever body is stored.
     const expectedBody = this.near.entry(key)?.bodyVersion ?? '';
-    const args: RedisArg[] = ['EVAL', REFRESH_SCRIPT, ...keys, version, metaJson, ttlArg(ttlMs), expectedBody];
-    const bodyVersion = await this.redis.command(urlKey, args);
+    const args = [version, metaJson, ttlArg(ttlMs), expectedBody];
+    const lock = fill instanceof RedisFillLock && fill.sharesSlotWith(address.url) ? fill : undefined;
+    const bodyVersion = lock
+      ? await runScript(this.redis, REFRESH_AND_RELEASE_SCRIPT, [key, lock.key, ...varyKeys], [...args, lock.token])
+      : await runScript(this.redis, REFRESH_SCRIPT, [key, ...varyKeys], args);
+    lock?.releasedWithWrite();
     const near = this.near.entry(key);
     if (near && Buffer.isBuffer(bodyVersion) && bodyVersion.equals(near.bodyVersion)) {
       this.near.remember(key, { ...near, version, metaBytes: metaJson.length, entry: { meta, body: near.entry.body } });
@@ -295,7 +322,7 @@ export class RedisEntryStore implements EntryStore {
 
   async invalidate(url: string): Promise<void> {
     const key = entryKey(this.namespace, url);
-    const dropped = await this.redis.command(key, ['EVAL', INVALIDATE_SCRIPT, '1', key]);
+    const dropped = await runScript(this.redis, INVALIDATE_SCRIPT, [key]);
     this.near.forget(key);
     for (const id of Array.isArray(dropped) ? dropped : []) this.near.forget(entryKey(this.namespace, url, String(id)));
   }

@@ -1,0 +1,56 @@
+// Fill locks on Redis: the key layout, the holder's random token and the Lua that deletes a lock
+// only while it is still its holder's. coordination.ts takes and releases them; entry-store.ts
+// embeds the same release in its refresh script, so a revalidation's refresh and the release of
+// its lock are one round trip (and followers in other processes, polling the lock, cannot see
+// it gone before the refreshed entry is there).
+import { randomBytes } from 'node:crypto';
+import type { FillLock } from '../types.js';
+import type { RedisConnection } from './connect.js';
+import { luaScript, runScript } from './scripts.js';
+
+/**
+ * `<ns>:fill:{<url>}[:<variant>]` for the fill key `<url>[:<variant>]` (cache/keys.ts fillKey):
+ * the URL's hash tag, the one its entry keys carry (entry-store.ts entryKey), so a refresh
+ * script may release the lock in the same Cluster slot.
+ */
+export function fillLockKey(namespace: string, fillKey: string): { key: string; url: string } {
+  const colon = fillKey.indexOf(':');
+  const url = colon < 0 ? fillKey : fillKey.slice(0, colon);
+  return { key: `${namespace}:fill:{${url}}${colon < 0 ? '' : fillKey.slice(colon)}`, url };
+}
+
+/** Lua: delete KEYS[`keyAt`] if it still holds ARGV[`tokenAt`]; after a TTL expiry another may hold it. */
+export function releaseLua(keyAt: number, tokenAt: number): string {
+  return `if redis.call('GET', KEYS[${keyAt}]) == ARGV[${tokenAt}] then redis.call('DEL', KEYS[${keyAt}]) end`;
+}
+
+const RELEASE_SCRIPT = luaScript(`${releaseLua(1, 1)}\nreturn 0`);
+
+export class RedisFillLock implements FillLock {
+  readonly token = randomBytes(16).toString('base64url');
+  private released = false;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    /** The lock's Redis key. */
+    readonly key: string,
+    /** The URL key whose hash tag `key` carries. */
+    readonly url: string,
+  ) {}
+
+  /** Whether a script touching `url`'s entry keys may release this lock too (same slot). */
+  sharesSlotWith(url: string): boolean {
+    return !this.released && url === this.url;
+  }
+
+  /** A refresh script released it along with its write: release() has nothing left to do. */
+  releasedWithWrite(): void {
+    this.released = true;
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    await runScript(this.redis, RELEASE_SCRIPT, [this.key], [this.token]);
+    this.released = true;
+  }
+}
