@@ -1,8 +1,8 @@
 // `npm run bench:instructions`: user-space CPU instructions per request, counted by valgrind's
 // callgrind, for the proxy's scenarios and for the same requests answered by the origin alone.
-// Unlike req/s and CPU µs, the count does not move with what else the machine is doing (the
-// same build gives the same figure within about 1 %), so it shows what a change saves on a
-// shared, noisy machine. It leaves out the kernel (socket reads and writes, wakeups) and runs
+// Run alone, the same build gives the same figure within about 1 %; other busy processes move it
+// by up to 10–15 % (each wakeup then handles more requests at once), far less than req/s and CPU
+// µs swing on a shared machine, so compare builds in runs one after the other. It leaves out the kernel (socket reads and writes, wakeups) and runs
 // each process about 50 times slower, so it complements `npm run bench`, never replaces it.
 // Each subject runs under `valgrind --tool=callgrind --instr-atstart=no`; after a warm-up load
 // (the JIT settles) instrumentation is switched on (`callgrind_control -i on`), a fixed number of
