@@ -32,14 +32,7 @@ const PUT_BYTES_PER_MS = 20_000;
 export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptions): Backend<Rules> {
   const breaker = new Breaker(options);
   const { entries, coordination, ledger, rules } = backend;
-  // The store under the guard gets its own lock objects back (EntryStore.refresh's `fill`).
-  const innerLocks = new WeakMap<FillLock, FillLock>();
-  const guardLock = (lock: FillLock | null): FillLock | null => {
-    if (!lock) return null;
-    const guarded: FillLock = { release: () => breaker.call('release', () => lock.release()) };
-    innerLocks.set(guarded, lock);
-    return guarded;
-  };
+  const guardLock = (lock: FillLock | null): FillLock | null => lock && new GuardedLock(lock, breaker);
   return {
     kind: backend.kind,
     entries: {
@@ -48,7 +41,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       put: (address, entry, ttlMs) =>
         breaker.call('put', () => entries.put(address, entry, ttlMs), options.timeoutMs + entry.body.length / PUT_BYTES_PER_MS),
       refresh: (address, meta, ttlMs, fill) =>
-        breaker.call('refresh', () => entries.refresh(address, meta, ttlMs, fill && (innerLocks.get(fill) ?? fill))),
+        breaker.call('refresh', () => entries.refresh(address, meta, ttlMs, fill instanceof GuardedLock ? fill.inner : fill)),
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
       ...(entries.usage && { usage: () => entries.usage!() }),
       ...(entries.variants && { variants: (url: string) => breaker.call('variants', () => entries.variants!(url)) }),
@@ -85,6 +78,26 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
     instrument: (observer) => breaker.observe(observer),
     close: () => breaker.closing('close', () => backend.close()),
   };
+}
+
+/**
+ * A store's fill lock behind the breaker. The store under the guard gets its own lock back
+ * (EntryStore.refresh's `fill`), and a lock its refresh already released costs no store call.
+ */
+class GuardedLock implements FillLock {
+  constructor(
+    readonly inner: FillLock,
+    private readonly breaker: Breaker,
+  ) {}
+
+  get released(): boolean {
+    return this.inner.released === true;
+  }
+
+  release(): Promise<void> {
+    if (this.released) return Promise.resolve();
+    return this.breaker.call('release', () => this.inner.release());
+  }
 }
 
 class Breaker {

@@ -113,6 +113,8 @@ export interface StoreObserver {
 export interface FillLock {
   /** Resolves at once when the lock is already released (also by EntryStore.refresh). */
   release(): Promise<void>;
+  /** True once released, when the store can tell (a Redis refresh releases its lock along). */
+  readonly released?: boolean;
 }
 
 /** Cross-worker request collapsing: at most one holder of a key's fill lock at a time. */

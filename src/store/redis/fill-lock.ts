@@ -28,7 +28,7 @@ const RELEASE_SCRIPT = luaScript(`${releaseLua(1, 1)}\nreturn 0`);
 
 export class RedisFillLock implements FillLock {
   readonly token = randomBytes(16).toString('base64url');
-  private released = false;
+  private releasedAlready = false;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -40,17 +40,21 @@ export class RedisFillLock implements FillLock {
 
   /** Whether a script touching `url`'s entry keys may release this lock too (same slot). */
   sharesSlotWith(url: string): boolean {
-    return !this.released && url === this.url;
+    return !this.releasedAlready && url === this.url;
   }
 
   /** A refresh script released it along with its write: release() has nothing left to do. */
   releasedWithWrite(): void {
-    this.released = true;
+    this.releasedAlready = true;
+  }
+
+  get released(): boolean {
+    return this.releasedAlready;
   }
 
   async release(): Promise<void> {
-    if (this.released) return;
+    if (this.releasedAlready) return;
     await runScript(this.redis, RELEASE_SCRIPT, [this.key], [this.token]);
-    this.released = true;
+    this.releasedAlready = true;
   }
 }
