@@ -5,8 +5,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
+import { HOP_BY_HOP } from '../src/http/hop-by-hop.js';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP);
 const pools = new Map<string, Pool>();
 
 function poolFor(origin: string): Pool {
@@ -19,7 +20,7 @@ function endToEnd(raw: readonly (Buffer | string)[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString();
-    if (!HOP_BY_HOP.has(name.toLowerCase())) out.push(name, raw[i + 1]!.toString());
+    if (!HOP_BY_HOP_SET.has(name.toLowerCase())) out.push(name, raw[i + 1]!.toString());
   }
   return out;
 }

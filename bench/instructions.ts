@@ -12,7 +12,7 @@
 // BENCH_INSTR_CONCURRENCY (10), BENCH_ONLY (scenario names, as for `npm run bench`),
 // BENCH_PROXY_SCRIPT (another build's dist/src/cli/main.js, to compare builds).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -93,15 +93,12 @@ function control(pid: number, ...args: string[]): void {
   if (done.status !== 0) throw new Error(`callgrind_control ${args.join(' ')} ${pid} failed: ${done.stderr || done.stdout}`);
 }
 
-/** Instructions in the dump callgrind_control -d wrote (`<file>.<pid>.1`), all threads together. */
+/** Instructions in the dump callgrind_control -d wrote (`cg.<pid>.1`), all threads together. */
 function dumpedInstructions(dir: string, pid: number): number {
-  let total = 0;
-  for (const file of readdirSync(dir).filter((name) => name === `cg.${pid}.1`)) {
-    const match = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, file), 'utf8'));
-    if (match) total += Number(match[1]);
-  }
-  if (total === 0) throw new Error(`no callgrind dump for pid ${pid} in ${dir}`);
-  return total;
+  const file = join(dir, `cg.${pid}.1`);
+  const match = existsSync(file) ? /^totals:\s+(\d+)/m.exec(readFileSync(file, 'utf8')) : null;
+  if (!match) throw new Error(`no callgrind dump for pid ${pid} in ${dir}`);
+  return Number(match[1]);
 }
 
 interface Subject {

@@ -53,8 +53,8 @@ export class ProxyMetrics implements StoreObserver {
   private readonly upstreamBytes: Counter<string>;
   private readonly upstreamSeconds: Histogram<string>;
   private readonly storeSeconds: Histogram<string>;
+  // Labelled children kept (keptChild): on the path of every Redis call and every upstream request.
   private readonly storeSecondsByOp = new Map<string, Histogram.Internal<string>>();
-  // One child per status class, kept: inc({ status }) hashes the labels on every upstream request.
   private readonly upstreamByClass = new Map<string, Counter.Internal>();
   private readonly storeErrors: Counter<string>;
   private readonly breakerOpen: Gauge<string>;
@@ -126,29 +126,20 @@ export class ProxyMetrics implements StoreObserver {
   /** An origin answered (its head arrived) after `seconds`. */
   upstreamAnswered(seconds: number, status: number): void {
     this.upstreamSeconds.observe(seconds);
-    this.upstreamChild(`${Math.floor(status / 100)}xx`).inc();
+    keptChild(this.upstreamByClass, `${Math.floor(status / 100)}xx`, (label) => this.upstreamRequests.labels(label)).inc();
   }
 
   upstreamFailed(): void {
-    this.upstreamChild('error').inc();
+    keptChild(this.upstreamByClass, 'error', (label) => this.upstreamRequests.labels(label)).inc();
   }
 
-  private upstreamChild(status: string): Counter.Internal {
-    let child = this.upstreamByClass.get(status);
-    if (!child) this.upstreamByClass.set(status, (child = this.upstreamRequests.labels(status)));
-    return child;
-  }
 
   upstreamReceived(bytes: number): void {
     if (bytes > 0) this.upstreamBytes.inc(bytes);
   }
 
   call(op: string, seconds: number, ok: boolean): void {
-    // One labelled child per op, kept: observe({ op }) would validate and hash the label on every
-    // store call, which is on the path of every Redis hit.
-    let child = this.storeSecondsByOp.get(op);
-    if (!child) this.storeSecondsByOp.set(op, (child = this.storeSeconds.labels(op)));
-    child.observe(seconds);
+    keptChild(this.storeSecondsByOp, op, (label) => this.storeSeconds.labels(label)).observe(seconds);
     if (!ok) this.storeErrors.inc({ op });
   }
 
@@ -186,4 +177,11 @@ function bodyBytesSent(tx: Tx): number {
   if (delivered === 304 || delivered === 416) return 0;
   if (delivered === 206) return Number(tx.clientRes.getHeader('content-length') ?? 0) || 0;
   return tx.entry!.meta.bodyLength;
+}
+
+/** One labelled child per value, kept: `inc({ label })` / `observe({ label })` validate and hash the label on every call. */
+function keptChild<Child>(children: Map<string, Child>, value: string, make: (value: string) => Child): Child {
+  let child = children.get(value);
+  if (!child) children.set(value, (child = make(value)));
+  return child;
 }
