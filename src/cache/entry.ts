@@ -38,15 +38,21 @@ export function marksShareable(cacheControl: string | undefined): boolean {
   return names.has('public') || names.has('s-maxage');
 }
 
-/** The policy's serialised form without its copy of the response fields when it equals ours. */
-function compactPolicy(policy: CachePolicy, headers: Record<string, string | string[]>): CachePolicy.CachePolicyObject {
-  const object = policy.toObject();
-  const own = semanticsHeaders(headers);
-  const resh = object.resh as Record<string, string>;
-  const same = Object.keys(resh).length === Object.keys(own).length && Object.entries(own).every(([k, v]) => resh[k] === v);
-  if (!same) return object;
-  const { resh: _dropped, ...rest } = object;
-  return rest as CachePolicy.CachePolicyObject;
+/**
+ * The policy's serialised form (`object`, made for this entry) without its copy of the response
+ * fields when it equals ours (`known`: the caller has checked). Dropped by setting `resh` to
+ * undefined (JSON leaves it out): a rest copy or `delete` would put the object in V8's slow
+ * dictionary mode, and every later copy of it (policyObject) costs microseconds.
+ */
+function compactPolicy(object: CachePolicy.CachePolicyObject, headers: Record<string, string | string[]>, known = false): CachePolicy.CachePolicyObject {
+  if (!known) {
+    const own = semanticsHeaders(headers);
+    const resh = object.resh as Record<string, string>;
+    const same = Object.keys(resh).length === Object.keys(own).length && Object.entries(own).every(([k, v]) => resh[k] === v);
+    if (!same) return object;
+  }
+  (object as { resh: unknown }).resh = undefined;
+  return object;
 }
 
 /** The serialised policy, whole again (see compactPolicy). */
@@ -65,23 +71,31 @@ export function buildMeta(
   policy: CachePolicy,
   storedAt: number,
   bodyLength: number,
-  extra: { boundTo?: string; url?: string } = {},
+  extra: {
+    boundTo?: string | undefined;
+    url?: string | undefined;
+    /** The policy's serialised form when the caller has it (a 304 refresh), made for this entry alone. */
+    serialised?: CachePolicy.CachePolicyObject | undefined;
+    /** The caller knows the policy's fields equal `headers` (compactPolicy need not compare them). */
+    fieldsMatch?: boolean;
+  } = {},
 ): EntryMeta {
-  const etag = single(headers['etag']);
-  const lastModified = single(headers['last-modified']);
-  return {
+  const meta: EntryMeta = {
     v: 1,
     status,
     headers,
-    policy: compactPolicy(policy, headers),
-    ...(etag !== undefined && { etag }),
-    ...(lastModified !== undefined && { lastModified }),
+    policy: compactPolicy(extra.serialised ?? policy.toObject(), headers, extra.fieldsMatch),
     storedAt,
     bodyLength,
     storedBy: PROCESS_NAME,
-    ...(extra.boundTo !== undefined && { boundTo: extra.boundTo }),
-    ...(extra.url !== undefined && { url: extra.url }),
   };
+  const etag = single(headers['etag']);
+  const lastModified = single(headers['last-modified']);
+  if (etag !== undefined) meta.etag = etag;
+  if (lastModified !== undefined) meta.lastModified = lastModified;
+  if (extra.boundTo !== undefined) meta.boundTo = extra.boundTo;
+  if (extra.url !== undefined) meta.url = extra.url;
+  return meta;
 }
 
 export function single(value: string | string[] | undefined): string | undefined {

@@ -10,6 +10,7 @@ import { policyObject } from './entry.js';
 import type { CrawlSettings, OverrideToken } from '../policy/crawl-rules.js';
 import { applyFreshnessRule, hasFreshnessLevers } from './freshness-rule.js';
 import { fieldsForPolicy } from './response-fields.js';
+import { formatHttpDate, parseHttpDate } from '../http/http-date.js';
 
 export type CachePolicyObject = CachePolicy.CachePolicyObject;
 export type SemanticsRequest = { url: string; method: string; headers: Record<string, string> };
@@ -33,10 +34,24 @@ const HEURISTICALLY_CACHEABLE: ReadonlySet<number> = new Set([200, 203, 204, 206
 interface LibraryFields {
   _status: number;
   _method: string;
+  _url: string;
+  _host: string | undefined;
   _rescc: Record<string, string | true>;
   _reqcc: Record<string, string | true>;
   _resHeaders: Record<string, string>;
   _noAuthorization: boolean;
+  _responseTime: number;
+  _isShared: boolean;
+  _cacheHeuristic: number;
+  _immutableMinTtl: number;
+  _ignoreCargoCult: boolean;
+}
+
+/** A policy rebuilt after a 304 (Semantics.refreshedPolicy), and its serialised form without its copy of the fields. */
+export interface RefreshedPolicy {
+  policy: CachePolicy;
+  /** Its serialised form (what toObject() returns), a new object the caller may keep. */
+  serialised: CachePolicy.CachePolicyObject;
 }
 
 /**
@@ -79,6 +94,13 @@ export interface Semantics {
   ruleOverrides(policy: CachePolicy): readonly OverrideToken[];
   /** The stored entry's policy, rebuilt once per metadata object (hits reuse it). */
   policyOf(meta: EntryMeta): CachePolicy;
+  /**
+   * After a 304 that changed no stored field but Date: what policyFor(req, the merged fields,
+   * rule) would build, made from `before` without parsing anything again. null when something
+   * else could differ (a crawl rule's levers, the request's Cache-Control or credentials):
+   * then policyFor must build it.
+   */
+  refreshedPolicy(before: CachePolicy, req: SemanticsRequest, date: string | string[] | undefined, rule?: CrawlSettings): RefreshedPolicy | null;
   /** `policy` was just built for `meta` (a 304 refresh): policyOf(meta) returns it, no rebuild. */
   adopt(meta: EntryMeta, policy: CachePolicy): void;
   /** Why a response may not be stored ('vary-star', 'set-cookie', 'not-storable'), or null when it may. */
@@ -116,6 +138,11 @@ function parseDirectives(value: string | undefined): ReadonlyMap<string, string 
     out.set(name, rest.length ? rest.join('=').trim().replace(/^"|"$/g, '') : true);
   }
   return out;
+}
+
+function isEmpty(object: object): boolean {
+  for (const _ in object) return false;
+  return true;
 }
 
 function headerText(value: string | string[] | undefined): string | undefined {
@@ -185,6 +212,39 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       }
       return this.memoAge;
     }
+
+    /** refreshedPolicy: the same response fields but Date, received now, for a request with the same semantics. */
+    static refreshed(before: ClockedPolicy, req: SemanticsRequest, date: string | undefined): RefreshedPolicy {
+      const f = before as unknown as LibraryFields;
+      const resh = { ...f._resHeaders };
+      // As fieldsForPolicy reads Date: strictly, in its canonical form, dropped when invalid.
+      const time = date === undefined ? NaN : parseHttpDate(date, now());
+      if (Number.isNaN(time)) delete resh['date'];
+      else resh['date'] = formatHttpDate(time);
+      // A literal, not a spread of another policy's object: see compactPolicy in entry.ts.
+      const serialised: CachePolicy.CachePolicyObject = {
+        v: 1,
+        t: now(),
+        sh: f._isShared,
+        ch: f._cacheHeuristic,
+        imm: f._immutableMinTtl,
+        icc: f._ignoreCargoCult,
+        st: f._status,
+        resh,
+        rescc: f._rescc,
+        m: f._method,
+        u: f._url,
+        h: f._host,
+        a: f._noAuthorization,
+        reqh: resh['vary'] ? req.headers : null,
+        reqcc: f._reqcc,
+      } as CachePolicy.CachePolicyObject;
+      const policy = ClockedPolicy.fromObject(serialised) as ClockedPolicy;
+      // Parsed from Cache-Control, which did not change; storable() reads no date.
+      policy.directives = before.directives;
+      policy.memoStorable = before.memoStorable;
+      return { policy, serialised };
+    }
   }
   const options = { shared: true, cacheHeuristic: 0.1 };
   // The memory store hands back the same meta object on every hit: its policy is rebuilt once
@@ -207,6 +267,19 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       const policy = new ClockedPolicy(req, { status: res.status, headers }, options);
       if (effect.overridden.length) policy.overridden = effect.overridden;
       return policy;
+    },
+    refreshedPolicy(before, req, date, rule) {
+      if (!(before instanceof ClockedPolicy) || hasFreshnessLevers(rule) || before.overridden.length) return null;
+      const f = before as unknown as LibraryFields;
+      // The request's side of the policy must come out as it would from the constructor.
+      const sameRequest =
+        req.method === f._method &&
+        req.url === f._url &&
+        req.headers['host'] === f._host &&
+        !req.headers['authorization'] === f._noAuthorization &&
+        req.headers['cache-control'] === undefined &&
+        isEmpty(f._reqcc);
+      return sameRequest ? ClockedPolicy.refreshed(before, req, headerText(date)) : null;
     },
     ruleOverrides: (policy) => (policy as ClockedPolicy).overridden ?? NO_OVERRIDES,
     adopt(meta, policy) {

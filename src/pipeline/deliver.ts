@@ -7,6 +7,7 @@ import { notModified } from '../http/conditionals.js';
 import { ifRangeMatches, planRange } from '../http/range.js';
 import { appendVia } from '../http/via.js';
 import { recordServedTo } from './record-served.js';
+import { sameFieldsOutside } from '../cache/same-fields.js';
 import type { EntryMeta } from '../store/types.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -159,20 +160,6 @@ export function carryPrebuiltHead(before: EntryMeta, after: EntryMeta): void {
     framing.push(name, name === 'date' ? String(after.headers['date']) : prebuilt.framing[i + 1]!);
   }
   (after as WithHeads)[PREBUILT_HEAD] = { framing, lines: prebuilt.lines };
-}
-
-function sameFieldsOutside(a: EntryMeta['headers'], b: EntryMeta['headers'], outside: ReadonlySet<string>): boolean {
-  let count = 0;
-  for (const name in a) {
-    if (outside.has(name)) continue;
-    count++;
-    const x = a[name];
-    const y = b[name];
-    if (x === y) continue;
-    if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length || x.some((v, i) => v !== y[i])) return false;
-  }
-  for (const name in b) if (!outside.has(name)) count--;
-  return count === 0;
 }
 
 /** null when the entry's head must go through writeHead whole (no body length, or a field node would refuse). */

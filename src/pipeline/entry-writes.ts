@@ -10,6 +10,9 @@ import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress, FillLock } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 import { carryPrebuiltHead } from './deliver.js';
+import { sameFieldsOutside } from '../cache/same-fields.js';
+
+const DATE: ReadonlySet<string> = new Set(['date']);
 
 /** `perClientId`: the entry is stored for this client only (see keys.ts PER_CLIENT). */
 export function addressFor(
@@ -73,14 +76,20 @@ export async function refreshEntry(
   rule?: CrawlSettings,
   fill?: FillLock,
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
-  const headers = ctx.semantics.mergeNotModified(entry.meta.headers, storedHeaders(notModified.headers));
-  const policy = ctx.semantics.policyFor(semanticsReq, { status: entry.meta.status, headers: semanticsHeaders(headers) }, rule);
-  const meta = buildMeta(entry.meta.status, headers, policy, ctx.now(), entry.body.length, { boundTo: entry.meta.boundTo, url: entry.meta.url });
+  const before = entry.meta;
+  const headers = ctx.semantics.mergeNotModified(before.headers, storedHeaders(notModified.headers));
+  // The usual 304 changes Date alone: the policy is then copied from the stored one, not rebuilt.
+  const onlyDate = sameFieldsOutside(before.headers, headers, DATE);
+  const refreshed = onlyDate ? ctx.semantics.refreshedPolicy(ctx.semantics.policyOf(before), semanticsReq, headers['date'], rule) : null;
+  const policy = refreshed?.policy ?? ctx.semantics.policyFor(semanticsReq, { status: before.status, headers: semanticsHeaders(headers) }, rule);
+  // Its fields equal ours when the old ones did (no `resh` kept) and the new Date is canonical.
+  const fieldsMatch = !!refreshed && !before.policy.resh && refreshed.serialised.resh['date'] === headers['date'];
+  const meta = buildMeta(before.status, headers, policy, ctx.now(), entry.body.length, { boundTo: before.boundTo, url: before.url, serialised: refreshed?.serialised, fieldsMatch });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta,
   // and its head's prebuilt lines when only Date changed.
   ctx.semantics.adopt(meta, policy);
-  carryPrebuiltHead(entry.meta, meta);
+  carryPrebuiltHead(before, meta);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl, fill);

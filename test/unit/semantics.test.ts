@@ -124,3 +124,54 @@ describe('storability and the other questions', () => {
     expect(semantics.storeTtlMs(p, true, 10_000)).toBe(70_000);
   });
 });
+
+describe('refreshedPolicy: the policy after a 304 that changed only Date', () => {
+  const later = new Date(start + 90_000).toUTCString();
+  const cases: Array<[string, Record<string, string>]> = [
+    ['max-age', { 'cache-control': 'max-age=60', etag: '"a"' }],
+    ['Expires and Last-Modified (freshness read from Date)', { expires: new Date(start + 600_000).toUTCString(), 'last-modified': new Date(start - 86_400_000).toUTCString() }],
+    ['heuristic freshness', { 'last-modified': new Date(start - 864_000_000).toUTCString() }],
+    ['Vary', { 'cache-control': 'public, max-age=60', vary: 'accept-encoding' }],
+    ['s-maxage and stale-while-revalidate', { 'cache-control': 's-maxage=30, stale-while-revalidate=60' }],
+  ];
+
+  for (const [name, fields] of cases) {
+    it(`builds what policyFor builds from the merged fields: ${name}`, () => {
+      const { semantics, req, policy, advance } = setup();
+      const before = policy(fields);
+      advance(90);
+      const refreshed = semantics.refreshedPolicy(before, req, later);
+      const rebuilt = semantics.policyFor(req, { status: 200, headers: { ...fields, date: later } });
+
+      expect(refreshed).not.toBeNull();
+      expect(refreshed!.policy.toObject()).toEqual(rebuilt.toObject());
+      expect(refreshed!.serialised).toEqual(rebuilt.toObject());
+      for (const at of [0, 30, 700]) {
+        advance(at);
+        expect([semantics.ttlSeconds(refreshed!.policy), semantics.usability(refreshed!.policy, req)]).toEqual([semantics.ttlSeconds(rebuilt), semantics.usability(rebuilt, req)]);
+      }
+    });
+  }
+
+  it('reads the new Date as policyFor does: canonical form, or none when invalid', () => {
+    const { semantics, req, policy } = setup();
+    const before = policy({ 'cache-control': 'max-age=60' });
+
+    expect(semantics.refreshedPolicy(before, req, 'Tuesday, 01-Jul-25 10:01:30 GMT')!.serialised.resh['date']).toBe(later);
+    expect(semantics.refreshedPolicy(before, req, 'not a date')!.serialised.resh).not.toHaveProperty('date');
+    expect(semantics.refreshedPolicy(before, req, undefined)!.serialised.resh).not.toHaveProperty('date');
+  });
+
+  it('declines when the request or a crawl rule could make the policy differ', () => {
+    const { semantics, req, policy } = setup();
+    const before = policy({ 'cache-control': 'max-age=60' });
+    const withHeaders = (headers: Record<string, string>) => ({ ...req, headers: { ...req.headers, ...headers } });
+
+    expect(semantics.refreshedPolicy(before, withHeaders({ 'cache-control': 'max-age=0' }), later)).toBeNull();
+    expect(semantics.refreshedPolicy(before, withHeaders({ authorization: '(present, not stored)' }), later)).toBeNull();
+    expect(semantics.refreshedPolicy(before, { ...req, url: 'http://example.com/other' }, later)).toBeNull();
+    expect(semantics.refreshedPolicy(before, req, later, { defaultTtl: 60 })).toBeNull();
+    const fromNoCacheRequest = semantics.policyFor(withHeaders({ 'cache-control': 'no-cache' }), { status: 200, headers: { 'cache-control': 'max-age=60' } });
+    expect(semantics.refreshedPolicy(fromNoCacheRequest, req, later)).toBeNull();
+  });
+});
