@@ -1,7 +1,8 @@
-// A reference for the instruction counts (bench/instructions.ts): the least a Node forward proxy
-// does per request — node:http server, one undici Pool per origin, hop-by-hop fields dropped,
-// the body relayed — and nothing else (no cache, no policy, no metrics, no limits). Not a proxy
-// for any other use. Prints `listening <port>` once ready.
+// A reference for the instruction counts (bench/instructions.ts) and the floor of `npm run bench`
+// (bench/run.ts): the least a Node forward proxy does per request — node:http server, one undici
+// Pool per origin, hop-by-hop fields dropped, the body relayed — and nothing else (no cache, no
+// policy, no metrics, no limits). Not a proxy for any other use. Prints `listening <port>` once
+// ready.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';

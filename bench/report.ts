@@ -1,6 +1,7 @@
-// The benchmark's report on stdout: Markdown tables (memory store, Redis store, --workers, HTTPS),
-// the issues' bars as PASS / FAIL / SKIPPED, warnings for contended runs, and the diagnostics
-// table. Measuring is bench/run.ts's job; the scenarios and bars are bench/scenarios.ts's tables.
+// The benchmark's report on stdout: Markdown tables (memory store, the bare forwarder's floor,
+// Redis store, --workers, HTTPS), the issues' bars as PASS / FAIL / SKIPPED (issue 10's again for
+// --workers N), warnings for contended runs, and the diagnostics table. Measuring is
+// bench/run.ts's job; the scenarios and bars are bench/scenarios.ts's tables.
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { bar, bytes, int, mb, ms, pct, table } from './format.js';
 import { httpsReport, type HttpsResults } from './https.js';
 import type { LoadGenerator } from './load.js';
+import type { WindowStats } from './processes.js';
 import type { KeyCost } from './redis.js';
-import { BARS, cpuPerRequest, MANY_URLS, rate, REDIS_HIT_BAR, STORM_URLS, upstreamCount, type Measured, type Scenario, type ScenarioId } from './scenarios.js';
+import { BARS, cpuPerRequest, MANY_URLS, rate, REDIS_HIT_BAR, STORM_URLS, sysPerRequest, upstreamCount, WORKER_SCENARIOS, type Measured, type Scenario, type ScenarioId } from './scenarios.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -34,6 +36,15 @@ export interface MemorySection {
   runs: Map<Scenario, { proxy: Measured; direct: Measured }>;
   /** VmHWM of the shared memory-store proxy. */
   peakRss: number | undefined;
+  /** The pass-through load through bench/bare-forwarder.ts, or why it was not run. */
+  floor: FloorRuns | string;
+}
+
+/** The bare forwarder's best run and the origin runs it is a share of (the pass-through row's own, when that ran). */
+export interface FloorRuns {
+  scenario: Scenario;
+  forwarder: Measured;
+  direct: Measured;
 }
 
 export interface RedisSection {
@@ -47,7 +58,7 @@ export interface RedisSection {
   peakRss: number | undefined;
 }
 
-/** The hits with `--workers N`, per store, or why they were not run. */
+/** WORKER_SCENARIOS with `--workers N`, per store, or why they were not run. */
 export interface WorkersSection {
   memory: Map<Scenario, Measured> | string;
   redis: Map<Scenario, Measured> | string;
@@ -139,6 +150,7 @@ export function report(setup: BenchSetup, originPeak: number | undefined, memory
   out.push(`Peak RSS over the whole run (VmHWM): proxy ${mb(memory.peakRss)}, origin ${mb(originPeak)}.`, '');
   const memoryProxies = new Map([...memory.runs].map(([s, r]) => [s, r.proxy]));
   out.push(...detailLines(memoryProxies, setup, 'memory store'));
+  out.push(...floorReport(memory));
 
   let redisBar: boolean | undefined;
   let redisDetail: string;
@@ -213,18 +225,21 @@ export function report(setup: BenchSetup, originPeak: number | undefined, memory
   out.push(...httpsPart.lines);
 
   out.push(`### Bars (proxy req/s as a share of the origin's in the same run${setup.generator === 'wrk' ? '' : '; measured with autocannon, not wrk, so pulled toward 1'})`, '');
-  for (const { id, label, min, aim } of BARS) {
-    const run = byId(memory.runs, id);
-    const ratio = run && (100 * rate(run.proxy)) / rate(run.direct);
-    const aimText = aim === undefined ? '' : `, aim ${aim >= 100 ? 'above ' : ''}${aim} %`;
-    out.push(bar(`${label} ≥ ${min} % of origin req/s`, ratio === undefined ? undefined : ratio >= min, ratio === undefined ? 'not run' : `${pct(ratio)}${aimText}`));
-  }
+  out.push(...issueBars(memoryProxies, memory, floorLine(memory.floor)));
   out.push(bar(`Redis hits ≥ ${REDIS_HIT_BAR} % of memory hits`, redisBar, redisDetail));
   out.push(bar('Redis bytes per 1 KB entry < 2x', sizeBar, sizeDetail));
   out.push(...httpsPart.bars, '');
+  if (typeof workers.memory === 'string') out.push(`Bars with \`--workers ${setup.workers > 1 ? setup.workers : 'N'}\` (memory store): not run (${workers.memory}).`, '');
+  else out.push(`Bars with \`--workers ${setup.workers}\` (memory store; every process's CPU counted):`, '', ...issueBars(workers.memory, memory), '');
 
   const runs: [string, Measured, boolean][] = [];
   for (const [scenario, { proxy, direct }] of memory.runs) runs.push([`${scenario.name}, origin`, direct, true], [`${scenario.name}, proxy`, proxy, false]);
+  if (typeof memory.floor !== 'string') {
+    const { scenario, forwarder, direct } = memory.floor;
+    // Its own origin runs only when BENCH_ONLY left the proxy's pass-through out.
+    if (direct !== memory.runs.get(scenario)?.direct) runs.push([`${scenario.name}, origin`, direct, true]);
+    runs.push([`${scenario.name}, bare forwarder`, forwarder, false]);
+  }
   if (typeof redis !== 'string') for (const [scenario, run] of redis.runs) runs.push([`${scenario.name}, proxy (Redis)`, run, false]);
   for (const [store, section] of [['memory', workers.memory], ['Redis', workers.redis]] as const)
     if (typeof section !== 'string') for (const [scenario, run] of section) runs.push([`${scenario.name}, proxy (${store}, --workers ${setup.workers})`, run, false]);
@@ -234,7 +249,7 @@ export function report(setup: BenchSetup, originPeak: number | undefined, memory
   if (contended.length) out.push('');
 
   out.push(`### Diagnostics (CPU in % of one core during each measured run, kernel part as sys; the machine has ${availableParallelism()} × 100 %)`, '');
-  out.push('"Server" is the proxy (all its processes) in proxy runs and the origin in origin runs: CPU per request is the figure other load on the machine disturbs least.', '');
+  out.push('"Server" is the proxy (all its processes; the bare forwarder in its row) in proxy runs and the origin in origin runs: CPU per request is the figure other load on the machine disturbs least.', '');
   const diagRows = runs.map(([name, m, serverIsOrigin]) => {
     const upstream = Object.entries(m.originResponses).map(([k, v]) => `${k}: ${int(v)}`).join(', ') || 'none';
     return [
@@ -264,10 +279,10 @@ export function report(setup: BenchSetup, originPeak: number | undefined, memory
   return out.join('\n');
 }
 
-/** One table for the `--workers` question: the hits with one process and with N, per store. */
+/** One table for the `--workers` question: WORKER_SCENARIOS with one process and with N, per store. */
 function workersReport(setup: BenchSetup, memory: MemorySection, redis: RedisSection | string, workers: WorkersSection): string[] {
   if (setup.workers < 2) return [`\`--workers\` runs skipped: ${typeof workers.redis === 'string' ? workers.redis : 'BENCH_WORKERS < 2'}.`, ''];
-  const out = [`### \`--workers ${setup.workers}\` (hits; CPU summed over the primary, its workers and, with Redis, redis-server)`, ''];
+  const out = [`### \`--workers ${setup.workers}\` (hits, revalidation, pass-through; CPU summed over the primary, its workers and, with Redis, redis-server)`, ''];
   const rows: string[][] = [];
   const refused: string[] = [];
   const setups: [string, Map<Scenario, Measured> | string][] = [
@@ -282,7 +297,7 @@ function workersReport(setup: BenchSetup, memory: MemorySection, redis: RedisSec
       continue;
     }
     for (const [scenario, run] of runs) {
-      if (!scenario.hit) continue;
+      if (!WORKER_SCENARIOS.includes(scenario.id)) continue;
       const origin = byId(memory.runs, scenario.id)?.direct;
       rows.push([label, scenario.name, int(rate(run)), origin ? pct((100 * rate(run)) / rate(origin)) : 'n/a', us(cpuPerRequest(run)), latency(run), mb(run.server.peakRss)]);
     }
@@ -290,4 +305,56 @@ function workersReport(setup: BenchSetup, memory: MemorySection, redis: RedisSec
   out.push(table(['Proxy', 'Scenario', 'req/s', 'Proxy / origin', 'µs CPU / req', 'p50 / p99 ms', 'Peak RSS in the run (all processes)'], rows), '');
   if (refused.length) out.push(...refused, '');
   return out;
+}
+
+/**
+ * Issue 10's bars for one proxy set-up: its runs as a share of the memory section's origin runs.
+ * `afterForwarding` (the floor line) follows the pass-through bar, the last of the forwarding ones.
+ */
+function issueBars(proxyRuns: Map<Scenario, Measured>, memory: MemorySection, afterForwarding: string[] = []): string[] {
+  const out: string[] = [];
+  for (const { id, label, min, aim } of BARS) {
+    const run = byId(proxyRuns, id);
+    const origin = byId(memory.runs, id)?.direct;
+    const ratio = run && origin && (100 * rate(run)) / rate(origin);
+    const aimText = aim === undefined ? '' : `, aim ${aim >= 100 ? 'above ' : ''}${aim} %`;
+    out.push(bar(`${label} ≥ ${min} % of origin req/s`, ratio === undefined ? undefined : ratio >= min, ratio === undefined ? 'not run' : `${pct(ratio)}${aimText}`));
+    if (id === 'nostore') out.push(...afterForwarding);
+  }
+  return out;
+}
+
+/** Not a bar: what the least a Node forward proxy does reaches on the same load, in the same run. */
+function floorLine(floor: FloorRuns | string): string[] {
+  const subject = 'For reference, the bare forwarder (`bench/bare-forwarder.ts`)';
+  if (typeof floor === 'string') return [`- ${subject} was not run (${floor}).`];
+  return [`- ${subject} reached ${pct((100 * rate(floor.forwarder)) / rate(floor.direct))} of the origin on pass-through in this run (${us(cpuPerRequest(floor.forwarder))} µs CPU / req; not a bar).`];
+}
+
+/** The floor's table: the bare forwarder beside the proxy and the origin on the pass-through load. */
+function floorReport(memory: MemorySection): string[] {
+  const heading = '### The floor: a bare node:http + undici forwarder, pass-through';
+  if (typeof memory.floor === 'string') return [heading, '', `Not run: ${memory.floor}.`, ''];
+  const { scenario, forwarder, direct } = memory.floor;
+  const proxy = memory.runs.get(scenario)?.proxy;
+  const row = (subject: string, m: Measured, originCpu: WindowStats | undefined): string[] => [
+    subject,
+    int(rate(m)),
+    pct((100 * rate(m)) / rate(direct)),
+    latency(m),
+    `${us(cpuPerRequest(m))} (sys ${us(sysPerRequest(m))})`,
+    cpuCell(originCpu?.cpuPercent, originCpu?.sysPercent),
+  ];
+  const rows = [row('bare forwarder (`bench/bare-forwarder.ts`)', forwarder, forwarder.origin)];
+  if (proxy) rows.push(row('etag-proxy, memory store', proxy, proxy.origin));
+  rows.push(row('origin alone', direct, direct.server));
+  return [
+    heading,
+    '',
+    'The same load as the pass-through row (1 KB `no-store`, 1,000 URLs, same load generator options, warm-up and rounds) through `bench/bare-forwarder.ts`: a node:http server and one undici `Pool` per origin, ' +
+      'hop-by-hop fields dropped, nothing else: the least a Node forward proxy does per request. CPU is all of its process.',
+    '',
+    table(['Subject', 'req/s', '% of origin', 'p50 / p99 ms', 'µs CPU / req (sys part)', 'Origin CPU during the run'], rows),
+    '',
+  ];
 }

@@ -5,10 +5,12 @@
 // Environment: BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_WARMUP_SECONDS (1), REDIS_URL,
 // BENCH_ROUNDS (1: with N, origin and proxy runs alternate N times and the best of each counts),
 // BENCH_IDLE_WAIT_SECONDS (30: longest wait before each run for other processes to go quiet),
-// BENCH_ONLY (routes to run, e.g. `1k,nostore,many`), BENCH_PROXY_NODE_ARGS (e.g. `--cpu-prof`),
+// BENCH_ONLY (routes to run, e.g. `1k,nostore,many`; `bare` = the bare forwarder's floor, which
+// also runs with `nostore`), BENCH_PROXY_NODE_ARGS (e.g. `--cpu-prof`),
 // BENCH_LOAD_GENERATOR (wrk | autocannon), BENCH_WRK_THREADS (1),
 // BENCH_MANY_CACHE_SIZE (64MiB: --cache-size of the many-URLs proxy), BENCH_ZIPF_EXPONENT (1),
-// BENCH_WORKERS (2: also run the hits with --workers N, Redis and memory store; 0 = skip).
+// BENCH_WORKERS (2: also run the hits, revalidation and pass-through with --workers N, Redis and
+// memory store; 0 = skip).
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,9 +20,9 @@ import { churnSize, KEYED_MAX, KEYED_MIN } from './churn.js';
 import { pct } from './format.js';
 import { runHttpsBench } from './https.js';
 import { loadGenerator, runLoad, type LoadTarget } from './load.js';
-import { freePort, get, isLocalProcess, MachineCpu, runScript, machineBusy, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child } from './processes.js';
+import { freePort, get, isLocalProcess, MachineCpu, runScript, machineBusy, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child, type Fetched } from './processes.js';
 import { BenchRedis, type KeyCost } from './redis.js';
-import { report, type BenchSetup, type MemorySection, type RedisSection, type WorkersSection } from './report.js';
+import { report, type BenchSetup, type FloorRuns, type MemorySection, type RedisSection, type WorkersSection } from './report.js';
 import { allScenarios, MANY_URLS, rate, upstreamCount, WORKER_SCENARIOS, type Measured, type Scenario } from './scenarios.js';
 
 const SECONDS = positive('BENCH_SECONDS', 8);
@@ -43,9 +45,17 @@ const PROXY_NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(/\s+/).f
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ORIGIN_SCRIPT = join(HERE, 'origin-server.js');
 const CLI_SCRIPT = join(HERE, '..', 'src', 'cli', 'main.js');
+const FORWARDER_SCRIPT = join(HERE, 'bare-forwarder.js');
 
-const SCENARIOS = allScenarios(MANY_CACHE_SIZE).filter((s) => !ONLY || ONLY.has(s.id));
-const HIT_SCENARIOS = SCENARIOS.filter((s) => WORKER_SCENARIOS.includes(s.id));
+const ALL_SCENARIOS = allScenarios(MANY_CACHE_SIZE);
+const SCENARIOS = ALL_SCENARIOS.filter((s) => !ONLY || ONLY.has(s.id));
+const SCENARIOS_WITH_WORKERS = SCENARIOS.filter((s) => WORKER_SCENARIOS.includes(s.id));
+// The floor: the pass-through load through bench/bare-forwarder.js.
+const PASS_THROUGH = ALL_SCENARIOS.find((s) => s.id === 'nostore')!;
+const FLOOR_RUNS = !ONLY || ONLY.has('nostore') || ONLY.has('bare');
+// A prefill pass repeats until it finds every URL cached; past this many it gives up and says so.
+const PREFILL_MAX_PASSES = 20;
+const MISS = /fwd=(?:uri-|vary-)?miss\b/;
 
 interface Origin {
   child: Child;
@@ -53,6 +63,7 @@ interface Origin {
   monitor: ProcessMonitor;
 }
 
+/** The proxy, or the bare forwarder (bench/bare-forwarder.ts) measured the same way. */
 interface Proxy {
   child: Child;
   port: number;
@@ -83,6 +94,18 @@ async function startProxy(extraArgs: string[]): Promise<Proxy> {
   // Origin-form to the proxy's own port is its help page: 200 once it accepts connections.
   await waitForHttp(child, `${url}/`);
   return { child, port, url, monitor: new ProcessMonitor(child.pid) };
+}
+
+/** bench/bare-forwarder.js on a port of its own, or why it would not start (its child stopped). */
+async function startForwarder(): Promise<Proxy | string> {
+  const child = spawnNode('bare forwarder', FORWARDER_SCRIPT, []);
+  try {
+    const port = Number(await waitForLine(child, /listening (\d+)/));
+    return { child, port, url: `http://127.0.0.1:${port}`, monitor: new ProcessMonitor(child.pid) };
+  } catch (error) {
+    await child.stop();
+    return `the bare forwarder did not start: ${(error as Error).message.split('\n')[0] ?? ''}`;
+  }
 }
 
 async function stopProxy(proxy: Proxy): Promise<void> {
@@ -151,48 +174,74 @@ async function throughProxy(scenario: Scenario, proxy: Proxy, origin: Origin, la
   progress(`${scenario.name}: through the proxy (${label})`);
   const host = `127.0.0.1:${origin.port}`;
   const absolute = `http://${host}/${scenario.id}`;
-  // The warm-up request fills the cache; the second one shows what a measured request gets.
-  let cacheStatus: string | undefined;
-  for (let i = 0; i < 2; i++) {
-    const res = await get(proxy.url, { path: absolute, headers: { host } });
-    if (res.status !== 200) throw new Error(`warm-up GET ${absolute} through the proxy answered ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`);
-    cacheStatus = String(res.headers['cache-status'] ?? '(none)');
-  }
+  // The warm-up requests fill the cache (and show the route answers at all).
+  for (let i = 0; i < 2; i++) await getThrough(proxy, absolute, host, 'warm-up');
   if (scenario.prefill && scenario.spread) await prefill(proxy, absolute, host, scenario.spread);
   const run = await measure(scenario, loadTarget(scenario, proxy.url, absolute, host), proxy.monitor, origin, redis);
   if (scenario.hit) {
     const upstream = upstreamCount(run);
     if (upstream > run.load.total * 0.01) progress(`  warning: the origin answered ${upstream} requests during a hit run of ${run.load.total}: not all hits`);
   }
-  return { ...run, cacheStatus };
+  // What a measured request got: the load's first URL once more, after the run (with --workers N
+  // it lands on any worker, each of which has had the warm-up to fill).
+  const sample = await getThrough(proxy, scenario.spread ? `${absolute}?k=0` : absolute, host, 'sample');
+  return { ...run, cacheStatus: String(sample.headers['cache-status'] ?? '(none)') };
 }
 
-/** GET `absolute?k=0` … `?k=count-1` once each through the proxy, a few at a time. */
+async function getThrough(proxy: Proxy, absolute: string, host: string, purpose: string): Promise<Fetched> {
+  const res = await get(proxy.url, { path: absolute, headers: { host } });
+  if (res.status !== 200) throw new Error(`${purpose} GET ${absolute} through the proxy answered ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`);
+  return res;
+}
+
+/**
+ * GET `absolute?k=0` … `?k=count-1` through the proxy, pass after pass, until a pass finds every
+ * URL cached. With --workers N each worker holds entries of its own and each new connection goes
+ * to one of them, so one pass fills each URL in one worker only; each pass starts one URL further
+ * on, so that a URL does not keep landing on the same worker.
+ */
 async function prefill(proxy: Proxy, absolute: string, host: string, count: number): Promise<void> {
+  let misses = count;
+  let pass = 0;
+  for (; pass < PREFILL_MAX_PASSES && misses > 0; pass++) misses = await prefillPass(proxy, absolute, host, count, pass);
+  if (misses > 0) progress(`  warning: the prefill still met ${misses} misses in its pass ${pass}: some requests will miss`);
+  else if (pass > 2) progress(`  prefill: ${pass} passes until one found every URL cached`);
+}
+
+/** One GET of each URL, starting at `?k=<offset>`, a few at a time on new connections; returns the misses. */
+async function prefillPass(proxy: Proxy, absolute: string, host: string, count: number, offset: number): Promise<number> {
   let next = 0;
+  let misses = 0;
   const fetchNext = async (): Promise<void> => {
-    for (let k = next++; k < count; k = next++) {
-      const res = await get(proxy.url, { path: `${absolute}?k=${k}`, headers: { host } });
-      if (res.status !== 200) throw new Error(`prefill GET ${absolute}?k=${k} through the proxy answered ${res.status}`);
+    for (let i = next++; i < count; i = next++) {
+      const res = await getThrough(proxy, `${absolute}?k=${(i + offset) % count}`, host, 'prefill');
+      if (MISS.test(String(res.headers['cache-status'] ?? ''))) misses++;
     }
   };
   await Promise.all(Array.from({ length: 8 }, fetchNext));
+  return misses;
 }
 
 function faster(a: Measured | undefined, b: Measured): Measured {
   return a && rate(a) >= rate(b) ? a : b;
 }
 
+/** The fastest of ROUNDS runs. */
+async function bestOfRounds(run: () => Promise<Measured>): Promise<Measured> {
+  let best: Measured | undefined;
+  for (let round = 0; round < ROUNDS; round++) best = faster(best, await run());
+  return best!;
+}
+
 /** Best of ROUNDS runs through `proxy`, or through a proxy of the scenario's own (`proxyArgs`) started with `storeArgs`. */
 async function bestThroughProxy(scenario: Scenario, shared: Proxy, storeArgs: string[], origin: Origin, label: string, redis?: ProcessMonitor, directRun?: () => Promise<void>): Promise<Measured> {
   const own = scenario.proxyArgs ? await startProxy([...storeArgs, ...scenario.proxyArgs]) : undefined;
   try {
-    let best: Measured | undefined;
-    for (let round = 0; round < ROUNDS; round++) {
+    const best = await bestOfRounds(async () => {
       await directRun?.();
-      best = faster(best, await throughProxy(scenario, own ?? shared, origin, label, redis));
-    }
-    return own ? { ...best!, ownProxyPeakRss: own.monitor.lifetimePeak() } : best!;
+      return throughProxy(scenario, own ?? shared, origin, label, redis);
+    });
+    return own ? { ...best, ownProxyPeakRss: own.monitor.lifetimePeak() } : best;
   } finally {
     if (own) await stopProxy(own);
   }
@@ -202,20 +251,45 @@ async function memorySection(origin: Origin): Promise<MemorySection> {
   const proxy = await startProxy([]);
   progress(`proxy (memory store) on ${proxy.url} (pid ${proxy.child.pid})`);
   const runs = new Map<Scenario, { proxy: Measured; direct: Measured }>();
+  let floor: FloorRuns | string | undefined;
   try {
     for (const scenario of SCENARIOS) {
       let straight: Measured | undefined;
       // Origin and proxy runs alternate, round by round.
       const proxied = await bestThroughProxy(scenario, proxy, [], origin, 'memory store', undefined, async () => void (straight = faster(straight, await direct(scenario, origin))));
       runs.set(scenario, { proxy: proxied, direct: straight! });
+      // Right after the proxy's pass-through, against the same origin runs.
+      if (scenario === PASS_THROUGH) floor = await floorRuns(origin, straight);
     }
-    return { runs, peakRss: proxy.monitor.lifetimePeak() };
+    floor ??= FLOOR_RUNS ? await floorRuns(origin) : 'BENCH_ONLY leaves out nostore; add `bare` to run it alone';
+    return { runs, peakRss: proxy.monitor.lifetimePeak(), floor };
   } finally {
     await stopProxy(proxy);
   }
 }
 
-/** The hits through a proxy started with `--workers N` on top of `storeArgs`, or why it would not start. */
+/**
+ * The floor under the forwarding bars: the pass-through load through bench/bare-forwarder.js,
+ * measured as the proxy is, against `straight` (the origin runs of the proxy's pass-through) or,
+ * when BENCH_ONLY left that out, against origin runs of its own, alternating with it.
+ */
+async function floorRuns(origin: Origin, straight?: Measured): Promise<FloorRuns | string> {
+  const forwarder = await startForwarder();
+  if (typeof forwarder === 'string') return forwarder;
+  progress(`bare forwarder on ${forwarder.url} (pid ${forwarder.child.pid})`);
+  try {
+    let against = straight;
+    const best = await bestOfRounds(async () => {
+      if (!straight) against = faster(against, await direct(PASS_THROUGH, origin));
+      return throughProxy(PASS_THROUGH, forwarder, origin, 'bare forwarder');
+    });
+    return { scenario: PASS_THROUGH, forwarder: best, direct: against! };
+  } finally {
+    await stopProxy(forwarder);
+  }
+}
+
+/** WORKER_SCENARIOS through a proxy started with `--workers N` on top of `storeArgs`, or why it would not start. */
 async function workersRuns(storeArgs: string[], origin: Origin, label: string, redis?: ProcessMonitor): Promise<Map<Scenario, Measured> | string> {
   let proxy: Proxy;
   try {
@@ -227,10 +301,9 @@ async function workersRuns(storeArgs: string[], origin: Origin, label: string, r
   progress(`proxy (${label}) on ${proxy.url} (pid ${proxy.child.pid})`);
   try {
     const runs = new Map<Scenario, Measured>();
-    for (const scenario of HIT_SCENARIOS) {
-      let best: Measured | undefined;
-      for (let round = 0; round < ROUNDS; round++) best = faster(best, await throughProxy(scenario, proxy, origin, label, redis));
-      runs.set(scenario, { ...best!, ownProxyPeakRss: proxy.monitor.lifetimePeak() });
+    for (const scenario of SCENARIOS_WITH_WORKERS) {
+      const best = await bestOfRounds(() => throughProxy(scenario, proxy, origin, label, redis));
+      runs.set(scenario, { ...best, ownProxyPeakRss: proxy.monitor.lifetimePeak() });
     }
     return runs;
   } finally {
@@ -275,7 +348,7 @@ async function redisSection(origin: Origin): Promise<{ redis: RedisSection | str
     const peakRss = proxy.monitor.lifetimePeak();
     await stopProxy(proxy);
     proxy = undefined;
-    const workers = WORKERS > 1 && HIT_SCENARIOS.length ? await workersRuns(storeArgs, origin, `Redis store, --workers ${WORKERS}`, redisMonitor) : workersSkipped();
+    const workers = WORKERS > 1 && SCENARIOS_WITH_WORKERS.length ? await workersRuns(storeArgs, origin, `Redis store, --workers ${WORKERS}`, redisMonitor) : workersSkipped();
     return { redis: { url: REDIS_URL, version: redis.version, namespace, runs, keys, entryKeys, peakRss }, workers };
   } finally {
     if (proxy) await stopProxy(proxy);
@@ -290,7 +363,7 @@ async function redisSection(origin: Origin): Promise<{ redis: RedisSection | str
 }
 
 function workersSkipped(): string {
-  return WORKERS > 1 ? 'BENCH_ONLY leaves out both hits' : `BENCH_WORKERS=${WORKERS}`;
+  return WORKERS > 1 ? `BENCH_ONLY leaves out all of ${WORKER_SCENARIOS.join(', ')}` : `BENCH_WORKERS=${WORKERS}`;
 }
 
 /** Sum of the /many bodies: what a cache would need to hold them all. */
@@ -309,7 +382,7 @@ async function main(): Promise<void> {
   progress(`origin on 127.0.0.1:${origin.port} (pid ${origin.child.pid})`);
 
   const memory = await memorySection(origin);
-  const memoryWorkers = WORKERS > 1 && HIT_SCENARIOS.length ? await workersRuns([], origin, `memory store, --workers ${WORKERS}`) : workersSkipped();
+  const memoryWorkers = WORKERS > 1 && SCENARIOS_WITH_WORKERS.length ? await workersRuns([], origin, `memory store, --workers ${WORKERS}`) : workersSkipped();
   const { redis, workers: redisWorkers } = await redisSection(origin);
   if (typeof redis === 'string') progress(`Redis column skipped: ${redis}`);
 

@@ -45,8 +45,8 @@ export function allScenarios(manyCacheSize: string): Scenario[] {
   ];
 }
 
-/** The hits that are also run with `--workers N`. */
-export const WORKER_SCENARIOS: ScenarioId[] = ['1k', '100k'];
+/** The scenarios also run with `--workers N`: those of issue 10's bars. */
+export const WORKER_SCENARIOS: ScenarioId[] = ['1k', '100k', 'revalidate', 'nostore'];
 
 /** Issue 10's bars: proxy req/s as a % of the origin's, measured in the same run. */
 export const BARS: { id: ScenarioId; label: string; min: number; aim?: number }[] = [
@@ -70,7 +70,7 @@ export interface Measured {
   machine: MachineStats | undefined;
   /** Responses the origin sent during the run, by "route status". */
   originResponses: Record<string, number>;
-  /** Cache-Status of the warm-up's second response (through the proxy only). */
+  /** Cache-Status of one more request for the load's first URL, after the run (through the proxy only). */
   cacheStatus: string | undefined;
   /** VmHWM of a proxy started for this scenario alone (summed over its workers). */
   ownProxyPeakRss?: number;
@@ -88,4 +88,10 @@ export function upstreamCount(m: Pick<Measured, 'originResponses'>): number {
 export function cpuPerRequest(m: Measured): number | undefined {
   if (m.server.cpuPercent === undefined) return undefined;
   return ((m.server.cpuPercent + (m.redis?.cpuPercent ?? 0)) * 10_000) / rate(m);
+}
+
+/** The kernel (sys) part of cpuPerRequest. */
+export function sysPerRequest(m: Measured): number | undefined {
+  if (m.server.sysPercent === undefined) return undefined;
+  return ((m.server.sysPercent + (m.redis?.sysPercent ?? 0)) * 10_000) / rate(m);
 }
