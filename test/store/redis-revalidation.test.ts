@@ -26,6 +26,8 @@ let monitor: ReturnType<typeof createClient>;
 const namespace = testNamespace('redis-revalidation');
 /** Commands the server received from clients (not those a script ran), as MONITOR shows them. */
 const seen: string[] = [];
+/** Commands the scripts ran. */
+const ranByScripts: string[] = [];
 
 beforeAll(async () => {
   server = await startOwnRedisServer();
@@ -33,7 +35,8 @@ beforeAll(async () => {
   monitor = createClient({ url: server.url });
   await monitor.connect();
   await monitor.monitor((line: string) => {
-    if (!/\[\d+ lua\]/.test(line) && line.includes(namespace)) seen.push(line.replace(/^.*?\] /, ''));
+    if (!line.includes(namespace)) return;
+    (/\[\d+ lua\]/.test(line) ? ranByScripts : seen).push(line.replace(/^.*?\] /, ''));
   });
   // A new server learns each script on first use (EVALSHA, NOSCRIPT, EVAL): not what is counted here.
   const warm = freshUrl();
@@ -46,13 +49,63 @@ afterAll(async () => {
 });
 
 /** The commands sent while `run` ran (MONITOR lines arrive a moment after the replies). */
-async function commandsDuring(run: () => Promise<void>): Promise<string[]> {
+async function commandsDuring(run: () => Promise<void>, scripts = false): Promise<string[]> {
   await delay(50);
   seen.length = 0;
+  ranByScripts.length = 0;
   await run();
   await delay(100);
-  return seen.map((line) => /^"(\w+)"/.exec(line)?.[1]?.toUpperCase() ?? line);
+  return (scripts ? ranByScripts : seen).map((line) => /^"(\w+)"/.exec(line)?.[1]?.toUpperCase() ?? line);
 }
+
+describe('refresh in place on Redis', () => {
+  // A second backend on the same server, whose near cache has never seen the entry: what it
+  // reads is what Redis holds.
+  async function readBack(url: string) {
+    const other = await createRedisBackend({ url: server.url, namespace, storeTimeoutMs: 5000, logger: silentLogger });
+    try {
+      return await other.entries.lookup(url, () => 'none');
+    } finally {
+      await other.close();
+    }
+  }
+
+  it('overwrites only version and meta when the meta keeps its length (the usual 304): the body is not copied', async () => {
+    const url = freshUrl();
+    const address = { url, vary: null, variant: null };
+    const body = Buffer.from(Array.from({ length: 64 * 1024 }, (_, i) => i % 251));
+    const storedAt = Date.now();
+    await backend.entries.put(address, sampleEntry(body, { storedAt }), 60_000);
+    const refreshed = sampleMeta({ etag: '"v9"', bodyLength: body.length, storedAt: storedAt + 1 });
+    const ran = await commandsDuring(() => backend.entries.refresh(address, refreshed, 120_000), true);
+
+    expect(ran).toEqual(['TYPE', 'GETRANGE', 'SETRANGE', 'PEXPIRE']);
+    const found = await readBack(url);
+    expect(found?.entry.meta).toEqual(refreshed);
+    expect(found?.entry.body.equals(body)).toBe(true);
+    const client = createClient({ url: server.url });
+    await client.connect();
+    try {
+      expect(await client.pTTL(entryKey(namespace, url))).toBeGreaterThan(60_000);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('rewrites the whole record when the meta changes length, and the body still comes back byte for byte', async () => {
+    const url = freshUrl();
+    const address = { url, vary: null, variant: null };
+    const body = Buffer.from('the stored body');
+    await backend.entries.put(address, sampleEntry(body), 60_000);
+    const longer = sampleMeta({ etag: '"a much longer validator than before"', bodyLength: body.length });
+    const ran = await commandsDuring(() => backend.entries.refresh(address, longer, 60_000), true);
+
+    expect(ran).toEqual(['TYPE', 'GETRANGE', 'GETRANGE', 'SET']);
+    const found = await readBack(url);
+    expect(found?.entry.meta).toEqual(longer);
+    expect(found?.entry.body.equals(body)).toBe(true);
+  });
+});
 
 describe('refresh and fill lock on Redis', () => {
   it('releases the revalidation\'s fill lock in the refresh\'s own script: one round trip, nothing after it', async () => {

@@ -107,10 +107,19 @@ local function refresh(entryKey, varyKey)
   if redis.call('TYPE', entryKey).ok ~= 'string' then return false end
   local head = redis.call('GETRANGE', entryKey, 0, ${ENTRY_HEADER_BYTES - 1})
   if #head < ${ENTRY_HEADER_BYTES} or string.sub(head, 1, 1) ~= 'E' then return false end
-  local body = redis.call('GETRANGE', entryKey, ${ENTRY_HEADER_BYTES} + struct.unpack('>I4', head, ${ENTRY_HEADER_BYTES - 3}), -1)
+  local metaLength = struct.unpack('>I4', head, ${ENTRY_HEADER_BYTES - 3})
   local bodyVersion = string.sub(head, ${VERSION_BYTES + 2}, ${2 * VERSION_BYTES + 1})
   if ARGV[4] ~= '' and ARGV[4] ~= bodyVersion then return false end
-  redis.call('SET', entryKey, 'E' .. ARGV[1] .. bodyVersion .. struct.pack('>I4', #ARGV[2]) .. ARGV[2] .. body, 'PX', ARGV[3])
+  local upToBody = 'E' .. ARGV[1] .. bodyVersion .. struct.pack('>I4', #ARGV[2]) .. ARGV[2]
+  if metaLength == #ARGV[2] then
+    -- The usual 304 (Date changed) leaves the meta JSON as long as it was: overwrite it in
+    -- place and leave the body where it is, instead of copying it through Lua and back.
+    redis.call('SETRANGE', entryKey, 0, upToBody)
+    redis.call('PEXPIRE', entryKey, ARGV[3])
+  else
+    local body = redis.call('GETRANGE', entryKey, ${ENTRY_HEADER_BYTES} + metaLength, -1)
+    redis.call('SET', entryKey, upToBody .. body, 'PX', ARGV[3])
+  end
   if varyKey then
     local left = redis.call('PTTL', varyKey)
     if left >= 0 and left < tonumber(ARGV[3]) then redis.call('PEXPIRE', varyKey, ARGV[3]) end
