@@ -339,6 +339,42 @@ describe('Redis near cache: what one worker writes, another sees at its next loo
     expect(countedA.replyBytes).toBe(ENTRY_HEADER_BYTES);
   });
 
+  it('a URL A keeps refreshing costs B one round trip per refresh, meta included; checks go back to the header once it settles', async () => {
+    const url = freshUrl();
+    const body = randomBytes(32 * 1024);
+    const storedAt = Date.now();
+    await a.put(plain(url), sampleEntry(body, { storedAt }), 60_000);
+    await b.lookup(url, noVariant);
+    // Each refresh as a poller's 304 makes it: the same fields, later times (a meta of the same length).
+    const metas = [0, 1, 2, 3].map((n) => sampleMeta({ storedAt: storedAt + n, bodyLength: body.length }));
+    const refreshAt = (n: number) => metas[n]!;
+    await a.refresh(plain(url), refreshAt(1), 60_000);
+    countedB.reset();
+    expect((await b.lookup(url, noVariant))?.entry.meta).toEqual(refreshAt(1));
+    expect(countedB.roundTrips).toBe(2); // the first time B cannot know: header, then header + meta
+    for (const n of [2, 3]) {
+      await a.refresh(plain(url), refreshAt(n), 60_000);
+      countedB.reset();
+      const found = await b.lookup(url, noVariant);
+      expect(found?.entry.meta).toEqual(refreshAt(n));
+      expect(found?.entry.body.equals(body)).toBe(true);
+      expect(countedB.roundTrips).toBe(1);
+      expect(countedB.replyBytes).toBeLessThan(4096);
+    }
+    // A meta that grew does not fit the range B read: a second round trip, still right.
+    const longer = sampleMeta({ etag: '"a longer validator than the stored one"', storedAt: storedAt + 4, bodyLength: body.length });
+    await a.refresh(plain(url), longer, 60_000);
+    countedB.reset();
+    expect((await b.lookup(url, noVariant))?.entry.meta).toEqual(longer);
+    expect(countedB.roundTrips).toBe(2);
+    // Unchanged since: the first check still reads the meta along, and finding the same version
+    // goes back to the header alone.
+    await b.lookup(url, noVariant);
+    countedB.reset();
+    await b.lookup(url, noVariant);
+    expect(countedB.replyBytes).toBe(ENTRY_HEADER_BYTES);
+  });
+
   it('A puts a new body: B sees the new body', async () => {
     const url = freshUrl();
     await a.put(plain(url), sampleEntry(Buffer.from('first')), 60_000);

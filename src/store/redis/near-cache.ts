@@ -12,6 +12,8 @@ export interface NearEntry {
   bodyVersion: Buffer;
   metaBytes: number;
   entry: Entry;
+  /** The last check found the meta rewritten by another instance: the next one reads it along. */
+  refreshedElsewhere?: boolean;
 }
 
 export interface NearVary {
@@ -82,6 +84,7 @@ export class NearCache {
       metaBytes: record.metaBytes,
       entry: { meta: record.entry.meta, body: own(record.entry.body) },
     };
+    if (record.refreshedElsewhere) kept.refreshedElsewhere = true;
     this.lru.set(key, kept);
     return kept as R;
   }
