@@ -52,8 +52,6 @@ export async function commitEntry(
   const url = options.target ? storedUrl(options.target) : undefined;
   const meta = buildMeta(originRes.statusCode ?? 200, headers, policy, ctx.now(), body.length, { boundTo, url });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
-  // The first hits on this entry (memory store, near cache) reuse the policy instead of rebuilding it.
-  ctx.semantics.adopt(meta, policy);
   const entry = { meta, body };
   const ttl = Math.max(keepAtLeastMs, ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs));
   try {
