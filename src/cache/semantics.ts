@@ -95,12 +95,14 @@ export interface Semantics {
   /** The stored entry's policy, rebuilt once per metadata object (hits reuse it). */
   policyOf(meta: EntryMeta): CachePolicy;
   /**
-   * After a 304 that changed no stored field but Date: what policyFor(req, the merged fields,
-   * rule) would build, made from `before` without parsing anything again. null when something
-   * else could differ (a crawl rule's levers, the request's Cache-Control or credentials):
-   * then policyFor must build it.
+   * After a 304 that changed no stored field of `before` but Date: what policyFor(req, the merged
+   * fields, rule) would build, made from the entry's policy without parsing anything again. null
+   * when something else could differ: then policyFor must build it. That is, when the policy was
+   * not built from exactly the stored fields (a crawl rule or a targeted field rewrote them, so
+   * its serialised form keeps its own copy: they must be applied afresh), when a rule's levers
+   * apply now, or when the request's Cache-Control or credentials differ.
    */
-  refreshedPolicy(before: CachePolicy, req: SemanticsRequest, date: string | string[] | undefined, rule?: CrawlSettings): RefreshedPolicy | null;
+  refreshedPolicy(before: EntryMeta, req: SemanticsRequest, date: string | string[] | undefined, rule?: CrawlSettings): RefreshedPolicy | null;
   /** `policy` was just built for `meta` (a 304 refresh): policyOf(meta) returns it, no rebuild. */
   adopt(meta: EntryMeta, policy: CachePolicy): void;
   /** Why a response may not be stored ('vary-star', 'set-cookie', 'not-storable'), or null when it may. */
@@ -258,6 +260,8 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
     return (clocked.directives ??= parseDirectives(headerText(policy.toObject().resh['cache-control'])));
   };
 
+  const policyOf = (meta: EntryMeta): ClockedPolicy => ((meta as WithPolicy)[POLICY] ??= ClockedPolicy.fromObject(policyObject(meta)) as ClockedPolicy);
+
   return {
     policyFor(req, res, rule) {
       let headers = fieldsForPolicy(res.headers, res.rawHeaders, { now: now(), targetedCacheControl: semanticsOptions.targetedCacheControl });
@@ -268,8 +272,9 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       if (effect.overridden.length) policy.overridden = effect.overridden;
       return policy;
     },
-    refreshedPolicy(before, req, date, rule) {
-      if (!(before instanceof ClockedPolicy) || hasFreshnessLevers(rule) || before.overridden.length) return null;
+    refreshedPolicy(meta, req, date, rule) {
+      if (meta.policy.resh || hasFreshnessLevers(rule)) return null;
+      const before = policyOf(meta);
       const f = before as unknown as LibraryFields;
       // The request's side of the policy must come out as it would from the constructor.
       const sameRequest =
@@ -285,9 +290,7 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
     adopt(meta, policy) {
       (meta as WithPolicy)[POLICY] = policy as ClockedPolicy;
     },
-    policyOf(meta) {
-      return ((meta as WithPolicy)[POLICY] ??= ClockedPolicy.fromObject(policyObject(meta)) as ClockedPolicy);
-    },
+    policyOf,
 
     unstorableReason(policy, res) {
       const vary = res.headers['vary'];

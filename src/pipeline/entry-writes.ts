@@ -80,10 +80,10 @@ export async function refreshEntry(
   const headers = ctx.semantics.mergeNotModified(before.headers, storedHeaders(notModified.headers));
   // The usual 304 changes Date alone: the policy is then copied from the stored one, not rebuilt.
   const onlyDate = sameFieldsOutside(before.headers, headers, DATE);
-  const refreshed = onlyDate ? ctx.semantics.refreshedPolicy(ctx.semantics.policyOf(before), semanticsReq, headers['date'], rule) : null;
+  const refreshed = onlyDate ? ctx.semantics.refreshedPolicy(before, semanticsReq, headers['date'], rule) : null;
   const policy = refreshed?.policy ?? ctx.semantics.policyFor(semanticsReq, { status: before.status, headers: semanticsHeaders(headers) }, rule);
-  // Its fields equal ours when the old ones did (no `resh` kept) and the new Date is canonical.
-  const fieldsMatch = !!refreshed && !before.policy.resh && refreshed.serialised.resh['date'] === headers['date'];
+  // Its fields equal ours when the old ones did (refreshedPolicy requires it) and the new Date is canonical.
+  const fieldsMatch = !!refreshed && refreshed.serialised.resh['date'] === headers['date'];
   const meta = buildMeta(before.status, headers, policy, ctx.now(), entry.body.length, { boundTo: before.boundTo, url: before.url, serialised: refreshed?.serialised, fieldsMatch });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta,

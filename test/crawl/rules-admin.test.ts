@@ -10,7 +10,7 @@ import { parseCrawlRules } from '../../src/config/rules-schema.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
 
 let redis: { url: string; stop(): Promise<void> };
@@ -65,6 +65,35 @@ afterAll(async () => {
   if (!redis) return;
   for (const namespace of namespaces) await cleanNamespace(redis.url, namespace);
   await redis.stop();
+});
+
+describe('an entry stored under a rule that is gone, revalidated (304)', () => {
+  it('takes the origin\'s no-cache again: the rule\'s lifetime is not renewed by the refresh (RFC 9111 §5.2.2.4)', async () => {
+    const path = `/r-${++count}`;
+    origin.route(path, (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.headers['if-none-match'] === '"v1"') return void res.writeHead(304, { etag: '"v1"', 'cache-control': 'no-cache' }).end();
+      res.writeHead(200, { 'cache-control': 'no-cache', etag: '"v1"', 'content-length': 2 }).end('nc');
+    });
+    const clock = fakeClock();
+    const proxy = await startProxy({ storeTimeoutMs: 2000, rules: parseCrawlRules('rules', [OVERRIDE]) }, { now: clock.now });
+    running.push(proxy);
+    const admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1' }, silentLogger);
+    running.push({ stop: () => admin.close() });
+    const get = () => viaProxy(proxy.url, `${origin.url}${path}`);
+
+    await get();
+    expect((await get()).headers['cache-status']).toMatch(/hit; .*detail=rule-override/);
+    expect(origin.requestsTo(path)).toHaveLength(1);
+    expect((await call(admin, 'DELETE', '/rules/0')).status).toBe(200);
+    clock.advance(601);
+    const revalidated = await get();
+    expect(revalidated.text).toBe('nc');
+    expect(revalidated.headers['cache-status']).toMatch(/fwd=stale; fwd-status=304/);
+    expect(origin.requestsTo(path)).toHaveLength(2);
+    // No rule any more: every reuse goes to the origin first.
+    expect((await get()).headers['cache-status']).toMatch(/fwd=stale; fwd-status=304/);
+    expect(origin.requestsTo(path)).toHaveLength(3);
+  });
 });
 
 describe('admin API /rules (memory store)', () => {

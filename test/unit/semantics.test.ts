@@ -1,6 +1,8 @@
 // cache/semantics.ts: the RFC 9111 decisions over http-cache-semantics, with an injected clock.
 import { describe, expect, it } from 'vitest';
+import { buildMeta } from '../../src/cache/entry.js';
 import { createSemantics, type SemanticsRequest } from '../../src/cache/semantics.js';
+import type { CrawlSettings } from '../../src/policy/crawl-rules.js';
 
 const start = Date.parse('Tue, 01 Jul 2025 10:00:00 GMT');
 
@@ -135,10 +137,17 @@ describe('refreshedPolicy: the policy after a 304 that changed only Date', () =>
     ['s-maxage and stale-while-revalidate', { 'cache-control': 's-maxage=30, stale-while-revalidate=60' }],
   ];
 
+  /** An entry as the stores hold it (`reread`: as Redis hands it back, policy rebuilt from JSON). */
+  function stored(semantics: ReturnType<typeof setup>['semantics'], req: SemanticsRequest, fields: Record<string, string>, rule?: CrawlSettings, reread = false) {
+    const headers = { date: new Date(start).toUTCString(), ...fields };
+    const meta = buildMeta(200, headers, semantics.policyFor(req, { status: 200, headers }, rule), start, 1);
+    return reread ? (JSON.parse(JSON.stringify(meta)) as typeof meta) : meta;
+  }
+
   for (const [name, fields] of cases) {
     it(`builds what policyFor builds from the merged fields: ${name}`, () => {
-      const { semantics, req, policy, advance } = setup();
-      const before = policy(fields);
+      const { semantics, req, advance } = setup();
+      const before = stored(semantics, req, fields);
       advance(90);
       const refreshed = semantics.refreshedPolicy(before, req, later);
       const rebuilt = semantics.policyFor(req, { status: 200, headers: { ...fields, date: later } });
@@ -154,8 +163,8 @@ describe('refreshedPolicy: the policy after a 304 that changed only Date', () =>
   }
 
   it('reads the new Date as policyFor does: canonical form, or none when invalid', () => {
-    const { semantics, req, policy } = setup();
-    const before = policy({ 'cache-control': 'max-age=60' });
+    const { semantics, req } = setup();
+    const before = stored(semantics, req, { 'cache-control': 'max-age=60' });
 
     expect(semantics.refreshedPolicy(before, req, 'Tuesday, 01-Jul-25 10:01:30 GMT')!.serialised.resh['date']).toBe(later);
     expect(semantics.refreshedPolicy(before, req, 'not a date')!.serialised.resh).not.toHaveProperty('date');
@@ -163,15 +172,41 @@ describe('refreshedPolicy: the policy after a 304 that changed only Date', () =>
   });
 
   it('declines when the request or a crawl rule could make the policy differ', () => {
-    const { semantics, req, policy } = setup();
-    const before = policy({ 'cache-control': 'max-age=60' });
+    const { semantics, req } = setup();
+    const before = stored(semantics, req, { 'cache-control': 'max-age=60' });
     const withHeaders = (headers: Record<string, string>) => ({ ...req, headers: { ...req.headers, ...headers } });
 
     expect(semantics.refreshedPolicy(before, withHeaders({ 'cache-control': 'max-age=0' }), later)).toBeNull();
     expect(semantics.refreshedPolicy(before, withHeaders({ authorization: '(present, not stored)' }), later)).toBeNull();
     expect(semantics.refreshedPolicy(before, { ...req, url: 'http://example.com/other' }, later)).toBeNull();
-    expect(semantics.refreshedPolicy(before, req, later, { defaultTtl: 60 })).toBeNull();
-    const fromNoCacheRequest = semantics.policyFor(withHeaders({ 'cache-control': 'no-cache' }), { status: 200, headers: { 'cache-control': 'max-age=60' } });
+    expect(semantics.refreshedPolicy(before, req, later, { defaultTtl: 60_000 })).toBeNull();
+    const fromNoCacheRequest = stored(semantics, withHeaders({ 'cache-control': 'no-cache' }), { 'cache-control': 'max-age=60' });
     expect(semantics.refreshedPolicy(fromNoCacheRequest, req, later)).toBeNull();
+  });
+
+  // A crawl rule applied when the entry was stored and gone at the refresh: the origin's own
+  // fields decide again, as policyFor would have them (found in review).
+  it('does not carry a lifetime lever (defaultTtl) used at store time into a refresh without the rule', () => {
+    const { semantics, req, advance } = setup();
+    const fields = { etag: '"a"' };
+    const before = stored(semantics, req, fields, { defaultTtl: 3_600_000 });
+    advance(4000);
+    const at = new Date(start + 4_000_000).toUTCString();
+    const refreshed = semantics.refreshedPolicy(before, req, at);
+    const rebuilt = semantics.policyFor(req, { status: 200, headers: { ...fields, date: at } });
+
+    expect(refreshed === null || semantics.usability(refreshed.policy, req) === semantics.usability(rebuilt, req)).toBe(true);
+  });
+
+  it('does not carry an override (no-cache) kept in an entry read back into a refresh without the rule', () => {
+    const { semantics, req, advance } = setup();
+    const fields = { etag: '"a"', 'cache-control': 'no-cache, max-age=600' };
+    const before = stored(semantics, req, fields, { override: ['no-cache'] }, true);
+    advance(700);
+    const at = new Date(start + 700_000).toUTCString();
+    const refreshed = semantics.refreshedPolicy(before, req, at);
+
+    expect(semantics.usability(semantics.policyFor(req, { status: 200, headers: { ...fields, date: at } }), req)).toBe('revalidate');
+    expect(refreshed === null || semantics.usability(refreshed.policy, req) === 'revalidate').toBe(true);
   });
 });
