@@ -92,7 +92,7 @@ export async function refreshEntry(
   carryPrebuiltHead(before, meta);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
-    await ctx.backend.entries.refresh(address, meta, ttl, fill);
+    await ctx.backend.entries.refresh(address, meta, ttl, fill, entry);
   } catch (error) {
     ctx.logger.debug('entry not refreshed', { reason: (error as Error).message });
   }

@@ -40,8 +40,8 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       // A large body takes longer to send than a lookup does to answer; it must not read as an outage.
       put: (address, entry, ttlMs) =>
         breaker.call('put', () => entries.put(address, entry, ttlMs), options.timeoutMs + entry.body.length / PUT_BYTES_PER_MS),
-      refresh: (address, meta, ttlMs, fill) =>
-        breaker.call('refresh', () => entries.refresh(address, meta, ttlMs, fill instanceof GuardedLock ? fill.inner : fill)),
+      refresh: (address, meta, ttlMs, fill, revalidated) =>
+        breaker.call('refresh', () => entries.refresh(address, meta, ttlMs, fill instanceof GuardedLock ? fill.inner : fill, revalidated)),
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
       ...(entries.usage && { usage: () => entries.usage!() }),
       ...(entries.variants && { variants: (url: string) => breaker.call('variants', () => entries.variants!(url)) }),

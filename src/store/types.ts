@@ -65,8 +65,11 @@ export interface EntryStore {
    * `fill`: the fill lock the caller holds for the entry and releases right after. A store may
    * release it in the same write instead (Redis: one script), which leaves its release() nothing
    * to do; followers must never see the lock gone before the new metadata.
+   * `revalidated`: the entry (as this store's lookup returned it) the 304 was about. When the
+   * address holds another body by now, the store leaves it alone: the 304's fields (ETag,
+   * Content-Length) belong to the old body.
    */
-  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock): Promise<void>;
+  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock, revalidated?: Entry): Promise<void>;
   /** Remove the URL's entry and every variant of it. */
   invalidate(url: string): Promise<void>;
   /** Every stored variant of a URL key, with its size and time left in the store (GET /cache). Optional: wrappers and test doubles may lack it; both stores have it (contract). */

@@ -141,6 +141,19 @@ export function entryStoreContract(name: string, make: () => Promise<EntryStoreS
       expect(found?.entry.body.equals(body)).toBe(true);
     });
 
+    it('refresh about a body replaced since it was looked up leaves the new body and its metadata alone', async () => {
+      const url = freshUrl();
+      await store.put(plain(url), sampleEntry(Buffer.from('old'), { etag: '"a"' }), 60_000);
+      const revalidated = await store.lookup(url, noVariant);
+      const newer = sampleEntry(Buffer.from('newer'), { etag: '"b"' });
+      await store.put(plain(url), newer, 60_000);
+      await store.lookup(url, noVariant); // this process has read the new body too
+      await store.refresh(plain(url), sampleMeta({ etag: '"a"', bodyLength: 3, storedAt: 1234 }), 60_000, undefined, revalidated!.entry);
+      const found = await store.lookup(url, noVariant);
+      expect(found?.entry.body.toString()).toBe('newer');
+      expect(found?.entry.meta).toEqual(newer.meta);
+    });
+
     it('refresh of one variant leaves the others alone', async () => {
       const url = freshUrl();
       await store.put({ url, vary: ['accept'], variant: 'a' }, sampleEntry(Buffer.from('A'), { etag: '"a"' }), 60_000);

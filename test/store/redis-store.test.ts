@@ -51,7 +51,7 @@ entryStoreContract('redis, written by one backend and read by another', async ()
   const store: EntryStore = {
     lookup: (url, variantOf) => reader.entries.lookup(url, variantOf),
     put: (address, entry, ttlMs) => writer.entries.put(address, entry, ttlMs),
-    refresh: (address, meta, ttlMs) => writer.entries.refresh(address, meta, ttlMs),
+    refresh: (address, meta, ttlMs, fill, revalidated) => writer.entries.refresh(address, meta, ttlMs, fill, revalidated),
     invalidate: (url) => writer.entries.invalidate(url),
     close: async () => {},
   };

@@ -61,7 +61,7 @@ export function createClusterMemoryBackend<Rules>(options: ClusterMemoryBackendO
   const fleetEntries: EntryStore = {
     lookup: (url, variantOf) => local.lookup(url, variantOf),
     put: (address, entry, ttlMs) => local.put(address, entry, ttlMs),
-    refresh: (address, meta, ttlMs) => local.refresh(address, meta, ttlMs),
+    refresh: (address, meta, ttlMs, fill, revalidated) => local.refresh(address, meta, ttlMs, fill, revalidated),
     invalidate: async (url) => void (await link.call('entries.invalidate', url)),
     variants: (url) => link.call('entries.variants', url) as Promise<StoredVariant[]>,
     // Every worker's keys in one page, as the memory store does in one process.

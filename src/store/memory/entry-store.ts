@@ -1,7 +1,7 @@
 // The default store: live Entry objects in a byte-bounded LRU (lru-cache, byte-lru.ts), so a hit
 // hands back the stored object (no JSON, no base64, no copy of the body) without awaiting
 // anything. Entry TTLs are lru-cache's; a varying URL's record outlives its longest variant.
-import type { Entry, EntryAddress, EntryMeta, EntryStore, Found, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
+import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, Found, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
 import { byteLru, type ByteLru } from './byte-lru.js';
 import { Reclaimer } from './reclaim.js';
 
@@ -67,10 +67,12 @@ export class MemoryEntryStore implements EntryStore {
     this.lru.set(url, { kind: 'vary', vary, variants }, { ttl: Math.max(Number.isFinite(left) ? left : 0, ttlMs) });
   }
 
-  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number): Promise<void> {
+  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, _fill?: FillLock, revalidated?: Entry): Promise<void> {
     const key = address.variant ? `${address.url}:${address.variant}` : address.url;
     const record = this.lru.get(key);
     if (record?.kind !== 'entry') return;
+    // Another body was stored meanwhile: the 304 was about the one the pipeline looked up.
+    if (revalidated && record.entry.body !== revalidated.body) return;
     this.lru.set(key, { kind: 'entry', entry: { meta, body: record.entry.body }, address: record.address }, { ttl: ttlMs });
     if (address.variant && address.vary) {
       const urlRecord = this.lru.get(address.url);

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
 import type { RedisConnection } from './connect.js';
-import { NearCache, type NearEntry, type NearVary } from './near-cache.js';
+import { bodyVersionOf, NearCache, withBodyVersion, type NearEntry, type NearVary } from './near-cache.js';
 import { evalInTransaction, luaScript, runScript } from './scripts.js';
 import { RedisFillLock, releaseLua } from './fill-lock.js';
 import {
@@ -290,7 +290,7 @@ export class RedisEntryStore implements EntryStore {
     const metaJson = Buffer.from(JSON.stringify(entry.meta));
     // A new body gets a new body version: readers holding the old body must fetch this one.
     const record = encodeEntry(version, version, metaJson, entry.body);
-    const near: NearEntry = { kind: 'entry', version, bodyVersion: version, metaBytes: metaJson.length, entry };
+    const near: NearEntry = { kind: 'entry', version, bodyVersion: version, metaBytes: metaJson.length, entry: withBodyVersion(entry, version) };
     if (!address.vary || address.variant === null) {
       await this.redis.transaction(key, [
         evalInTransaction(DROP_VARIANTS_SCRIPT, [key]),
@@ -315,15 +315,15 @@ export class RedisEntryStore implements EntryStore {
    * One round trip. With `fill` (a lock of this backend for the same URL) the lock is released
    * in the same script, after the write; otherwise the caller releases it.
    */
-  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock): Promise<void> {
+  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock, revalidated?: Entry): Promise<void> {
     const urlKey = entryKey(this.namespace, address.url);
     const key = address.variant === null ? urlKey : entryKey(this.namespace, address.url, address.variant);
     const version = randomBytes(VERSION_BYTES);
     const metaJson = Buffer.from(JSON.stringify(meta));
     const varyKeys = key === urlKey ? [] : [urlKey];
-    // The body this process last read or wrote is the one the pipeline revalidated, as far as
-    // the store can tell; without a near copy the refresh applies to whatever body is stored.
-    const expectedBody = this.near.entry(key)?.bodyVersion ?? '';
+    // The body the 304 was about: the one the revalidated entry was read with. Failing that, the
+    // one this process last read or wrote; with neither, whatever body is stored.
+    const expectedBody = (revalidated && bodyVersionOf(revalidated)) ?? this.near.entry(key)?.bodyVersion ?? '';
     const args = [version, metaJson, ttlArg(ttlMs), expectedBody];
     const lock = fill instanceof RedisFillLock && fill.sharesSlotWith(address.url) ? fill : undefined;
     const bodyVersion = lock
@@ -422,7 +422,7 @@ function toNear(record: EntryRecord): NearEntry {
     version: record.version,
     bodyVersion: record.bodyVersion,
     metaBytes: record.metaBytes,
-    entry: { meta: record.meta, body: record.body },
+    entry: withBodyVersion({ meta: record.meta, body: record.body }, record.bodyVersion),
   };
 }
 

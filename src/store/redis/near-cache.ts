@@ -16,6 +16,22 @@ export interface NearEntry {
   refreshedElsewhere?: boolean;
 }
 
+// The body version an entry object was read or written with, kept on the object (never stored):
+// a refresh names the body its 304 was about, not whatever the near cache holds by then.
+const BODY_VERSION = Symbol('bodyVersion');
+type Tagged = Entry & { [BODY_VERSION]?: Buffer };
+
+/** `entry`, marked as holding the body of `bodyVersion`. */
+export function withBodyVersion(entry: Entry, bodyVersion: Buffer): Entry {
+  (entry as Tagged)[BODY_VERSION] = bodyVersion;
+  return entry;
+}
+
+/** The body version `entry` was read or written with, when this store made it. */
+export function bodyVersionOf(entry: Entry): Buffer | undefined {
+  return (entry as Tagged)[BODY_VERSION];
+}
+
 export interface NearVary {
   kind: 'vary';
   names: string[];
@@ -84,6 +100,7 @@ export class NearCache {
       metaBytes: record.metaBytes,
       entry: { meta: record.entry.meta, body: own(record.entry.body) },
     };
+    withBodyVersion(kept.entry, kept.bodyVersion);
     if (record.refreshedElsewhere) kept.refreshedElsewhere = true;
     this.lru.set(key, kept);
     return kept as R;
