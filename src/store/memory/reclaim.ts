@@ -39,6 +39,28 @@ function v8Collect(): Collect | null {
   return collect;
 }
 
+// V8's --semi-space-growth-factor when nothing set it.
+const DEFAULT_GROWTH_FACTOR = 2;
+let heldWhileStarting = false;
+
+/**
+ * Loading the CLI's modules (undici, prom-client, yargs) grows the young generation to 2 x 16 MiB
+ * before the first request, past the cap below, and those pages stay resident (6 MB of the
+ * soak's peak RSS). The CLI holds its growth from its first import (cli/hold-heap.ts) until a
+ * second after it listens (releaseYoungGeneration); from then on it grows as V8 decides, up to
+ * the cap once the store evicts.
+ */
+export function holdYoungGenerationWhileStarting(): void {
+  setFlagsFromString('--semi-space-growth-factor=1');
+  heldWhileStarting = true;
+}
+
+export function releaseYoungGeneration(): void {
+  if (!heldWhileStarting) return;
+  heldWhileStarting = false;
+  if (!youngGenerationCapped) setFlagsFromString(`--semi-space-growth-factor=${DEFAULT_GROWTH_FACTOR}`);
+}
+
 /**
  * --max-semi-space-size is read only when the heap is set up, but the growth factor is read at
  * each growth: setting it to 1 once the young generation reached its cap stops it there.
