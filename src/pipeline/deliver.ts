@@ -149,11 +149,13 @@ const OUTSIDE_LINES: ReadonlySet<string> = new Set(['date', 'age']);
 /**
  * After a 304 refresh: when the merged fields differ from the old ones in Date or Age alone (the
  * usual 304), the new metadata keeps the old prebuilt lines and only its framing is rebuilt.
+ * `onlyDateChanged`: the caller has already compared the fields outside Date (refreshEntry).
  */
-export function carryPrebuiltHead(before: EntryMeta, after: EntryMeta): void {
+export function carryPrebuiltHead(before: EntryMeta, after: EntryMeta, onlyDateChanged = false): void {
   const prebuilt = (before as WithHeads)[PREBUILT_HEAD];
   if (!prebuilt || before.status !== after.status || before.bodyLength !== after.bodyLength) return;
-  if (('date' in before.headers) !== ('date' in after.headers) || !sameFieldsOutside(before.headers, after.headers, OUTSIDE_LINES)) return;
+  if ('date' in before.headers !== 'date' in after.headers) return;
+  if (!onlyDateChanged && !sameFieldsOutside(before.headers, after.headers, OUTSIDE_LINES)) return;
   const framing: string[] = [];
   for (let i = 0; i < prebuilt.framing.length; i += 2) {
     const name = prebuilt.framing[i]!;

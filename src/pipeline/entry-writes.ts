@@ -89,7 +89,7 @@ export async function refreshEntry(
   // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta,
   // and its head's prebuilt lines when only Date changed.
   ctx.semantics.adopt(meta, policy);
-  carryPrebuiltHead(before, meta);
+  carryPrebuiltHead(before, meta, onlyDate);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl, fill, entry);
