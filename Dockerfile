@@ -1,5 +1,6 @@
 # etag-proxy image: build the TypeScript, then a slim runtime with production dependencies only.
-FROM node:20-bookworm-slim AS build
+# Node 24 (the active LTS line); the package itself supports Node 20.19 and newer (engines).
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -8,7 +9,7 @@ COPY src ./src
 COPY bench ./bench
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
