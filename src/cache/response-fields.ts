@@ -37,8 +37,10 @@ export function fieldsForPolicy(headers: Record<string, string>, rawHeaders: rea
     else out[name] = formatHttpDate(time);
   }
   if (out['age'] !== undefined) {
-    // RFC 9111 §5.1: delta-seconds only; a value too large to represent becomes 2^31.
-    if (/^\d+$/.test(out['age'])) out['age'] = String(Math.min(Number(out['age']), MAX_AGE_SECONDS));
+    // RFC 9111 §5.1: a list-valued Age counts by its first member (the rest are discarded), which
+    // must be delta-seconds or the field is ignored; a value too large to represent becomes 2^31.
+    const first = out['age'].split(',')[0]!.trim();
+    if (/^\d+$/.test(first)) out['age'] = String(Math.min(Number(first), MAX_AGE_SECONDS));
     else delete out['age'];
   }
   return out;
