@@ -220,6 +220,22 @@ describe('RFC 9111 field parsing and storability, corrected', () => {
       expect(refused.first.headers['cdn-cache-control']).toBe('private');
     });
 
+    it.each(['max-age="3600"', 'max-age=3600.0', 'max-age=?1', 'max-age', 's-maxage="3600"'])(
+      'does not consume a lifetime that is not an integer (%s): the response is stale, whatever Cache-Control says (RFC 9213 §2.1, RFC 9111 §4.2.1)',
+      async (directive) => {
+        const { first, second, originRequests } = await twice(200, { 'cache-control': 'max-age=3600', 'cdn-cache-control': directive }, undefined, targeted);
+        expect(first.headers['cache-status']).toMatch(/ttl=0/);
+        expect(second.headers['cache-status']).not.toMatch(/hit/);
+        expect(originRequests).toBe(2);
+      },
+    );
+
+    it('reads a boolean member as the structured field it is: no-store=?0 is no no-store (RFC 9213 §2.1, RFC 8941 §3.3.6)', async () => {
+      const { second, originRequests } = await twice(200, { 'cache-control': 'no-store', 'cdn-cache-control': 'no-store=?0, max-age=60' }, undefined, targeted);
+      expect(second.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+      expect(originRequests).toBe(1);
+    });
+
     it('falls back to Cache-Control when the targeted field is not a valid dictionary, and is off by default', async () => {
       const invalid = await twice(200, { 'cache-control': 'max-age=60', 'cdn-cache-control': 'max-age=="x"' }, undefined, targeted);
       const offByDefault = await twice(200, { 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=60' });
