@@ -60,6 +60,24 @@ describe('calculating cache keys with Vary (RFC 9111 §4.1)', () => {
     expect(origin.requestsTo('/absent')).toHaveLength(2);
   });
 
+  it('matches an absent field only with an absent one: an empty Accept-Encoding selects another variant than none at all (RFC 9111 §4.1)', async () => {
+    origin.route('/empty', byEncoding);
+
+    const without = await get('/empty');
+    const empty = await get('/empty', { 'accept-encoding': '' });
+    const emptyAgain = await get('/empty', { 'accept-encoding': '' });
+    const withoutAgain = await get('/empty');
+
+    expect(without.text).toBe('encoded as none');
+    expect(empty.text).toBe('encoded as ');
+    expect(empty.headers['cache-status']).not.toMatch(/hit/);
+    expect(emptyAgain.text).toBe('encoded as ');
+    expect(emptyAgain.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(withoutAgain.text).toBe('encoded as none');
+    expect(withoutAgain.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(origin.requestsTo('/empty').map((r) => r.headers['accept-encoding'])).toEqual([undefined, '']);
+  });
+
   it('matches field values after normalising whitespace around list commas (RFC 9111 §4.1)', async () => {
     origin.route('/normalised', byEncoding);
 
