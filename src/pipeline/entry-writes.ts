@@ -53,7 +53,7 @@ export async function commitEntry(
   const meta = buildMeta(originRes.statusCode ?? 200, headers, policy, ctx.now(), body.length, { boundTo, url });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   const entry = { meta, body };
-  const ttl = Math.max(keepAtLeastMs, ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs));
+  const ttl = Math.max(keepAtLeastMs, ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs));
   try {
     await ctx.backend.entries.put(address, entry, ttl);
     return entry;
@@ -90,7 +90,7 @@ export async function refreshEntry(
   // and its head's prebuilt lines when only Date changed.
   ctx.semantics.adopt(meta, policy);
   carryPrebuiltHead(before, meta, onlyDate);
-  const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
+  const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs);
   try {
     await ctx.backend.entries.refresh(address, meta, ttl, fill, entry);
   } catch (error) {
