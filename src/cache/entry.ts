@@ -19,6 +19,22 @@ export function storedHeaders(originHeaders: IncomingHttpHeaders): Record<string
 }
 
 /**
+ * The fields of an origin response that are never stored, as [name, value, …] lines, or null
+ * when it has none: a 304 that refreshes an entry still owes them to the client whose request
+ * it answered (and to no other).
+ */
+export function unstoredLines(originHeaders: IncomingHttpHeaders): string[] | null {
+  let lines: string[] | null = null;
+  for (const name of NOT_STORED) {
+    const value = originHeaders[name];
+    if (value === undefined) continue;
+    lines ??= [];
+    for (const line of Array.isArray(value) ? value : [String(value)]) lines.push(name, line);
+  }
+  return lines;
+}
+
+/**
  * The response fields the cache policy is built from: the stored ones, plus a mark when the
  * response sets a cookie without saying it may be shared (`public` or `s-maxage`): such a
  * response is never stored (semantics.unstorableReason, invariant 2). A shareable one is

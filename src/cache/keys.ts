@@ -115,8 +115,13 @@ export function variantId(vary: string[], headers: IncomingHttpHeaders, clientId
   const parts = vary.map((name) => {
     if (name === PER_CLIENT) return `${name}:${clientId}`;
     const value = headers[name];
-    const text = (value === undefined ? '' : Array.isArray(value) ? value.join(',') : value).replace(/\s*,\s*/g, ',').trim();
-    return `${name}:${NEGOTIATION_LISTS.has(name) ? normaliseNegotiationList(text) : text}`;
+    // An absent field matches only an absent one: `Accept-Encoding:` (empty, identity only, RFC
+    // 9110 §12.5.3) is not a request without it. Absent keeps the part entries were keyed with
+    // (`name:`); present but empty is the bare name, which no value can produce.
+    if (value === undefined) return `${name}:`;
+    const text = (Array.isArray(value) ? value.join(',') : value).replace(/\s*,\s*/g, ',').trim();
+    const normalised = NEGOTIATION_LISTS.has(name) ? normaliseNegotiationList(text) : text;
+    return normalised === '' ? name : `${name}:${normalised}`;
   });
   return hash(parts.join('\n'));
 }

@@ -37,8 +37,10 @@ export function fieldsForPolicy(headers: Record<string, string>, rawHeaders: rea
     else out[name] = formatHttpDate(time);
   }
   if (out['age'] !== undefined) {
-    // RFC 9111 §5.1: delta-seconds only; a value too large to represent becomes 2^31.
-    if (/^\d+$/.test(out['age'])) out['age'] = String(Math.min(Number(out['age']), MAX_AGE_SECONDS));
+    // RFC 9111 §5.1: a list-valued Age counts by its first member (the rest are discarded), which
+    // must be delta-seconds or the field is ignored; a value too large to represent becomes 2^31.
+    const first = out['age'].split(',')[0]!.trim();
+    if (/^\d+$/.test(first)) out['age'] = String(Math.min(Number(first), MAX_AGE_SECONDS));
     else delete out['age'];
   }
   return out;
@@ -70,13 +72,36 @@ export function lowerCaseDirectiveNames(value: string): string {
 }
 
 // RFC 9213 §2.1: the targeted field is a Structured Fields Dictionary (RFC 8941 §3.2). We accept
-// keys with an optional integer, token or string value; anything else makes it invalid (ignored).
-const SF_MEMBER = /^[a-z*][a-z0-9_\-.*]*(?:=(?:-?\d{1,15}|[A-Za-z*][!#$%&'*+\-.^_`|~:/\w]*|"(?:[^"\\]|\\["\\])*"))?(?:;[a-z*][a-z0-9_\-.*]*(?:=[^;,]+)?)*$/;
+// keys with an optional integer, decimal, boolean, token or string value; anything else makes it
+// invalid (ignored, §2.2).
+const SF_MEMBER = /^[a-z*][a-z0-9_\-.*]*(?:=(?:-?\d{1,15}|-?\d{1,12}\.\d{1,3}|\?[01]|[A-Za-z*][!#$%&'*+\-.^_`|~:/\w]*|"(?:[^"\\]|\\["\\])*"))?(?:;[a-z*][a-z0-9_\-.*]*(?:=[^;,]+)?)*$/;
+
+// RFC 9213 §2.1: these directives' values map to Integers (delta-seconds, RFC 9111 §1.2.2).
+const DELTA_SECONDS: ReadonlySet<string> = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error']);
+// The freshness lifetimes among them: RFC 9111 §4.2.1 asks that an invalid one make the response stale.
+const LIFETIMES: ReadonlySet<string> = new Set(['max-age', 's-maxage']);
 
 function validTargetedField(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const members = value.split(',').map((m) => m.trim());
   if (!members.length || members.some((m) => !SF_MEMBER.test(m))) return undefined;
-  // http-cache-semantics reads Cache-Control syntax: strip the sf parameters it would not know.
-  return members.map((m) => m.split(';')[0]!.replace(/=("?)(.*)\1$/, '=$2')).join(', ');
+  // http-cache-semantics reads Cache-Control syntax: the sf parameters it would not know are
+  // stripped, and each value is rewritten in Cache-Control form.
+  const directives: string[] = [];
+  for (const member of members) {
+    const bare = member.split(';')[0]!;
+    const at = bare.indexOf('=');
+    const name = at === -1 ? bare : bare.slice(0, at);
+    const raw = at === -1 ? undefined : bare.slice(at + 1);
+    if (raw === '?0') continue; // Boolean false: the directive is not there
+    if (DELTA_SECONDS.has(name) && (raw === undefined || !/^\d{1,15}$/.test(raw))) {
+      // RFC 9213 §2.1: a value of another type (a string such as max-age="60", a decimal, a
+      // boolean, a negative number) is not consumed; a freshness lifetime that is not an
+      // integer is invalid freshness information, hence stale (RFC 9111 §4.2.1).
+      if (LIFETIMES.has(name)) directives.push(`${name}=0`);
+      continue;
+    }
+    directives.push(raw === undefined || raw === '?1' ? name : `${name}=${raw.replace(/^"(.*)"$/, '$1')}`);
+  }
+  return directives.join(', ');
 }

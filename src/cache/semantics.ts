@@ -123,8 +123,12 @@ export interface Semantics {
   ageSeconds(policy: CachePolicy): number;
   /** Fields merged from a 304 into the stored ones (RFC 9111 §4.3.4). */
   mergeNotModified(stored: Record<string, string | string[]>, notModified: Record<string, string | string[]>): Record<string, string | string[]>;
-  /** How long the store should keep the entry, in ms: freshness + stale windows + keep. */
-  storeTtlMs(policy: CachePolicy, hasValidators: boolean, keepValidatorsMs: number): number;
+  /**
+   * How long the store should keep the entry, in ms: freshness + the longest stale window that can
+   * apply (stale-while-revalidate, stale-if-error, `disconnectedMs`: --serve-stale-if-disconnected),
+   * or + `keepValidatorsMs` when it has validators, whichever is longer.
+   */
+  storeTtlMs(policy: CachePolicy, hasValidators: boolean, keepValidatorsMs: number, disconnectedMs: number): number;
 }
 
 const NO_DIRECTIVES: ReadonlyMap<string, string | true> = new Map();
@@ -364,12 +368,19 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       return merged;
     },
 
-    storeTtlMs(policy, hasValidators, keepValidatorsMs) {
+    storeTtlMs(policy, hasValidators, keepValidatorsMs, disconnectedMs) {
       // Varnish's ttl + grace + keep: an expired entry with validators still saves a body
       // transfer when the origin answers 304, so it is kept longer than it is fresh.
+      // timeToLive() counts stale-while-revalidate and stale-if-error.
       const useful = policy.timeToLive();
       const freshLeftMs = Math.max(0, (policy.maxAge() - policy.age()) * 1000);
-      return Math.max(useful, hasValidators ? freshLeftMs + keepValidatorsMs : 0, 1000);
+      // RFC 9111 §4.2.4: an entry the cache may serve stale when disconnected is kept for that
+      // window, with validators or without (it cannot be revalidated, but it can still answer
+      // when the origin cannot be reached).
+      const rescc = responseDirectives(policy);
+      const mayServeDisconnected = !staleOnlyIfOriginSays(rescc) && !storedForOneUser(policy, rescc);
+      const disconnected = mayServeDisconnected ? freshLeftMs + disconnectedMs : 0;
+      return Math.max(useful, hasValidators ? freshLeftMs + keepValidatorsMs : 0, disconnected, 1000);
     },
   };
 }

@@ -65,7 +65,9 @@ function respond(tx: Tx): Step | Promise<Step> {
     if (notModified(validators, stored, ctx.now())) {
       tx.log.delivered = 304;
       const extra = { age, via: appendVia(meta.headers['via'], '1.1'), 'cache-status': tx.status.toString() };
-      clientRes.writeHead(304, responseHead(meta.headers, extra, NOT_MODIFIED_FIELDS));
+      const head = responseHead(meta.headers, extra, NOT_MODIFIED_FIELDS);
+      if (tx.ownLines) head.push(...tx.ownLines);
+      clientRes.writeHead(304, head);
       clientRes.end();
       return 'done';
     }
@@ -85,6 +87,7 @@ function sendRange(tx: Tx, age: string, answer: { kind: 'partial'; start: number
   tx.log.delivered = answer.kind === 'partial' ? 206 : 416;
   const head = responseHead(meta.headers, {}, undefined, PER_HIT);
   head.push('via', appendVia(meta.headers['via'], '1.1'), 'age', age, 'cache-status', tx.status.toString());
+  if (tx.ownLines) head.push(...tx.ownLines);
   if (answer.kind === 'unsatisfiable') {
     head.push('content-range', `bytes */${meta.bodyLength}`, 'content-length', '0');
     tx.clientRes.writeHead(416, head);
@@ -104,7 +107,7 @@ function sendEntry(tx: Tx, age: string): Step {
   const prebuilt = prebuiltHead(meta);
   // node keeps the head it will send in `_header` (null until writeHead). Where that holds, the
   // stored fields go in as lines built and validated once per entry; otherwise writeHead has them.
-  if (prebuilt && clientRes._header === null) {
+  if (prebuilt && clientRes._header === null && !tx.ownLines) {
     clientRes.writeHead(meta.status, prebuilt.framing);
     const head = clientRes._header as string | null;
     if (typeof head === 'string') {
@@ -116,6 +119,7 @@ function sendEntry(tx: Tx, age: string): Step {
   }
   const head = storedHead(meta);
   head.push('age', age, 'cache-status', tx.status.toString());
+  if (tx.ownLines) head.push(...tx.ownLines);
   tx.clientRes.writeHead(meta.status, head);
   tx.clientRes.end(tx.method === 'HEAD' ? undefined : body);
   return 'done';

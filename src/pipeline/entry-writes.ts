@@ -3,7 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { buildMeta, marksShareable, semanticsHeaders, single, storedHeaders, storedUrl } from '../cache/entry.js';
-import { cookieBinding, storedVary, variantId, varyNames } from '../cache/keys.js';
+import { cookieBinding, PER_CLIENT, storedVary, variantId, varyNames } from '../cache/keys.js';
 import type { OriginResponse } from '../http/origin-response.js';
 import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
@@ -53,7 +53,7 @@ export async function commitEntry(
   const meta = buildMeta(originRes.statusCode ?? 200, headers, policy, ctx.now(), body.length, { boundTo, url });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   const entry = { meta, body };
-  const ttl = Math.max(keepAtLeastMs, ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs));
+  const ttl = Math.max(keepAtLeastMs, ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs));
   try {
     await ctx.backend.entries.put(address, entry, ttl);
     return entry;
@@ -61,6 +61,32 @@ export async function commitEntry(
     ctx.logger.debug('entry not stored', { reason: (error as Error).message });
     return null;
   }
+}
+
+/** The request a revalidation was made for: its fields and client id select a variant. */
+export interface SelectingRequest {
+  headers: IncomingHttpHeaders;
+  clientId: string;
+}
+
+/**
+ * Where an entry belongs once a 304's fields are merged into it: `address` when its Vary names
+ * did not change, another address when they did, null when it may not be stored any more.
+ *
+ * RFC 9111 §4.3.4 updates the stored response with the 304's fields, Vary included, and §4.1
+ * then selects it by the request values the new Vary names. Those values of the request that
+ * first stored it are not kept, so the old address is no longer valid for anyone. The 304
+ * answered *this* request, so the entry is valid for this request's values: it moves to that
+ * variant (and the URL's variants chosen on the old names go, as on any store with new Vary
+ * names). `Vary: *` matches no request (§4.1): the entry is dropped, and only this request gets it.
+ */
+function refreshedAddress(address: EntryAddress, merged: Record<string, string | string[]>, selecting: SelectingRequest, varyIgnore?: readonly string[]): EntryAddress | null {
+  const names = varyNames(merged['vary']);
+  if (names?.includes('*')) return null;
+  const perClient = address.vary?.includes(PER_CLIENT) ?? false;
+  const vary = storedVary(names, perClient, varyIgnore);
+  if (vary === address.vary || (vary && address.vary && vary.join('\n') === address.vary.join('\n'))) return address;
+  return { url: address.url, vary, variant: vary ? variantId(vary, selecting.headers, perClient ? selecting.clientId : undefined) : null };
 }
 
 /**
@@ -73,6 +99,7 @@ export async function refreshEntry(
   entry: Entry,
   semanticsReq: SemanticsRequest,
   notModified: OriginResponse,
+  selecting: SelectingRequest,
   rule?: CrawlSettings,
   fill?: FillLock,
 ): Promise<{ entry: Entry; policy: CachePolicy }> {
@@ -90,9 +117,12 @@ export async function refreshEntry(
   // and its head's prebuilt lines when only Date changed.
   ctx.semantics.adopt(meta, policy);
   carryPrebuiltHead(before, meta, onlyDate);
-  const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs);
+  const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs);
+  const moved = headers['vary'] === before.headers['vary'] ? address : refreshedAddress(address, headers, selecting, rule?.varyIgnore);
   try {
-    await ctx.backend.entries.refresh(address, meta, ttl, fill, entry);
+    if (moved === address) await ctx.backend.entries.refresh(address, meta, ttl, fill, entry);
+    else if (moved) await ctx.backend.entries.put(moved, { meta, body: entry.body }, ttl);
+    else await ctx.backend.entries.invalidate(address.url);
   } catch (error) {
     ctx.logger.debug('entry not refreshed', { reason: (error as Error).message });
   }

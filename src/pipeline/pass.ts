@@ -4,6 +4,7 @@
 // method invalidates the target and same-origin Location / Content-Location (RFC 9111 §4.4).
 import { invalidationKeys, shouldInvalidate } from '../cache/invalidate.js';
 import { forwardHeaders } from '../http/forward-headers.js';
+import { maxForwards } from '../http/max-forwards.js';
 import { upstreamError } from '../http/upstream.js';
 import { forwardedConditionalFields } from '../policy/conditional-fields.js';
 import { keyOf } from './cache-key.js';
@@ -17,7 +18,12 @@ import type { Tx } from './transaction.js';
 function passHeaders(tx: Tx, framing: Record<string, string>) {
   const { clientReq } = tx;
   const plan = tx.conditionals;
-  if (!plan) return forwardHeaders(clientReq, tx.target!, originDrops(tx).identity, framing);
+  if (!plan) {
+    // RFC 9110 §7.6.2: an OPTIONS goes on with Max-Forwards one less (recv answered a 0 itself).
+    const hop = maxForwards(tx.method, clientReq.headers['max-forwards']);
+    const set = hop.kind === 'forward' ? { ...framing, 'max-forwards': hop.value } : framing;
+    return forwardHeaders(clientReq, tx.target!, originDrops(tx).identity, set);
+  }
   return forwardHeaders(clientReq, tx.target!, originDrops(tx).conditionals, { ...forwardedConditionalFields(plan), ...framing });
 }
 

@@ -2,13 +2,14 @@
 // to its validators, and classify the request: synth, pass, or a cache lookup.
 import { DETAIL } from '../cache/cache-status.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
+import { maxForwards } from '../http/max-forwards.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { MAX_OWN_HOPS, ownHops } from '../http/via.js';
 import { ProxyError } from '../errors.js';
 import { clientConditionals } from '../policy/conditional-fields.js';
 import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
 import { keyOf } from './cache-key.js';
-import { selfPage } from './synth.js';
+import { answerAsFinalRecipient, selfPage } from './synth.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
@@ -36,6 +37,7 @@ export function recv(tx: Tx): Step | Promise<Step> {
   tx.urlKey = keyOf(ctx, target.url, tx.rule);
 
   if (tx.method === 'PURGE' && ctx.config.purge) return 'purge';
+  if (maxForwards(tx.method, clientReq.headers['max-forwards']).kind === 'answer-here') return answerAsFinalRecipient(tx);
   if (!CACHEABLE_METHODS.has(tx.method)) {
     tx.status.fwd('method').detail(DETAIL.unsafeMethod);
     return 'pass';

@@ -83,7 +83,7 @@ export function revalidateInBackground(tx: Tx): void {
       const originRes = await ctx.upstream.request({ url: target, method: 'GET', headers });
       if (originRes.statusCode === 304) {
         originRes.resume();
-        await refreshEntry(ctx, address, entry, semanticsReq, originRes, rule?.settings, ticket.lock);
+        await refreshEntry(ctx, address, entry, semanticsReq, originRes, { headers: clientHeaders, clientId }, rule?.settings, ticket.lock);
         outcome = 'stored';
         recordRevalidation(ctx, { urlKey: address.url, before: entry, after: null, target, client: clientId || null });
       } else if (originRes.statusCode === 200) {

@@ -1,6 +1,7 @@
 // Answers the proxy makes itself: errors (400/407/502/504…) with a short text body, and the
 // help page for requests addressed to the proxy's own port. If the response head already
 // went out, a status can no longer be sent: the connection is cut instead.
+import { ALLOWED_METHODS } from '../server/early-answers.js';
 import type { Tx } from './transaction.js';
 import type { Step } from './steps.js';
 
@@ -45,5 +46,16 @@ export function selfPage(tx: Tx, path: string): Step {
     'cache-control': 'no-store',
   });
   clientRes.end(tx.method === 'HEAD' ? undefined : body);
+  return 'done';
+}
+
+/**
+ * RFC 9110 §7.6.2: an OPTIONS with Max-Forwards: 0 is not forwarded; the proxy answers it as the
+ * final recipient, with the methods it handles and no content (§9.3.7: Content-Length: 0).
+ */
+export function answerAsFinalRecipient(tx: Tx): Step {
+  tx.log.detail = 'max-forwards';
+  tx.clientRes.writeHead(200, { allow: ALLOWED_METHODS, 'content-length': 0 });
+  tx.clientRes.end();
   return 'done';
 }

@@ -48,6 +48,8 @@ export interface Tx {
   /** Why a stored entry goes upstream: it is stale, or the client's request asked (RFC 9211 fwd). */
   forwardReason?: ForwardReason;
   originRes?: OriginResponse;
+  /** Fields of the origin's 304 that are not stored (Set-Cookie) but go on this client's answer ([name, value, …]). */
+  ownLines?: string[];
   /** Did *we* put If-None-Match / If-Modified-Since on the origin request? (Varnish vcl_refresh_conditions) */
   sentValidators: boolean;
   fill?: Extract<FillTicket, { role: 'leader' }>;

@@ -133,6 +133,25 @@ describe('the stale-validator story: client B replays the If-None-Match client A
     expect(origin.requestsTo(path)).toHaveLength(1);
   });
 
+  it('under isolate, validators served to a client for one URL do not count as served for another URL with the same ETag and Last-Modified (the ledger is keyed by URL)', async () => {
+    const { url } = await proxyWith('isolate');
+    const pathA = freshPath(60);
+    const pathB = freshPath(60);
+    await viaProxy(url, `${origin.url}${pathB}`, as('client-z'));
+    await viaProxy(url, `${origin.url}${pathA}`, as('client-a'));
+    const validators = { 'if-none-match': ETAG, 'if-modified-since': LAST_MODIFIED };
+
+    const ownOnA = await viaProxy(url, `${origin.url}${pathA}`, as('client-a', validators));
+    const copiedToB = await viaProxy(url, `${origin.url}${pathB}`, as('client-a', validators));
+
+    expect(ownOnA.status).toBe(304);
+    expect(copiedToB.status).toBe(200);
+    expect(copiedToB.body.equals(BODY)).toBe(true);
+    expect(copiedToB.headers['cache-status']).toMatch(/^etag-proxy; hit.*detail=dropped-if-none-match\+dropped-if-modified-since/);
+    expect(origin.requestsTo(pathA)).toHaveLength(1);
+    expect(origin.requestsTo(pathB)).toHaveLength(1);
+  });
+
   it('drops If-Modified-Since too, and names it in Cache-Status (strip, isolate)', async () => {
     for (const mode of ['strip', 'isolate'] as const) {
       const { url } = await proxyWith(mode);

@@ -139,6 +139,32 @@ describe('forwarding (RFC 9110 §7.6)', () => {
     expect(origin.requestsTo('/hop-response')).toHaveLength(1);
   });
 
+  it('answers an OPTIONS with Max-Forwards: 0 itself, as the final recipient, and forwards nothing (RFC 9110 §7.6.2, §9.3.7)', async () => {
+    const path = '/echo?max-forwards=0';
+
+    const answer = await viaProxy(proxy.url, `${origin.url}${path}`, { method: 'OPTIONS', headers: { 'max-forwards': '0' } });
+
+    expect(answer.status).toBe(200);
+    expect(answer.headers['allow']).toContain('OPTIONS');
+    expect(answer.headers['allow']).not.toContain('TRACE');
+    expect(answer.headers['content-length']).toBe('0');
+    expect(answer.headers['x-method']).toBeUndefined();
+    expect(answer.body.length).toBe(0);
+    expect(origin.requestsTo(path)).toHaveLength(0);
+  });
+
+  it('forwards an OPTIONS with Max-Forwards decremented by one, and any other method\'s Max-Forwards untouched (RFC 9110 §7.6.2)', async () => {
+    const options = await viaProxy(proxy.url, `${origin.url}/echo?max-forwards=5`, { method: 'OPTIONS', headers: { 'max-forwards': '5' } });
+    await viaProxy(proxy.url, `${origin.url}/echo?max-forwards=1`, { method: 'OPTIONS', headers: { 'max-forwards': '1' } });
+    await viaProxy(proxy.url, `${origin.url}/echo?max-forwards=get`, { headers: { 'max-forwards': '0' } });
+
+    expect(options.status).toBe(200);
+    expect(options.headers['x-method']).toBe('OPTIONS');
+    expect(origin.requestsTo('/echo?max-forwards=5').map((r) => r.headers['max-forwards'])).toEqual(['4']);
+    expect(origin.requestsTo('/echo?max-forwards=1').map((r) => r.headers['max-forwards'])).toEqual(['0']);
+    expect(origin.requestsTo('/echo?max-forwards=get').map((r) => r.headers['max-forwards'])).toEqual(['0']);
+  });
+
   it('adds Via to the forwarded request and to the response, after any Via already present (RFC 9110 §7.6.3)', async () => {
     origin.route('/via', (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=60', via: '1.1 origin-gateway' }).end('via'));
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
+import { sleep } from '../helpers/respond.js';
 
 describe('serving stale when disconnected (RFC 9111 §4.2.4, --serve-stale-if-disconnected)', () => {
   const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000);
@@ -59,6 +60,37 @@ describe('serving stale when disconnected (RFC 9111 §4.2.4, --serve-stale-if-di
 
     expect(answer.status).toBe(502);
     expect(answer.text).toMatch(/^502 upstream_refused: /);
+  });
+
+  it('keeps an entry with neither ETag nor Last-Modified past its freshness, so it answers stale when the origin refuses or resets (it cannot be revalidated, but may be served stale)', async () => {
+    const state = { reset: false };
+    const origin = await startOrigin({
+      '*': (req, res) => {
+        if (state.reset) return void req.socket.destroy();
+        res.writeHead(200, { 'cache-control': 'max-age=1' }).end(`no validators at ${req.url}`);
+      },
+    });
+    const refused = `${origin.url}/refused`;
+    const reset = `${origin.url}/reset`;
+    await viaProxy(proxy.url, refused);
+    await viaProxy(proxy.url, reset);
+    // The memory store expires entries on the wall clock (lru-cache): wait past the 1 s freshness.
+    await sleep(1300);
+    clock.advance(600);
+
+    state.reset = true;
+    const afterReset = await viaProxy(proxy.url, reset);
+    await origin.close();
+    const afterRefusal = await viaProxy(proxy.url, refused);
+
+    expect(afterReset.status).toBe(200);
+    expect(afterReset.text).toBe('no validators at /reset');
+    expect(afterReset.headers['cache-status']).toMatch(/fwd=stale.*detail=stale-if-disconnected/);
+    expect(afterRefusal.status).toBe(200);
+    expect(afterRefusal.text).toBe('no validators at /refused');
+    expect(afterRefusal.headers['cache-status']).toMatch(/fwd=stale.*detail=stale-if-disconnected/);
+    // The revalidation reached the origin (once more on a new connection after a reset kept-alive one).
+    expect(origin.requestsTo('/reset').length).toBeGreaterThanOrEqual(2);
   });
 
   it('never serves stale when disconnected with --serve-stale-if-disconnected 0', async () => {

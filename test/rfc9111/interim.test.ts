@@ -61,6 +61,21 @@ describe('interim responses (RFC 9110 §15.2)', () => {
     expect(origin.requestsTo('/hints')).toHaveLength(1);
   });
 
+  it('relays at most 10 interim responses per request: an origin sending 2,000 Early Hints has the rest dropped, with one log line, and the final response intact (RFC 9110 §15.2)', async () => {
+    origin.route('/flood', (_req, res) => {
+      for (let i = 0; i < 2000; i++) res.writeEarlyHints({ link: `</hint-${i}.css>; rel=preload; as=style` });
+      res.writeHead(200, { 'cache-control': 'no-store', 'content-type': 'text/plain' }).end('after the flood');
+    });
+
+    const answer = await getWithInterims(proxy.url, `${origin.url}/flood`);
+
+    expect(answer.status).toBe(200);
+    expect(answer.text).toBe('after the flood');
+    expect(answer.interims).toHaveLength(10);
+    expect(answer.interims.map((i) => i.headers['link'])).toEqual(Array.from({ length: 10 }, (_, i) => `</hint-${i}.css>; rel=preload; as=style`));
+    expect(proxy.logs.filter((line) => line.includes('interim responses dropped past the bound'))).toHaveLength(1);
+  });
+
   it('sends no 1xx to an HTTP/1.0 client', async () => {
     const answer = await rawRequest(proxy.url, `GET ${origin.url}/old-client HTTP/1.0\r\nHost: x\r\n\r\n`);
     expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);

@@ -1,10 +1,15 @@
 // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI and the
 // same-origin Location / Content-Location URIs. Concurrency-control preconditions on unsafe
-// methods (If-Match, If-Unmodified-Since, If-None-Match: *) reach the origin untouched.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// methods (If-Match, If-Unmodified-Since, If-None-Match: *) reach the origin untouched. A store
+// that fails while invalidating (or refreshing, on a revalidation) never fails the request.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailable } from '../../src/errors.js';
+import type { StoredPolicies } from '../../src/policy/stored-rules.js';
+import { createMemoryBackend } from '../../src/store/memory/backend.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
+import { validating } from '../helpers/respond.js';
 
 /** GET answers a cacheable counter; unsafe methods answer `status` with optional headers. */
 function resource(status = 200, headers: Record<string, string> = {}): OriginHandler {
@@ -187,5 +192,82 @@ describe('invalidating stored responses (RFC 9111 §4.4)', () => {
 
     expect(after.text).toBe('version 1');
     expect(after.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+  });
+});
+
+describe('a store that fails while invalidating or revalidating never fails the request (invariant 5, RFC 9111 §4.4, §4.3.3, §4.3.4)', () => {
+  const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000);
+  const failing = { writes: false };
+  let origin: Origin;
+  let proxy: TestProxy;
+  const get = (path: string) => viaProxy(proxy.url, `${origin.url}${path}`);
+
+  beforeAll(async () => {
+    // The memory store, whose writes (invalidate, refresh, put) reject as a store that is down
+    // does once `failing.writes` is set; lookups keep working, so entries can be found stale.
+    const backend = createMemoryBackend<StoredPolicies>({ cacheSizeBytes: 1 << 20, now: clock.now });
+    const entries = backend.entries;
+    const down = () => Promise.reject(new StoreUnavailable('store down (test)'));
+    const { invalidate, refresh, put } = entries;
+    entries.invalidate = (url) => (failing.writes ? down() : invalidate.call(entries, url));
+    entries.refresh = (...args) => (failing.writes ? down() : refresh.apply(entries, args));
+    entries.put = (...args) => (failing.writes ? down() : put.apply(entries, args));
+    origin = await startOrigin();
+    proxy = await startProxy({}, { now: clock.now, backend });
+  });
+
+  afterEach(() => {
+    failing.writes = false;
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await origin?.close();
+  });
+
+  it.each(['POST', 'DELETE'])('answers a %s with the origin\'s response when the store fails to invalidate', async (method) => {
+    const path = `/failing-invalidation/${method}`;
+    origin.route(path, resource(201, { 'x-origin': 'yes' }));
+    await get(path);
+
+    failing.writes = true;
+    const unsafe = await viaProxy(proxy.url, `${origin.url}${path}`, { method, body: 'payload' });
+
+    expect(unsafe.status).toBe(201);
+    expect(unsafe.headers['x-origin']).toBe('yes');
+    expect(unsafe.text).toBe(`${method} done`);
+    expect(origin.requestsTo(path).map((r) => r.method)).toEqual(['GET', method]);
+  });
+
+  it("answers with the origin's new response when a revalidation's replacement may not be stored and the store fails to remove the old entry", async () => {
+    let version = 0;
+    origin.route('/failing-revalidation', (_req, res) => {
+      version++;
+      res.writeHead(200, { 'cache-control': version === 1 ? 'max-age=10' : 'no-store', etag: `"v${version}"` }).end(`version ${version}`);
+    });
+    await get('/failing-revalidation');
+    clock.advance(20);
+
+    failing.writes = true;
+    const answer = await get('/failing-revalidation');
+
+    expect(answer.status).toBe(200);
+    expect(answer.text).toBe('version 2');
+    expect(answer.headers['cache-status']).toMatch(/fwd=stale; fwd-status=200/);
+    expect(origin.requestsTo('/failing-revalidation')).toHaveLength(2);
+  });
+
+  it('answers with the stored body when the origin says 304 and the store fails to refresh the entry', async () => {
+    origin.route('/failing-refresh', validating({ 'cache-control': 'max-age=10', etag: '"r"' }, 'stored body'));
+    await get('/failing-refresh');
+    clock.advance(20);
+
+    failing.writes = true;
+    const answer = await get('/failing-refresh');
+
+    expect(answer.status).toBe(200);
+    expect(answer.text).toBe('stored body');
+    expect(answer.headers['cache-status']).toMatch(/fwd=stale; fwd-status=304/);
+    expect(origin.requestsTo('/failing-refresh')).toHaveLength(2);
   });
 });

@@ -1,5 +1,6 @@
-// What the store is told to keep (Varnish ttl + grace + keep): freshness, the longer stale
-// window, and --keep-validators past freshness for an entry with validators, on put and on a
+// What the store is told to keep (Varnish ttl + grace + keep): freshness, the longest stale
+// window (stale-while-revalidate, stale-if-error, --serve-stale-if-disconnected), and
+// --keep-validators past freshness for an entry with validators, on put and on a
 // 304 refresh. The memory store's own expiry reads the wall clock, so the TTLs are read at the
 // store's door rather than waited for.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +26,7 @@ describe('entry TTLs given to the store (--keep-validators)', () => {
     origin = await startOrigin({
       '/tagged': validating({ 'cache-control': 'max-age=60', etag: '"t"' }, 'tagged'),
       '/plain': respond(200, { 'cache-control': 'max-age=60, stale-while-revalidate=300' }, 'plain'),
+      '/shared': respond(200, { 'cache-control': 's-maxage=60, stale-while-revalidate=300' }, 'shared'),
     });
     proxy = await startProxy({ keepValidatorsMs }, { now: clock.now, backend });
   });
@@ -45,8 +47,14 @@ describe('entry TTLs given to the store (--keep-validators)', () => {
     expect(refresh).toMatchObject({ op: 'refresh', ttlMs: 60_000 + keepValidatorsMs });
   });
 
-  it('keeps an entry without validators only for freshness plus its stale window', async () => {
+  it('keeps an entry without validators for freshness plus the longer of its stale windows: here the default --serve-stale-if-disconnected (1h) over stale-while-revalidate=300 (RFC 9111 §4.2.4)', async () => {
     await viaProxy(proxy.url, `${origin.url}/plain`);
+    const [put] = writes.splice(0);
+    expect(put).toMatchObject({ op: 'put', ttlMs: 60_000 + 3_600_000 });
+  });
+
+  it('keeps an entry without validators only for freshness plus its stale-while-revalidate when it may not be served stale once disconnected (s-maxage)', async () => {
+    await viaProxy(proxy.url, `${origin.url}/shared`);
     const [put] = writes.splice(0);
     expect(put).toMatchObject({ op: 'put', ttlMs: 360_000 });
   });

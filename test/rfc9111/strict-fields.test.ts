@@ -84,10 +84,21 @@ describe('RFC 9111 field parsing and storability, corrected', () => {
   });
 
   describe('Age is delta-seconds (RFC 9111 §5.1, §1.2.2)', () => {
-    it.each(['7200.0', '-1', '1, 2', 'soon'])('ignores Age: %s (so max-age=3600 is still fresh)', async (age) => {
+    it.each(['7200.0', '-1', 'soon', 'soon, 7200'])('ignores Age: %s (so max-age=3600 is still fresh)', async (age) => {
       const { second, originRequests } = await twice(200, { 'cache-control': 'max-age=3600', age });
       expect(second.headers['cache-status']).toMatch(/^etag-proxy; hit/);
       expect(originRequests).toBe(1);
+    });
+
+    it('reads a list-valued Age by its first member: Age: 7200, 0 against max-age=3600 is stale, Age: 5, 7200 is fresh at age 5 (RFC 9111 §5.1)', async () => {
+      const stale = await twice(200, { 'cache-control': 'max-age=3600', age: '7200, 0' });
+      const fresh = await twice(200, { 'cache-control': 'max-age=3600', age: '5, 7200' });
+      expect(stale.first.headers['cache-status']).toMatch(/ttl=-3600/);
+      expect(stale.second.headers['cache-status']).not.toMatch(/hit/);
+      expect(stale.originRequests).toBe(2);
+      expect(fresh.second.headers['cache-status']).toMatch(/^etag-proxy; hit; ttl=3595$/);
+      expect(fresh.second.headers['age']).toBe('5');
+      expect(fresh.originRequests).toBe(1);
     });
 
     it('honours a valid Age: 7200 against max-age=3600 (stale) and clamps a huge one instead of wrapping', async () => {
@@ -207,6 +218,22 @@ describe('RFC 9111 field parsing and storability, corrected', () => {
       expect(stored.second.headers['cdn-cache-control']).toBe('max-age=60');
       expect(refused.originRequests).toBe(2);
       expect(refused.first.headers['cdn-cache-control']).toBe('private');
+    });
+
+    it.each(['max-age="3600"', 'max-age=3600.0', 'max-age=?1', 'max-age', 's-maxage="3600"'])(
+      'does not consume a lifetime that is not an integer (%s): the response is stale, whatever Cache-Control says (RFC 9213 §2.1, RFC 9111 §4.2.1)',
+      async (directive) => {
+        const { first, second, originRequests } = await twice(200, { 'cache-control': 'max-age=3600', 'cdn-cache-control': directive }, undefined, targeted);
+        expect(first.headers['cache-status']).toMatch(/ttl=0/);
+        expect(second.headers['cache-status']).not.toMatch(/hit/);
+        expect(originRequests).toBe(2);
+      },
+    );
+
+    it('reads a boolean member as the structured field it is: no-store=?0 is no no-store (RFC 9213 §2.1, RFC 8941 §3.3.6)', async () => {
+      const { second, originRequests } = await twice(200, { 'cache-control': 'no-store', 'cdn-cache-control': 'no-store=?0, max-age=60' }, undefined, targeted);
+      expect(second.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+      expect(originRequests).toBe(1);
     });
 
     it('falls back to Cache-Control when the targeted field is not a valid dictionary, and is off by default', async () => {

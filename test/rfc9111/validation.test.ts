@@ -314,6 +314,52 @@ describe('validation (RFC 9111 §4.3)', () => {
     expect(origin.requestsTo('/never-304')).toHaveLength(4);
   });
 
+  it('gives the Set-Cookie of a 304 to the client whose request it answered, on its 200 or its own 304, and never stores it for another (RFC 9111 §3.1, §4.3.4)', async () => {
+    let renewals = 0;
+    origin.route('/cookie-on-304', (req, res) => {
+      const head = { 'cache-control': 'max-age=10', etag: '"c"' };
+      if (req.headers['if-none-match'] === '"c"') return void res.writeHead(304, { ...head, 'set-cookie': [`session=renewed-${++renewals}; HttpOnly`, 'theme=dark'] }).end();
+      res.writeHead(200, head).end('cookie page');
+    });
+
+    await get('/cookie-on-304');
+    clock.advance(20);
+    const revalidated = await get('/cookie-on-304');
+    const hit = await get('/cookie-on-304');
+    clock.advance(20);
+    const conditional = await get('/cookie-on-304', { 'if-none-match': '"c"' });
+
+    expect(revalidated.status).toBe(200);
+    expect(revalidated.text).toBe('cookie page');
+    expect(revalidated.headers['cache-status']).toMatch(/fwd=stale; fwd-status=304/);
+    expect(revalidated.headers['set-cookie']).toEqual(['session=renewed-1; HttpOnly', 'theme=dark']);
+    expect(hit.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(hit.headers['set-cookie']).toBeUndefined();
+    expect(conditional.status).toBe(304);
+    expect(conditional.headers['set-cookie']).toEqual(['session=renewed-2; HttpOnly', 'theme=dark']);
+    expect(origin.requestsTo('/cookie-on-304')).toHaveLength(3);
+  });
+
+  it('keeps a cookie-bound entry bound to its cookie across a 304 refresh: a request with another cookie is not answered from it (RFC 9111 §4.3.4, invariant 2)', async () => {
+    origin.route('/bound-refresh', (req, res) => {
+      const cookie = req.headers['cookie'] ?? 'none';
+      const head = { 'cache-control': 'max-age=10', etag: `"${cookie}"` };
+      if (req.headers['if-none-match'] === `"${cookie}"`) return void res.writeHead(304, head).end();
+      res.writeHead(200, head).end(`page for ${cookie}`);
+    });
+
+    await get('/bound-refresh', { cookie: 'user=alice' });
+    clock.advance(20);
+    const refreshed = await get('/bound-refresh', { cookie: 'user=alice' });
+    const bob = await get('/bound-refresh', { cookie: 'user=bob' });
+
+    expect(refreshed.text).toBe('page for user=alice');
+    expect(refreshed.headers['cache-status']).toMatch(/fwd=stale; fwd-status=304/);
+    expect(bob.text).toBe('page for user=bob');
+    expect(bob.headers['cache-status']).not.toMatch(/hit/);
+    expect(origin.requestsTo('/bound-refresh').map((r) => r.headers['cookie'])).toEqual(['user=alice', 'user=alice', 'user=bob']);
+  });
+
   it('never hands a client an unsolicited 304: an origin that answers 304 to a revalidation without validators gets a 502 (RFC 9110 §15.4.5)', async () => {
     let stored = false;
     origin.route('/unsolicited-304', (_req, res) => {

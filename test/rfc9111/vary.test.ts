@@ -60,6 +60,24 @@ describe('calculating cache keys with Vary (RFC 9111 §4.1)', () => {
     expect(origin.requestsTo('/absent')).toHaveLength(2);
   });
 
+  it('matches an absent field only with an absent one: an empty Accept-Encoding selects another variant than none at all (RFC 9111 §4.1)', async () => {
+    origin.route('/empty', byEncoding);
+
+    const without = await get('/empty');
+    const empty = await get('/empty', { 'accept-encoding': '' });
+    const emptyAgain = await get('/empty', { 'accept-encoding': '' });
+    const withoutAgain = await get('/empty');
+
+    expect(without.text).toBe('encoded as none');
+    expect(empty.text).toBe('encoded as ');
+    expect(empty.headers['cache-status']).not.toMatch(/hit/);
+    expect(emptyAgain.text).toBe('encoded as ');
+    expect(emptyAgain.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(withoutAgain.text).toBe('encoded as none');
+    expect(withoutAgain.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(origin.requestsTo('/empty').map((r) => r.headers['accept-encoding'])).toEqual([undefined, '']);
+  });
+
   it('matches field values after normalising whitespace around list commas (RFC 9111 §4.1)', async () => {
     origin.route('/normalised', byEncoding);
 
@@ -85,6 +103,60 @@ describe('calculating cache keys with Vary (RFC 9111 §4.1)', () => {
     expect(first.text).toBe('en/text/html');
     expect(first.headers['cache-status']).toMatch(/^etag-proxy; hit/);
     expect(origin.requestsTo('/two-fields')).toHaveLength(2);
+  });
+
+  it('keeps an entry whose 304 brings a new Vary for the request the 304 answered only: another Accept-Language is not served from it (RFC 9111 §4.3.4, §4.1)', async () => {
+    let first = true;
+    origin.route('/vary-on-304', (req, res) => {
+      const lang = req.headers['accept-language'] ?? 'none';
+      if (first) {
+        first = false;
+        return void res.writeHead(200, { 'cache-control': 'max-age=0', etag: '"en"' }).end(`for ${lang}`);
+      }
+      const head = { 'cache-control': 'max-age=600', vary: 'Accept-Language', etag: `"${lang}"` };
+      if (req.headers['if-none-match'] === `"${lang}"`) return void res.writeHead(304, head).end();
+      res.writeHead(200, head).end(`for ${lang}`);
+    });
+    const as = (lang: string) => get('/vary-on-304', { 'accept-language': lang });
+
+    await as('en');
+    const revalidated = await as('en');
+    const french = await as('fr');
+    const englishAgain = await as('en');
+    const frenchAgain = await as('fr');
+
+    expect(revalidated.text).toBe('for en');
+    expect(revalidated.headers['cache-status']).toMatch(/fwd-status=304/);
+    expect(revalidated.headers['vary']).toBe('Accept-Language');
+    expect(french.text).toBe('for fr');
+    expect(french.headers['cache-status']).not.toMatch(/hit/);
+    expect(englishAgain.text).toBe('for en');
+    expect(englishAgain.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(frenchAgain.text).toBe('for fr');
+    expect(frenchAgain.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(origin.requestsTo('/vary-on-304')).toHaveLength(3);
+  });
+
+  it('drops an entry whose 304 says Vary: *, answering only the request the 304 was for from it (RFC 9111 §4.3.4, §4.1)', async () => {
+    let first = true;
+    origin.route('/star-on-304', (req, res) => {
+      if (first) {
+        first = false;
+        return void res.writeHead(200, { 'cache-control': 'max-age=0', etag: '"s"' }).end('stored');
+      }
+      if (req.headers['if-none-match'] === '"s"') return void res.writeHead(304, { 'cache-control': 'max-age=600', vary: '*', etag: '"s"' }).end();
+      res.writeHead(200, { 'cache-control': 'max-age=600', vary: '*', etag: '"s"' }).end('fetched');
+    });
+
+    await get('/star-on-304');
+    const revalidated = await get('/star-on-304');
+    const next = await get('/star-on-304');
+
+    expect(revalidated.text).toBe('stored');
+    expect(revalidated.headers['cache-status']).toMatch(/fwd-status=304/);
+    expect(next.text).toBe('fetched');
+    expect(next.headers['cache-status']).not.toMatch(/hit/);
+    expect(origin.requestsTo('/star-on-304')).toHaveLength(3);
   });
 
   it('never serves a response with Vary: * from cache (RFC 9111 §4.1)', async () => {

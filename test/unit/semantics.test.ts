@@ -122,8 +122,20 @@ describe('storability and the other questions', () => {
     const { semantics, policy } = setup();
     const p = policy({ 'cache-control': 'max-age=60' });
 
-    expect(semantics.storeTtlMs(p, false, 10_000)).toBe(60_000);
-    expect(semantics.storeTtlMs(p, true, 10_000)).toBe(70_000);
+    expect(semantics.storeTtlMs(p, false, 10_000, 0)).toBe(60_000);
+    expect(semantics.storeTtlMs(p, true, 10_000, 0)).toBe(70_000);
+  });
+
+  it('keeps an entry, with validators or without, for the disconnected window when it may be served stale then (RFC 9111 §4.2.4)', () => {
+    const { semantics, policy } = setup();
+    const plain = policy({ 'cache-control': 'max-age=60' });
+    const noStale = policy({ 'cache-control': 'max-age=60, must-revalidate' });
+    const shared = policy({ 'cache-control': 's-maxage=60, stale-if-error=30' });
+
+    expect(semantics.storeTtlMs(plain, false, 10_000, 3_600_000)).toBe(3_660_000);
+    expect(semantics.storeTtlMs(plain, true, 10_000, 3_600_000)).toBe(3_660_000);
+    expect(semantics.storeTtlMs(noStale, false, 10_000, 3_600_000)).toBe(60_000);
+    expect(semantics.storeTtlMs(shared, false, 10_000, 3_600_000)).toBe(90_000);
   });
 });
 
