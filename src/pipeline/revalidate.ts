@@ -88,7 +88,7 @@ export function revalidateInBackground(tx: Tx): void {
         recordRevalidation(ctx, { urlKey: address.url, before: entry, after: null, target, client: clientId || null });
       } else if (originRes.statusCode === 200) {
         const verdict = storageVerdict(ctx, semanticsReq, originRes, rule);
-        const body = await collectBody(originRes, maxObjectSize(ctx, rule));
+        const body = await collectBody(originRes, maxObjectSize(ctx, rule, originRes.headers));
         if (body && verdict.decision === 'store') {
           const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined, rule?.settings.varyIgnore);
           const stored = await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target });
