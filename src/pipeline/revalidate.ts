@@ -11,6 +11,7 @@ import { redactUrl } from '../observe/redact.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
 import { interimRelay } from './interim.js';
+import { originShare } from './origin-share.js';
 import { originDrops } from './origin-fields.js';
 import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision.js';
 import { semanticsRequest } from './recv.js';
@@ -43,7 +44,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
   const { headers, sentValidators } = revalidationHeaders(tx);
   tx.sentValidators = sentValidators;
   try {
-    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx) });
+    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx), client: originShare(tx) });
   } catch (error) {
     tx.error = upstreamError(error, tx.target!.host);
     return 'backendError';
