@@ -125,7 +125,10 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
   const guard = new Guard(config);
   const metrics = new ProxyMetrics({ topHosts: config.metricsTopHosts, usage: () => backend.entries.usage?.() });
   backend.instrument?.(metrics);
-  const upstream = new MeteredUpstream({ timeoutMs: config.upstreamTimeoutMs, guard, tls: trust }, metrics);
+  const upstream = new MeteredUpstream(
+    { timeoutMs: config.upstreamTimeoutMs, guard, tls: trust, maxSockets: config.originConnections, perClient: config.originConnectionsPerClient },
+    metrics,
+  );
   if (config.insecureUpstream) logger.warn('--insecure-upstream: HTTPS origin certificates are NOT verified; anyone on the path to an origin can forge its answers');
   let listening: AddressInfo | undefined;
 

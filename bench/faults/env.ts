@@ -26,12 +26,11 @@ export interface OriginRecord {
 
 /** A body that depends on n, so a wrong body for the wrong URL never passes as right. */
 export function bodyFor(n: number, bytes = 2048): Buffer {
-  const unit = Buffer.from(`body-${n}-`);
-  const out = Buffer.alloc(bytes);
-  for (let i = 0; i < bytes; i += unit.length) unit.copy(out, i);
-  return out;
+  // `body-<n>-` over and over (the fill repeats it), cut at `bytes`.
+  return Buffer.alloc(bytes, Buffer.from(`body-${n}-`));
 }
 
+export const BIG_BYTES = 12 * 1024 * 1024;
 export const OK_BODY = Buffer.from('ok-body: the well-behaved answer\n');
 export const TARGET_BODY = Buffer.from('the real /target page\n');
 export const EVIL_BODY = Buffer.from('EVIL planted content\n');
@@ -42,6 +41,8 @@ export interface FaultOrigin {
   requests: OriginRecord[];
   /** How many requests reached `path` (path with query). */
   count(path: string): number;
+  /** How many of the connections that carried a request under `prefix` are still open. */
+  stillOpen(prefix: string): number;
   close(): Promise<void>;
 }
 
@@ -72,6 +73,11 @@ const ROUTES: [RegExp, Handler][] = [
   [/^\/echo/, (q, res, body) => {
     const text = Buffer.from(`${q.method} host=${q.headers.host ?? ''} length=${body.length} body=${body.toString('latin1')}`);
     res.writeHead(200, { ...cacheable, 'content-length': text.length }).end(text);
+  }],
+  // Larger than what the kernel buffers between a client that reads nothing and the proxy.
+  [/^\/big\/(\d+)$/, (q, res) => {
+    const body = bodyFor(Number(/(\d+)$/.exec(q.url ?? '')![1]), BIG_BYTES);
+    res.writeHead(200, { ...cacheable, 'content-length': body.length }).end(body);
   }],
   [/^\/reset-mid-body\//, (_q, res, _b, attempt) => {
     const body = bodyFor(1, 64 * 1024);
@@ -108,7 +114,9 @@ const ROUTES: [RegExp, Handler][] = [
 export async function startFaultOrigin(): Promise<FaultOrigin> {
   const requests: OriginRecord[] = [];
   const attempts = new Map<string, number>();
+  const carriers: Array<[string, { destroyed: boolean }]> = [];
   const server = http.createServer((req, res) => {
+    carriers.push([req.url ?? '/', req.socket]);
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -130,6 +138,7 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
     host: `127.0.0.1:${port}`,
     requests,
     count: (path) => requests.filter((r) => r.url === path).length,
+    stillOpen: (prefix) => carriers.filter(([url, socket]) => url.startsWith(prefix) && !socket.destroyed).length,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

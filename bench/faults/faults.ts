@@ -1,12 +1,14 @@
 // THE fault table: an origin that resets mid-body, hangs after its headers, sends a short body or
-// cuts a chunked one; Redis SIGKILLed and restarted under load; a worker SIGKILLed under load.
+// cuts a chunked one; clients that stop reading; Redis SIGKILLed and restarted under load; a
+// worker SIGKILLed under load.
 // Every client request must end in a correct response or a clean error (a cut connection), and
 // no truncated body may ever be stored: each row fetches again and checks every byte.
 // Shared by `npm run faults` and its short form in `npm test` (test/faults/faults.test.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { bodyFor, startProxyChild, startPrivateRedis, type FaultOrigin, type PrivateRedis, type ProxyChild } from './env.js';
+import net from 'node:net';
+import { BIG_BYTES, bodyFor, OK_BODY, startProxyChild, startPrivateRedis, type FaultOrigin, type PrivateRedis, type ProxyChild } from './env.js';
 import { exchange } from './wire.js';
 
 export interface FaultResult {
@@ -21,6 +23,8 @@ export interface FaultOptions {
   loadSeconds: number;
   /** Concurrent clients in those rows. */
   clients: number;
+  /** Run only these rows (by id); all of them when absent. */
+  only?: readonly string[];
 }
 
 interface Fetched {
@@ -92,6 +96,77 @@ interface LoadTally {
 }
 
 const LOAD_URLS = 200;
+
+const STALLERS = 8;
+const SEND_TIMEOUT_S = 1;
+
+/** A connection from `localAddress` that sends a GET and then reads nothing (node stops reading once its buffer is full). */
+function stalledGet(port: number, originHost: string, path: string, localAddress: string): net.Socket {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+  socket.on('error', () => {});
+  socket.write(`GET http://${originHost}${path} HTTP/1.1\r\nHost: ${originHost}\r\n\r\n`);
+  return socket;
+}
+
+/** Read again: what arrives until the proxy's reset or close (-1: it never came). */
+function readToClose(socket: net.Socket, ms: number): Promise<number> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const timer = setTimeout(() => resolve(-1), ms);
+    socket.on('data', (chunk: Buffer) => void (bytes += chunk.length));
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(bytes);
+    });
+    socket.resume();
+  });
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await delay(20);
+  }
+  return true;
+}
+
+/**
+ * Clients that stop reading (issue 18): 8 downloads of 12 MiB from 127.0.0.2 that read nothing,
+ * beside a well-behaved client on 127.0.0.3. The well-behaved one is served at once; the stalled
+ * ones are cut after --send-timeout, their origin connections closed; nothing cut short is stored.
+ */
+export async function runSlowReaders(origin: FaultOrigin): Promise<FaultResult> {
+  const proxy = await startProxyChild(['--send-timeout', `${SEND_TIMEOUT_S}s`]);
+  const stalled: net.Socket[] = [];
+  const problems: string[] = [];
+  const what = `${STALLERS} clients stop reading 12 MiB downloads (--send-timeout ${SEND_TIMEOUT_S}s) beside a well-behaved one`;
+  try {
+    for (let n = 0; n < STALLERS; n++) stalled.push(stalledGet(proxy.port, origin.host, `/big/${n}`, '127.0.0.2'));
+    if (!(await until(() => origin.requests.filter((r) => r.url.startsWith('/big/')).length === STALLERS, 5000))) problems.push('the stalled downloads did not all reach the origin');
+    const startedAt = Date.now();
+    const ok = await fetchVia(proxy.port, origin.host, '/ok', new http.Agent({ localAddress: '127.0.0.3' })).catch((error: Error) => error);
+    const servedMs = Date.now() - startedAt;
+    if (ok instanceof Error || !ok.body.equals(OK_BODY)) problems.push(`the well-behaved client was not served: ${ok instanceof Error ? ok.message : ok.status}`);
+    else if (servedMs > 2000) problems.push(`the well-behaved client waited ${servedMs} ms`);
+    const released = await until(() => origin.stillOpen('/big/') === 0, (SEND_TIMEOUT_S + 8) * 1000);
+    const cutAfterMs = Date.now() - startedAt;
+    if (!released) problems.push(`${origin.stillOpen('/big/')} of ${STALLERS} origin connections still open ${cutAfterMs} ms later`);
+    const got = await Promise.all(stalled.map((socket) => readToClose(socket, 5000)));
+    const whole = got.filter((bytes) => bytes < 0 || bytes >= BIG_BYTES).length;
+    if (whole) problems.push(`${whole} stalled clients were not cut`);
+    const again = await fetchVia(proxy.port, origin.host, '/big/0', false, 10_000).catch((error: Error) => error);
+    if (again instanceof Error) problems.push(`refetch failed: ${again.message}`);
+    else if (!again.body.equals(bodyFor(0, BIG_BYTES)) || !/fwd=uri-miss/.test(String(again.headers['cache-status']))) problems.push(`refetch: ${again.body.length} bytes, ${String(again.headers['cache-status'])}`);
+    const detail = problems.length
+      ? problems.join('; ')
+      : `well-behaved client served in ${servedMs} ms; the ${STALLERS} stalled ones cut and their origin connections closed within ${cutAfterMs} ms; refetch a miss with all ${BIG_BYTES} bytes`;
+    return { id: 'slow-reader', what, ok: !problems.length, detail };
+  } finally {
+    for (const socket of stalled) socket.destroy();
+    await proxy.stop();
+  }
+}
 
 /** `clients` keep-alive clients fetching /load/<n> for `seconds`, checking every body; `during` runs alongside. */
 async function loadWhile(port: number, originHost: string, options: FaultOptions, during: () => Promise<void>): Promise<LoadTally> {
@@ -223,14 +298,18 @@ export async function runWorkerKill(origin: FaultOrigin, options: FaultOptions, 
 
 /** Every fault row: the origin faults against their own memory-store proxy, then Redis and workers. */
 export async function runFaultTable(origin: FaultOrigin, options: FaultOptions): Promise<FaultResult[]> {
-  const proxy = await startProxyChild(['--upstream-timeout', '1s']);
-  let originRows: FaultResult[];
-  try {
-    originRows = await runOriginFaults(proxy, origin);
-  } finally {
-    await proxy.stop();
+  const wanted = (id: string) => !options.only || options.only.includes(id);
+  const rows: FaultResult[] = [];
+  if (ORIGIN_FAULTS.some((fault) => wanted(fault.id))) {
+    const proxy = await startProxyChild(['--upstream-timeout', '1s']);
+    try {
+      rows.push(...(await runOriginFaults(proxy, origin)).filter((row) => wanted(row.id)));
+    } finally {
+      await proxy.stop();
+    }
   }
-  const redisRow = await runRedisKill(origin, options);
-  const workerRow = await runWorkerKill(origin, options);
-  return [...originRows, redisRow, workerRow];
+  if (wanted('slow-reader')) rows.push(await runSlowReaders(origin));
+  if (wanted('redis-sigkill-restart')) rows.push(await runRedisKill(origin, options));
+  if (wanted('worker-sigkill')) rows.push(await runWorkerKill(origin, options));
+  return rows;
 }

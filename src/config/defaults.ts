@@ -22,6 +22,13 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     maxConnections: 4096,
     headersTimeoutMs: 60_000,
     shutdownTimeoutMs: 10_000,
+    // nginx's send_timeout (Squid's write_timeout is 15 minutes).
+    sendTimeoutMs: 60_000,
+    originConnections: 256,
+    // A quarter of an origin's connections: four clients stalling at once still leave none for a
+    // fifth until the send deadline frees theirs, but one never can.
+    originConnectionsPerClient: 64,
+
     validators: 'pass',
     requestCacheControl: 'honor',
     identity: { header: 'x-proxy-client', users: {}, requireAuth: false },

@@ -122,6 +122,24 @@ export const OPTIONS = {
     describe: 'a client that has not sent its whole request head in this long gets a 408',
     apply: (c, v, p) => void (c.headersTimeoutMs = parseDuration(p, v)),
   },
+  'send-timeout': {
+    type: 'string',
+    default: '60s',
+    describe: 'a client that accepts none of the bytes sent to it for this long is cut, its origin request and buffers released (0 = never)',
+    apply: (c, v, p) => void (c.sendTimeoutMs = parseDuration(p, v)),
+  },
+  'origin-connections': {
+    type: 'number',
+    default: 256,
+    describe: 'connections open to one origin at a time; more requests wait for one',
+    apply: (c, v, p) => void (c.originConnections = parseInteger(p, v, 1, 65_536)),
+  },
+  'origin-connections-per-client': {
+    type: 'number',
+    default: 64,
+    describe: "requests one client (its address, or its checked Proxy-Authorization user) may have open to one origin; more wait their turn (503 past --upstream-timeout)",
+    apply: (c, v, p) => void (c.originConnectionsPerClient = parseInteger(p, v, 1, 65_536)),
+  },
   validators: {
     type: 'string',
     default: 'pass',

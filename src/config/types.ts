@@ -56,6 +56,12 @@ export interface ProxyConfig {
   maxConnections: number;
   /** A client that has not sent its whole request head in this long gets a 408. */
   headersTimeoutMs: number;
+  /** A client that accepts none of the bytes written to it for this long is cut (0: never). */
+  sendTimeoutMs: number;
+  /** Connections open to one origin at a time (the upstream pool's size per origin). */
+  originConnections: number;
+  /** Origin requests one client may have open to one origin at a time; more wait their turn. */
+  originConnectionsPerClient: number;
   /** On SIGTERM / SIGINT: how long requests in flight may run before they are cut. */
   shutdownTimeoutMs: number;
   validators: ValidatorMode;

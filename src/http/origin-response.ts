@@ -151,10 +151,16 @@ export class OriginResponse {
     this.fail(error);
   }
 
-  /** Called once when the body has ended or failed (metrics). */
+  /** Called once when the body has ended or failed (metrics, the client's share of the origin). */
   onSettled(hook: () => void): void {
-    if (this.state !== 'open') hook();
-    else this.settledHook = hook;
+    if (this.state !== 'open') return hook();
+    const before = this.settledHook;
+    this.settledHook = before
+      ? () => {
+          before();
+          hook();
+        }
+      : hook;
   }
 
   private settle(): void {

@@ -12,13 +12,17 @@ import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { AbortTransfer, ProxyError } from '../errors.js';
 import type { Guard } from '../guard/guard.js';
 import { headersObject, OriginResponse, type InterimResponse } from './origin-response.js';
+import { OriginShares, type Release } from './origin-shares.js';
 import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstream-tls.js';
 
 export { OriginResponse, type InterimResponse } from './origin-response.js';
 
 export interface UpstreamOptions {
   timeoutMs: number;
+  /** Connections per origin (--origin-connections). */
   maxSockets?: number;
+  /** Exchanges one client may have open to one origin (--origin-connections-per-client); none: no limit. */
+  perClient?: number;
   /** Checks every address a request would connect to (destination rules, own listeners). */
   guard: Guard;
   /** Roots for https:// origins (Node's by default; see upstream-tls.ts). */
@@ -89,6 +93,8 @@ export interface OriginRequest {
   headers: OutgoingHttpHeaders;
   /** Interim (1xx) responses before the final one (RFC 9110 §15.2), for relaying to the client. */
   onInterim?: (interim: InterimResponse) => void;
+  /** The client whose share of the origin's connections this counts against (origin-shares.ts); none for the proxy's own. */
+  client?: string;
 }
 
 export type UpgradeAnswer =
@@ -108,8 +114,10 @@ export class Upstream {
   readonly httpsAgent: https.Agent;
   private readonly dispatcher: Agent;
   private readonly lenientOrigins = new Set<string>();
+  readonly shares: OriginShares | undefined;
 
   constructor(readonly options: UpstreamOptions) {
+    if (options.perClient !== undefined) this.shares = new OriginShares(options.perClient, options.timeoutMs);
     const maxSockets = options.maxSockets ?? 256;
     const pool = { keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' } as const;
     const tls = httpsAgentOptions(options.tls);
@@ -130,7 +138,30 @@ export class Upstream {
    * timeout before the head rejects (→ 504); mid-body it fails the body (→ the transfer is cut).
    */
   request(originReq: OriginRequest, body?: Readable): Promise<OriginResponse> {
-    return new Promise((resolve, reject) => this.send(originReq, body, this.settleWith(resolve, reject), !body && RETRYABLE_METHODS.has(originReq.method)));
+    const { client, url } = originReq;
+    if (client === undefined || !this.shares) return this.sendNow(originReq, body);
+    const release = this.shares.acquire(`${url.protocol}//${url.host}`, client);
+    if (typeof release === 'function') return this.sendNow(originReq, body, release);
+    return release.then((granted) => this.sendNow(originReq, body, granted));
+  }
+
+  /** `release`: the client's share is held until the response's body has ended or failed. */
+  private sendNow(originReq: OriginRequest, body: Readable | undefined, release?: Release): Promise<OriginResponse> {
+    return new Promise((resolve, reject) => {
+      const settle = release
+        ? this.settleWith(
+            (originRes) => {
+              originRes.onSettled(release);
+              resolve(originRes);
+            },
+            (error) => {
+              release();
+              reject(error);
+            },
+          )
+        : this.settleWith(resolve, reject);
+      this.send(originReq, body, settle, !body && RETRYABLE_METHODS.has(originReq.method));
+    });
   }
 
   /** The hook a subclass (the meter) wraps; no extra promise per request. */

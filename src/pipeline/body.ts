@@ -1,69 +1,124 @@
-// Streaming an origin body to the client while keeping a copy for the store, bounded by
-// --max-object-size: past the cap the copy is dropped and the stream goes on.
+// Writing bodies to the client: an origin body streamed through (with a copy kept for the store,
+// bounded by --max-object-size and what the store can hold: past it the copy is dropped and the
+// stream goes on), or a stored one. A client that closes, or that the send deadline cut
+// (server/send-deadline.ts), ends the transfer and releases the origin exchange and the copy.
 import type { ServerResponse } from 'node:http';
 import { AbortTransfer } from '../errors.js';
 import type { OriginResponse } from '../http/origin-response.js';
 import { midBodyError } from '../http/upstream.js';
+import { wasCutBySendDeadline } from '../server/send-deadline.js';
 
-/**
- * Stream originRes to clientRes without ending it (the caller ends it after committing);
- * resolve with the whole body, or null if it outgrew `cap`.
- */
-export async function teeBody(originRes: OriginResponse, clientRes: ServerResponse, cap: number, host: string): Promise<Buffer | null> {
-  const copy = new BodyCopy(originRes, cap);
-  await streamTo(originRes, clientRes, host, { end: false, onChunk: (chunk) => copy.add(chunk) });
-  return copy.result();
+export interface Teed {
+  /** The whole body, or null when it outgrew the cap (nothing kept). */
+  body: Buffer | null;
+  /**
+   * Finish the client's response, with the body's last byte when it was held back: call it once
+   * the entry is committed (or failed to be), so a client that has the whole body can count on
+   * every worker sharing the store having it too (read-your-writes across the fleet).
+   */
+  endClient(): void;
 }
 
 /**
- * The store's copy of a body, in one buffer of exactly its length. With a Content-Length the
- * buffer is allocated once up front and each chunk is copied in as it arrives, so the socket's
- * read buffers die young instead of being held (and promoted to the old generation) until the
- * end of the body, and no second whole-body copy is made. The buffer is never a slice of
- * Buffer's shared 8 KiB pool: a small entry would otherwise keep a whole pool slab alive,
- * memory the cache's byte count does not see.
+ * Stream originRes to clientRes without ending it and keep a copy for the store. With a
+ * Content-Length the client would have the whole response with the last body byte, so that
+ * byte waits for endClient(); a chunked response is complete only with its last chunk, which
+ * end() sends. A failed transfer drops the copy at once.
  */
-class BodyCopy {
+export async function teeBody(originRes: OriginResponse, clientRes: ServerResponse, cap: number, host: string): Promise<Teed> {
+  const declared = contentLength(originRes);
+  const copy = new BodyCopy(declared, cap);
+  let held: Buffer | undefined;
+  const onChunk = (chunk: Buffer): Buffer => {
+    copy.add(chunk);
+    if (declared === undefined || !copy.keeping || copy.size !== declared) return chunk;
+    held = Buffer.from(chunk.subarray(chunk.length - 1));
+    return chunk.subarray(0, chunk.length - 1);
+  };
+  try {
+    await streamTo(originRes, clientRes, host, { end: false, onChunk });
+  } catch (error) {
+    copy.drop();
+    throw error;
+  }
+  return { body: copy.result(), endClient: () => void clientRes.end(held) };
+}
+
+/** The first piece of a copy whose length is not known, or known to be larger. */
+const FIRST_PIECE = 64 * 1024;
+
+/**
+ * The store's copy of a body, ending in one buffer of exactly its length. Memory is taken as the
+ * bytes arrive, doubling (so a client that stalls early pins little, and a body costs at most one
+ * more copy of itself on the way): a copy of a known length ends in a buffer of that length, and
+ * a small one is allocated once. Each chunk is copied in as it arrives, so the socket's read
+ * buffers die young instead of being held (and promoted to the old generation) until the end of
+ * the body. The buffer is never a slice of Buffer's shared 8 KiB pool: a small entry would
+ * otherwise keep a whole pool slab alive, memory the cache's byte count does not see.
+ */
+export class BodyCopy {
   private buffer: Buffer | null = null;
-  private chunks: Buffer[] | null = null;
-  private size = 0;
-  private outgrown = false;
+  private filled = 0;
+  private dropped = false;
+  /** The most it may hold: the declared length, or the cap. */
+  private readonly limit: number;
 
   constructor(
-    originRes: OriginResponse,
-    private readonly cap: number,
+    private readonly declared: number | undefined,
+    cap: number,
   ) {
-    const declared = contentLength(originRes);
-    if (declared === undefined) this.chunks = [];
-    else if (declared > cap) this.outgrown = true;
-    else this.buffer = Buffer.allocUnsafeSlow(declared);
+    this.limit = declared ?? cap;
+    if (declared !== undefined && declared > cap) this.dropped = true;
+  }
+
+  /** Still keeping the body (not dropped for its size or a failure). */
+  get keeping(): boolean {
+    return !this.dropped;
+  }
+
+  /** Body bytes copied so far. */
+  get size(): number {
+    return this.filled;
+  }
+
+  /** Bytes of memory the copy holds now. */
+  get held(): number {
+    return this.buffer?.length ?? 0;
   }
 
   add(chunk: Buffer): void {
-    if (this.outgrown) return;
-    const end = this.size + chunk.length;
-    if (end > this.cap || (this.buffer && end > this.buffer.length)) {
-      this.drop();
-      return;
-    }
-    if (this.buffer) chunk.copy(this.buffer, this.size);
-    else this.chunks!.push(chunk);
-    this.size = end;
+    if (this.dropped) return;
+    const end = this.filled + chunk.length;
+    // Past the cap, or past its own Content-Length (the origin's framing is then broken anyway).
+    if (end > this.limit) return this.drop();
+    if (!this.buffer || end > this.buffer.length) this.grow(end);
+    chunk.copy(this.buffer!, this.filled);
+    this.filled = end;
   }
 
-  /** The whole body, or null when it outgrew the cap (or its own Content-Length). */
+  /** The whole body, or null when it outgrew the cap (or its own Content-Length); the copy is then let go. */
   result(): Buffer | null {
-    const body = this.outgrown ? null : this.buffer ? (this.size === this.buffer.length ? this.buffer : null) : joined(this.chunks!, this.size);
+    let body: Buffer | null = null;
+    if (!this.dropped && (this.declared === undefined || this.filled === this.declared)) {
+      const buffer = this.buffer ?? Buffer.allocUnsafeSlow(0);
+      body = buffer.length === this.filled ? buffer : exactCopy(buffer, this.filled);
+    }
     // The origin's response object may outlive this request (keep-alive sockets hold on to the
     // last one they parsed); it must not keep the body alive once the cache has evicted it.
     this.drop();
     return body;
   }
 
-  private drop(): void {
-    this.outgrown = true;
+  drop(): void {
+    this.dropped = true;
     this.buffer = null;
-    this.chunks = null;
+  }
+
+  private grow(atLeast: number): void {
+    const doubled = Math.max(FIRST_PIECE, (this.buffer?.length ?? 0) * 2, atLeast);
+    const next = Buffer.allocUnsafeSlow(Math.min(this.limit, doubled));
+    if (this.buffer) this.buffer.copy(next, 0, 0, this.filled);
+    this.buffer = next;
   }
 }
 
@@ -74,12 +129,25 @@ function contentLength(originRes: OriginResponse): number | undefined {
   return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
 }
 
+/** The first `size` bytes in a buffer of their own (see BodyCopy on the shared pool). */
+function exactCopy(buffer: Buffer, size: number): Buffer {
+  const body = Buffer.allocUnsafeSlow(size);
+  buffer.copy(body, 0, 0, size);
+  return body;
+}
+
 /** Chunks joined into one buffer of their own (see BodyCopy on the shared pool). */
 function joined(chunks: Buffer[], size: number): Buffer {
   const body = Buffer.allocUnsafeSlow(size);
   let offset = 0;
   for (const chunk of chunks) offset += chunk.copy(body, offset);
   return body;
+}
+
+/** The client's side of a transfer ended: it closed, or the send deadline cut it. */
+function clientGone(clientRes: ServerResponse): AbortTransfer {
+  if (wasCutBySendDeadline(clientRes.req?.socket)) return new AbortTransfer('client_send_timeout', 'the client accepted no bytes for --send-timeout: cut');
+  return new AbortTransfer('client_gone', 'the client closed the connection');
 }
 
 /**
@@ -91,7 +159,8 @@ export function streamTo(
   originRes: OriginResponse,
   clientRes: ServerResponse,
   host: string,
-  options: { end?: boolean; onChunk?: (chunk: Buffer) => void } = {},
+  /** `onChunk` sees each chunk first and returns what the client gets of it. */
+  options: { end?: boolean; onChunk?: (chunk: Buffer) => Buffer } = {},
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -102,7 +171,7 @@ export function streamTo(
       settled = true;
       clientRes.off('drain', onDrain);
       originRes.destroy();
-      reject(new AbortTransfer('client_gone', 'the client closed the connection'));
+      reject(clientGone(clientRes));
     };
     const cleanup = () => {
       settled = true;
@@ -115,8 +184,7 @@ export function streamTo(
     clientRes.on('drain', onDrain);
     originRes.pipeInto({
       write(chunk) {
-        onChunk?.(chunk);
-        return clientRes.write(chunk);
+        return clientRes.write(onChunk ? onChunk(chunk) : chunk);
       },
       end() {
         if (settled) return;
@@ -153,5 +221,47 @@ export function collectBody(originRes: OriginResponse, cap: number): Promise<Buf
       end: () => resolve(joined(chunks, size)),
       fail: reject,
     });
+  });
+}
+
+/** Stored bodies up to this size go out in one write (the hit path); larger ones in pieces. */
+const ONE_WRITE_MAX = 256 * 1024;
+const PIECE = 64 * 1024;
+
+/**
+ * End clientRes with a stored body. A large body goes in pieces, each after the client took the
+ * last: the send deadline measures a reader's progress by completed writes, and one write of
+ * megabytes completes only when all of it is read, so a slow reader would look stalled.
+ * Settles when the last piece is handed over; rejects when the client goes first.
+ */
+export function sendBody(clientRes: ServerResponse, body: Buffer | undefined): void | Promise<void> {
+  if (!body || body.length <= ONE_WRITE_MAX) {
+    clientRes.end(body);
+    return;
+  }
+  const whole = body;
+  return new Promise((resolve, reject) => {
+    let offset = 0;
+    const onClose = () => {
+      clientRes.off('drain', next);
+      reject(clientGone(clientRes));
+    };
+    function next(): void {
+      while (offset < whole.length) {
+        const piece = whole.subarray(offset, offset + PIECE);
+        offset += piece.length;
+        if (offset === whole.length) {
+          clientRes.off('drain', next);
+          clientRes.off('close', onClose);
+          clientRes.end(piece);
+          return resolve();
+        }
+        if (!clientRes.write(piece)) return;
+      }
+    }
+    if (clientRes.destroyed) return reject(clientGone(clientRes));
+    clientRes.on('drain', next);
+    clientRes.once('close', onClose);
+    next();
   });
 }

@@ -6,6 +6,7 @@ import { responseHead, single } from '../cache/entry.js';
 import { notModified } from '../http/conditionals.js';
 import { ifRangeMatches, planRange } from '../http/range.js';
 import { appendVia } from '../http/via.js';
+import { sendBody } from './body.js';
 import { recordServedTo } from './record-served.js';
 import { sameFieldsOutside } from '../cache/same-fields.js';
 import type { EntryMeta } from '../store/types.js';
@@ -82,7 +83,7 @@ function respond(tx: Tx): Step | Promise<Step> {
 }
 
 /** RFC 9110 §15.3.7 / §15.5.17: a 206 with one part of the stored body, or 416. */
-function sendRange(tx: Tx, age: string, answer: { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' }): Step {
+function sendRange(tx: Tx, age: string, answer: { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' }): Step | Promise<Step> {
   const { meta, body } = tx.entry!;
   tx.log.delivered = answer.kind === 'partial' ? 206 : 416;
   const head = responseHead(meta.headers, {}, undefined, PER_HIT);
@@ -97,11 +98,10 @@ function sendRange(tx: Tx, age: string, answer: { kind: 'partial'; start: number
   const part = body.subarray(answer.start, answer.end + 1);
   head.push('content-range', `bytes ${answer.start}-${answer.end}/${meta.bodyLength}`, 'content-length', String(part.length));
   tx.clientRes.writeHead(206, head);
-  tx.clientRes.end(tx.method === 'HEAD' ? undefined : part);
-  return 'done';
+  return sent(sendBody(tx.clientRes, tx.method === 'HEAD' ? undefined : part));
 }
 
-function sendEntry(tx: Tx, age: string): Step {
+function sendEntry(tx: Tx, age: string): Step | Promise<Step> {
   const { meta, body } = tx.entry!;
   const clientRes = tx.clientRes as ServerResponse & { _header?: string | null };
   const prebuilt = prebuiltHead(meta);
@@ -113,16 +113,19 @@ function sendEntry(tx: Tx, age: string): Step {
     if (typeof head === 'string') {
       const afterStatusLine = head.indexOf('\r\n') + 2;
       clientRes._header = `${head.slice(0, afterStatusLine)}${prebuilt.lines}age: ${age}\r\ncache-status: ${tx.status.toString()}\r\n${head.slice(afterStatusLine)}`;
-      clientRes.end(tx.method === 'HEAD' ? undefined : body);
-      return 'done';
+      return sent(sendBody(clientRes, tx.method === 'HEAD' ? undefined : body));
     }
   }
   const head = storedHead(meta);
   head.push('age', age, 'cache-status', tx.status.toString());
   if (tx.ownLines) head.push(...tx.ownLines);
   tx.clientRes.writeHead(meta.status, head);
-  tx.clientRes.end(tx.method === 'HEAD' ? undefined : body);
-  return 'done';
+  return sent(sendBody(tx.clientRes, tx.method === 'HEAD' ? undefined : body));
+}
+
+/** Done once the body is handed over: at once for all but large bodies (sendBody). */
+function sent(sending: void | Promise<void>): Step | Promise<Step> {
+  return sending ? sending.then(() => 'done') : 'done';
 }
 
 // The fields node's writeHead reads for its framing and keep-alive decisions (or rewrites, as

@@ -11,6 +11,7 @@ import { redactUrl } from '../observe/redact.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
 import { interimRelay } from './interim.js';
+import { originShare } from './origin-share.js';
 import { originDrops } from './origin-fields.js';
 import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision.js';
 import { semanticsRequest } from './recv.js';
@@ -43,7 +44,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
   const { headers, sentValidators } = revalidationHeaders(tx);
   tx.sentValidators = sentValidators;
   try {
-    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx) });
+    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx), client: originShare(tx) });
   } catch (error) {
     tx.error = upstreamError(error, tx.target!.host);
     return 'backendError';
@@ -88,7 +89,7 @@ export function revalidateInBackground(tx: Tx): void {
         recordRevalidation(ctx, { urlKey: address.url, before: entry, after: null, target, client: clientId || null });
       } else if (originRes.statusCode === 200) {
         const verdict = storageVerdict(ctx, semanticsReq, originRes, rule);
-        const body = await collectBody(originRes, maxObjectSize(ctx, rule));
+        const body = await collectBody(originRes, maxObjectSize(ctx, rule, originRes.headers));
         if (body && verdict.decision === 'store') {
           const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined, rule?.settings.varyIgnore);
           const stored = await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target });

@@ -55,7 +55,7 @@ export function storageVerdict(
   const statuses = rule?.settings.statuses;
   if (statuses && !statuses.includes(res.status)) return verdict('rule-status');
   const length = Number(originRes.headers['content-length'] ?? NaN);
-  if (length > maxObjectSize(ctx, rule)) return verdict('too-large');
+  if (length > maxObjectSize(ctx, rule, originRes.headers)) return verdict('too-large');
   return verdict('store');
 }
 
@@ -87,9 +87,15 @@ function plainNoStore(tx: Tx): boolean {
   return names.has('no-store') && !names.has('must-understand');
 }
 
-/** The size cap for these URLs: the rule's maxObjectSize, else --max-object-size. */
-export function maxObjectSize(ctx: ProxyContext, rule: ResolvedCrawlRule | undefined): number {
-  return rule?.settings.maxObjectSize ?? ctx.config.maxObjectSizeBytes;
+/**
+ * The size cap for these URLs: the rule's maxObjectSize, else --max-object-size, and never more
+ * than the store can keep beside these header fields (the memory store's --cache-size): a body
+ * that could not be stored is not buffered for the store, nor announced `stored`.
+ */
+export function maxObjectSize(ctx: ProxyContext, rule: ResolvedCrawlRule | undefined, headers: OriginResponse['headers']): number {
+  const cap = rule?.settings.maxObjectSize ?? ctx.config.maxObjectSizeBytes;
+  const storable = ctx.backend.entries.maxBodyBytes?.(headers);
+  return storable === undefined ? cap : Math.min(cap, storable);
 }
 
 /** Cache-Status detail=rule-override and the log line's `override` field. */

@@ -13,15 +13,16 @@ import type { Tx } from './transaction.js';
 export async function store(tx: Tx): Promise<Step> {
   const { ctx, clientRes } = tx;
   const originRes = tx.originRes!;
-  // `stored` is announced only when the length is known to fit; chunked bodies may outgrow it.
+  // `stored` is announced only when the length is known to fit (decideStorage sent larger ones to
+  // relay); a chunked body may outgrow the cap.
   if (originRes.headers['content-length'] !== undefined) tx.status.stored();
   tx.status.ttl(ctx.semantics.ttlSeconds(tx.entryPolicy!));
   clientRes.writeHead(originRes.statusCode ?? 200, relayHeaders(originRes, { 'cache-status': tx.status.toString() }));
   // The client's response is ended only after the commit, so once a client has the whole body
   // every worker sharing the store can serve it (read-your-writes across the fleet).
-  const body = await teeBody(originRes, clientRes, maxObjectSize(ctx, tx.rule), tx.target!.host);
+  const { body, endClient } = await teeBody(originRes, clientRes, maxObjectSize(ctx, tx.rule, originRes.headers), tx.target!.host);
   if (!body) {
-    clientRes.end();
+    endClient();
     if (tx.fill) await tx.fill.finish('not-stored');
     tx.status.detail(DETAIL.tooLarge);
     tx.log.detail = DETAIL.tooLarge;
@@ -36,7 +37,7 @@ export async function store(tx: Tx): Promise<Step> {
     target: tx.target!,
   });
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
-  clientRes.end();
+  endClient();
   tx.log.stored = !!entry;
   if (entry) tx.storedEntry = entry;
   if (tx.fill) await tx.fill.finish(entry ? 'stored' : 'not-stored');

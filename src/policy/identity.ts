@@ -74,3 +74,17 @@ function identityOfSocket(socket: Socket): ClientIdentity {
   }
   return identity;
 }
+
+/**
+ * Whom a request counts against for a limit a client must not dodge by naming itself anew
+ * (--origin-connections-per-client): the user of a Proxy-Authorization whose password was
+ * checked, else the address the connection comes from (inside a tunnel: the tunnel's client),
+ * never an identity header or an unchecked user name, which any client can vary.
+ */
+export function accountableClient(clientReq: IncomingMessage, identity: ClientIdentity, passwordsChecked: boolean): string {
+  if (identity.source === 'proxy-authorization' && passwordsChecked) return `user:${identity.id}`;
+  const ip = clientReq.socket.remoteAddress;
+  if (ip !== undefined) return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  // A connection of this process's own (--watch): whatever it was named.
+  return `${identity.source}:${identity.id}`;
+}

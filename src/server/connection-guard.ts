@@ -1,13 +1,17 @@
-// Per-connection bookkeeping of the listener: the --max-connections limit (503 past it), and
-// answers to input node's parser rejects ('clientError': 400 / 408 / 431), written only after
-// the answers still owed to the requests pipelined before it (RFC 9112 §9.3.2: in order).
+// Per-connection bookkeeping of the listener: the --max-connections limit (503 past it), the
+// send deadline (--send-timeout, send-deadline.ts), and answers to input node's parser rejects
+// ('clientError': 400 / 408 / 431), written only after the answers still owed to the requests
+// pipelined before it (RFC 9112 §9.3.2: in order).
 // What a request itself gets is the pipeline's job; this module never reads a request.
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
+import { redactUrl } from '../observe/redact.js';
 import { answerSocket } from './early-answers.js';
+import { SendDeadline } from './send-deadline.js';
 
 /** After our half-close, how long a client may take to read the answer before the socket goes. */
 const LINGER_MS = 2000;
@@ -48,12 +52,21 @@ export class ConnectionGuard {
   private readonly refused = new WeakSet<Duplex>();
   /** Sockets whose input went bad: their answer is written (or waiting); nothing more is read. */
   private readonly failed = new WeakSet<Duplex>();
+  private readonly sendDeadline: SendDeadline;
 
   constructor(
     private readonly maxConnections: number,
     private readonly headersTimeoutMs: number,
     private readonly logger: Logger,
-  ) {}
+    sendTimeoutMs = 0,
+  ) {
+    this.sendDeadline = new SendDeadline(sendTimeoutMs, (socket, pending) => this.onSendTimeout(socket, pending));
+  }
+
+  /** The listener closed: no more sweeps. */
+  stop(): void {
+    this.sendDeadline.stop();
+  }
 
   /** Count a new connection; past the limit answer 503 and close it. */
   onConnection(socket: Duplex & { remoteAddress?: string }): void {
@@ -67,6 +80,7 @@ export class ConnectionGuard {
     }
     this.open++;
     socket.once('close', () => this.open--);
+    this.sendDeadline.watch(socket as Socket);
     // An HTTP/0.9 request is its request line alone: llhttp would wait for header lines that
     // never come (then a 408). Seen in the first bytes, it is refused at once (RFC 9112 §2.3).
     socket.once('data', (chunk: Buffer) => {
@@ -116,6 +130,22 @@ export class ConnectionGuard {
     };
     owed.clientRes.once('finish', once);
     owed.clientRes.once('close', once);
+  }
+
+  /**
+   * A client stopped reading and was cut. An answer still being written is the pipeline's: its
+   * request's line names the cut. A finished one (a hit written whole), or a tunnel, gets this line.
+   */
+  private onSendTimeout(socket: Socket, pendingBytes: number): boolean {
+    const last = this.recent.get(socket)?.last;
+    if (last && !last.clientRes.writableEnded) return false;
+    this.logger.warn('connection', {
+      error: 'client_send_timeout',
+      detail: `the client accepted none of ${pendingBytes} bytes for ${describeDuration(this.sendDeadline.timeoutMs)} (--send-timeout)`,
+      client: socket.remoteAddress,
+      ...(last && { method: last.clientReq.method, url: redactUrl(last.clientReq.url ?? '') }),
+    });
+    return true;
   }
 
   /** A socket whose 'connect' must be ignored (refused) or that may go on to a tunnel. */

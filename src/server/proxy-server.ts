@@ -28,7 +28,8 @@ export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor):
   // node answers a client that shut down its write side with nothing (it aborts the request on
   // 'end'); a complete request deserves its answer, sent before our side closes too.
   Object.assign(server, { httpAllowHalfOpen: true });
-  const guard = new ConnectionGuard(config.maxConnections, config.headersTimeoutMs, logger);
+  const guard = new ConnectionGuard(config.maxConnections, config.headersTimeoutMs, logger, config.sendTimeoutMs);
+  server.once('close', () => guard.stop());
   const inside = new TunnelContents(server, interceptor);
   server.on('connection', (socket: Duplex) => guard.onConnection(socket));
   server.on('request', (clientReq: http.IncomingMessage, clientRes: http.ServerResponse) => {

@@ -44,6 +44,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
         breaker.call('refresh', () => entries.refresh(address, meta, ttlMs, fill instanceof GuardedLock ? fill.inner : fill, revalidated)),
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
       ...(entries.usage && { usage: () => entries.usage!() }),
+      ...(entries.maxBodyBytes && { maxBodyBytes: (headers: Parameters<NonNullable<typeof entries.maxBodyBytes>>[0]) => entries.maxBodyBytes!(headers) }),
       ...(entries.variants && { variants: (url: string) => breaker.call('variants', () => entries.variants!(url)) }),
       // A page at a time: each gets the deadline, so a long purge never reads as an outage.
       ...(entries.scanPage && { scanPage: (cursor: string, count: number) => breaker.call('scan', () => entries.scanPage!(cursor, count)) }),

@@ -80,6 +80,12 @@ export interface EntryStore {
    * that was stored for the whole walk. Redis walks with SCAN, never KEYS.
    */
   scanPage?(cursor: string, count: number): Promise<{ cursor: string; entries: ScannedEntry[] }>;
+  /**
+   * The largest body this store can keep beside header fields like `headers` (those of the
+   * origin's response, a superset of what is stored), or undefined for no limit short of
+   * --max-object-size. A body over it is never buffered for the store (memory: --cache-size).
+   */
+  maxBodyBytes?(headers: Readonly<Record<string, string | string[] | undefined>>): number;
   /** What this process holds against --cache-size (for the metrics), read synchronously. */
   usage?(): StoreUsage;
   close(): Promise<void>;

@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createProxy, defaultConfig, type ProxyConfig } from '../../src/index.js';
@@ -240,6 +241,28 @@ describe('HTTPS through an intercepting proxy', () => {
       echo.close();
     }
   });
+
+  it('cuts a client that stops reading an intercepted response after --send-timeout, and closes the origin connection (issue 18)', async () => {
+    const proxy = await interceptingProxy({ sendTimeoutMs: 400 });
+    const big = Buffer.alloc(12 * 1024 * 1024, 'i');
+    const path = route(respond(200, { 'cache-control': 'max-age=60', 'content-length': String(big.length) }, big));
+    let carrier: net.Socket | undefined;
+    const onRequest = (req: http.IncomingMessage) => void (req.url === path && (carrier = req.socket));
+    origin.server.on('request', onRequest);
+    const { socket } = await openTunnel(proxy.url, `localhost:${origin.port}`);
+    const secure = tls.connect({ socket, host: 'localhost', servername: 'localhost', ca: proxyCa.ca.certPem });
+    secure.on('error', () => {});
+    try {
+      await once(secure, 'secureConnect');
+      secure.write(`GET ${path} HTTP/1.1\r\nHost: localhost:${origin.port}\r\n\r\n`);
+      secure.pause();
+      await eventually(() => proxy.logs.some((line) => line.includes('client_send_timeout')) && carrier?.destroyed === true, 10_000);
+      expect(proxy.logs.filter((line) => line.includes('client_send_timeout'))).toHaveLength(1);
+    } finally {
+      origin.server.off('request', onRequest);
+      secure.destroy();
+    }
+  }, 20_000);
 
   it('refuses to start with --intercept and no CA, naming the command that creates one', async () => {
     await expect(createProxy(defaultConfig({ intercept: true, caDir: `${proxyCa.dir}/missing`, logLevel: 'silent' }))).rejects.toThrow(

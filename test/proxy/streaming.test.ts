@@ -260,3 +260,59 @@ describe('objects larger than maxObjectSizeBytes', () => {
     expect(origin.requestsTo('/small')).toHaveLength(1);
   });
 });
+
+// Issue 18 item 7: with --max-object-size above --cache-size, a body the memory store cannot
+// keep is streamed through like one over --max-object-size: not buffered, not announced `stored`.
+describe('objects larger than the memory store (--cache-size) but under maxObjectSizeBytes', () => {
+  const body = Buffer.alloc(3 * MiB, 'c');
+  let origin: Origin;
+  let proxy: TestProxy;
+
+  beforeAll(async () => {
+    origin = await startOrigin({
+      '/sized': (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': String(body.length) }).end(body),
+      '/chunked': async (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=600' });
+        await writeGenerated(res, body.length, 'c');
+      },
+      '/fits': (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': '4' }).end('fits'),
+    });
+    proxy = await startProxy({ cacheSizeBytes: 1 * MiB, maxObjectSizeBytes: 64 * MiB });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await origin?.close();
+  });
+
+  it('streams a response whose Content-Length the store cannot hold, never says `stored`, and stores nothing', async () => {
+    const first = await viaProxy(proxy.url, `${origin.url}/sized`);
+    const second = await viaProxy(proxy.url, `${origin.url}/sized`);
+
+    expect(first.body.equals(body)).toBe(true);
+    expect(first.headers['cache-status']).not.toContain('stored');
+    expect(first.headers['cache-status']).toContain('detail=too-large');
+    expect(second.body.equals(body)).toBe(true);
+    expect(second.headers['cache-status']).not.toContain('hit');
+    expect(second.headers['cache-status']).not.toContain('stored');
+    expect(origin.requestsTo('/sized')).toHaveLength(2);
+    expect(proxy.proxy.ctx.backend.entries.usage?.().entries).toBe(0);
+  });
+
+  it('streams a chunked response that outgrows the store, and stores nothing', async () => {
+    const first = await viaProxy(proxy.url, `${origin.url}/chunked`);
+    const second = await viaProxy(proxy.url, `${origin.url}/chunked`);
+
+    expect(first.body.equals(body)).toBe(true);
+    expect(first.headers['cache-status']).not.toContain('stored');
+    expect(second.headers['cache-status']).not.toContain('hit');
+    expect(origin.requestsTo('/chunked')).toHaveLength(2);
+  });
+
+  it('still stores, and announces, a response that fits', async () => {
+    const first = await viaProxy(proxy.url, `${origin.url}/fits`);
+    const second = await viaProxy(proxy.url, `${origin.url}/fits`);
+    expect(first.headers['cache-status']).toContain('stored');
+    expect(second.headers['cache-status']).toContain('hit');
+  });
+});

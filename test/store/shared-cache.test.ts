@@ -6,6 +6,9 @@ import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
 import { cleanNamespace, redisForTests, startOwnRedisServer, testNamespace } from '../helpers/redis.js';
+import { createBackend, defaultConfig } from '../../src/index.js';
+import { createLogger } from '../../src/observe/log.js';
+import type { Coordination, EntryStore } from '../../src/store/types.js';
 
 let redis: { url: string; stop(): Promise<void> };
 const namespaces: string[] = [];
@@ -131,6 +134,57 @@ describe('one cache shared by proxy instances through Redis', () => {
     expect(gzip.headers['cache-status']).toMatch(/^etag-proxy; hit/);
     expect(plain.headers['cache-status']).toMatch(/^etag-proxy; hit/);
     expect(o.requests).toHaveLength(2);
+  });
+});
+
+// Issue 18 item 21: with a Content-Length the client used to have its last byte before the entry
+// was committed, so a request sent right after to another instance could miss. The window is
+// widened from microseconds to certain: A's store put waits 300 ms, and B, after its lookup missed,
+// waits 400 ms before taking the fill lock (by then A's lock is gone, and B would fetch again).
+describe('read-your-writes across instances', () => {
+  it('a client that has the whole body of a stored response finds it through the other instance (Content-Length bodies)', async () => {
+    const namespace = testNamespace('shared-ryw');
+    namespaces.push(namespace);
+    const config = defaultConfig({ store: redis.url, namespace, storeTimeoutMs: 5000 });
+    const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const backendA = await createBackend(config, Date.now, createLogger('silent'));
+    const backendB = await createBackend(config, Date.now, createLogger('silent'));
+    const slowPut = Object.assign(Object.create(backendA.entries) as EntryStore, {
+      put: async (...args: Parameters<EntryStore['put']>) => {
+        await later(300);
+        return backendA.entries.put(...args);
+      },
+    });
+    const lateLock = Object.assign(Object.create(backendB.coordination) as Coordination, {
+      acquireFill: async (...args: Parameters<Coordination['acquireFill']>) => {
+        await later(400);
+        return backendB.coordination.acquireFill(...args);
+      },
+    });
+    const a = await startProxy({ store: redis.url, namespace, storeTimeoutMs: 5000 }, { backend: Object.assign(Object.create(backendA) as typeof backendA, { entries: slowPut }) });
+    const b = await startProxy({ store: redis.url, namespace, storeTimeoutMs: 5000 }, { backend: Object.assign(Object.create(backendB) as typeof backendB, { coordination: lateLock }) });
+    try {
+      const o = await origin({
+        '*': (req, res) => {
+          const body = `body of ${req.url}`.repeat(50);
+          res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+        },
+      });
+      const paths = Array.from({ length: 12 }, (_, i) => `/ryw/${i}`);
+      await Promise.all(
+        paths.map(async (path) => {
+          const first = await viaProxy(a.url, `${o.url}${path}`);
+          expect(first.headers['cache-status']).toContain('stored');
+          const second = await viaProxy(b.url, `${o.url}${path}`);
+          expect(second.headers['cache-status'], path).toMatch(/^etag-proxy; hit/);
+          expect(second.text).toBe(first.text);
+        }),
+      );
+      expect(o.requests).toHaveLength(paths.length);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await Promise.all([backendA.close(), backendB.close()]);
+    }
   });
 });
 

@@ -1,5 +1,5 @@
-// --max-connections and --headers-timeout as flags and config-file keys: defaults, parsing, and
-// errors that name the flag and say what was expected.
+// --max-connections, --headers-timeout and the slow-reader limits as flags and config-file keys:
+// defaults, parsing, and errors that name the flag and say what was expected.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,5 +30,30 @@ describe('listener limits in the configuration', () => {
   it('names the flag and the expected form for a bad value', () => {
     expect(() => loadConfig({ 'max-connections': '0' }, {})).toThrow('--max-connections: expected an integer from 1 to 1000000, got "0"');
     expect(() => loadConfig({ 'headers-timeout': 'soon' }, {})).toThrow('--headers-timeout: expected a duration such as 30s, 250ms or 7d, got "soon"');
+  });
+});
+
+describe('slow-reader limits in the configuration (issue 18)', () => {
+  it('defaults to a 60 s send deadline, 256 connections per origin and 64 per client', () => {
+    const config = loadConfig({}, {});
+    expect(config.sendTimeoutMs).toBe(60_000);
+    expect(config.originConnections).toBe(256);
+    expect(config.originConnectionsPerClient).toBe(64);
+  });
+
+  it('reads the flags and the config-file keys; a send timeout of 0 turns the deadline off', () => {
+    expect(loadConfig({ 'send-timeout': '0', 'origin-connections': '32', 'origin-connections-per-client': '8' }, {})).toMatchObject({
+      sendTimeoutMs: 0,
+      originConnections: 32,
+      originConnectionsPerClient: 8,
+    });
+    const file = join(mkdtempSync(join(tmpdir(), 'etag-proxy-')), 'config.yaml');
+    writeFileSync(file, 'sendTimeout: 15m\noriginConnections: 100\noriginConnectionsPerClient: 10\n');
+    expect(loadConfig({ config: file }, {})).toMatchObject({ sendTimeoutMs: 900_000, originConnections: 100, originConnectionsPerClient: 10 });
+  });
+
+  it('names the flag and the expected form for a bad value', () => {
+    expect(() => loadConfig({ 'send-timeout': 'never' }, {})).toThrow('--send-timeout: expected a duration such as 30s, 250ms or 7d, got "never"');
+    expect(() => loadConfig({ 'origin-connections-per-client': '0' }, {})).toThrow('--origin-connections-per-client: expected an integer from 1 to 65536, got "0"');
   });
 });

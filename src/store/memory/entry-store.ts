@@ -17,20 +17,30 @@ const RECORD_OVERHEAD = 1000;
 
 function sizeOf(record: Stored): number {
   if (record.kind === 'vary') return RECORD_OVERHEAD;
+  return record.entry.body.length + headerBytesOf(record.entry.meta.headers) * 3 + RECORD_OVERHEAD;
+}
+
+function headerBytesOf(headers: Readonly<Record<string, string | string[] | undefined>>): number {
   let headerBytes = 0;
-  for (const [name, value] of Object.entries(record.entry.meta.headers)) {
-    headerBytes += name.length + (Array.isArray(value) ? value.join('').length : value.length);
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) headerBytes += name.length + (Array.isArray(value) ? value.join('').length : value.length);
   }
-  return record.entry.body.length + headerBytes * 3 + RECORD_OVERHEAD;
+  return headerBytes;
 }
 
 export class MemoryEntryStore implements EntryStore {
   readonly lru: ByteLru<Stored>;
   readonly reclaimer: Reclaimer;
 
-  constructor(maxBytes: number) {
+  constructor(private readonly maxBytes: number) {
     this.reclaimer = new Reclaimer(maxBytes);
     this.lru = byteLru(maxBytes, sizeOf, (size) => this.reclaimer.noteEvicted(size));
+  }
+
+  /** lru-cache keeps nothing larger than its whole bound (byte-lru.ts): a body must fit beside its record. */
+  maxBodyBytes(headers: Readonly<Record<string, string | string[] | undefined>>): number {
+    return Math.max(0, this.maxBytes - RECORD_OVERHEAD - headerBytesOf(headers) * 3);
   }
 
   usage(): StoreUsage {

@@ -147,6 +147,12 @@ const CHECK_RANGE = ['0', String(ENTRY_HEADER_BYTES - 1)] as const;
 type Found = { entry: Entry; address: EntryAddress } | undefined;
 /** What a key held: an entry, a Vary record, or nothing (gone, or unreadable). */
 type Stored = { kind: 'entry'; near: NearEntry } | { kind: 'vary'; names: string[] } | undefined;
+/**
+ * Redis refuses a value over proto-max-bulk-len (512 MB by default); an entry is one value of
+ * its body and metadata, and the metadata is at most a few times node's 16 KiB header limit.
+ */
+const LARGEST_BODY = 511 * 1024 * 1024;
+
 /** The near-cached copy could not be confirmed: read the URL from the start. */
 const UNCONFIRMED = Symbol('unconfirmed');
 
@@ -164,6 +170,10 @@ export class RedisEntryStore implements EntryStore {
   /** Bytes the near cache counts as held (for tests and diagnostics). */
   get nearCacheBytes(): number {
     return this.near.bytes;
+  }
+
+  maxBodyBytes(): number {
+    return LARGEST_BODY;
   }
 
   usage(): StoreUsage {
