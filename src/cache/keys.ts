@@ -81,12 +81,13 @@ export function normalisedQuery(search: string, rule: QueryRule): string {
 
 /**
  * A pseudo Vary name for entries stored per client (a crawl rule that overrides `private` or
- * stores a cookie-setting response): the client id selects the variant. '@' is no token
- * character (RFC 9110 §5.6.2), so no origin's Vary can name it.
+ * stores a cookie-setting response): the client's verified identity (ClientIdentity.verified,
+ * never a claimed label) selects the variant. '@' is no token character (RFC 9110 §5.6.2), so
+ * no origin's Vary can name it.
  */
 export const PER_CLIENT = '@client';
 
-/** The Vary names an entry is stored under: the origin's, plus the client id when per client. */
+/** The Vary names an entry is stored under: the origin's, plus the client identity when per client. */
 export function storedVary(vary: string[] | null, perClient: boolean, varyIgnore?: readonly string[]): string[] | null {
   // varyIgnore: a crawl rule treats these Vary names as not varying (rotating User-Agents).
   const names = varyIgnore?.length && vary ? vary.filter((name) => !varyIgnore.includes(name)) : vary;
@@ -111,9 +112,9 @@ export function varyNames(vary: string | string[] | undefined): string[] | null 
  * below also case, order and the q-value spelling (`q=1` is the default, `q=0.50` is `q=0.5`),
  * so `en-US, fr` and `fr, EN-us` select one variant.
  */
-export function variantId(vary: string[], headers: IncomingHttpHeaders, clientId = ''): string {
+export function variantId(vary: string[], headers: IncomingHttpHeaders, verifiedClient = ''): string {
   const parts = vary.map((name) => {
-    if (name === PER_CLIENT) return `${name}:${clientId}`;
+    if (name === PER_CLIENT) return `${name}:${verifiedClient}`;
     const value = headers[name];
     const text = (value === undefined ? '' : Array.isArray(value) ? value.join(',') : value).replace(/\s*,\s*/g, ',').trim();
     return `${name}:${NEGOTIATION_LISTS.has(name) ? normaliseNegotiationList(text) : text}`;

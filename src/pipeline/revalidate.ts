@@ -74,6 +74,7 @@ export function revalidateInBackground(tx: Tx): void {
   const clientHeaders = { ...tx.clientReq.headers };
   const rule = tx.rule;
   const clientId = tx.client?.id ?? '';
+  const verifiedClient = tx.client?.verified ?? '';
   const { headers } = revalidationHeaders(tx);
   const job = (async () => {
     const ticket = await ctx.collapser.join(fillKey(address.url, address.variant));
@@ -90,7 +91,7 @@ export function revalidateInBackground(tx: Tx): void {
         const verdict = storageVerdict(ctx, semanticsReq, originRes, rule);
         const body = await collectBody(originRes, maxObjectSize(ctx, rule));
         if (body && verdict.decision === 'store') {
-          const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined, rule?.settings.varyIgnore);
+          const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? verifiedClient : undefined, rule?.settings.varyIgnore);
           const stored = await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target });
           if (stored) outcome = 'stored';
           if (stored) recordRevalidation(ctx, { urlKey: address.url, before: entry, after: stored, target, client: clientId || null });
