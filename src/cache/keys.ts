@@ -22,7 +22,7 @@ export function pathKey(url: URL): string {
   return `${url.protocol}//${url.hostname.toLowerCase()}:${port}${url.pathname}`;
 }
 
-const hasQueryLevers = (rule: QueryRule | undefined): rule is QueryRule => !!rule && (!!rule.ignore?.length || !!rule.sort || !!rule.noVary);
+const hasQueryLevers = (rule: QueryRule | undefined): rule is QueryRule => !!rule && (!!rule.ignore || !!rule.sort || !!rule.noVary);
 
 // Keys under a query rule, per rule object (the rule engine hands out one per URL and rules set).
 const ruleKeys = new WeakMap<QueryRule, LRUCache<string, string>>();
@@ -71,7 +71,7 @@ export function normalisedQuery(search: string, rule: QueryRule): string {
     .map((raw) => ({ raw, name: decodeName(raw.split('=')[0]!) }));
   const { ignore, noVary } = rule;
   pairs = pairs.filter(({ name }) => {
-    if (ignore?.some((re) => re.test(name))) return false;
+    if (ignore?.(name)) return false;
     if (!noVary) return true;
     return 'all' in noVary ? noVary.except.has(name) : !noVary.names.has(name);
   });
