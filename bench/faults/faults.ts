@@ -1,6 +1,7 @@
 // THE fault table: an origin that resets mid-body, hangs after its headers, sends a short body or
-// cuts a chunked one; clients that stop reading; Redis SIGKILLed and restarted under load; a
-// worker SIGKILLed under load.
+// THE fault table: an origin that resets mid-body, hangs after its headers, sends a short body or
+// cuts a chunked one; clients that stop reading; a pathological pattern loaded through the admin
+// API under load; Redis SIGKILLed and restarted under load; a worker SIGKILLed under load.
 // Every client request must end in a correct response or a clean error (a cut connection), and
 // no truncated body may ever be stored: each row fetches again and checks every byte.
 // Shared by `npm run faults` and its short form in `npm test` (test/faults/faults.test.ts).
@@ -8,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import net from 'node:net';
-import { BIG_BYTES, bodyFor, OK_BODY, startProxyChild, startPrivateRedis, type FaultOrigin, type PrivateRedis, type ProxyChild } from './env.js';
+import { ADMIN_TOKEN, BIG_BYTES, bodyFor, OK_BODY, startProxyChild, startPrivateRedis, type FaultOrigin, type PrivateRedis, type ProxyChild } from './env.js';
 import { exchange } from './wire.js';
 
 export interface FaultResult {
@@ -23,8 +24,6 @@ export interface FaultOptions {
   loadSeconds: number;
   /** Concurrent clients in those rows. */
   clients: number;
-  /** Run only these rows (by id); all of them when absent. */
-  only?: readonly string[];
 }
 
 interface Fetched {
@@ -33,9 +32,9 @@ interface Fetched {
   body: Buffer;
 }
 
-function fetchVia(port: number, originHost: string, path: string, agent: http.Agent | false = false, timeoutMs = 5000): Promise<Fetched> {
+function fetchVia(port: number, originHost: string, path: string, agent: http.Agent | false = false, timeoutMs = 5000, headers: Record<string, string> = {}): Promise<Fetched> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: `http://${originHost}${path}`, headers: { host: originHost }, agent }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path: `http://${originHost}${path}`, headers: { host: originHost, ...headers }, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -93,6 +92,8 @@ interface LoadTally {
   wrong: string[];
   /** When each clean error happened (Date.now()). */
   errorTimes: number[];
+  /** The slowest right answer, in ms. */
+  worstMs: number;
 }
 
 const LOAD_URLS = 200;
@@ -170,7 +171,7 @@ export async function runSlowReaders(origin: FaultOrigin): Promise<FaultResult> 
 
 /** `clients` keep-alive clients fetching /load/<n> for `seconds`, checking every body; `during` runs alongside. */
 async function loadWhile(port: number, originHost: string, options: FaultOptions, during: () => Promise<void>): Promise<LoadTally> {
-  const tally: LoadTally = { ok: 0, hits: 0, cleanErrors: 0, wrong: [], errorTimes: [] };
+  const tally: LoadTally = { ok: 0, hits: 0, cleanErrors: 0, wrong: [], errorTimes: [], worstMs: 0 };
   const end = Date.now() + options.loadSeconds * 1000;
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.clients });
   let seq = 0;
@@ -179,8 +180,10 @@ async function loadWhile(port: number, originHost: string, options: FaultOptions
       const n = (seq++ * 7919) % LOAD_URLS;
       const expected = bodyFor(n, 1024 + (n % 8) * 1024);
       try {
+        const started = performance.now();
         const res = await fetchVia(port, originHost, `/load/${n}`, agent);
         if (res.status === 200 && res.body.equals(expected)) {
+          tally.worstMs = Math.max(tally.worstMs, performance.now() - started);
           tally.ok++;
           if (/hit/.test(String(res.headers['cache-status']))) tally.hits++;
         } else tally.wrong.push(`/load/${n}: ${res.status}, ${res.body.length} bytes`);
@@ -213,6 +216,74 @@ async function verifyAll(port: number, originHost: string): Promise<string[]> {
 
 function describeTally(t: LoadTally, extra = ''): string {
   return `${t.ok} right (${t.hits} hits), ${t.cleanErrors} clean errors, ${t.wrong.length} wrong${extra}${t.wrong.length ? `: ${t.wrong.slice(0, 3).join('; ')}` : ''}`;
+}
+
+const STAR_A = '*a*a*a*a*a*a*b';
+/** A frozen event loop shows as seconds (the backtracking globs took 4.2 s and 8.7 s on 64 and 80 characters); a busy 2-core machine as a few hundred ms. */
+const PATTERN_MAX_MS = 1500;
+
+function adminCall(port: number, method: string, path: string, body: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const text = JSON.stringify(body);
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path, agent: false, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error('admin API timed out')));
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+/**
+ * The attack's patterns (issue 18 item 6) loaded through the admin API a quarter into the load:
+ * each is either taken (and then matched in linear time) or refused with 400; requests built to
+ * make them backtrack (80- and 10,000-character paths, a 64-character query name and client id)
+ * are answered at once, and the well-behaved clients keep getting fast, exact hits.
+ */
+export async function runPatternRow(origin: FaultOrigin, options: FaultOptions): Promise<FaultResult> {
+  const proxy = await startProxyChild([], { admin: true });
+  const statuses: string[] = [];
+  const problems: string[] = [];
+  let attackWorstMs = 0;
+  let attacks = 0;
+  try {
+    const tally = await loadWhile(proxy.port, origin.host, options, async () => {
+      await delay((options.loadSeconds * 1000) / 4);
+      const changes: Array<[string, string, unknown, readonly number[]]> = [
+        ['PUT', '/rules', [{ match: { host: '*', path: `/${STAR_A}` }, defaultTtl: '1m' }, { match: { host: '*' }, ignoreQuery: [STAR_A] }, { match: { url: '(a+)+$' }, heuristicPercent: 5 }], [200, 400]],
+        ['PUT', `/policies/clients/${encodeURIComponent(STAR_A)}`, { validators: 'strip' }, [201, 400]],
+        ['PUT', `/policies/hosts/${encodeURIComponent(STAR_A)}`, { validators: 'strip' }, [201, 400]],
+        ['PUT', '/rules/3', { match: { host: '@(a|b).example' } }, [400]],
+      ];
+      for (const [method, path, body, allowed] of changes) {
+        const status = await adminCall(proxy.adminPort!, method, path, body).catch(() => 0);
+        statuses.push(`${decodeURIComponent(path)} ${status}`);
+        if (!allowed.includes(status)) problems.push(`${method} ${decodeURIComponent(path)}: ${status}, expected ${allowed.join(' or ')}`);
+      }
+      const end = Date.now() + (options.loadSeconds * 1000) / 2;
+      while (Date.now() < end) {
+        for (const path of [`/${'a'.repeat(80)}`, `/${'a'.repeat(10_000)}`, `/load/1?${'a'.repeat(64)}=1`]) {
+          const started = performance.now();
+          const res = await fetchVia(proxy.port, origin.host, path, false, 10_000, { 'x-proxy-client': 'a'.repeat(64) }).catch((error: Error) => error);
+          attackWorstMs = Math.max(attackWorstMs, performance.now() - started);
+          attacks++;
+          if (res instanceof Error) problems.push(`attack ${path.slice(0, 24)}…: ${res.message}`);
+        }
+        await delay(50);
+      }
+    });
+    if (tally.worstMs > PATTERN_MAX_MS) problems.push(`a well-behaved answer took ${tally.worstMs.toFixed(0)} ms`);
+    if (attackWorstMs > PATTERN_MAX_MS) problems.push(`an attack request took ${attackWorstMs.toFixed(0)} ms`);
+    const ok = !problems.length && tally.wrong.length === 0 && tally.cleanErrors === 0 && tally.hits > 0;
+    const detail = `${describeTally(tally)}, slowest ${tally.worstMs.toFixed(0)} ms; admin: ${statuses.join(', ')}; ${attacks} attack requests, slowest ${attackWorstMs.toFixed(0)} ms${problems.length ? `; ${problems.slice(0, 3).join('; ')}` : ''}`;
+    return { id: 'pattern', what: `pathological globs and a (a+)+$ url rule loaded through the admin API under load (${options.clients} clients, ${options.loadSeconds} s)`, ok, detail };
+  } finally {
+    await proxy.stop();
+  }
 }
 
 /** Redis SIGKILLed a third into the load and restarted a second later: no request may fail. */
@@ -296,19 +367,25 @@ export async function runWorkerKill(origin: FaultOrigin, options: FaultOptions, 
   }
 }
 
-/** Every fault row: the origin faults against their own memory-store proxy, then Redis and workers. */
-export async function runFaultTable(origin: FaultOrigin, options: FaultOptions): Promise<FaultResult[]> {
-  const wanted = (id: string) => !options.only || options.only.includes(id);
+export const FAULT_ROW_IDS = [...ORIGIN_FAULTS.map((f) => f.id), 'slow-reader', 'pattern', 'redis-sigkill-restart', 'worker-sigkill'];
+
+/**
+ * Every fault row (or those in `only`, by id): the origin faults against their own memory-store
+ * proxy, the slow readers, the pattern row, then Redis and workers.
+ */
+export async function runFaultTable(origin: FaultOrigin, options: FaultOptions, only?: readonly string[]): Promise<FaultResult[]> {
+  const wanted = (id: string): boolean => !only || only.includes(id);
   const rows: FaultResult[] = [];
-  if (ORIGIN_FAULTS.some((fault) => wanted(fault.id))) {
+  if (ORIGIN_FAULTS.some((f) => wanted(f.id))) {
     const proxy = await startProxyChild(['--upstream-timeout', '1s']);
     try {
-      rows.push(...(await runOriginFaults(proxy, origin)).filter((row) => wanted(row.id)));
+      rows.push(...(await runOriginFaults(proxy, origin)).filter((r) => wanted(r.id)));
     } finally {
       await proxy.stop();
     }
   }
   if (wanted('slow-reader')) rows.push(await runSlowReaders(origin));
+  if (wanted('pattern')) rows.push(await runPatternRow(origin, options));
   if (wanted('redis-sigkill-restart')) rows.push(await runRedisKill(origin, options));
   if (wanted('worker-sigkill')) rows.push(await runWorkerKill(origin, options));
   return rows;

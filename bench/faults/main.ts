@@ -1,19 +1,27 @@
 // `npm run faults`: the hostile-input table and the fault table against the built proxy, all on
 // 127.0.0.1, bounded in time; prints Markdown tables on stdout (progress on stderr) and exits 1
 // when a row fails that is not waiting for another branch's fix (its `dependsOn`).
-// Environment: FAULTS_LOAD_SECONDS (10: load in the Redis and worker rows), FAULTS_CLIENTS (16),
+// Environment: FAULTS_LOAD_SECONDS (10: load in the pattern, Redis and worker rows), FAULTS_CLIENTS (16),
 // FAULTS_ONLY (`hostile` or `faults`: one table only), FAULTS_ROWS (fault row ids, comma-separated:
-// only those rows of the fault table, e.g. FAULTS_ONLY=faults FAULTS_ROWS=slow-reader).
+// only those rows of the fault table, e.g. FAULTS_ONLY=faults FAULTS_ROWS=slow-reader,pattern).
 import { table } from '../format.js';
 import { runScript, stopAll } from '../processes.js';
 import { startFaultOrigin, startProxyChild } from './env.js';
-import { runFaultTable, type FaultResult } from './faults.js';
+import { FAULT_ROW_IDS, runFaultTable, type FaultResult } from './faults.js';
 import { HOSTILE_ROWS, interfaceAddress, runHostileTable, type RowResult } from './hostile.js';
 
 const LOAD_SECONDS = whole('FAULTS_LOAD_SECONDS', 10);
 const CLIENTS = whole('FAULTS_CLIENTS', 16);
 const ONLY = process.env['FAULTS_ONLY'];
-const ROWS = process.env['FAULTS_ROWS']?.split(',').map((id) => id.trim()).filter(Boolean);
+const ROWS = rowIds(process.env['FAULTS_ROWS']);
+
+function rowIds(raw: string | undefined): string[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const ids = raw.split(',').map((id) => id.trim()).filter(Boolean);
+  const unknown = ids.filter((id) => !FAULT_ROW_IDS.includes(id));
+  if (unknown.length) throw new Error(`FAULTS_ROWS: expected row ids among ${FAULT_ROW_IDS.join(', ')}, got ${unknown.join(', ')}`);
+  return ids;
+}
 
 function whole(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -75,11 +83,11 @@ async function hostile(out: string[]): Promise<boolean> {
 
 async function faults(out: string[]): Promise<boolean> {
   const origin = await startFaultOrigin();
-  progress(`faults: origin faults, then Redis SIGKILL and a worker SIGKILL under ${LOAD_SECONDS} s of load from ${CLIENTS} clients`);
+  progress(`faults: ${ROWS ? ROWS.join(', ') : 'origin faults, then a pathological pattern, Redis SIGKILL and a worker SIGKILL'} under ${LOAD_SECONDS} s of load from ${CLIENTS} clients`);
   const started = performance.now();
   let rows: FaultResult[];
   try {
-    rows = await runFaultTable(origin, { loadSeconds: LOAD_SECONDS, clients: CLIENTS, ...(ROWS?.length && { only: ROWS }) });
+    rows = await runFaultTable(origin, { loadSeconds: LOAD_SECONDS, clients: CLIENTS }, ROWS);
   } finally {
     await origin.close();
   }

@@ -1,7 +1,7 @@
 // The admin listener: its own node:http server (loopback by default), a Host check against its
 // own addresses (host-check.ts), an optional bearer token (required off loopback), JSON in and
 // out, and the route table. Every failure is a ProxyError answered as { "error": "<reason>" }:
-// 421 / 401 / 404 / 405 / 413 / 400 here, the rest from the routes.
+// 421 / 403 / 401 / 404 / 405 / 408 / 413 / 400 here, the rest from the routes.
 // What the routes do is the job of policies-routes.ts, metrics-routes.ts, cache-routes.ts,
 // changes-routes.ts and status-page.ts (GET /, and the cookie a browser uses instead of the header).
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -24,6 +24,10 @@ import { createStatusRoutes, hasSessionCookie, prepareSession, tokenExchange } f
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
 export const MAX_BODY_BYTES = 256 * 1024;
+/** Policy and rule documents nest four levels deep; past this a body is refused before it is parsed. */
+export const MAX_JSON_DEPTH = 32;
+/** Methods a browser sends cross-site without asking (no preflight) change nothing here. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export type AdminMethod = 'GET' | 'PUT' | 'DELETE';
 
@@ -73,10 +77,13 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
     ...createChangesRoutes(proxy),
   ];
   let hostCheck: AdminHostCheck | undefined;
-  const server = http.createServer((clientReq, clientRes) => {
+  // A request body must arrive within --headers-timeout (readJson answers 408); node's own
+  // request timeout, later, closes a connection whose unread body never ends.
+  const bodyTimeoutMs = proxy.ctx.config.headersTimeoutMs;
+  const server = http.createServer({ requestTimeout: 2 * bodyTimeoutMs, headersTimeout: bodyTimeoutMs }, (clientReq, clientRes) => {
     const address = server.address() as AddressInfo;
     hostCheck ??= new AdminHostCheck(config.host, address.address, address.port);
-    void handle(routes, config, hostCheck, clientReq)
+    void handle(routes, config, hostCheck, clientReq, bodyTimeoutMs)
       .catch((error: unknown) => failure(error))
       .then((reply) => {
         send(clientRes, reply);
@@ -110,12 +117,19 @@ function isPoll(clientReq: IncomingMessage, reply: AdminReply): boolean {
   return clientReq.method === 'GET' && reply.status < 400 && POLLED.has((clientReq.url ?? '').split('?')[0]!);
 }
 
-async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: AdminHostCheck, clientReq: IncomingMessage): Promise<AdminReply> {
+async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: AdminHostCheck, clientReq: IncomingMessage, bodyTimeoutMs: number): Promise<AdminReply> {
   // Before the token: a page that rebinds its name to this address learns nothing, not even a 401.
   // RFC 9110 §15.5.20: 421 is the answer of a server not configured for the name it was asked.
   if (!hostCheck.accepts(clientReq.headers.host)) {
     const got = clientReq.headers.host === undefined ? 'none' : JSON.stringify(clientReq.headers.host);
     throw new ProxyError(421, 'misdirected_request', `Host: expected ${hostCheck.expected.join(' or ')}, got ${got} (the admin API answers only to its own addresses)`);
+  }
+  // A page on another site can send a PUT or DELETE here that needs no preflight (a form, or a
+  // fetch with a simple content type); browsers name the page in Origin (RFC 6454 §7.3). CLI
+  // clients send none: the token alone decides for them.
+  const origin = clientReq.headers.origin;
+  if (origin !== undefined && !SAFE_METHODS.has(clientReq.method ?? '') && !isOwnOrigin(origin, hostCheck)) {
+    throw new ProxyError(403, 'cross_origin', `Origin: expected http://${hostCheck.expected.join(' or http://')} for ${clientReq.method}, got ${JSON.stringify(origin)}`);
   }
   const url = requestUrl(clientReq.url);
   if (config.token !== undefined) {
@@ -134,7 +148,7 @@ async function handle(routes: AdminRoute[], config: AdminConfig, hostCheck: Admi
       const allow = Object.keys(route.methods).join(', ');
       throw new ProxyError(405, 'method_not_allowed', `${clientReq.method} is not allowed on ${url.pathname}; use ${allow}`, { allow });
     }
-    return run({ params: match.slice(1).map((p) => decode(p ?? '')), query: url.searchParams, headers: clientReq.headers, json: () => readJson(clientReq) });
+    return run({ params: match.slice(1).map((p) => decode(p ?? '')), query: url.searchParams, headers: clientReq.headers, json: () => readJson(clientReq, bodyTimeoutMs) });
   }
   throw new ProxyError(404, 'not_found', `no admin route ${url.pathname}; see GET /policies`);
 }
@@ -174,10 +188,29 @@ function decode(segment: string): string {
   }
 }
 
-async function readJson(clientReq: IncomingMessage): Promise<unknown> {
+/** Is `origin` (an Origin field) the admin listener itself, by one of the names its Host check accepts? */
+function isOwnOrigin(origin: string, hostCheck: AdminHostCheck): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin); // `null` (sandboxed frames, file: pages) does not parse: never ours
+  } catch {
+    return false;
+  }
+  return url.protocol === 'http:' && hostCheck.accepts(url.host);
+}
+
+async function readJson(clientReq: IncomingMessage, timeoutMs: number): Promise<unknown> {
   const text = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A body trickled in a byte at a time would hold this request (and its route) open forever.
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            clientReq.removeAllListeners('data').pause();
+            reject(new ProxyError(408, 'request_timeout', `body: did not arrive within ${timeoutMs} ms (--headers-timeout)`, { connection: 'close' }));
+          }, timeoutMs)
+        : undefined;
     // Past the limit the rest is read and dropped rather than the socket destroyed, so the
     // client (still sending) gets to read the 413.
     clientReq.on('data', (chunk: Buffer) => {
@@ -185,17 +218,41 @@ async function readJson(clientReq: IncomingMessage): Promise<unknown> {
       if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     });
     clientReq.on('end', () => {
+      clearTimeout(timer);
       if (size > MAX_BODY_BYTES) reject(new ProxyError(413, 'body_too_large', `body: larger than ${MAX_BODY_BYTES} bytes`));
       else resolve(Buffer.concat(chunks, size).toString('utf8'));
     });
-    clientReq.on('error', reject);
+    clientReq.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
   if (!text.trim()) throw new ProxyError(400, 'bad_request', 'body: expected a JSON document, got an empty body');
+  // JSON.parse nests without limit; the code that reads the document (and its error messages)
+  // recurses and would overflow the stack on `[[[[…`: refuse it before parsing.
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) throw new ProxyError(400, 'bad_request', `body: JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
     throw new ProxyError(400, 'bad_request', `body: not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** Does the JSON text open more than `limit` arrays / objects inside one another? (strings skipped) */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 function failure(error: unknown): AdminReply {

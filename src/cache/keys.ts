@@ -22,7 +22,7 @@ export function pathKey(url: URL): string {
   return `${url.protocol}//${url.hostname.toLowerCase()}:${port}${url.pathname}`;
 }
 
-const hasQueryLevers = (rule: QueryRule | undefined): rule is QueryRule => !!rule && (!!rule.ignore?.length || !!rule.sort || !!rule.noVary);
+const hasQueryLevers = (rule: QueryRule | undefined): rule is QueryRule => !!rule && (!!rule.ignore || !!rule.sort || !!rule.noVary);
 
 // Keys under a query rule, per rule object (the rule engine hands out one per URL and rules set).
 const ruleKeys = new WeakMap<QueryRule, LRUCache<string, string>>();
@@ -71,7 +71,7 @@ export function normalisedQuery(search: string, rule: QueryRule): string {
     .map((raw) => ({ raw, name: decodeName(raw.split('=')[0]!) }));
   const { ignore, noVary } = rule;
   pairs = pairs.filter(({ name }) => {
-    if (ignore?.some((re) => re.test(name))) return false;
+    if (ignore?.(name)) return false;
     if (!noVary) return true;
     return 'all' in noVary ? noVary.except.has(name) : !noVary.names.has(name);
   });
@@ -81,12 +81,13 @@ export function normalisedQuery(search: string, rule: QueryRule): string {
 
 /**
  * A pseudo Vary name for entries stored per client (a crawl rule that overrides `private` or
- * stores a cookie-setting response): the client id selects the variant. '@' is no token
- * character (RFC 9110 §5.6.2), so no origin's Vary can name it.
+ * stores a cookie-setting response): the client's verified identity (ClientIdentity.verified,
+ * never a claimed label) selects the variant. '@' is no token character (RFC 9110 §5.6.2), so
+ * no origin's Vary can name it.
  */
 export const PER_CLIENT = '@client';
 
-/** The Vary names an entry is stored under: the origin's, plus the client id when per client. */
+/** The Vary names an entry is stored under: the origin's, plus the client identity when per client. */
 export function storedVary(vary: string[] | null, perClient: boolean, varyIgnore?: readonly string[]): string[] | null {
   // varyIgnore: a crawl rule treats these Vary names as not varying (rotating User-Agents).
   const names = varyIgnore?.length && vary ? vary.filter((name) => !varyIgnore.includes(name)) : vary;
@@ -111,9 +112,9 @@ export function varyNames(vary: string | string[] | undefined): string[] | null 
  * below also case, order and the q-value spelling (`q=1` is the default, `q=0.50` is `q=0.5`),
  * so `en-US, fr` and `fr, EN-us` select one variant.
  */
-export function variantId(vary: string[], headers: IncomingHttpHeaders, clientId = ''): string {
+export function variantId(vary: string[], headers: IncomingHttpHeaders, verifiedClient = ''): string {
   const parts = vary.map((name) => {
-    if (name === PER_CLIENT) return `${name}:${clientId}`;
+    if (name === PER_CLIENT) return `${name}:${verifiedClient}`;
     const value = headers[name];
     // An absent field matches only an absent one: `Accept-Encoding:` (empty, identity only, RFC
     // 9110 §12.5.3) is not a request without it. Absent keeps the part entries were keyed with

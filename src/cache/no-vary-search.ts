@@ -6,8 +6,8 @@
 import { LRUCache } from 'lru-cache';
 
 export interface QueryRule {
-  /** Globs on decoded parameter names to leave out of the key (a crawl rule's ignoreQuery). */
-  ignore?: readonly RegExp[];
+  /** Is this decoded parameter name left out of the key? (a crawl rule's ignoreQuery globs) */
+  ignore?: (name: string) => boolean;
   /** Parameter order does not matter (sortQuery, or No-Vary-Search key-order). */
   sort?: boolean;
   /** Names that do not matter (params=(…)), or 'all' (params) with the names that still do. */

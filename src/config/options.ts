@@ -119,7 +119,7 @@ export const OPTIONS = {
   'headers-timeout': {
     type: 'string',
     default: '60s',
-    describe: 'a client that has not sent its whole request head in this long gets a 408',
+    describe: 'a client that has not sent its whole request head in this long gets a 408 (on the admin listener: head and body)',
     apply: (c, v, p) => void (c.headersTimeoutMs = parseDuration(p, v)),
   },
   'send-timeout': {

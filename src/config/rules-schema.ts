@@ -2,26 +2,33 @@
 // name the key path and say what was expected and what arrived, as the rest of the config does:
 //   rules[1].override[0]: expected no-store | no-cache | private | must-revalidate | expires, got "nostore"
 import { ConfigError } from '../errors.js';
-import { CRAWL_SETTING_KEYS, OVERRIDE_TOKENS, type CrawlRule, type CrawlSettings, type OverrideToken, type RuleMatch } from '../policy/crawl-rules.js';
-import { expectObject, parseFieldName, parseBoolean, parseChoice, parseDuration, parseInteger, parseSize, parseString, rejectUnknownKeys } from './schema.js';
+import { compileUrlPattern, CRAWL_SETTING_KEYS, OVERRIDE_TOKENS, type CrawlRule, type CrawlSettings, type OverrideToken, type RuleMatch } from '../policy/crawl-rules.js';
+import { expectObject, parseFieldName, parseBoolean, parseChoice, parseDuration, parseGlob, parseInteger, parseSize, parseString, rejectUnknownKeys } from './schema.js';
+
+/** An expression RE2 reads is at most this long (a URL pattern is a line, not a program). */
+export const MAX_URL_PATTERN_LENGTH = 1024;
 
 function parseMatch(path: string, value: unknown): RuleMatch {
   const raw = expectObject(path, value);
   if (raw['url'] !== undefined) {
     rejectUnknownKeys(path, raw, ['url']);
     const source = parseString(`${path}.url`, raw['url']);
+    if (source.length > MAX_URL_PATTERN_LENGTH) {
+      throw new ConfigError(`${path}.url: expected a regular expression of at most ${MAX_URL_PATTERN_LENGTH} characters, got ${source.length}`);
+    }
     try {
-      new RegExp(source);
+      compileUrlPattern(source);
     } catch (error) {
-      throw new ConfigError(`${path}.url: expected a regular expression, got ${JSON.stringify(source)} (${(error as Error).message})`);
+      const reason = (error as Error).message.replace(/^error parsing regexp: /, '');
+      throw new ConfigError(`${path}.url: expected a regular expression in RE2 syntax (no lookaround or backreferences), got ${JSON.stringify(source)} (${reason})`);
     }
     return { url: source };
   }
   rejectUnknownKeys(path, raw, ['host', 'path', 'url']);
   if (raw['host'] === undefined) throw new ConfigError(`${path}: expected { host, path? } or { url }, got ${JSON.stringify(raw)}`);
-  const host = parseString(`${path}.host`, raw['host']);
+  const host = parseGlob(`${path}.host`, raw['host'], 'name');
   if (raw['path'] === undefined) return { host };
-  const rulePath = parseString(`${path}.path`, raw['path']);
+  const rulePath = parseGlob(`${path}.path`, raw['path'], 'wildcard');
   if (!rulePath.startsWith('/') && !rulePath.startsWith('*')) throw new ConfigError(`${path}.path: expected a path glob starting with /, got ${JSON.stringify(rulePath)}`);
   return { host, path: rulePath };
 }
@@ -47,7 +54,7 @@ export function parseCrawlSettings(path: string, raw: Record<string, unknown>): 
   for (const key of ['offline', 'record'] as const) {
     if (raw[key] !== undefined) settings[key] = parseBoolean(`${path}.${key}`, raw[key]);
   }
-  if (raw['ignoreQuery'] !== undefined) settings.ignoreQuery = parseList(`${path}.ignoreQuery`, raw['ignoreQuery'], parseString);
+  if (raw['ignoreQuery'] !== undefined) settings.ignoreQuery = parseList(`${path}.ignoreQuery`, raw['ignoreQuery'], (p, v) => parseGlob(p, v, 'wildcard'));
   if (raw['sortQuery'] !== undefined) settings.sortQuery = parseBoolean(`${path}.sortQuery`, raw['sortQuery']);
   if (raw['varyIgnore'] !== undefined) settings.varyIgnore = parseList(`${path}.varyIgnore`, raw['varyIgnore'], parseFieldName);
   if (settings.minTtl !== undefined && settings.maxTtl !== undefined && settings.minTtl > settings.maxTtl) {

@@ -6,6 +6,7 @@ import { parseCidr, type Cidr } from '../guard/address-ranges.js';
 import type { PortRange } from '../guard/guard.js';
 import { LOG_LEVELS, type LogLevel } from '../observe/log.js';
 import { redactUrl } from '../observe/redact.js';
+import { compileGlob, GlobError, type GlobDialect, type GlobTest } from '../policy/glob.js';
 import type { ClientRule, HostRule, PolicyRules, RuleSettings } from '../policy/rules.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
@@ -47,6 +48,27 @@ export function parseInteger(path: string, value: unknown, min: number, max: num
 export function parseString(path: string, value: unknown): string {
   if (typeof value !== 'string' || value === '') fail(path, 'a non-empty string', value);
   return value;
+}
+
+/**
+ * A glob (policy/glob.ts), checked by compiling it: one that is too long or uses syntax the
+ * matcher does not read is refused when it is loaded, not when a request meets it.
+ */
+export function parseGlob(path: string, value: unknown, dialect: GlobDialect): string {
+  const text = parseString(path, value);
+  compileGlobAt(path, text, dialect);
+  return text;
+}
+
+/** The compiled glob, or a ConfigError naming `path` (`rules[0].match.path: expected …, got "…"`). */
+export function compileGlobAt(path: string, glob: string, dialect: GlobDialect): GlobTest {
+  try {
+    return compileGlob(glob, dialect);
+  } catch (error) {
+    if (!(error instanceof GlobError)) throw error;
+    const shown = glob.length > 80 ? `${JSON.stringify(`${glob.slice(0, 80)}…`)} (${glob.length} characters)` : JSON.stringify(glob);
+    throw new ConfigError(`${path}: expected ${error.expected}, got ${shown}`);
+  }
 }
 
 /** A header field name (RFC 9110 §5.1 token), lower-cased. */
@@ -135,7 +157,7 @@ function parseRuleList<R extends ClientRule | HostRule>(path: string, value: unk
     if (settings.validators === undefined && settings.requestCacheControl === undefined && settings.offline === undefined) {
       fail(rulePath, 'at least one of validators, requestCacheControl, offline', raw);
     }
-    return { match: parseString(`${rulePath}.match`, raw['match']), ...settings } as R;
+    return { match: parseGlob(`${rulePath}.match`, raw['match'], 'name'), ...settings } as R;
   });
 }
 
@@ -169,7 +191,11 @@ export function parseHostList(path: string, value: unknown): string[] {
   if (!Array.isArray(items) || !items.every((item) => typeof item === 'string' && item.trim() !== '')) {
     fail(path, 'a list of host names or globs such as ["*.example.com"]', value);
   }
-  return items.map((item) => item.trim().toLowerCase());
+  return items.map((item, i) => {
+    const glob = item.trim().toLowerCase();
+    compileGlobAt(Array.isArray(value) ? `${path}[${i}]` : path, glob, 'name');
+    return glob;
+  });
 }
 
 /** intercept: true | false, or a list of host globs to intercept. */

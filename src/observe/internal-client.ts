@@ -27,7 +27,7 @@ export function requestThroughProxy(
   const [clientSide, serverSide] = duplexPair();
   proxy.ctx.guard.admitInternal(serverSide);
   // As a tunnel's requests carry the CONNECT's identity: authenticated by being this process.
-  inheritIdentity(serverSide, { id: options.clientId, source: 'proxy-authorization' });
+  inheritIdentity(serverSide, { id: options.clientId, source: 'proxy-authorization', verified: `internal:${options.clientId}` });
   proxy.server.emit('connection', serverSide);
   return new Promise<InternalAnswer>((resolve, reject) => {
     const clientReq = http.request({

@@ -14,7 +14,7 @@ import { sameFieldsOutside } from '../cache/same-fields.js';
 
 const DATE: ReadonlySet<string> = new Set(['date']);
 
-/** `perClientId`: the entry is stored for this client only (see keys.ts PER_CLIENT). */
+/** `perClientId`: the entry is stored for this verified client identity only (see keys.ts PER_CLIENT). */
 export function addressFor(
   url: string,
   originHeaders: IncomingHttpHeaders,

@@ -5,7 +5,6 @@ import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
 import { forwardedConditionalFields } from '../policy/conditional-fields.js';
 import { interimRelay } from './interim.js';
-import { originShare } from './origin-share.js';
 import { originDrops } from './origin-fields.js';
 import { decideStorage } from './storage-decision.js';
 import type { Step } from './steps.js';
@@ -17,7 +16,7 @@ export async function fetch(tx: Tx): Promise<Step> {
   tx.status.fwd('uri-miss');
   const headers = forwardHeaders(clientReq, target, originDrops(tx).conditionals, forwardedConditionalFields(tx.conditionals));
   try {
-    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers, onInterim: interimRelay(tx), client: originShare(tx) });
+    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified });
   } catch (error) {
     throw upstreamError(error, target.host);
   }

@@ -21,7 +21,7 @@ export function lookup(tx: Tx): Step | Promise<Step> {
   const { clientReq } = tx;
   let found: Found | undefined | Promise<Found | undefined>;
   try {
-    found = tx.ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers, tx.client?.id));
+    found = tx.ctx.backend.entries.lookup(tx.urlKey!, (vary) => variantId(vary, clientReq.headers, tx.client?.verified));
   } catch (error) {
     return storeFailed(tx, error);
   }

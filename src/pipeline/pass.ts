@@ -11,7 +11,6 @@ import { keyOf } from './cache-key.js';
 import { originDrops } from './origin-fields.js';
 import { offlineError } from './lookup.js';
 import { interimRelay } from './interim.js';
-import { originShare } from './origin-share.js';
 import { hasBody } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
@@ -47,7 +46,7 @@ export async function pass(tx: Tx): Promise<Step> {
   const framing = framingOf(clientReq);
   try {
     tx.originRes = await ctx.upstream.request(
-      { url: target, method: tx.method, headers: passHeaders(tx, framing ?? {}), onInterim: interimRelay(tx), client: originShare(tx) },
+      { url: target, method: tx.method, headers: passHeaders(tx, framing ?? {}), onInterim: interimRelay(tx), client: tx.client?.verified },
       framing ? clientReq : undefined,
     );
   } catch (error) {

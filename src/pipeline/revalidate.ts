@@ -11,7 +11,6 @@ import { redactUrl } from '../observe/redact.js';
 import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
 import { collectBody } from './body.js';
 import { interimRelay } from './interim.js';
-import { originShare } from './origin-share.js';
 import { originDrops } from './origin-fields.js';
 import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision.js';
 import { semanticsRequest } from './recv.js';
@@ -44,7 +43,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
   const { headers, sentValidators } = revalidationHeaders(tx);
   tx.sentValidators = sentValidators;
   try {
-    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx), client: originShare(tx) });
+    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified });
   } catch (error) {
     tx.error = upstreamError(error, tx.target!.host);
     return 'backendError';
@@ -75,6 +74,7 @@ export function revalidateInBackground(tx: Tx): void {
   const clientHeaders = { ...tx.clientReq.headers };
   const rule = tx.rule;
   const clientId = tx.client?.id ?? '';
+  const verifiedClient = tx.client?.verified ?? '';
   const { headers } = revalidationHeaders(tx);
   const job = (async () => {
     const ticket = await ctx.collapser.join(fillKey(address.url, address.variant));
@@ -91,7 +91,7 @@ export function revalidateInBackground(tx: Tx): void {
         const verdict = storageVerdict(ctx, semanticsReq, originRes, rule);
         const body = await collectBody(originRes, maxObjectSize(ctx, rule, originRes.headers));
         if (body && verdict.decision === 'store') {
-          const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? clientId : undefined, rule?.settings.varyIgnore);
+          const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? verifiedClient : undefined, rule?.settings.varyIgnore);
           const stored = await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target });
           if (stored) outcome = 'stored';
           if (stored) recordRevalidation(ctx, { urlKey: address.url, before: entry, after: stored, target, client: clientId || null });

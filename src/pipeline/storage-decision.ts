@@ -1,6 +1,6 @@
 // May this origin response be stored? RFC 9111 §3 (through semantics) plus our own limits and
 // the crawl rule's levers. A rule that overrides `private` stores private and cookie-setting
-// responses per client (the client id joins the key), never shared (invariant 2).
+// responses per client (the verified client identity joins the key), never shared (invariant 2).
 import type CachePolicy from 'http-cache-semantics';
 import { DETAIL } from '../cache/cache-status.js';
 import { policyHeaders } from '../cache/entry.js';

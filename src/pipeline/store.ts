@@ -29,7 +29,7 @@ export async function store(tx: Tx): Promise<Step> {
     return 'done';
   }
   tx.urlKey = keyAfterResponse(tx, originRes.headers['no-vary-search']);
-  const address = addressFor(tx.urlKey, originRes.headers, tx.clientReq.headers, tx.perClient ? tx.client?.id ?? '' : undefined, tx.rule?.settings.varyIgnore);
+  const address = addressFor(tx.urlKey, originRes.headers, tx.clientReq.headers, tx.perClient ? tx.client?.verified ?? '' : undefined, tx.rule?.settings.varyIgnore);
   const entry = await commitEntry(ctx, address, originRes, tx.entryPolicy!, body, {
     clientCookie: tx.clientReq.headers['cookie'],
     perClient: tx.perClient,

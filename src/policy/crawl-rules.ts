@@ -3,9 +3,10 @@
 // specific rule above `match: { host: "*" }` overrides it only where it speaks). Compiled once
 // per rules change; a resolution is memoised per URL. The RFC maths that reads the result is
 // in src/cache/ (freshness-rule.ts, keys.ts).
-import picomatch from 'picomatch';
+import { RE2JS } from 're2js';
 import type { QueryRule } from '../cache/no-vary-search.js';
 import { LRUCache } from 'lru-cache';
+import { compileGlob, compileGlobs, type GlobTest } from './glob.js';
 
 export const OVERRIDE_TOKENS = ['no-store', 'no-cache', 'private', 'must-revalidate', 'expires'] as const;
 export type OverrideToken = (typeof OVERRIDE_TOKENS)[number];
@@ -59,10 +60,14 @@ export interface ResolvedCrawlRule {
 
 export const NO_CRAWL_RULE: ResolvedCrawlRule = Object.freeze({ settings: Object.freeze({}), from: Object.freeze({}), matched: [] }) as ResolvedCrawlRule;
 
-/** `*` any run of characters (slashes too), `?` one character; the rest literal. */
-export function globRegExp(glob: string, flags = ''): RegExp {
-  const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${source}$`, flags);
+/**
+ * A `{ url }` rule's expression, compiled by RE2 (re2js): JavaScript's syntax without lookaround
+ * or backreferences, matched in time linear in the URL whatever the expression (a JavaScript
+ * RegExp such as `(a+)+$` would backtrack for seconds). Throws on syntax RE2 does not accept.
+ */
+export function compileUrlPattern(source: string): (href: string) => boolean {
+  const re = RE2JS.compile(source);
+  return (href) => re.test(href);
 }
 
 export function describeMatch(match: RuleMatch): string {
@@ -71,22 +76,28 @@ export function describeMatch(match: RuleMatch): string {
 
 type Test = (url: URL) => boolean;
 
+// Patterns were checked when the rules were loaded (config/rules-schema.ts): these compile.
 function compileMatch(match: RuleMatch): Test {
   if ('url' in match) {
-    const re = new RegExp(match.url);
-    return (url) => re.test(url.href);
+    const test = compileUrlPattern(match.url);
+    return (url) => test(url.href);
   }
-  const host = picomatch(match.host.toLowerCase(), { dot: true });
-  const path = match.path === undefined ? undefined : globRegExp(match.path);
-  return (url) => host(url.hostname.toLowerCase()) && (!path || path.test(url.pathname));
+  const host = compileGlob(match.host.toLowerCase(), 'name');
+  const path = match.path === undefined ? undefined : compileGlob(match.path, 'wildcard');
+  return (url) => host(url.hostname.toLowerCase()) && (!path || path(url.pathname));
 }
 
 export class CrawlRuleMatcher {
-  private readonly compiled: Array<{ name: string; rule: CrawlRule; test: Test }>;
+  private readonly compiled: Array<{ name: string; rule: CrawlRule; test: Test; ignoreQuery?: GlobTest }>;
   private readonly resolved = new LRUCache<string, ResolvedCrawlRule>({ max: 10_000 });
 
   constructor(readonly rules: readonly CrawlRule[]) {
-    this.compiled = rules.map((rule, i) => ({ name: `rules[${i}]`, rule, test: compileMatch(rule.match) }));
+    this.compiled = rules.map((rule, i) => ({
+      name: `rules[${i}]`,
+      rule,
+      test: compileMatch(rule.match),
+      ...(rule.ignoreQuery?.length && { ignoreQuery: compileGlobs(rule.ignoreQuery, 'wildcard') }),
+    }));
   }
 
   /** Memoised by URL (without fragment; the 10,000 most recent): a crawl asks about the same URLs more than once. */
@@ -105,9 +116,11 @@ export class CrawlRuleMatcher {
     const settings: Record<string, unknown> = {};
     const from: Record<string, string> = {};
     const matched: string[] = [];
-    for (const { name, rule, test } of this.compiled) {
+    let ignore: GlobTest | undefined;
+    for (const { name, rule, test, ignoreQuery } of this.compiled) {
       if (!test(url)) continue;
       matched.push(name);
+      if (settings['ignoreQuery'] === undefined && ignoreQuery) ignore = ignoreQuery;
       for (const key of CRAWL_SETTING_KEYS) {
         if (rule[key] !== undefined && settings[key] === undefined) {
           settings[key] = rule[key];
@@ -117,8 +130,8 @@ export class CrawlRuleMatcher {
     }
     if (!matched.length) return NO_CRAWL_RULE;
     const resolved: ResolvedCrawlRule = { settings: settings as CrawlSettings, from, matched };
-    const { ignoreQuery, sortQuery } = resolved.settings;
-    if (ignoreQuery?.length || sortQuery) resolved.query = { ...(ignoreQuery?.length && { ignore: ignoreQuery.map((g) => globRegExp(g)) }), ...(sortQuery && { sort: true }) };
+    const { sortQuery } = resolved.settings;
+    if (ignore || sortQuery) resolved.query = { ...(ignore && { ignore }), ...(sortQuery && { sort: true }) };
     return resolved;
   }
 }

@@ -2,6 +2,8 @@
 // HTTP_PROXY=http://scraper-7:secret@proxy:8080 works with every client library), the
 // configured identity header, then the client's IP address. None of it reaches the origin.
 // Requests inside a CONNECT tunnel default to the identity of that CONNECT.
+// That id is a label any client can claim; `verified` is what the proxy checked (a user whose
+// password it compared, else the connection's address), and only it keys per-client entries.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -36,6 +38,8 @@ export function identifyClient(clientReq: IncomingMessage, config: IdentityConfi
     checkPasswords = true;
     break;
   }
+  // The connection's identity: its address, or (inside a tunnel) the CONNECT's identity.
+  const connection = identityOfSocket(clientReq.socket);
   const authorization = clientReq.headers['proxy-authorization'];
   if (authorization) {
     const credentials = parseBasic(authorization);
@@ -46,14 +50,14 @@ export function identifyClient(clientReq: IncomingMessage, config: IdentityConfi
         throw authRequired(`wrong user or password for ${JSON.stringify(credentials.user)}`);
       }
     }
-    return { id: credentials.user, source: 'proxy-authorization' };
+    return { id: credentials.user, source: 'proxy-authorization', verified: checkPasswords ? `user:${credentials.user}` : connection.verified };
   }
   // Inside a tunnel, the CONNECT's authentication covers the requests it carries.
-  if (config.requireAuth && bySocket.get(clientReq.socket)?.source !== 'proxy-authorization') throw authRequired('this proxy requires Proxy-Authorization');
+  if (config.requireAuth && connection.source !== 'proxy-authorization') throw authRequired('this proxy requires Proxy-Authorization');
   const named = clientReq.headers[config.header];
   const fromHeader = Array.isArray(named) ? named[0] : named;
-  if (fromHeader?.trim()) return { id: fromHeader.trim(), source: 'header' };
-  return identityOfSocket(clientReq.socket);
+  if (fromHeader?.trim()) return { id: fromHeader.trim(), source: 'header', verified: connection.verified };
+  return connection;
 }
 
 // Keep-alive connections carry many requests from one address: resolve it once per socket.
@@ -69,22 +73,9 @@ function identityOfSocket(socket: Socket): ClientIdentity {
   let identity = bySocket.get(socket);
   if (!identity) {
     const ip = socket.remoteAddress ?? 'unknown';
-    identity = { id: ip.startsWith('::ffff:') ? ip.slice(7) : ip, source: 'ip' };
+    const id = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+    identity = { id, source: 'ip', verified: `ip:${id}` };
     bySocket.set(socket, identity);
   }
   return identity;
-}
-
-/**
- * Whom a request counts against for a limit a client must not dodge by naming itself anew
- * (--origin-connections-per-client): the user of a Proxy-Authorization whose password was
- * checked, else the address the connection comes from (inside a tunnel: the tunnel's client),
- * never an identity header or an unchecked user name, which any client can vary.
- */
-export function accountableClient(clientReq: IncomingMessage, identity: ClientIdentity, passwordsChecked: boolean): string {
-  if (identity.source === 'proxy-authorization' && passwordsChecked) return `user:${identity.id}`;
-  const ip = clientReq.socket.remoteAddress;
-  if (ip !== undefined) return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  // A connection of this process's own (--watch): whatever it was named.
-  return `${identity.source}:${identity.id}`;
 }

@@ -1,9 +1,9 @@
 // Matching policy rules to a request. Precedence, per setting: the first rule that sets it in
 // this order wins — exact client id, client glob (in file order), host glob (in file order),
 // the rules' default, then the command-line default (--validators, --request-cache-control).
-import picomatch from 'picomatch';
 import type { ClientPolicy, RequestCacheControlMode, ValidatorMode } from './types.js';
 import { LRUCache } from 'lru-cache';
+import { compileGlobAt } from '../config/schema.js';
 
 export interface RuleSettings {
   validators?: ValidatorMode;
@@ -42,13 +42,15 @@ export class RuleMatcher {
     readonly rules: PolicyRules,
     private readonly fallback: Required<Omit<RuleSettings, 'offline'>> & { offline?: boolean },
   ) {
-    for (const rule of rules.clients) {
-      if (isGlob(rule.match)) this.clientGlobs.push({ rule, test: picomatch(rule.match, { dot: true }) });
+    // Globs compile to linear-time matchers (glob.ts); one that does not compile is a ConfigError
+    // naming it (a 400 for an admin change, before anything is saved).
+    rules.clients.forEach((rule, i) => {
+      if (isGlob(rule.match)) this.clientGlobs.push({ rule, test: compileGlobAt(`policies.clients[${i}].match`, rule.match, 'name') });
       else if (!this.exact.has(rule.match)) this.exact.set(rule.match, rule);
-    }
-    for (const rule of rules.hosts) {
-      this.hostGlobs.push({ rule, test: picomatch(rule.match.toLowerCase(), { dot: true }) });
-    }
+    });
+    rules.hosts.forEach((rule, i) => {
+      this.hostGlobs.push({ rule, test: compileGlobAt(`policies.hosts[${i}].match`, rule.match.toLowerCase(), 'name') });
+    });
   }
 
   private readonly resolved = new LRUCache<string, ClientPolicy>({ max: 10_000 });

@@ -18,8 +18,15 @@ export interface ClientPolicy {
 }
 
 export interface ClientIdentity {
+  /** The client's name for policies, logs and the change feed: a label, possibly claimed. */
   id: string;
   source: 'proxy-authorization' | 'header' | 'ip';
+  /**
+   * Who the proxy knows is asking: `user:<name>` for a Basic user whose password it checked
+   * (identity.users), `internal:<name>` for its own requests, else `ip:<address>` of the
+   * connection (of the CONNECT's, inside a tunnel). Only this selects a per-client entry.
+   */
+  verified: string;
 }
 
 /** The pipeline's view of the policy layer: who is asking, and what applies to them. */

@@ -4,11 +4,11 @@
 // serves it like any other connection; a client that rejects our certificate is logged once per host.
 import type { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import picomatch from 'picomatch';
 import type { Logger } from '../observe/log.js';
 import type { CertificateAuthority } from './ca.js';
 import { serverNameOf } from './client-hello.js';
 import { LeafContexts, normaliseHost } from './leaf-contexts.js';
+import { compileGlobs } from '../policy/glob.js';
 
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Alerts a client sends when it does not accept our certificate (RFC 8446 §6.2). */
@@ -32,8 +32,9 @@ export class Interceptor {
   constructor(private readonly options: InterceptorOptions) {
     this.leaves = new LeafContexts({ ca: options.ca, now: options.now });
     const { intercept, passthrough } = options;
-    this.intercepted = intercept === true ? () => true : intercept === false ? () => false : picomatch([...intercept], { dot: true });
-    this.passedThrough = passthrough.length ? picomatch([...passthrough], { dot: true }) : () => false;
+    // Host globs (checked when the config was loaded), matched in linear time (policy/glob.ts).
+    this.intercepted = intercept === true ? () => true : intercept === false ? () => false : compileGlobs(intercept, 'name');
+    this.passedThrough = passthrough.length ? compileGlobs(passthrough, 'name') : () => false;
   }
 
   /** Is TLS to this CONNECT host ended here? (passthrough wins over intercept) */

@@ -10,6 +10,7 @@ import { ConfigError } from '../../src/errors.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { runCli } from '../helpers/cli.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { RawSocket } from '../helpers/raw-socket.js';
 
 interface Answer {
   status: number;
@@ -29,6 +30,21 @@ function adminGet(admin: AdminServer, path: string, headers: Record<string, stri
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** `method` `path` with exactly these header fields and this body. */
+function adminSend(admin: AdminServer, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+  const url = new URL(admin.url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ method, host: url.hostname, port: url.port, path, headers: { host: url.host, ...headers }, agent: false, setHost: false });
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, json: JSON.parse(text) as Answer['json'] }));
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -191,5 +207,82 @@ describe('which names count (unit)', () => {
     expect(check.accepts('10.1.2.3:9000')).toBe(true);
     expect(check.accepts('127.0.0.1:9000')).toBe(false);
     expect(check.expected).toEqual(['10.1.2.3:9000']);
+  });
+});
+
+describe('admin request bodies and cross-site writes', () => {
+  let proxy: TestProxy;
+  let admin: AdminServer;
+
+  beforeAll(async () => {
+    proxy = await startProxy({ headersTimeoutMs: 300 });
+    admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1' }, silentLogger);
+  });
+
+  afterAll(async () => {
+    await admin?.close();
+    await proxy?.stop();
+  });
+
+  const json = { 'content-type': 'application/json' };
+
+  it('answers 400 with a short error to JSON nested 100,000 deep, and keeps serving', async () => {
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    for (const path of ['/rules', '/policies', '/policies/clients/deep']) {
+      const res = await adminSend(admin, 'PUT', path, json, deep);
+      expect(res.status).toBe(400);
+      expect(res.json.error).toBe('body: JSON nested deeper than 32 levels');
+    }
+    const unterminated = await adminSend(admin, 'PUT', '/rules', json, '['.repeat(100_000));
+    expect(unterminated.status).toBe(400);
+    expect(JSON.stringify(unterminated.json).length).toBeLessThan(300);
+    expect((await adminSend(admin, 'GET', '/policies', {})).status).toBe(200);
+  });
+
+  it('still takes a document nested to the limit, brackets inside strings not counted', async () => {
+    const res = await adminSend(admin, 'PUT', '/policies/clients/deep', json, JSON.stringify({ validators: 'strip', x: '[[[['.repeat(20) }));
+    expect(res.status).toBe(400); // unknown key x: refused by the schema, not by the depth check
+    expect(res.json.error).not.toContain('nested');
+  });
+
+  it('answers 408 and closes the connection when a body does not arrive within --headers-timeout', async () => {
+    const socket = new RawSocket(Number(new URL(admin.url).port));
+    await socket.connected();
+    const started = Date.now();
+    socket.write(`PUT /policies/clients/slow HTTP/1.1\r\nHost: ${new URL(admin.url).host}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"vali`);
+    const text = (await socket.untilClose(5000)).toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(text).toMatch(/\r\nconnection: close\r\n/i);
+    expect(text).toContain('body: did not arrive within 300 ms (--headers-timeout)');
+    expect(socket.closed).toBe(true);
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect((await adminSend(admin, 'GET', '/policies/clients/slow', {})).status).toBe(404);
+  });
+
+  it.each([
+    ['another site', 'http://evil.example'],
+    ['another port of this host', () => `http://127.0.0.1:${Number(new URL(admin.url).port) + 1}`],
+    ['https on the same name', () => `https://${new URL(admin.url).host}`],
+    ['an opaque origin', 'null'],
+  ])('answers 403 to a PUT or DELETE whose Origin is %s, and changes nothing', async (_what, origin) => {
+    const from = typeof origin === 'function' ? origin() : origin;
+    const put = await adminSend(admin, 'PUT', '/policies/clients/cross', { ...json, origin: from }, '{"validators":"strip"}');
+    expect(put.status).toBe(403);
+    expect(put.json.error).toMatch(/^Origin: expected http:\/\/127\.0\.0\.1:\d+ or .* for PUT, got "/);
+    expect((await adminSend(admin, 'GET', '/policies/clients/cross', {})).status).toBe(404);
+
+    expect((await adminSend(admin, 'PUT', '/policies/clients/kept', json, '{"validators":"strip"}')).status).toBe(201);
+    const del = await adminSend(admin, 'DELETE', '/policies/clients/kept', { origin: from });
+    expect(del.status).toBe(403);
+    expect((await adminSend(admin, 'GET', '/policies/clients/kept', {})).status).toBe(200);
+    expect((await adminSend(admin, 'DELETE', '/policies/clients/kept', {})).status).toBe(200);
+  });
+
+  it('takes writes with its own Origin (any of its names) or none (CLI clients), and reads with any', async () => {
+    const { host, port } = new URL(admin.url);
+    expect((await adminSend(admin, 'PUT', '/policies/clients/own', { ...json, origin: `http://${host}` }, '{"validators":"strip"}')).status).toBe(201);
+    expect((await adminSend(admin, 'PUT', '/policies/clients/own', { ...json, origin: `http://localhost:${port}` }, '{"validators":"pass"}')).status).toBe(200);
+    expect((await adminSend(admin, 'DELETE', '/policies/clients/own', {})).status).toBe(200);
+    expect((await adminSend(admin, 'GET', '/policies', { origin: 'http://evil.example' })).status).toBe(200);
   });
 });

@@ -2,7 +2,7 @@
 // (no-cache, no-store, private, must-revalidate, Expires, no validators), a rule that overrides
 // or clamps it, and the origin request count; `detail=rule-override` in Cache-Status and the log;
 // per-client storage for private / cookie-setting responses; rule precedence (file order).
-import type http from 'node:http';
+import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyConfig } from '../../src/index.js';
 import { parseCrawlRules } from '../../src/config/rules-schema.js';
@@ -34,7 +34,13 @@ async function proxyWith(rules: unknown[], clock = fakeClock(), overrides: Parti
 
 const host = () => '127.0.0.1';
 const get = (p: TestProxy, path: string, headers: Record<string, string> = {}) => viaProxy(p.url, `${origin.url}${path}`, { headers });
-const as = (client: string) => ({ 'x-proxy-client': client, cookie: client });
+// Per-client entries are keyed by a verified identity: proxy users whose passwords the proxy checks.
+const USERS: Partial<ProxyConfig> = { identity: { header: 'x-proxy-client', users: { alice: 'alice-pw', bob: 'bob-pw' }, requireAuth: false } };
+const basic = (user: string, password = `${user}-pw`) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const as = (client: string) => ({ 'proxy-authorization': basic(client), cookie: client });
+/** Bob's connections come from another loopback address than alice's (127.0.0.1). */
+const fromBob = new http.Agent({ keepAlive: true, localAddress: '127.0.0.2' });
+const getFrom = (p: TestProxy, agent: http.Agent, path: string, headers: Record<string, string>) => viaProxy(p.url, `${origin.url}${path}`, { headers, agent });
 
 function logged(logs: string[], path: string): Array<Record<string, unknown>> {
   return logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['msg'] === 'request' && String(r['url']).endsWith(path));
@@ -47,6 +53,7 @@ afterEach(async () => {
   await Promise.all(proxies.splice(0).map((p) => p.stop()));
 });
 afterAll(async () => {
+  fromBob.destroy();
   await origin.close();
 });
 
@@ -192,7 +199,7 @@ describe('precedence: per setting, the first matching rule in file order', () =>
 
 describe('private and cookie-setting responses are stored per client, never shared (invariant 2)', () => {
   it('a private-override rule never serves one client\'s page to another', async () => {
-    const p = await proxyWith([{ match: { host: host() }, override: ['private'], defaultTtl: '10m' }]);
+    const p = await proxyWith([{ match: { host: host() }, override: ['private'], defaultTtl: '10m' }], fakeClock(), USERS);
     const path = page({ 'cache-control': 'private' });
     const alice1 = await get(p, path, as('alice'));
     const bob1 = await get(p, path, as('bob'));
@@ -210,7 +217,7 @@ describe('private and cookie-setting responses are stored per client, never shar
   });
 
   it('a cookie-setting response is stored for its client only, without its Set-Cookie', async () => {
-    const p = await proxyWith([{ match: { host: host() }, override: ['private'], defaultTtl: '10m' }]);
+    const p = await proxyWith([{ match: { host: host() }, override: ['private'], defaultTtl: '10m' }], fakeClock(), USERS);
     const path = page((req) => ({ 'set-cookie': `session=${String(req.headers['cookie'])}` }));
     const alice1 = await get(p, path, as('alice'));
     const alice2 = await get(p, path, as('alice'));
@@ -220,6 +227,39 @@ describe('private and cookie-setting responses are stored per client, never shar
     expect(alice2.headers['set-cookie']).toBeUndefined();
     expect(bob.text).toContain('for bob');
     expect(bob.headers['set-cookie']).toEqual(['session=bob']);
+    expect(origin.requestsTo(path)).toHaveLength(2);
+  });
+
+  it('a claimed label never selects a private entry: bob sending X-Proxy-Client: alice gets his own page from the origin', async () => {
+    const p = await proxyWith([{ match: { host: host() }, override: ['private'], defaultTtl: '10m' }], fakeClock(), USERS);
+    const path = page({ 'cache-control': 'private' });
+    const alice = await get(p, path, as('alice'));
+    // Same address as alice, her name in the identity header, no password: he is his address.
+    const bob = await get(p, path, { 'x-proxy-client': 'alice', cookie: 'bob' });
+    const bobAgain = await get(p, path, { 'x-proxy-client': 'alice', cookie: 'bob' });
+    const aliceAgain = await get(p, path, as('alice'));
+    expect(alice.text).toContain('#1 for alice');
+    expect(bob.text).toContain('#2 for bob');
+    expect(bob.headers['cache-status']).toMatch(/fwd=/);
+    expect(bobAgain.text).toBe(bob.text); // his own entry (keyed by his address)
+    expect(aliceAgain.text).toBe(alice.text);
+    expect(aliceAgain.headers['cache-status']).toMatch(/hit/);
+    expect(origin.requestsTo(path)).toHaveLength(2);
+    expect(origin.requestsTo(path).map((r) => r.headers['cookie'])).toEqual(['alice', 'bob']);
+  });
+
+  it('with no users configured a Basic user name is a label too: per-client entries go by client address', async () => {
+    const p = await proxyWith([{ match: { host: host() }, override: ['private'], defaultTtl: '10m' }]);
+    const path = page({ 'cache-control': 'private' });
+    const alice = await get(p, path, { 'proxy-authorization': basic('alice', 'right'), cookie: 'alice' });
+    const bobAsAlice = await getFrom(p, fromBob, path, { 'proxy-authorization': basic('alice', 'wrong'), cookie: 'bob' });
+    const bobByHeader = await getFrom(p, fromBob, path, { 'x-proxy-client': 'alice', cookie: 'bob' });
+    const aliceAgain = await get(p, path, { 'proxy-authorization': basic('alice', 'right'), cookie: 'alice' });
+    expect(alice.text).toContain('#1 for alice');
+    expect(bobAsAlice.text).toContain('#2 for bob');
+    expect(bobAsAlice.headers['cache-status']).toMatch(/fwd=/);
+    expect(bobByHeader.text).toBe(bobAsAlice.text); // his address's own entry, not alice's
+    expect(aliceAgain.text).toBe(alice.text);
     expect(origin.requestsTo(path)).toHaveLength(2);
   });
 

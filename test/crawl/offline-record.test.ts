@@ -48,6 +48,9 @@ async function proxyWith(overrides: Partial<ProxyConfig>, backend?: Backend<Stor
 }
 
 const PAGES = ['/bare', '/no-store', '/no-cache', '/max-age', '/binary'];
+// Per-client pages are keyed by a verified identity: a proxy user whose password is checked.
+const USERS = { identity: { header: 'x-proxy-client', users: { alice: 'alice-pw', bob: 'bob-pw' }, requireAuth: false } };
+const basic = (user: string) => ({ 'proxy-authorization': `Basic ${Buffer.from(`${user}:${user}-pw`).toString('base64')}` });
 
 describe('--record, then --offline with the origin stopped', () => {
   it('replays byte-identical bodies, and answers 504 naming the URL for one never recorded', async () => {
@@ -55,14 +58,14 @@ describe('--record, then --offline with the origin stopped', () => {
     const backend = createMemoryBackend<StoredPolicies>({ cacheSizeBytes: 64 * 1024 * 1024, now: clock.now });
     const origin = await crawlSite();
     const rules = parseCrawlRules('rules', [{ match: { host: '*', path: '/cart' }, store: false }]);
-    const recorder = await proxyWith({ record: true, rules }, backend, clock);
+    const recorder = await proxyWith({ record: true, rules, ...USERS }, backend, clock);
     const recorded = new Map<string, Buffer>();
     for (const path of [...PAGES, '/cart']) {
       const res = await viaProxy(recorder.url, `${origin.url}${path}`);
       expect(res.status).toBe(200);
       recorded.set(path, res.body);
     }
-    const alice = await viaProxy(recorder.url, `${origin.url}/private`, { headers: { 'x-proxy-client': 'alice', cookie: 'alice' } });
+    const alice = await viaProxy(recorder.url, `${origin.url}/private`, { headers: { ...basic('alice'), cookie: 'alice' } });
     // Recorded with no freshness: asked again while recording, it is fetched and recorded again.
     expect((await viaProxy(recorder.url, `${origin.url}/no-store`)).headers['cache-status']).toMatch(/fwd=stale; fwd-status=200.*recorded/);
     await recorder.stop();
@@ -71,16 +74,16 @@ describe('--record, then --offline with the origin stopped', () => {
     origins.length = 0;
 
     clock.advance(3600); // everything recorded is stale by now
-    const replay = await proxyWith({ offline: true, rules }, backend, clock);
+    const replay = await proxyWith({ offline: true, rules, ...USERS }, backend, clock);
     for (const path of PAGES) {
       const res = await viaProxy(replay.url, `${host}${path}`);
       expect(res.status, path).toBe(200);
       expect(res.body.equals(recorded.get(path)!), path).toBe(true);
       expect(res.headers['cache-status'], path).toMatch(/hit.*detail=.*offline/);
     }
-    const aliceAgain = await viaProxy(replay.url, `${host}/private`, { headers: { 'x-proxy-client': 'alice', cookie: 'alice' } });
+    const aliceAgain = await viaProxy(replay.url, `${host}/private`, { headers: { ...basic('alice'), cookie: 'alice' } });
     expect(aliceAgain.text).toBe(alice.text);
-    const bob = await viaProxy(replay.url, `${host}/private`, { headers: { 'x-proxy-client': 'bob' } });
+    const bob = await viaProxy(replay.url, `${host}/private`, { headers: basic('bob') });
     expect(bob.status).toBe(504);
     const unrecorded = await viaProxy(replay.url, `${host}/never-crawled?page=2`);
     expect(unrecorded.status).toBe(504);
@@ -127,24 +130,24 @@ describe('record and replay through Redis (two proxy processes\' worth of state:
     redis = await redisForTests();
     const origin = await crawlSite();
     const store = { store: redis.url, namespace, storeTimeoutMs: 2000 };
-    const recorder = await proxyWith({ ...store, record: true });
+    const recorder = await proxyWith({ ...store, record: true, ...USERS });
     const recorded = new Map<string, Buffer>();
     for (const path of PAGES) recorded.set(path, (await viaProxy(recorder.url, `${origin.url}${path}`)).body);
-    const alice = await viaProxy(recorder.url, `${origin.url}/private`, { headers: { 'x-proxy-client': 'alice', cookie: 'alice' } });
+    const alice = await viaProxy(recorder.url, `${origin.url}/private`, { headers: { ...basic('alice'), cookie: 'alice' } });
     await recorder.stop();
     proxies.length = 0;
     const host = origin.url;
     await origin.close();
     origins.length = 0;
 
-    const replay = await proxyWith({ ...store, offline: true });
+    const replay = await proxyWith({ ...store, offline: true, ...USERS });
     for (const path of PAGES) {
       const res = await viaProxy(replay.url, `${host}${path}`);
       expect(res.status, path).toBe(200);
       expect(res.body.equals(recorded.get(path)!), path).toBe(true);
     }
-    expect((await viaProxy(replay.url, `${host}/private`, { headers: { 'x-proxy-client': 'alice' } })).text).toBe(alice.text);
-    expect((await viaProxy(replay.url, `${host}/private`, { headers: { 'x-proxy-client': 'bob' } })).status).toBe(504);
+    expect((await viaProxy(replay.url, `${host}/private`, { headers: basic('alice') })).text).toBe(alice.text);
+    expect((await viaProxy(replay.url, `${host}/private`, { headers: basic('bob') })).status).toBe(504);
   });
 });
 

@@ -1,7 +1,7 @@
 // config/schema.ts: sizes, durations and policies from flags or files; errors name the key path
 // and say what was expected and what arrived.
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parsePolicies, parseSize } from '../../src/config/schema.js';
+import { parseDuration, parseHostList, parseIntercept, parsePolicies, parseSize } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 
 describe('parseSize', () => {
@@ -69,5 +69,24 @@ describe('parsePolicies', () => {
 
   it('names a list that is not a list', () => {
     expect(() => parsePolicies('policies', { clients: 'everyone' })).toThrow('policies.clients: expected a list of rules, got "everyone"');
+  });
+
+  it('names a client or host glob the matcher refuses (compiled when loaded, issue 18 item 6)', () => {
+    expect(() => parsePolicies('policies', { clients: [{ match: '+(a|b)', validators: 'strip' }] })).toThrow(
+      'policies.clients[0].match: expected a glob without extglobs such as +(…) (use {a,b} alternatives), got "+(a|b)"',
+    );
+    expect(() => parsePolicies('policies', { hosts: [{ match: `${'*a'.repeat(600)}.example`, validators: 'strip' }] })).toThrow(
+      /^policies\.hosts\[0\]\.match: expected a glob of at most 1024 characters, got "\*a\*a.*…" \(1208 characters\)$/,
+    );
+  });
+});
+
+describe('--intercept / --passthrough host globs', () => {
+  it('are compiled when loaded: a refused glob names the flag (and the list index)', () => {
+    expect(parseHostList('--passthrough', 'A.test, *.b.test')).toEqual(['a.test', '*.b.test']);
+    expect(() => parseHostList('--passthrough', 'a.test,[[:alpha:]].test')).toThrow(
+      '--passthrough: expected a glob without POSIX classes such as [[:alpha:]] (use [a-z]), got "[[:alpha:]].test"',
+    );
+    expect(() => parseIntercept('intercept', ['ok.test', 'host{1..3}.test'])).toThrow('intercept[1]: expected a glob without ranges such as {1..3} (list them: {1,2,3}), got "host{1..3}.test"');
   });
 });

@@ -48,6 +48,18 @@ describe('rules: config shape', () => {
   ])('rejects %j naming the key', (value, message) => {
     expect(() => parseCrawlRules('rules', value)).toThrow(message);
   });
+
+  // Patterns are compiled when loaded: linear-time matchers (issue 18 item 6), or a ConfigError.
+  it.each([
+    ['a url with lookahead', [{ match: { url: '^/a(?=b)' } }], 'rules[0].match.url: expected a regular expression in RE2 syntax (no lookaround or backreferences), got "^/a(?=b)"'],
+    ['a url with a backreference', [{ match: { url: '(a)\\1' } }], 'rules[0].match.url: expected a regular expression in RE2 syntax'],
+    ['a url over 1024 characters', [{ match: { url: 'a'.repeat(1025) } }], 'rules[0].match.url: expected a regular expression of at most 1024 characters, got 1025'],
+    ['an extglob host', [{ match: { host: '@(a|b).example' } }], 'rules[0].match.host: expected a glob without extglobs such as @(…) (use {a,b} alternatives), got "@(a|b).example"'],
+    ['a path over 1024 characters', [{ match: { host: 'a', path: `/${'*a'.repeat(600)}` } }], 'rules[0].match.path: expected a glob of at most 1024 characters, got "/*a*a'],
+    ['an ignoreQuery glob over 1024 characters', [{ match: { host: 'a' }, ignoreQuery: ['utm_*', '*'.repeat(2000)] }], 'rules[0].ignoreQuery[1]: expected a glob of at most 1024 characters, got "****'],
+  ])('rejects %s naming the key', (_what, value, message) => {
+    expect(() => parseCrawlRules('rules', value)).toThrow(message);
+  });
 });
 
 describe('--offline and --record', () => {
