@@ -4,8 +4,8 @@
 // per rules change; a resolution is memoised per URL. The RFC maths that reads the result is
 // in src/cache/ (freshness-rule.ts, keys.ts).
 import picomatch from 'picomatch';
+import { boundedMemo } from '../bounded-memo.js';
 import type { QueryRule } from '../cache/no-vary-search.js';
-import { LRUCache } from 'lru-cache';
 
 export const OVERRIDE_TOKENS = ['no-store', 'no-cache', 'private', 'must-revalidate', 'expires'] as const;
 export type OverrideToken = (typeof OVERRIDE_TOKENS)[number];
@@ -83,7 +83,9 @@ function compileMatch(match: RuleMatch): Test {
 
 export class CrawlRuleMatcher {
   private readonly compiled: Array<{ name: string; rule: CrawlRule; test: Test }>;
-  private readonly resolved = new LRUCache<string, ResolvedCrawlRule>({ max: 10_000 });
+  // Within about 8 MiB: URLs may be long (bounded-memo.ts). A resolution made for a URL holds
+  // its own few objects; the shared NO_CRAWL_RULE holds nothing of its own.
+  private readonly resolved = boundedMemo<ResolvedCrawlRule>('crawl-rules', 10_000, 8 * 1024 * 1024, (found) => (found === NO_CRAWL_RULE ? 0 : 400));
 
   constructor(readonly rules: readonly CrawlRule[]) {
     this.compiled = rules.map((rule, i) => ({ name: `rules[${i}]`, rule, test: compileMatch(rule.match) }));
