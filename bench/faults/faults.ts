@@ -1,12 +1,14 @@
 // THE fault table: an origin that resets mid-body, hangs after its headers, sends a short body or
-// cuts a chunked one; Redis SIGKILLed and restarted under load; a worker SIGKILLed under load.
+// cuts a chunked one; Redis SIGKILLed and restarted under load; a worker SIGKILLed under load;
+// the change feed's full set of idle subscribers while changes are made and hits are served.
 // Every client request must end in a correct response or a clean error (a cut connection), and
 // no truncated body may ever be stored: each row fetches again and checks every byte.
 // Shared by `npm run faults` and its short form in `npm test` (test/faults/faults.test.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { bodyFor, startProxyChild, startPrivateRedis, type FaultOrigin, type PrivateRedis, type ProxyChild } from './env.js';
+import { ProcessMonitor } from '../processes.js';
+import { ADMIN_TOKEN, bodyFor, OK_BODY, startProxyChild, startPrivateRedis, type FaultOrigin, type PrivateRedis, type ProxyChild } from './env.js';
 import { exchange } from './wire.js';
 
 export interface FaultResult {
@@ -21,6 +23,8 @@ export interface FaultOptions {
   loadSeconds: number;
   /** Concurrent clients in those rows. */
   clients: number;
+  /** Run only the row with this id (FAULTS_ROW); every row when absent. */
+  only?: string;
 }
 
 interface Fetched {
@@ -221,16 +225,146 @@ export async function runWorkerKill(origin: FaultOrigin, options: FaultOptions, 
   }
 }
 
-/** Every fault row: the origin faults against their own memory-store proxy, then Redis and workers. */
-export async function runFaultTable(origin: FaultOrigin, options: FaultOptions): Promise<FaultResult[]> {
-  const proxy = await startProxyChild(['--upstream-timeout', '1s']);
-  let originRows: FaultResult[];
+/** An SSE stream of the admin API, counting the change events it receives. */
+interface Follower {
+  status: number;
+  changes: number;
+  close(): void;
+}
+
+function follow(adminPort: number): Promise<Follower> {
+  return new Promise((resolve, reject) => {
+    const waiting = setTimeout(() => req.destroy(new Error('no answer in 5 s')), 5000);
+    const req = http.get({ host: '127.0.0.1', port: adminPort, path: '/changes/stream', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, agent: false }, (res) => {
+      clearTimeout(waiting);
+      const follower: Follower = { status: res.statusCode ?? 0, changes: 0, close: () => req.destroy() };
+      let partial = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        const blocks = (partial + chunk).split('\n\n');
+        partial = blocks.pop()!; // the event still arriving
+        for (const block of blocks) if (block.includes('\nevent: change\n')) follower.changes++;
+      });
+      res.on('error', () => {});
+      resolve(follower);
+    });
+    req.on('error', reject);
+  });
+}
+
+const SUBSCRIBERS = 64;
+const HISTORY_CHANGES = 3000;
+/** Hits must stay this fast with every subscriber place taken (generous: a shared 2-core machine). */
+const HIT_P99_BAR_MS = 100;
+/** Idle subscribers may cost no more than this share of a core above the proxy's own idle. */
+const IDLE_CPU_BAR_PERCENT = 3;
+
+/**
+ * Every place of --max-change-subscribers taken by an idle SSE stream over a history of 3,000
+ * changes (with polling, that cost most of a core and stalled hits for a second), one more
+ * refused with 503, then hits served while changes are made: hits stay fast, idle streams cost
+ * no CPU, and every stream gets every change.
+ */
+export async function runSubscriberFlood(origin: FaultOrigin, options: FaultOptions): Promise<FaultResult> {
+  const proxy = await startProxyChild([], { admin: true });
+  const monitor = new ProcessMonitor(proxy.child.pid);
+  const followers: Follower[] = [];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   try {
-    originRows = await runOriginFaults(proxy, origin);
+    const adminPort = proxy.adminPort!;
+    // The history, 8 URLs changing at once (each request after a URL's first is a change).
+    let made = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, lane) => {
+        while (made < HISTORY_CHANGES) {
+          made++;
+          await fetchVia(proxy.port, origin.host, `/changing/${lane}`, agent);
+        }
+      }),
+    );
+    await fetchVia(proxy.port, origin.host, '/ok', agent);
+    monitor.begin();
+    await delay(1500);
+    const baseCpu = monitor.end().cpuPercent ?? 0;
+
+    for (let i = 0; i < SUBSCRIBERS; i++) followers.push(await follow(adminPort));
+    const opened = followers.filter((f) => f.status === 200).length;
+    const refused = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: adminPort, path: '/changes/stream', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, agent: false }, (res) => {
+        // Admitted (no limit): a stream that never ends; closed here.
+        if (res.statusCode === 200) return void (req.destroy(), resolve({ status: 200, body: '' }));
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
+      req.on('error', reject);
+    });
+    await delay(500);
+    monitor.begin();
+    await delay(2500);
+    const idleCpu = monitor.end().cpuPercent ?? 0;
+
+    // Hits on one connection while another client makes a change every 20 ms.
+    const before = followers.map((f) => f.changes);
+    const end = Date.now() + Math.min(options.loadSeconds, 5) * 1000;
+    let changes = 0;
+    const latencies: number[] = [];
+    let wrongHits = 0;
+    await Promise.all([
+      (async () => {
+        while (Date.now() < end) {
+          await fetchVia(proxy.port, origin.host, '/changing/99', agent);
+          changes++;
+          await delay(20);
+        }
+      })(),
+      (async () => {
+        while (Date.now() < end) {
+          const started = performance.now();
+          const hit = await fetchVia(proxy.port, origin.host, '/ok', agent);
+          latencies.push(performance.now() - started);
+          if (!hit.body.equals(OK_BODY) || !/hit/.test(String(hit.headers['cache-status']))) wrongHits++;
+        }
+      })(),
+    ]);
+    changes--; // the first request to /changing/99 stored it: no change
+    await delay(1000);
+    const behind = followers.filter((f, i) => f.changes - before[i]! < changes).length;
+    latencies.sort((a, b) => a - b);
+    const p50 = latencies[Math.floor(latencies.length * 0.5)] ?? 0;
+    const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? 0;
+    const limitNamed = refused.status === 503 && refused.body.includes(`--max-change-subscribers ${SUBSCRIBERS}`);
+    const ok = opened === SUBSCRIBERS && limitNamed && idleCpu - baseCpu <= IDLE_CPU_BAR_PERCENT && p99 <= HIT_P99_BAR_MS && behind === 0 && wrongHits === 0;
+    const detail =
+      `${opened} streams open, the next ${refused.status}${limitNamed ? ' naming the limit' : `: ${refused.body.slice(0, 80)}`}; ` +
+      `proxy CPU idle ${baseCpu.toFixed(1)} % without them, ${idleCpu.toFixed(1)} % with them; ` +
+      `${latencies.length} hits, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, ${wrongHits} wrong; ` +
+      `${changes} changes made meanwhile, ${SUBSCRIBERS - behind}/${SUBSCRIBERS} streams got every one`;
+    return { id: 'subscriber-flood', what: `${SUBSCRIBERS} idle /changes/stream subscribers (the limit) over ${HISTORY_CHANGES} stored changes, one more refused, then hits while changes are made`, ok, detail };
   } finally {
+    for (const follower of followers) follower.close();
+    agent.destroy();
+    monitor.stop();
     await proxy.stop();
   }
-  const redisRow = await runRedisKill(origin, options);
-  const workerRow = await runWorkerKill(origin, options);
-  return [...originRows, redisRow, workerRow];
+}
+
+/** Every fault row: the origin faults against their own memory-store proxy, then Redis, workers and the change feed. */
+export async function runFaultTable(origin: FaultOrigin, options: FaultOptions): Promise<FaultResult[]> {
+  const wanted = (id: string) => !options.only || options.only === id;
+  const rows: FaultResult[] = [];
+  if (ORIGIN_FAULTS.some((fault) => wanted(fault.id))) {
+    const proxy = await startProxyChild(['--upstream-timeout', '1s']);
+    try {
+      rows.push(...(await runOriginFaults(proxy, origin)).filter((row) => wanted(row.id)));
+    } finally {
+      await proxy.stop();
+    }
+  }
+  if (wanted('redis-sigkill-restart')) rows.push(await runRedisKill(origin, options));
+  if (wanted('worker-sigkill')) rows.push(await runWorkerKill(origin, options));
+  if (wanted('subscriber-flood')) rows.push(await runSubscriberFlood(origin, options));
+  return rows;
 }
