@@ -63,6 +63,12 @@ const ROUTES: [RegExp, Handler][] = [
     const body = bodyFor(Number(/(\d+)$/.exec(q.url ?? '')![1]), 1500);
     setTimeout(() => res.writeHead(200, { 'cache-control': 'no-store', 'content-length': body.length }).end(body), 150);
   }],
+  // A new ETag on every request, stale at once: each request after the first revalidates and
+  // finds a change (the change feed's row).
+  [/^\/changing\/(\d+)$/, (_q, res, _b, attempt) => {
+    const body = Buffer.from(`version ${attempt}\n`);
+    res.writeHead(200, { 'cache-control': 'max-age=0', etag: `"c${attempt}"`, 'content-length': body.length }).end(body);
+  }],
   [/^\/load\/(\d+)$/, (q, res) => {
     const n = Number(/(\d+)$/.exec(q.url ?? '')![1]);
     const body = bodyFor(n, 1024 + (n % 8) * 1024);

@@ -1,7 +1,7 @@
 // THE fault table: an origin that resets mid-body, hangs after its headers, sends a short body or
-// THE fault table: an origin that resets mid-body, hangs after its headers, sends a short body or
 // cuts a chunked one; clients that stop reading; a pathological pattern loaded through the admin
-// API under load; Redis SIGKILLed and restarted under load; a worker SIGKILLed under load.
+// API under load; Redis SIGKILLed and restarted under load; a worker SIGKILLed under load; the
+// change feed's full set of idle subscribers while changes are made and hits are served.
 // Every client request must end in a correct response or a clean error (a cut connection), and
 // no truncated body may ever be stored: each row fetches again and checks every byte.
 // Shared by `npm run faults` and its short form in `npm test` (test/faults/faults.test.ts).
@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import net from 'node:net';
+import { ProcessMonitor } from '../processes.js';
 import { ADMIN_TOKEN, BIG_BYTES, bodyFor, OK_BODY, startProxyChild, startPrivateRedis, type FaultOrigin, type PrivateRedis, type ProxyChild } from './env.js';
 import { exchange } from './wire.js';
 
@@ -367,11 +368,137 @@ export async function runWorkerKill(origin: FaultOrigin, options: FaultOptions, 
   }
 }
 
-export const FAULT_ROW_IDS = [...ORIGIN_FAULTS.map((f) => f.id), 'slow-reader', 'pattern', 'redis-sigkill-restart', 'worker-sigkill'];
+/** An SSE stream of the admin API, counting the change events it receives. */
+interface Follower {
+  status: number;
+  changes: number;
+  close(): void;
+}
+
+function follow(adminPort: number): Promise<Follower> {
+  return new Promise((resolve, reject) => {
+    const waiting = setTimeout(() => req.destroy(new Error('no answer in 5 s')), 5000);
+    const req = http.get({ host: '127.0.0.1', port: adminPort, path: '/changes/stream', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, agent: false }, (res) => {
+      clearTimeout(waiting);
+      const follower: Follower = { status: res.statusCode ?? 0, changes: 0, close: () => req.destroy() };
+      let partial = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        const blocks = (partial + chunk).split('\n\n');
+        partial = blocks.pop()!; // the event still arriving
+        for (const block of blocks) if (block.includes('\nevent: change\n')) follower.changes++;
+      });
+      res.on('error', () => {});
+      resolve(follower);
+    });
+    req.on('error', reject);
+  });
+}
+
+const SUBSCRIBERS = 64;
+const HISTORY_CHANGES = 3000;
+/** Hits must stay this fast with every subscriber place taken (generous: a shared 2-core machine). */
+const HIT_P99_BAR_MS = 100;
+/** Idle subscribers may cost no more than this share of a core above the proxy's own idle. */
+const IDLE_CPU_BAR_PERCENT = 3;
+
+/**
+ * Every place of --max-change-subscribers taken by an idle SSE stream over a history of 3,000
+ * changes (with polling, that cost most of a core and stalled hits for a second), one more
+ * refused with 503, then hits served while changes are made: hits stay fast, idle streams cost
+ * no CPU, and every stream gets every change.
+ */
+export async function runSubscriberFlood(origin: FaultOrigin, options: FaultOptions): Promise<FaultResult> {
+  const proxy = await startProxyChild([], { admin: true });
+  const monitor = new ProcessMonitor(proxy.child.pid);
+  const followers: Follower[] = [];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  try {
+    const adminPort = proxy.adminPort!;
+    // The history, 8 URLs changing at once (each request after a URL's first is a change).
+    let made = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, lane) => {
+        while (made < HISTORY_CHANGES) {
+          made++;
+          await fetchVia(proxy.port, origin.host, `/changing/${lane}`, agent);
+        }
+      }),
+    );
+    await fetchVia(proxy.port, origin.host, '/ok', agent);
+    monitor.begin();
+    await delay(1500);
+    const baseCpu = monitor.end().cpuPercent ?? 0;
+
+    for (let i = 0; i < SUBSCRIBERS; i++) followers.push(await follow(adminPort));
+    const opened = followers.filter((f) => f.status === 200).length;
+    const refused = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: adminPort, path: '/changes/stream', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, agent: false }, (res) => {
+        // Admitted (no limit): a stream that never ends; closed here.
+        if (res.statusCode === 200) return void (req.destroy(), resolve({ status: 200, body: '' }));
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
+      req.on('error', reject);
+    });
+    await delay(500);
+    monitor.begin();
+    await delay(2500);
+    const idleCpu = monitor.end().cpuPercent ?? 0;
+
+    // Hits on one connection while another client makes a change every 20 ms.
+    const before = followers.map((f) => f.changes);
+    const end = Date.now() + Math.min(options.loadSeconds, 5) * 1000;
+    let changes = 0;
+    const latencies: number[] = [];
+    let wrongHits = 0;
+    await Promise.all([
+      (async () => {
+        while (Date.now() < end) {
+          await fetchVia(proxy.port, origin.host, '/changing/99', agent);
+          changes++;
+          await delay(20);
+        }
+      })(),
+      (async () => {
+        while (Date.now() < end) {
+          const started = performance.now();
+          const hit = await fetchVia(proxy.port, origin.host, '/ok', agent);
+          latencies.push(performance.now() - started);
+          if (!hit.body.equals(OK_BODY) || !/hit/.test(String(hit.headers['cache-status']))) wrongHits++;
+        }
+      })(),
+    ]);
+    changes--; // the first request to /changing/99 stored it: no change
+    await delay(1000);
+    const behind = followers.filter((f, i) => f.changes - before[i]! < changes).length;
+    latencies.sort((a, b) => a - b);
+    const p50 = latencies[Math.floor(latencies.length * 0.5)] ?? 0;
+    const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? 0;
+    const limitNamed = refused.status === 503 && refused.body.includes(`--max-change-subscribers ${SUBSCRIBERS}`);
+    const ok = opened === SUBSCRIBERS && limitNamed && idleCpu - baseCpu <= IDLE_CPU_BAR_PERCENT && p99 <= HIT_P99_BAR_MS && behind === 0 && wrongHits === 0;
+    const detail =
+      `${opened} streams open, the next ${refused.status}${limitNamed ? ' naming the limit' : `: ${refused.body.slice(0, 80)}`}; ` +
+      `proxy CPU idle ${baseCpu.toFixed(1)} % without them, ${idleCpu.toFixed(1)} % with them; ` +
+      `${latencies.length} hits, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, ${wrongHits} wrong; ` +
+      `${changes} changes made meanwhile, ${SUBSCRIBERS - behind}/${SUBSCRIBERS} streams got every one`;
+    return { id: 'subscriber-flood', what: `${SUBSCRIBERS} idle /changes/stream subscribers (the limit) over ${HISTORY_CHANGES} stored changes, one more refused, then hits while changes are made`, ok, detail };
+  } finally {
+    for (const follower of followers) follower.close();
+    agent.destroy();
+    monitor.stop();
+    await proxy.stop();
+  }
+}
+
+export const FAULT_ROW_IDS = [...ORIGIN_FAULTS.map((f) => f.id), 'slow-reader', 'pattern', 'redis-sigkill-restart', 'worker-sigkill', 'subscriber-flood'];
 
 /**
  * Every fault row (or those in `only`, by id): the origin faults against their own memory-store
- * proxy, the slow readers, the pattern row, then Redis and workers.
+ * proxy, the slow readers, the pattern row, then Redis, workers and the change feed.
  */
 export async function runFaultTable(origin: FaultOrigin, options: FaultOptions, only?: readonly string[]): Promise<FaultResult[]> {
   const wanted = (id: string): boolean => !only || only.includes(id);
@@ -388,5 +515,6 @@ export async function runFaultTable(origin: FaultOrigin, options: FaultOptions, 
   if (wanted('pattern')) rows.push(await runPatternRow(origin, options));
   if (wanted('redis-sigkill-restart')) rows.push(await runRedisKill(origin, options));
   if (wanted('worker-sigkill')) rows.push(await runWorkerKill(origin, options));
+  if (wanted('subscriber-flood')) rows.push(await runSubscriberFlood(origin, options));
   return rows;
 }

@@ -2,22 +2,19 @@
 // fleet's, oldest first, at most ?limit=), and GET /changes/stream: Server-Sent Events of new
 // changes, optionally for one ?host= or ?prefix=, resuming after Last-Event-ID. All read the
 // backend's ChangeLog (with Redis: one stream the whole fleet appends to, so every worker's
-// stream shows every worker's changes). What counts as a change is observe/changes.ts's rule.
-import type { ServerResponse } from 'node:http';
+// stream shows every worker's changes); the stream's fan-out and its bounds are change-feed.ts's.
+// What counts as a change is observe/changes.ts's rule.
 import { urlKey } from '../cache/keys.js';
-import { purgeMatches, purgeTarget, type PurgeTarget } from '../cache/purge-match.js';
+import { purgeTarget, type PurgeTarget } from '../cache/purge-match.js';
 import { ProxyError, StoreUnavailable } from '../errors.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import type { Proxy } from '../index.js';
 import { redactUrl } from '../observe/redact.js';
 import type { ChangeLog } from '../store/types.js';
 import type { AdminRequest, AdminReply, AdminRoute } from './admin-server.js';
+import { changeFeedFor } from './change-feed.js';
 
 const MAX_LIMIT = 1000;
-/** How often a stream looks for new events: a change reaches subscribers within this (plus a read). */
-export const STREAM_POLL_MS = 200;
-/** A comment line this often keeps proxies and load balancers from closing an idle stream. */
-const HEARTBEAT_MS = 15_000;
 const EVENT_ID = /^\d+-\d+$|^0$/;
 
 function unavailable(error: unknown): never {
@@ -76,6 +73,8 @@ export function createChangesRoutes(proxy: Proxy): AdminRoute[] {
 
   async function stream(req: AdminRequest): Promise<AdminReply> {
     const changes = log();
+    const feed = changeFeedFor(changes, { maxSubscribers: proxy.ctx.config.maxChangeSubscribers, logger: proxy.ctx.logger });
+    feed.admit(); // before any store call
     const filter: PurgeTarget | undefined = purgeTarget(req.query);
     // The EventSource spec's resume header; ?lastEventId= for clients that cannot set headers.
     const resume = req.headers['last-event-id'] ?? req.query.get('lastEventId') ?? undefined;
@@ -84,46 +83,11 @@ export function createChangesRoutes(proxy: Proxy): AdminRoute[] {
     }
     // Without an id: changes from now on. With one: everything after it still in the history.
     const start = resume === undefined ? await changes.latest().catch(unavailable) : String(resume);
-    return { status: 200, body: null, stream: (clientRes) => follow(changes, clientRes, start, filter) };
+    return { status: 200, body: null, stream: feed.reserve(start, filter) };
   }
 
   return [
     { pattern: /^\/changes$/, methods: { GET: list } },
     { pattern: /^\/changes\/stream$/, methods: { GET: stream } },
   ];
-}
-
-function follow(changes: ChangeLog, clientRes: ServerResponse, start: string, filter: PurgeTarget | undefined): void {
-  clientRes.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
-  clientRes.write(`: etag-proxy change stream\nretry: 1000\n\n`);
-  let cursor = start;
-  let timer: NodeJS.Timeout | undefined;
-  let lastWrite = Date.now();
-  let closed = false;
-  clientRes.on('close', () => {
-    closed = true;
-    clearTimeout(timer);
-  });
-  const tick = async () => {
-    try {
-      for (;;) {
-        const events = await changes.after(cursor, 500);
-        for (const event of events) {
-          cursor = event.id;
-          if (filter && !purgeMatches(filter, event.url)) continue;
-          clientRes.write(`id: ${event.id}\nevent: change\ndata: ${JSON.stringify(event)}\n\n`);
-          lastWrite = Date.now();
-        }
-        if (events.length < 500 || closed) break;
-      }
-    } catch {
-      // The store is down: try again next tick; the cursor has not moved, so nothing is lost.
-    }
-    if (Date.now() - lastWrite >= HEARTBEAT_MS) {
-      clientRes.write(': keep-alive\n\n');
-      lastWrite = Date.now();
-    }
-    if (!closed) timer = setTimeout(() => void tick(), STREAM_POLL_MS);
-  };
-  void tick();
 }

@@ -4,17 +4,19 @@
 // origin always receives the URL as the client sent it.
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { boundedMemo } from '../bounded-memo.js';
 import type { QueryRule } from './no-vary-search.js';
-import { LRUCache } from 'lru-cache';
 
 function hash(text: string): string {
   return createHash('sha1').update(text).digest('base64url');
 }
 
 // Hashing costs more than the lookup it serves, and hot URLs repeat: the keys of the 10,000
-// most recently used URLs are kept (an LRU, so a full memo never drops the hot ones at once).
+// most recently used URLs are kept (an LRU, so a full memo never drops the hot ones at once),
+// within about 4 MiB (long URLs take their share of it, bounded-memo.ts).
 const MEMO_SIZE = 10_000;
-const recentUrlKeys = new LRUCache<string, string>({ max: MEMO_SIZE });
+const MEMO_BYTES = 4 * 1024 * 1024;
+const recentUrlKeys = boundedMemo<string>('url-keys', MEMO_SIZE, MEMO_BYTES, (key) => key.length);
 
 /** The URL without its query: what No-Vary-Search hints are remembered by. */
 export function pathKey(url: URL): string {
@@ -24,17 +26,39 @@ export function pathKey(url: URL): string {
 
 const hasQueryLevers = (rule: QueryRule | undefined): rule is QueryRule => !!rule && (!!rule.ignore || !!rule.sort || !!rule.noVary);
 
-// Keys under a query rule, per rule object (the rule engine hands out one per URL and rules set).
-const ruleKeys = new WeakMap<QueryRule, LRUCache<string, string>>();
+// Keys under a query rule: one memo for every rule, keyed by what the rule does and the URL. (A
+// memo per rule object cost about 200 KiB each, and the rule engine hands out one per URL.)
+const ruleUrlKeys = boundedMemo<string>('rule-url-keys', MEMO_SIZE, MEMO_BYTES, (key) => key.length);
+const ruleSignatures = new WeakMap<QueryRule, string>();
+// A rule's ignoreQuery is a matcher compiled once per rules change and shared by every resolution
+// of that rule: it is told apart by identity.
+const ignoreIds = new WeakMap<NonNullable<QueryRule['ignore']>, number>();
+let lastIgnoreId = 0;
+
+function ignoreId(ignore: NonNullable<QueryRule['ignore']>): number {
+  let id = ignoreIds.get(ignore);
+  if (id === undefined) ignoreIds.set(ignore, (id = ++lastIgnoreId));
+  return id;
+}
+
+function signatureOf(rule: QueryRule): string {
+  let signature = ruleSignatures.get(rule);
+  if (signature === undefined) {
+    const { noVary } = rule;
+    const vary = !noVary ? null : 'all' in noVary ? { except: [...noVary.except] } : { names: [...noVary.names] };
+    signature = JSON.stringify([!!rule.sort, rule.ignore ? ignoreId(rule.ignore) : 0, vary]);
+    ruleSignatures.set(rule, signature);
+  }
+  return signature;
+}
 
 export function urlKey(url: URL, rule?: QueryRule): string {
   if (hasQueryLevers(rule)) {
-    let keys = ruleKeys.get(rule);
-    if (!keys) ruleKeys.set(rule, (keys = new LRUCache<string, string>({ max: MEMO_SIZE })));
-    let key = keys.get(url.href);
+    const memoKey = `${signatureOf(rule)}\n${url.href}`;
+    let key = ruleUrlKeys.get(memoKey);
     if (key === undefined) {
       key = hash(`${pathKey(url)}${normalisedQuery(url.search, rule)}`);
-      keys.set(url.href, key);
+      ruleUrlKeys.set(memoKey, key);
     }
     return key;
   }

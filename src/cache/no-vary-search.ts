@@ -3,7 +3,7 @@
 // except=("id")` (only these do), and `key-order` (their order does not). The parse is pure;
 // the hints remember, per URL without query and per process, what the origin last said, so the
 // next request's key can be normalised before anything is fetched.
-import { LRUCache } from 'lru-cache';
+import { boundedMemo } from '../bounded-memo.js';
 
 export interface QueryRule {
   /** Is this decoded parameter name left out of the key? (a crawl rule's ignoreQuery globs) */
@@ -66,9 +66,17 @@ export function withHint(rule: QueryRule | undefined, hint: Pick<QueryRule, 'sor
   return { ...rule, sort: !!(rule.sort || hint.sort), ...(hint.noVary && { noVary: hint.noVary }) };
 }
 
-/** What each URL (without query) last said in No-Vary-Search, in this process: the 10,000 most recent paths. */
+const namesBytes = (names: ReadonlySet<string>): number => {
+  let bytes = 0;
+  for (const name of names) bytes += 40 + name.length;
+  return bytes;
+};
+
+/** What each URL (without query) last said in No-Vary-Search, in this process: the 10,000 most recent paths, within about 2 MiB. */
 export class NoVarySearchHints {
-  private readonly hints = new LRUCache<string, Pick<QueryRule, 'sort' | 'noVary'>>({ max: 10_000 });
+  private readonly hints = boundedMemo<Pick<QueryRule, 'sort' | 'noVary'>>('no-vary-search-hints', 10_000, 2 * 1024 * 1024, ({ noVary }) =>
+    !noVary ? 0 : namesBytes('all' in noVary ? noVary.except : noVary.names),
+  );
 
   get(pathKey: string): Pick<QueryRule, 'sort' | 'noVary'> | undefined {
     return this.hints.get(pathKey);

@@ -66,10 +66,14 @@ async function follow(args: ChangesArgs): Promise<void> {
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          const data = block.split('\n').find((line) => line.startsWith('data: '));
-          const id = block.split('\n').find((line) => line.startsWith('id: '));
+          const lines = block.split('\n');
+          const data = lines.find((line) => line.startsWith('data: '));
+          const id = lines.find((line) => line.startsWith('id: '));
           if (id) lastId = id.slice(4);
-          if (data) process.stdout.write(`${formatChange(JSON.parse(data.slice(6)) as ChangeEvent, args.json)}\n`);
+          if (!data) continue;
+          // The proxy gave up on this stream (it was not read fast enough): say why, then resume.
+          if (lines.includes('event: dropped')) process.stderr.write(`stream dropped by the proxy: ${String((JSON.parse(data.slice(6)) as { reason?: unknown }).reason)}; resuming\n`);
+          else process.stdout.write(`${formatChange(JSON.parse(data.slice(6)) as ChangeEvent, args.json)}\n`);
         }
       }
     } catch {

@@ -20,6 +20,8 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     accessLog: false,
     workers: 1,
     maxConnections: 4096,
+    // Each costs a socket and up to 256 KiB of waiting events (admin/change-feed.ts): 16 MiB at most.
+    maxChangeSubscribers: 64,
     headersTimeoutMs: 60_000,
     shutdownTimeoutMs: 10_000,
     // nginx's send_timeout (Squid's write_timeout is 15 minutes).

@@ -215,6 +215,12 @@ export const OPTIONS = {
     describe: 'file holding the admin bearer token (keeps it out of ps)',
     apply: (c, v, p) => void (c.admin.token = readSecretFile(p, v)),
   },
+  'max-change-subscribers': {
+    type: 'number',
+    default: 64,
+    describe: 'open /changes/stream subscribers per process; past it the admin API answers 503',
+    apply: (c, v, p) => void (c.maxChangeSubscribers = parseInteger(p, v, 1, 100_000)),
+  },
   'log-level': {
     type: 'string',
     default: 'info',

@@ -54,6 +54,8 @@ export interface ProxyConfig {
   workers: number;
   /** Open client connections per process; past it a new one gets a 503 and is closed. */
   maxConnections: number;
+  /** Open GET /changes/stream subscribers per process; past it the admin API answers 503. */
+  maxChangeSubscribers: number;
   /** A client that has not sent its whole request head in this long gets a 408. */
   headersTimeoutMs: number;
   /** A client that accepts none of the bytes written to it for this long is cut (0: never). */

@@ -1,7 +1,7 @@
 // Request-target forms (RFC 9112 §3.2): absolute-form for proxied requests, authority-form for
 // CONNECT, origin-form for requests addressed to the proxy itself. Malformed targets are 400s.
+import { boundedMemo } from '../bounded-memo.js';
 import { ProxyError } from '../errors.js';
-import { LRUCache } from 'lru-cache';
 
 export type RequestTarget =
   | { form: 'absolute'; url: URL }
@@ -9,8 +9,12 @@ export type RequestTarget =
   | { form: 'origin'; path: string };
 
 // Scrapers and pollers ask for the same URLs over and over: parse each once (an LRU of the
-// 10,000 most recent). The parsed URLs are shared, so nothing may modify them after parsing.
-const recentTargets = new LRUCache<string, RequestTarget>({ max: 10_000 });
+// 10,000 most recent, within about 8 MiB). The parsed URLs are shared, so nothing may modify them
+// after parsing. A URL object holds its href and offsets: about twice the text and 300 bytes.
+const recentTargets = boundedMemo<RequestTarget>('request-targets', 10_000, 8 * 1024 * 1024, (parsed) => (parsed.form === 'absolute' ? 2 * parsed.url.href.length + 300 : 0));
+
+/** RFC 1035 §2.3.4: a name is at most 255 octets on the wire, 253 characters as text. */
+export const MAX_HOST_CHARS = 253;
 
 export function parseRequestTarget(method: string, target: string | undefined): RequestTarget {
   if (!target) throw new ProxyError(400, 'bad_target', 'missing request-target');
@@ -41,6 +45,8 @@ function parseAbsolute(target: string): RequestTarget {
     throw new ProxyError(400, 'bad_target', `unsupported scheme ${url.protocol} (http: and https: only)`);
   }
   if (!url.hostname) throw new ProxyError(400, 'bad_target', 'request-target has no host');
+  // No resolver answers a longer name; refused here, it never reaches a memo or a metric label.
+  if (url.hostname.length > MAX_HOST_CHARS) throw new ProxyError(400, 'bad_target', `request-target host is longer than ${MAX_HOST_CHARS} characters`);
   if (url.username || url.password) throw new ProxyError(400, 'bad_target', 'userinfo is not allowed in the request-target');
   url.hash = '';
   return { form: 'absolute', url };
@@ -52,5 +58,6 @@ function parseAuthority(target: string): RequestTarget {
   if (!match || port < 1 || port > 65535) {
     throw new ProxyError(400, 'bad_target', `CONNECT needs host:port, got ${JSON.stringify(target.slice(0, 200))}`);
   }
+  if (match[1]!.length > MAX_HOST_CHARS + 2) throw new ProxyError(400, 'bad_target', `CONNECT host is longer than ${MAX_HOST_CHARS} characters`);
   return { form: 'authority', host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }

@@ -4,8 +4,8 @@
 // per rules change; a resolution is memoised per URL. The RFC maths that reads the result is
 // in src/cache/ (freshness-rule.ts, keys.ts).
 import { RE2JS } from 're2js';
+import { boundedMemo } from '../bounded-memo.js';
 import type { QueryRule } from '../cache/no-vary-search.js';
-import { LRUCache } from 'lru-cache';
 import { compileGlob, compileGlobs, type GlobTest } from './glob.js';
 
 export const OVERRIDE_TOKENS = ['no-store', 'no-cache', 'private', 'must-revalidate', 'expires'] as const;
@@ -89,7 +89,9 @@ function compileMatch(match: RuleMatch): Test {
 
 export class CrawlRuleMatcher {
   private readonly compiled: Array<{ name: string; rule: CrawlRule; test: Test; ignoreQuery?: GlobTest }>;
-  private readonly resolved = new LRUCache<string, ResolvedCrawlRule>({ max: 10_000 });
+  // Within about 8 MiB: URLs may be long (bounded-memo.ts). A resolution made for a URL holds
+  // its own few objects; the shared NO_CRAWL_RULE holds nothing of its own.
+  private readonly resolved = boundedMemo<ResolvedCrawlRule>('crawl-rules', 10_000, 8 * 1024 * 1024, (found) => (found === NO_CRAWL_RULE ? 0 : 400));
 
   constructor(readonly rules: readonly CrawlRule[]) {
     this.compiled = rules.map((rule, i) => ({

@@ -4,14 +4,22 @@
 import type { ValidatorLedger } from '../store/types.js';
 
 const MAX_REMEMBERED = 10_000;
+/** Ids hold a client id and a validator, both sent from outside: about 2 MiB for all of them. */
+const MAX_REMEMBERED_BYTES = 2 * 1024 * 1024;
+/** The Map slot and the number beside the id (an estimate). */
+const SLOT_OVERHEAD_BYTES = 64;
 // Re-record at least this often even with a long --keep-validators: a store that lost its data
 // (a Redis restart) gets the record back soon instead of days later.
 const MAX_REFRESH_MS = 10 * 60_000;
 
 export class RecentlyRecorded {
   private readonly recordedAt = new Map<string, number>();
+  private bytes = 0;
 
-  constructor(private readonly max = MAX_REMEMBERED) {}
+  constructor(
+    private readonly max = MAX_REMEMBERED,
+    private readonly maxBytes = MAX_REMEMBERED_BYTES,
+  ) {}
 
   /** Whether (client, key, validator) was recorded by this process less than `refreshMs` ago. */
   isRecent(id: string, now: number, refreshMs: number): boolean {
@@ -21,12 +29,18 @@ export class RecentlyRecorded {
 
   remember(id: string, now: number): void {
     // Delete first so the id moves to the end: iteration order is then oldest first.
-    this.recordedAt.delete(id);
+    if (!this.recordedAt.delete(id)) this.bytes += id.length + SLOT_OVERHEAD_BYTES;
     this.recordedAt.set(id, now);
     for (const oldest of this.recordedAt.keys()) {
-      if (this.recordedAt.size <= this.max) break;
+      if (this.recordedAt.size <= this.max && this.bytes <= this.maxBytes) break;
       this.recordedAt.delete(oldest);
+      this.bytes -= oldest.length + SLOT_OVERHEAD_BYTES;
     }
+  }
+
+  /** Ids remembered and their estimated bytes (tests). */
+  usage(): { entries: number; bytes: number } {
+    return { entries: this.recordedAt.size, bytes: this.bytes };
   }
 }
 

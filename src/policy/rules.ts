@@ -1,9 +1,9 @@
 // Matching policy rules to a request. Precedence, per setting: the first rule that sets it in
 // this order wins — exact client id, client glob (in file order), host glob (in file order),
 // the rules' default, then the command-line default (--validators, --request-cache-control).
-import type { ClientPolicy, RequestCacheControlMode, ValidatorMode } from './types.js';
-import { LRUCache } from 'lru-cache';
+import { boundedMemo } from '../bounded-memo.js';
 import { compileGlobAt } from '../config/schema.js';
+import type { ClientPolicy, RequestCacheControlMode, ValidatorMode } from './types.js';
 
 export interface RuleSettings {
   validators?: ValidatorMode;
@@ -53,7 +53,8 @@ export class RuleMatcher {
     });
   }
 
-  private readonly resolved = new LRUCache<string, ClientPolicy>({ max: 10_000 });
+  // Within about 2 MiB: client ids come from clients, and may be long (bounded-memo.ts).
+  private readonly resolved = boundedMemo<ClientPolicy>('client-policies', 10_000, 2 * 1024 * 1024, (policy) => policy.rule.length);
 
   /** Memoised (the 10,000 most recent pairs): the same client asks about the same hosts over and over. */
   resolve(clientId: string, host: string): ClientPolicy {

@@ -43,6 +43,7 @@ export function coalesceChecks(changes: ChangeLog, flushMs = FLUSH_MS): Coalesce
     after: (afterId, limit) => changes.after(afterId, limit),
     cursorAt: (time) => changes.cursorAt(time),
     latest: () => changes.latest(),
+    watch: (listener) => changes.watch(listener),
     async checkedUnchanged(urlKey: string, time: number, count = 1): Promise<void> {
       const check = pending.get(urlKey);
       if (check) {

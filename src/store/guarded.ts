@@ -74,6 +74,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
         latest: () => breaker.call('changes.latest', () => backend.changes!.latest()),
         checkedUnchanged: (urlKey, time, count) => breaker.call('changes.checked', () => backend.changes!.checkedUnchanged(urlKey, time, count)),
         checks: (urlKey) => breaker.call('changes.checks', () => backend.changes!.checks(urlKey)),
+        watch: (listener) => backend.changes!.watch(listener),
       },
     }),
     instrument: (observer) => breaker.observe(observer),

@@ -168,6 +168,8 @@ export interface ChangeEvent {
   size: number;
   /** Client id whose request found it ("watch": the proxy's own --watch). */
   client: string | null;
+  /** Present when a field was longer than its bound and was cut, ending in "…" (store/change-bounds.ts). */
+  truncated?: true;
 }
 
 /** What a URL's revalidations found when nothing changed: no event, a count and a time. */
@@ -193,6 +195,13 @@ export interface ChangeLog {
   /** `count` unchanged revalidations (1 unless gathered, see coalesced-checks.ts), the latest at `time`. */
   checkedUnchanged(urlKey: string, time: number, count?: number): Promise<void>;
   checks(urlKey: string): Promise<CheckSummary>;
+  /**
+   * Call `listener` when an event may have been appended (by this process or, through the store,
+   * by another), with its id when known, or without one when some may have been missed (a
+   * reconnect). A nudge only: the listener reads `after` itself. Costs nothing while nothing is
+   * appended. Returns the function that stops it.
+   */
+  watch(listener: (id?: string) => void): () => void;
 }
 
 /** Everything a proxy needs from its storage backend. */

@@ -56,7 +56,8 @@ export function serverNameOf(record: Buffer): string | undefined {
           const nameLength = record.readUInt16BE(entry + 1);
           if (record[entry] === 0) {
             const name = record.subarray(entry + 3, entry + 3 + nameLength).toString('ascii').toLowerCase();
-            return /^[a-z0-9._-]+$/.test(name) ? name : undefined;
+            // RFC 1035 §2.3.4: 253 characters at most; a longer name never becomes a leaf or a memo key.
+            return name.length <= 253 && /^[a-z0-9._-]+$/.test(name) ? name : undefined;
           }
           entry += 3 + nameLength;
         }

@@ -1,4 +1,6 @@
 // `etag-proxy changes`: a URL's history, and --follow printing changes live from the stream.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAdminServer, type AdminServer } from '../../src/admin/admin-server.js';
 import { silentLogger } from '../../src/observe/log.js';
@@ -66,4 +68,30 @@ describe('etag-proxy changes', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('401');
   });
+
+  it('--follow says why when the proxy drops its stream, and resumes after the last id it was sent', async () => {
+    // A stand-in admin API: the first stream sends one change, then the proxy's final event.
+    const resumedWith: Array<string | undefined> = [];
+    const event = { id: '1764625203120-7', time: 1764625203120, url: 'http://example.com/feed', old: { etag: '"a"', lastModified: null, digest: 'sha-256=:AA==:' }, new: { etag: '"b"', lastModified: null, digest: 'sha-256=:AB==:' }, size: 3, client: null };
+    const stand = http.createServer((req, res) => {
+      resumedWith.push(req.headers['last-event-id'] as string | undefined);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (resumedWith.length > 1) return; // the resumed stream stays open
+      res.write(`id: ${event.id}\nevent: change\ndata: ${JSON.stringify(event)}\n\n`);
+      res.end(`id: ${event.id}\nevent: dropped\ndata: ${JSON.stringify({ reason: 'not reading: 300000 bytes of events wait to be read (the limit is 262144)', lastEventId: event.id })}\n\n`);
+    });
+    await new Promise<void>((resolve) => stand.listen(0, '127.0.0.1', resolve));
+    const follower = startCli(['changes', '--follow', '--admin-url', `http://127.0.0.1:${(stand.address() as AddressInfo).port}`]);
+    try {
+      await follower.waitFor('stream dropped by the proxy: not reading: 300000 bytes', 1, 10_000);
+      await eventually(() => resumedWith.length === 2, 5000);
+      expect(resumedWith).toEqual([undefined, event.id]);
+      expect(follower.output()).toContain('http://example.com/feed  "a" → "b"  3 B');
+    } finally {
+      await follower.stop();
+      stand.closeAllConnections();
+      stand.close();
+    }
+  });
 });
+

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAdminServer, type AdminServer } from '../../src/admin/admin-server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import type { StoredPolicies } from '../../src/policy/stored-rules.js';
+import { MAX_EVENT_CLIENT_CHARS, MAX_EVENT_URL_CHARS } from '../../src/store/change-bounds.js';
 import { createMemoryBackend } from '../../src/store/memory/backend.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import type { Backend, ChangeEvent } from '../../src/store/types.js';
@@ -178,6 +179,19 @@ describe.each(stores)('ETag change history (%s store)', (_name, makeBackend) => 
     expect(more).toEqual([]);
     expect(event).toMatchObject({ url, client: 'poller-9', old: { etag: '"v1"' }, new: { etag: '"v7"' } });
     expect((await viaProxy(proxy.url, url)).text).toBe('version 7');
+  });
+
+  it('keeps a long URL and a long client id cut to their bounds, flagged truncated, with well-formed JSON', async () => {
+    const url = `${origin.url}/long-${++path}/${'u'.repeat(6 * 1024)}`;
+    const client = `poller-${'c'.repeat(6 * 1024)}`;
+    await viaProxy(proxy.url, url, { headers: { 'x-proxy-client': client } });
+    state.version = 2;
+    clock.advance(20);
+    await viaProxy(proxy.url, url, { headers: { 'x-proxy-client': client } });
+    const [event] = await changesOf(url, 1);
+    expect(event).toMatchObject({ truncated: true, new: { etag: '"v2"' } });
+    expect(event!.url).toBe(`${url.slice(0, MAX_EVENT_URL_CHARS - 1)}…`);
+    expect(event!.client).toBe(`${client.slice(0, MAX_EVENT_CLIENT_CHARS - 1)}…`);
   });
 
   it('GET /cache says which process stored an entry and when', async () => {

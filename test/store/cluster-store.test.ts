@@ -4,7 +4,8 @@
 // worker backend (its entries are local, invalidation goes round the primary; ledger and rules
 // live in the primary), then what only the fleet has: every worker's copies, one change history,
 // and a link that fails.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { startAdminServer } from '../../src/admin/admin-server.js';
 import { StoreUnavailable } from '../../src/errors.js';
 import { createLogger } from '../../src/observe/log.js';
 import type { PrimaryChannel, StoreMessage, WorkerChannels, WorkerPeer } from '../../src/store/cluster/messages.js';
@@ -13,6 +14,9 @@ import { createClusterMemoryBackend } from '../../src/store/cluster/worker-backe
 import type { Backend } from '../../src/store/types.js';
 import { coordinationContract, sharedStoreSubject, type ContractRules } from '../contracts/coordination.contract.js';
 import { entryStoreContract, freshUrl, sampleEntry } from '../contracts/entry-store.contract.js';
+import { startProxy } from '../helpers/proxy.js';
+import { eventually, sleep } from '../helpers/respond.js';
+import { subscribe } from '../helpers/sse.js';
 
 const copy = (message: StoreMessage): unknown => JSON.parse(JSON.stringify(message));
 
@@ -149,6 +153,44 @@ describe('the memory store across workers', () => {
     expect(await a.backend.changes!.latest()).toBe(second.id);
     await b.backend.changes!.checkedUnchanged(url, Date.now());
     expect((await a.backend.changes!.checks(url)).unchanged).toBe(1);
+  });
+
+  it('tells every worker of a change any worker appends (ChangeLog.watch), by its id', async () => {
+    const [a, b] = [start(), start()];
+    const heard: Array<string | undefined> = [];
+    const stop = a.backend.changes!.watch((id) => heard.push(id));
+    const side = { etag: '"x"', lastModified: null, digest: 'sha-256=:AA==:' };
+    const url = freshUrl();
+    const appended = await b.backend.changes!.append({ time: Date.now(), url, old: side, new: { ...side, etag: '"y"' }, size: 1, client: null }, url);
+    await eventually(() => heard.includes(appended.id));
+    stop();
+    await b.backend.changes!.append({ time: Date.now(), url, old: side, new: { ...side, etag: '"z"' }, size: 1, client: null }, url);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(heard).toEqual([appended.id]);
+  });
+
+  it('streams /changes/stream from a worker with no read of the history while idle; a change another worker appends reaches every subscriber', async () => {
+    const [a, b] = [start(), start()];
+    const proxy = await startProxy({}, { backend: a.backend as Backend<never> });
+    const admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1' }, logger);
+    const streams = [0, 1, 2].map(() => subscribe(`${admin.url}/changes/stream`));
+    try {
+      for (const stream of streams) expect(await stream.ready).toBe(200);
+      await sleep(300);
+      const after = vi.spyOn(a.backend.changes!, 'after');
+      await sleep(1000);
+      expect(after).not.toHaveBeenCalled();
+      const side = { etag: '"x"', lastModified: null, digest: 'sha-256=:AA==:' };
+      const url = freshUrl();
+      const appended = await b.backend.changes!.append({ time: Date.now(), url, old: side, new: { ...side, etag: '"y"' }, size: 1, client: null }, url);
+      for (const stream of streams) await eventually(() => stream.events.some((e) => e.id === appended.id));
+      expect(after.mock.calls.length).toBeLessThanOrEqual(2);
+      after.mockRestore();
+    } finally {
+      for (const stream of streams) stream.close();
+      await admin.close();
+      await proxy.stop();
+    }
   });
 
   it('a worker whose primary does not answer keeps its own cache and fails shared calls with StoreUnavailable', async () => {

@@ -101,3 +101,25 @@ describe('a refresh that releases its fill lock on a Redis Cluster', () => {
     });
   }
 });
+
+describe('the change history in a Redis Cluster', () => {
+  it('appends on one instance and nudges the watchers of another with the id (PUBLISH across the cluster), which reads it after its cursor', async () => {
+    const [one, two] = [await backend(), await backend()];
+    try {
+      const heard: Array<string | undefined> = [];
+      two.changes!.watch((id) => heard.push(id));
+      const cursor = await two.changes!.latest();
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the subscription took hold
+      const side = { etag: '"x"', lastModified: null, digest: 'sha-256=:AA==:' };
+      const url = freshUrl();
+      const appended = await one.changes!.append({ time: Date.now(), url, old: side, new: { ...side, etag: '"y"' }, size: 1, client: null }, url);
+      const deadline = Date.now() + 3000;
+      while (!heard.includes(appended.id) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(heard).toContain(appended.id);
+      expect((await two.changes!.after(cursor, 10)).map((e) => e.id)).toContain(appended.id);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
-// --max-connections, --headers-timeout and the slow-reader limits as flags and config-file keys:
-// defaults, parsing, and errors that name the flag and say what was expected.
+// --max-connections, --headers-timeout, --max-change-subscribers and the slow-reader limits as
+// flags and config-file keys: defaults, parsing, and errors that name the flag and say what was expected.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,15 @@ describe('listener limits in the configuration', () => {
   it('names the flag and the expected form for a bad value', () => {
     expect(() => loadConfig({ 'max-connections': '0' }, {})).toThrow('--max-connections: expected an integer from 1 to 1000000, got "0"');
     expect(() => loadConfig({ 'headers-timeout': 'soon' }, {})).toThrow('--headers-timeout: expected a duration such as 30s, 250ms or 7d, got "soon"');
+  });
+
+  it('defaults to 64 change stream subscribers per process, and reads --max-change-subscribers and maxChangeSubscribers', () => {
+    expect(loadConfig({}, {}).maxChangeSubscribers).toBe(64);
+    expect(loadConfig({ 'max-change-subscribers': '8' }, {}).maxChangeSubscribers).toBe(8);
+    const file = join(mkdtempSync(join(tmpdir(), 'etag-proxy-')), 'config.yaml');
+    writeFileSync(file, 'maxChangeSubscribers: 3\n');
+    expect(loadConfig({ config: file }, {}).maxChangeSubscribers).toBe(3);
+    expect(() => loadConfig({ 'max-change-subscribers': '0' }, {})).toThrow('--max-change-subscribers: expected an integer from 1 to 100000, got "0"');
   });
 });
 

@@ -33,7 +33,9 @@ export type StoreMessage =
   /** worker → primary */
   | ({ etagProxy: 'store-local-reply'; id: number } & Outcome)
   /** primary → every worker: the rules were saved (RuleStore.onChange) */
-  | { etagProxy: 'store-rules-changed'; rules: unknown };
+  | { etagProxy: 'store-rules-changed'; rules: unknown }
+  /** primary → every worker: a change event was appended (ChangeLog.watch), by its id */
+  | { etagProxy: 'store-change-appended'; id: string };
 
 export function isStoreMessage<T extends StoreMessage['etagProxy']>(value: unknown, type: T): value is Extract<StoreMessage, { etagProxy: T }> {
   return typeof value === 'object' && value !== null && (value as { etagProxy?: unknown }).etagProxy === type;

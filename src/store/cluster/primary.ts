@@ -1,7 +1,8 @@
 // `--workers N` with the memory store, the primary's side: it holds the small shared state (the
 // rule document, the isolate ledger, the change history) in the memory implementations, answers
 // each worker's calls over the cluster IPC channel, and fans entry calls (invalidate, variants,
-// the purge walk) out to every worker, whose caches stay in the workers (worker-backend.ts).
+// the purge walk) out to every worker, whose caches stay in the workers (worker-backend.ts), and
+// tells every worker of each change appended.
 import cluster, { type Worker } from 'node:cluster';
 import { MemoryChangeLog } from '../memory/change-log.js';
 import { MemoryLedger, MemoryRuleStore } from '../memory/coordination.js';
@@ -42,6 +43,13 @@ export function serveClusterStore(options: ClusterStoreOptions): void {
   const rules = new MemoryRuleStore<unknown>();
   const ledger = new MemoryLedger();
   const changes = new MemoryChangeLog();
+  // Every append nudges every worker (one small message each): a worker's change feed then reads
+  // once for all its subscribers (admin/change-feed.ts); a worker without subscribers ignores it.
+  changes.watch((id) => {
+    for (const worker of channels.peers()) {
+      if (worker.connected()) worker.send({ etagProxy: 'store-change-appended', id: id! } satisfies StoreMessage);
+    }
+  });
   const gatherings = new Map<number, Gathering>();
   let nextGathering = 0;
 

@@ -57,6 +57,10 @@ export function createClusterMemoryBackend<Rules>(options: ClusterMemoryBackendO
     latest: () => link.call('changes.latest') as Promise<string>,
     checkedUnchanged: (urlKey, time, count) => link.call('changes.checkedUnchanged', urlKey, time, count ?? 1) as Promise<void>,
     checks: (urlKey) => link.call('changes.checks', urlKey) as Promise<CheckSummary>,
+    watch: (listener) =>
+      channel.onMessage((message) => {
+        if (isStoreMessage(message, 'store-change-appended')) listener(message.id);
+      }),
   };
   const fleetEntries: EntryStore = {
     lookup: (url, variantOf) => local.lookup(url, variantOf),

@@ -26,35 +26,77 @@ export class MemoryCoordination implements Coordination {
   }
 }
 
+/** Validators kept per client and URL key, the most recent: an older one counts as not served (a 200, never a wrong 304). */
+export const MAX_VALIDATORS_PER_RECORD = 16;
+/** Client ids and validators come from outside: all records together stay within about this. */
+export const LEDGER_BYTES = 32 * 1024 * 1024;
+/** A record's objects, its Set and the Map slot (an estimate). */
+const RECORD_OVERHEAD_BYTES = 200;
+const VALIDATOR_OVERHEAD_BYTES = 40;
+
+interface Served {
+  validators: Set<string>;
+  expires: number;
+  bytes: number;
+}
+
 export class MemoryLedger implements ValidatorLedger {
-  private readonly served = new Map<string, { validators: Set<string>; expires: number }>();
+  private readonly served = new Map<string, Served>();
+  private bytes = 0;
 
   constructor(
     private readonly now: () => number = Date.now,
     private readonly maxClients = 100_000,
+    private readonly maxBytes = LEDGER_BYTES,
   ) {}
 
   async recordServed(client: string, key: string, validator: string, ttlMs: number): Promise<void> {
     const id = `${client}\n${key}`;
-    const slot = this.served.get(id);
+    let slot = this.served.get(id);
     const expires = this.now() + ttlMs;
-    if (slot && slot.expires > this.now()) {
-      slot.validators.add(validator);
-      slot.expires = expires;
-      return;
+    if (!slot || slot.expires <= this.now()) {
+      if (slot) this.drop(id, slot);
+      slot = { validators: new Set(), expires, bytes: id.length + RECORD_OVERHEAD_BYTES };
+      this.bytes += slot.bytes;
+    } else {
+      this.served.delete(id); // re-inserted below: most recently recorded last
     }
-    this.served.delete(id);
-    this.served.set(id, { validators: new Set([validator]), expires });
+    this.served.set(id, slot);
+    slot.expires = expires;
+    if (!slot.validators.has(validator)) {
+      slot.validators.add(validator);
+      this.grow(slot, validator.length + VALIDATOR_OVERHEAD_BYTES);
+      for (const oldest of slot.validators) {
+        if (slot.validators.size <= MAX_VALIDATORS_PER_RECORD) break;
+        slot.validators.delete(oldest);
+        this.grow(slot, -(oldest.length + VALIDATOR_OVERHEAD_BYTES));
+      }
+    }
     // Bounded like the cache: drop the oldest records first.
-    for (const oldest of this.served.keys()) {
-      if (this.served.size <= this.maxClients) break;
-      this.served.delete(oldest);
+    for (const [oldestId, oldest] of this.served) {
+      if ((this.served.size <= this.maxClients && this.bytes <= this.maxBytes) || oldest === slot) break;
+      this.drop(oldestId, oldest);
     }
   }
 
   async wasServed(client: string, key: string, validator: string): Promise<boolean> {
     const slot = this.served.get(`${client}\n${key}`);
     return !!slot && slot.expires > this.now() && slot.validators.has(validator);
+  }
+
+  /** Records kept and their estimated bytes (tests). */
+  usage(): { records: number; bytes: number } {
+    return { records: this.served.size, bytes: this.bytes };
+  }
+
+  private grow(slot: Served, bytes: number): void {
+    slot.bytes += bytes;
+    this.bytes += bytes;
+  }
+
+  private drop(id: string, slot: Served): void {
+    this.served.delete(id);
+    this.bytes -= slot.bytes;
   }
 }
 

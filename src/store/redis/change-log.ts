@@ -4,21 +4,56 @@
 // reuses it, so one id names the event everywhere (and is the SSE Last-Event-ID). Beside the
 // URL's stream (same hash tag, same slot) a hash `<ns>:ck:{<url key>}` {last, unchanged} keeps
 // what its unchanged revalidations found: a count and the last-checked time, no event.
+// Each append PUBLISHes its id on `<ns>:changes-appended`: the nudge that wakes each process's
+// one reader of the fleet stream (admin/change-feed.ts), which otherwise sends nothing at all.
+import { boundedEvent } from '../change-bounds.js';
 import { FLEET_CHANGES, PER_URL_CHANGES } from '../memory/change-log.js';
 import type { ChangeEvent, ChangeLog, CheckSummary } from '../types.js';
+import type { RedisConnection } from './connect.js';
 
 /** A URL's stream and check hash live about as long as its entries would. */
 const URL_HISTORY_TTL_MS = String(7 * 24 * 3600 * 1000);
-import type { RedisConnection } from './connect.js';
 
 export class RedisChangeLog implements ChangeLog {
   private readonly fleetKey: string;
+  private readonly appendedChannel: string;
+  private readonly watchers = new Set<(id?: string) => void>();
+  private subscribed = false;
 
   constructor(
     private readonly redis: RedisConnection,
     private readonly namespace: string,
   ) {
     this.fleetKey = `${namespace}:changes`;
+    this.appendedChannel = `${namespace}:changes-appended`;
+    // Nudges published while this process was cut off from Redis were lost: a reconnect is one.
+    redis.onReady(() => {
+      if (!this.watchers.size) return;
+      this.subscribeOnce();
+      this.nudge(undefined);
+    });
+  }
+
+  private nudge(id: string | undefined): void {
+    for (const watcher of this.watchers) watcher(id);
+  }
+
+  /** Once per process whatever the number of watchers (trap 4); kept until the connection closes. */
+  private subscribeOnce(): void {
+    if (this.subscribed) return;
+    this.subscribed = true;
+    this.redis.subscribe(this.appendedChannel, (id) => this.nudge(id)).then(
+      // Anything appended before the subscription took hold: read once more.
+      () => this.nudge(undefined),
+      // Redis is down: the next reconnect (onReady above) subscribes again.
+      () => void (this.subscribed = false),
+    );
+  }
+
+  watch(listener: (id?: string) => void): () => void {
+    this.watchers.add(listener);
+    this.subscribeOnce();
+    return () => void this.watchers.delete(listener);
   }
 
   private urlStream(urlKey: string): string {
@@ -29,13 +64,15 @@ export class RedisChangeLog implements ChangeLog {
     return `${this.namespace}:ck:{${urlKey}}`;
   }
 
-  async append(event: Omit<ChangeEvent, 'id'>, urlKey: string): Promise<ChangeEvent> {
+  async append(given: Omit<ChangeEvent, 'id'>, urlKey: string): Promise<ChangeEvent> {
+    const event = boundedEvent(given);
     const json = JSON.stringify(event);
     const id = String(await this.redis.command(this.fleetKey, ['XADD', this.fleetKey, 'MAXLEN', '~', String(FLEET_CHANGES), '*', 'e', json]));
     const key = this.urlStream(urlKey);
     const checks = this.checkHash(urlKey);
     // The URL's stream lives about as long as its entries would; a week without a change drops it.
     await this.redis.pipeline(key, [
+      ['PUBLISH', this.appendedChannel, id],
       ['XADD', key, 'MAXLEN', '~', String(PER_URL_CHANGES), id, 'e', json],
       ['PEXPIRE', key, URL_HISTORY_TTL_MS],
       ['HSET', checks, 'last', String(event.time)],
