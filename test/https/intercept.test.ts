@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createProxy, defaultConfig, type ProxyConfig } from '../../src/index.js';
@@ -144,6 +145,25 @@ describe('HTTPS through an intercepting proxy', () => {
     expect(noSni.peerCertificate.subjectaltname).toBe('IP Address:127.0.0.1');
     // Different hosts in the URL: two cache entries, two origin requests.
     expect(origin.requestsTo(path)).toHaveLength(2);
+  });
+
+  it('names the leaf after the SNI server name when the CONNECT authority is another (an address): the client is shown DNS:localhost', async () => {
+    const proxy = await interceptingProxy();
+    const path = route(respond(200, { 'cache-control': 'max-age=60' }, 'named by SNI'));
+
+    const { socket, head } = await openTunnel(proxy.url, `127.0.0.1:${origin.port}`);
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    const secure = tls.connect({ socket, servername: 'localhost', ca: proxyCa.ca.certPem });
+    await once(secure, 'secureConnect');
+    const shown = secure.getPeerCertificate();
+    secure.write(`GET ${path} HTTP/1.1\r\nHost: localhost:${origin.port}\r\nConnection: close\r\n\r\n`);
+    const chunks: Buffer[] = [];
+    secure.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await once(secure, 'end');
+
+    expect(shown.subjectaltname).toBe('DNS:localhost');
+    expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 200 [^]*\r\n\r\n[^]*named by SNI/);
+    secure.destroy();
   });
 
   it('answers 502 inside the tunnel when the origin\'s certificate is not trusted, naming the check; --upstream-ca fixes it', async () => {
