@@ -20,6 +20,8 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     accessLog: false,
     workers: 1,
     maxConnections: 4096,
+    maxConnectionsPerClient: 'auto',
+    keepAliveTimeoutMs: 30_000,
     headersTimeoutMs: 60_000,
     shutdownTimeoutMs: 10_000,
     validators: 'pass',

@@ -116,6 +116,18 @@ export const OPTIONS = {
     describe: 'open client connections per process; past it a new connection gets a 503 and is closed',
     apply: (c, v, p) => void (c.maxConnections = parseInteger(p, v, 1, 1_000_000)),
   },
+  'max-connections-per-client': {
+    type: 'string',
+    default: 'auto',
+    describe: 'open connections one client address may hold (tunnels included); auto = an eighth of --max-connections, at least 64',
+    apply: (c, v, p) => void (c.maxConnectionsPerClient = v === 'auto' ? 'auto' : parseInteger(p, v, 1, 1_000_000)),
+  },
+  'keep-alive-timeout': {
+    type: 'string',
+    default: '30s',
+    describe: 'how long an idle keep-alive connection (or intercepted tunnel) is kept between requests',
+    apply: (c, v, p) => void (c.keepAliveTimeoutMs = parseDuration(p, v)),
+  },
   'headers-timeout': {
     type: 'string',
     default: '60s',

@@ -54,6 +54,10 @@ export interface ProxyConfig {
   workers: number;
   /** Open client connections per process; past it a new one gets a 503 and is closed. */
   maxConnections: number;
+  /** Open connections one client address may hold; 'auto': an eighth of maxConnections, at least 64. */
+  maxConnectionsPerClient: number | 'auto';
+  /** How long an idle keep-alive connection is kept between requests. */
+  keepAliveTimeoutMs: number;
   /** A client that has not sent its whole request head in this long gets a 408. */
   headersTimeoutMs: number;
   /** On SIGTERM / SIGINT: how long requests in flight may run before they are cut. */

@@ -10,6 +10,7 @@ import type { CertificateAuthority } from './ca.js';
 import { serverNameOf } from './client-hello.js';
 import { LeafContexts, normaliseHost } from './leaf-contexts.js';
 
+/** Without a deadline from the CONNECT (--headers-timeout 0), the handshake still gets this long. */
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Alerts a client sends when it does not accept our certificate (RFC 8446 §6.2). */
 const CERTIFICATE_REJECTED = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|DECRYPT_ERROR|ACCESS_DENIED)/;
@@ -21,6 +22,15 @@ export interface InterceptorOptions {
   passthrough: readonly string[];
   now: () => number;
   logger: Logger;
+}
+
+export interface HandshakeOptions {
+  /** The client's address: leaf signing is shared out between addresses. */
+  client: string;
+  /** Aborts when the handshake (signing included) must be over: the socket is then closed. */
+  deadline?: AbortSignal;
+  /** Called once when the deadline closed the socket (the caller logs it). */
+  onTimeout?: () => void;
 }
 
 export class Interceptor {
@@ -46,12 +56,24 @@ export class Interceptor {
    * Answer the client's TLS handshake, `hello` being the bytes already read from `socket` (the
    * socket is paused). `onSecure` gets the decrypted socket once the handshake is done.
    */
-  terminate(socket: Duplex, hello: Buffer, connectHost: string, onSecure: (tlsSocket: TLSSocket, name: string) => void): void {
+  terminate(socket: Duplex, hello: Buffer, connectHost: string, options: HandshakeOptions, onSecure: (tlsSocket: TLSSocket, name: string) => void): void {
     const name = serverNameOf(hello) ?? normaliseHost(connectHost);
+    const deadline = options.deadline ?? AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS);
+    // The deadline runs from the CONNECT's 200, through the leaf's signing, to the handshake's end.
+    const expire = () => {
+      socket.destroy();
+      handshaking.tlsSocket?.destroy();
+      options.onTimeout?.();
+    };
+    const handshaking: { tlsSocket?: TLSSocket } = {};
+    if (deadline.aborted) return expire();
+    deadline.addEventListener('abort', expire, { once: true });
+    const settled = () => deadline.removeEventListener('abort', expire);
+    socket.once('close', settled);
     const context = this.leaves.get(name);
-    if (!(context instanceof Promise)) return this.handshake(socket, hello, name, context, onSecure);
+    if (!(context instanceof Promise)) return this.handshake(socket, hello, name, context, handshaking, settled, onSecure);
     context.then(
-      (ready) => this.handshake(socket, hello, name, ready, onSecure),
+      (ready) => this.handshake(socket, hello, name, ready, handshaking, settled, onSecure),
       (error: Error) => {
         this.options.logger.error('cannot make a leaf certificate', { host: name, error: error.message });
         socket.destroy();
@@ -59,32 +81,37 @@ export class Interceptor {
     );
   }
 
-  private handshake(socket: Duplex, hello: Buffer, name: string, secureContext: SecureContext, onSecure: (tlsSocket: TLSSocket, name: string) => void): void {
+  private handshake(
+    socket: Duplex,
+    hello: Buffer,
+    name: string,
+    secureContext: SecureContext,
+    handshaking: { tlsSocket?: TLSSocket },
+    settled: () => void,
+    onSecure: (tlsSocket: TLSSocket, name: string) => void,
+  ): void {
     if (socket.destroyed) return;
     // A TLSSocket reads what is buffered on the socket it wraps before reading on (node's initRead).
     socket.unshift(hello);
     const tlsSocket = new TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'] });
-    const timer = setTimeout(() => tlsSocket.destroy(), HANDSHAKE_TIMEOUT_MS);
+    handshaking.tlsSocket = tlsSocket;
     const failed = (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
       this.handshakeFailed(name, error);
       tlsSocket.destroy();
     };
     // The socket allows half-open connections (node:http's do): a client that hangs up mid-handshake must be closed here.
     const ended = () => {
-      clearTimeout(timer);
       this.closedUnused(name);
       tlsSocket.destroy();
     };
     tlsSocket.once('error', failed);
     tlsSocket.once('end', ended);
     tlsSocket.once('secure', () => {
-      clearTimeout(timer);
+      settled();
       tlsSocket.off('error', failed);
       tlsSocket.off('end', ended);
       onSecure(tlsSocket, name);
     });
-    tlsSocket.once('close', () => clearTimeout(timer));
   }
 
   /**

@@ -268,6 +268,81 @@ describe('HTTPS through an intercepting proxy', () => {
   });
 });
 
+describe('deadlines inside intercepted tunnels: an idle tunnel holds no connection slot for long', () => {
+  /** Resolves with the ms from now until the socket closes (or `ms` passes: -1). */
+  const closesWithin = (socket: net.Socket | tls.TLSSocket, ms: number): Promise<number> => {
+    const started = Date.now();
+    return new Promise((resolve) => {
+      if (socket.destroyed) return resolve(0);
+      const timer = setTimeout(() => resolve(-1), ms);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(Date.now() - started);
+      });
+    });
+  };
+
+  /** A whole ClientHello for `localhost`, as node's TLS client sends it first. */
+  const clientHello = async (): Promise<Buffer> => {
+    const catcher = net.createServer();
+    catcher.listen(0, '127.0.0.1');
+    await once(catcher, 'listening');
+    const hello = new Promise<Buffer>((resolve) => catcher.once('connection', (socket) => socket.once('data', (chunk: Buffer) => (resolve(chunk), socket.destroy()))));
+    const client = tls.connect({ port: (catcher.address() as net.AddressInfo).port, host: '127.0.0.1', servername: 'localhost' });
+    client.on('error', () => {});
+    const bytes = await hello;
+    client.destroy();
+    catcher.close();
+    return bytes;
+  };
+
+  it('closes a tunnel that sends nothing after its 200, only part of a ClientHello, or a ClientHello and no more of the handshake, at --headers-timeout, with one 408 line each', async () => {
+    const proxy = await interceptingProxy({ headersTimeoutMs: 300 });
+    const hello = await clientHello();
+    const silent = await openTunnel(proxy.url, `localhost:${origin.port}`);
+    const partial = await openTunnel(proxy.url, `localhost:${origin.port}`);
+    const stalled = await openTunnel(proxy.url, `localhost:${origin.port}`);
+    for (const { socket } of [silent, partial, stalled]) socket.on('error', () => {});
+    partial.socket.write(hello.subarray(0, 40));
+    stalled.socket.write(hello);
+
+    const closed = await Promise.all([silent, partial, stalled].map(({ socket }) => closesWithin(socket, 5000)));
+
+    expect(silent.head).toMatch(/^HTTP\/1\.1 200 /);
+    expect(closed.every((ms) => ms > 0)).toBe(true);
+    const timeouts = proxy.logs.filter((line) => line.includes('"error":"request_timeout"'));
+    expect(timeouts).toHaveLength(3);
+    expect(JSON.parse(timeouts[0]!)).toMatchObject({ level: 'warn', method: 'CONNECT', status: 408 });
+    expect(timeouts.filter((line) => line.includes('no request arrived in it within 300ms (--headers-timeout)'))).toHaveLength(2);
+    expect(timeouts.filter((line) => line.includes('its TLS handshake did not finish within 300ms (--headers-timeout)'))).toHaveLength(1);
+  });
+
+  it('gives the first request inside the decrypted tunnel --headers-timeout (a 408 inside TLS), and closes it idle between requests after --keep-alive-timeout', async () => {
+    const proxy = await interceptingProxy({ headersTimeoutMs: 400, keepAliveTimeoutMs: 100 });
+    const path = route(respond(200, { 'cache-control': 'no-store' }, 'kept alive'));
+    const secureTunnel = async () => {
+      const { socket } = await openTunnel(proxy.url, `localhost:${origin.port}`);
+      const secure = tls.connect({ socket, servername: 'localhost', ca: proxyCa.ca.certPem });
+      secure.on('error', () => {});
+      await once(secure, 'secureConnect');
+      const received: Buffer[] = [];
+      secure.on('data', (chunk: Buffer) => received.push(chunk));
+      return { secure, received: () => Buffer.concat(received).toString('latin1') };
+    };
+
+    const mute = await secureTunnel();
+    const used = await secureTunnel();
+    used.secure.write(`GET ${path} HTTP/1.1\r\nHost: localhost:${origin.port}\r\n\r\n`);
+    await eventually(() => used.received().includes('kept alive'), 5000);
+    const [muteMs, idleMs] = await Promise.all([closesWithin(mute.secure, 5000), closesWithin(used.secure, 5000)]);
+
+    expect(muteMs).toBeGreaterThan(0);
+    expect(mute.received()).toMatch(/^HTTP\/1\.1 408 [^]*408 request_timeout: the request head did not arrive within 400ms/);
+    expect(idleMs).toBeGreaterThan(0);
+    expect(used.received()).toMatch(/^HTTP\/1\.1 200 [^]*kept alive/);
+  });
+});
+
 describe('identity inside tunnels', () => {
   it('takes the client from the CONNECT\'s Proxy-Authorization, unless a request inside names itself', async () => {
     const proxy = await interceptingProxy();
