@@ -1,14 +1,18 @@
 // TLS interception: which CONNECT hosts have their TLS ended here (--intercept, minus
 // --passthrough), and the server side of that handshake: a leaf for the SNI name (else the
-// CONNECT host), ALPN http/1.1 only. The decrypted socket goes back to the listener, which
-// serves it like any other connection; a client that rejects our certificate is logged once per host.
+// CONNECT host), ALPN http/1.1 only, within the tunnel's deadline. A new leaf waits for its
+// client address's signing turn (signing-turns.ts). The decrypted socket goes back to the
+// listener, which serves it like any other connection; a client that rejects our certificate is
+// logged once per host, and at most one line per interval (a summary of the others).
 import type { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import picomatch from 'picomatch';
 import type { Logger } from '../observe/log.js';
+import { WarningSummary } from '../observe/log-summary.js';
 import type { CertificateAuthority } from './ca.js';
 import { serverNameOf } from './client-hello.js';
 import { LeafContexts, normaliseHost } from './leaf-contexts.js';
+import { SigningTurns } from './signing-turns.js';
 
 /** Without a deadline from the CONNECT (--headers-timeout 0), the handshake still gets this long. */
 const HANDSHAKE_TIMEOUT_MS = 30_000;
@@ -38,9 +42,15 @@ export class Interceptor {
   private readonly intercepted: (host: string) => boolean;
   private readonly passedThrough: (host: string) => boolean;
   private readonly warned = new Set<string>();
+  private readonly turns = new SigningTurns();
+  private readonly untrusted: WarningSummary;
 
   constructor(private readonly options: InterceptorOptions) {
     this.leaves = new LeafContexts({ ca: options.ca, now: options.now });
+    this.untrusted = new WarningSummary(options.logger, {
+      message: "clients rejected the proxy's certificate, or closed their TLS connection before a request, for more hosts",
+      samplesField: 'hosts',
+    });
     const { intercept, passthrough } = options;
     this.intercepted = intercept === true ? () => true : intercept === false ? () => false : picomatch([...intercept], { dot: true });
     this.passedThrough = passthrough.length ? picomatch([...passthrough], { dot: true }) : () => false;
@@ -70,7 +80,29 @@ export class Interceptor {
     deadline.addEventListener('abort', expire, { once: true });
     const settled = () => deadline.removeEventListener('abort', expire);
     socket.once('close', settled);
-    const context = this.leaves.get(name);
+    if (this.leaves.has(name)) return this.withLeaf(socket, hello, name, this.leaves.get(name), handshaking, settled, onSecure);
+    this.turns.take(options.client, deadline).then(
+      (release) => {
+        if (socket.destroyed) return release();
+        const context = this.leaves.get(name);
+        if (context instanceof Promise) void context.finally(release).catch(() => {});
+        else release();
+        this.withLeaf(socket, hello, name, context, handshaking, settled, onSecure);
+      },
+      () => {}, // the deadline passed while it waited: expire() closed the socket
+    );
+  }
+
+  private withLeaf(
+    socket: Duplex,
+    hello: Buffer,
+    name: string,
+    context: SecureContext | Promise<SecureContext>,
+    handshaking: { tlsSocket?: TLSSocket },
+    settled: () => void,
+    onSecure: (tlsSocket: TLSSocket, name: string) => void,
+  ): void {
+    if (socket.destroyed) return;
     if (!(context instanceof Promise)) return this.handshake(socket, hello, name, context, handshaking, settled, onSecure);
     context.then(
       (ready) => this.handshake(socket, hello, name, ready, handshaking, settled, onSecure),
@@ -132,10 +164,7 @@ export class Interceptor {
     if (this.warned.has(host)) return;
     if (this.warned.size >= MAX_WARNED_HOSTS) this.warned.clear();
     this.warned.add(host);
-    this.options.logger.warn(message, {
-      host,
-      error,
-      hint: 'make the client trust the CA (etag-proxy ca export > ca.pem), or add the host to --passthrough if the client pins certificates',
-    });
+    const hint = 'make the client trust the CA (etag-proxy ca export > ca.pem), or add the host to --passthrough if the client pins certificates';
+    this.untrusted.note(message, { host, error, hint }, host);
   }
 }

@@ -243,6 +243,53 @@ describe('HTTPS through an intercepting proxy', () => {
     expect(warnings()[0]).toContain('--passthrough');
   });
 
+  it('logs clients that reject the proxy\'s certificate for many names in one line per interval, not one per name', async () => {
+    const proxy = await interceptingProxy();
+    const attempts = Array.from({ length: 30 }, (_, i) =>
+      httpsThroughTunnel(proxy.url, `https://localhost:${origin.port}/`, { ca: originCa.ca.certPem, servername: `name-${i}.example` }).then(
+        () => 'accepted',
+        () => 'rejected',
+      ),
+    );
+
+    expect(new Set(await Promise.all(attempts))).toEqual(new Set(['rejected']));
+    await sleep(500);
+
+    const warnings = proxy.logs.filter((line) => /certificate/.test(line) && line.includes('"level":"warn"'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('etag-proxy ca export');
+  });
+
+  it('signs new leaves a few at a time, in turn between client addresses: one address asking for 80 names does not hold up another\'s', async () => {
+    const proxy = await interceptingProxy();
+    const tunnelFrom = async (localAddress: string): Promise<net.Socket> => {
+      const socket = net.connect({ port: proxy.port, host: '127.0.0.1', localAddress });
+      await once(socket, 'connect');
+      socket.write(`CONNECT localhost:${origin.port} HTTP/1.1\r\nHost: localhost:${origin.port}\r\n\r\n`);
+      await once(socket, 'data');
+      return socket;
+    };
+    const greedy = await Promise.all(Array.from({ length: 80 }, () => tunnelFrom('127.0.0.2')));
+    const other = await tunnelFrom('127.0.0.1');
+    const trusting = tls.createSecureContext({ ca: proxyCa.ca.certPem });
+    const finished: string[] = [];
+    const handshake = async (socket: net.Socket, servername: string) => {
+      const secure = tls.connect({ socket, servername, secureContext: trusting });
+      await once(secure, 'secureConnect');
+      finished.push(servername);
+      secure.destroy();
+    };
+
+    // Every ClientHello is sent at once, the other address's last.
+    const done = greedy.map((socket, i) => handshake(socket, `greedy-${i}.example`));
+    done.push(handshake(other, 'other.example'));
+    await Promise.all(done);
+
+    // Signed all at once, the other address's name came last; in turn, it comes among the first.
+    expect(finished).toHaveLength(81);
+    expect(finished.indexOf('other.example')).toBeLessThan(20);
+  });
+
   it('keeps the raw tunnel for bytes that are neither TLS nor HTTP, to an intercepted host', async () => {
     const echo = net.createServer((socket) => socket.pipe(socket));
     echo.listen(0, '127.0.0.1');
