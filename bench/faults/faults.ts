@@ -1,5 +1,6 @@
 // THE fault table: an origin that resets mid-body, hangs after its headers, sends a short body or
-// cuts a chunked one; Redis SIGKILLed and restarted under load; a worker SIGKILLed under load.
+// cuts a chunked one; one client holding idle tunnels or connections (held-connections.ts); Redis
+// SIGKILLed and restarted under load; a worker SIGKILLed under load.
 // Every client request must end in a correct response or a clean error (a cut connection), and
 // no truncated body may ever be stored: each row fetches again and checks every byte.
 // Shared by `npm run faults` and its short form in `npm test` (test/faults/faults.test.ts).
@@ -7,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { bodyFor, startProxyChild, startPrivateRedis, type FaultOrigin, type PrivateRedis, type ProxyChild } from './env.js';
+import { runConnectionShare, runIdleTunnels } from './held-connections.js';
 import { exchange } from './wire.js';
 
 export interface FaultResult {
@@ -21,6 +23,8 @@ export interface FaultOptions {
   loadSeconds: number;
   /** Concurrent clients in those rows. */
   clients: number;
+  /** Only the rows with these ids (all when absent). */
+  only?: readonly string[];
 }
 
 interface Fetched {
@@ -221,16 +225,21 @@ export async function runWorkerKill(origin: FaultOrigin, options: FaultOptions, 
   }
 }
 
-/** Every fault row: the origin faults against their own memory-store proxy, then Redis and workers. */
+/** Every fault row: the origin faults against their own memory-store proxy, the held connections, then Redis and workers. */
 export async function runFaultTable(origin: FaultOrigin, options: FaultOptions): Promise<FaultResult[]> {
-  const proxy = await startProxyChild(['--upstream-timeout', '1s']);
-  let originRows: FaultResult[];
-  try {
-    originRows = await runOriginFaults(proxy, origin);
-  } finally {
-    await proxy.stop();
+  const wanted = (id: string) => !options.only || options.only.includes(id);
+  const rows: FaultResult[] = [];
+  if (ORIGIN_FAULTS.some((fault) => wanted(fault.id))) {
+    const proxy = await startProxyChild(['--upstream-timeout', '1s']);
+    try {
+      rows.push(...(await runOriginFaults(proxy, origin)).filter((row) => wanted(row.id)));
+    } finally {
+      await proxy.stop();
+    }
   }
-  const redisRow = await runRedisKill(origin, options);
-  const workerRow = await runWorkerKill(origin, options);
-  return [...originRows, redisRow, workerRow];
+  if (wanted('idle-tunnel')) rows.push(await runIdleTunnels(origin));
+  if (wanted('connection-share')) rows.push(await runConnectionShare(origin));
+  if (wanted('redis-sigkill-restart')) rows.push(await runRedisKill(origin, options));
+  if (wanted('worker-sigkill')) rows.push(await runWorkerKill(origin, options));
+  return rows;
 }

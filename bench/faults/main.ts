@@ -2,7 +2,8 @@
 // 127.0.0.1, bounded in time; prints Markdown tables on stdout (progress on stderr) and exits 1
 // when a row fails that is not waiting for another branch's fix (its `dependsOn`).
 // Environment: FAULTS_LOAD_SECONDS (10: load in the Redis and worker rows), FAULTS_CLIENTS (16),
-// FAULTS_ONLY (`hostile` or `faults`: one table only).
+// FAULTS_ONLY (`hostile` or `faults`: one table only), FAULTS_ROWS (ids of the fault table's rows
+// to run, comma-separated, e.g. idle-tunnel,connection-share).
 import { table } from '../format.js';
 import { runScript, stopAll } from '../processes.js';
 import { startFaultOrigin, startProxyChild } from './env.js';
@@ -12,6 +13,7 @@ import { HOSTILE_ROWS, interfaceAddress, runHostileTable, type RowResult } from 
 const LOAD_SECONDS = whole('FAULTS_LOAD_SECONDS', 10);
 const CLIENTS = whole('FAULTS_CLIENTS', 16);
 const ONLY = process.env['FAULTS_ONLY'];
+const ROWS = process.env['FAULTS_ROWS']?.split(',').map((id) => id.trim()).filter(Boolean);
 
 function whole(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -77,7 +79,7 @@ async function faults(out: string[]): Promise<boolean> {
   const started = performance.now();
   let rows: FaultResult[];
   try {
-    rows = await runFaultTable(origin, { loadSeconds: LOAD_SECONDS, clients: CLIENTS });
+    rows = await runFaultTable(origin, { loadSeconds: LOAD_SECONDS, clients: CLIENTS, ...(ROWS && { only: ROWS }) });
   } finally {
     await origin.close();
   }

@@ -113,7 +113,7 @@ export const OPTIONS = {
   'max-connections': {
     type: 'number',
     default: 4096,
-    describe: 'open client connections per process; past it a new connection gets a 503 and is closed',
+    describe: 'open client connections per process; past it the oldest idle one is closed to make room, else a new one gets a 503',
     apply: (c, v, p) => void (c.maxConnections = parseInteger(p, v, 1, 1_000_000)),
   },
   'max-connections-per-client': {
@@ -131,7 +131,7 @@ export const OPTIONS = {
   'headers-timeout': {
     type: 'string',
     default: '60s',
-    describe: 'a client that has not sent its whole request head in this long gets a 408',
+    describe: 'a client that has not sent its whole request head in this long gets a 408 (a tunnel\'s first bytes and TLS handshake: closed)',
     apply: (c, v, p) => void (c.headersTimeoutMs = parseDuration(p, v)),
   },
   validators: {

@@ -1,5 +1,6 @@
 // The fault table (bench/faults/faults.ts, also `npm run faults`) in npm test, with a short load:
-// origin faults mid-response, Redis SIGKILL + restart and a worker SIGKILL under load. Each row
+// origin faults mid-response, one client holding idle tunnels or connections, Redis SIGKILL +
+// restart and a worker SIGKILL under load. Each row
 // passes only if every request ended in a correct response or a clean error and nothing cut short
 // was stored (each row fetches again and checks every byte).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { startFaultOrigin, type FaultOrigin } from '../../bench/faults/env.js';
 import { runFaultTable, type FaultResult } from '../../bench/faults/faults.js';
 import { PENDING_ON_OTHER_BRANCHES } from './pending.js';
 
-const ROWS = ['origin-reset-mid-body', 'origin-hang-after-headers', 'origin-short-body', 'origin-chunked-cut', 'redis-sigkill-restart', 'worker-sigkill'];
+const ROWS = ['origin-reset-mid-body', 'origin-hang-after-headers', 'origin-short-body', 'origin-chunked-cut', 'idle-tunnel', 'connection-share', 'redis-sigkill-restart', 'worker-sigkill'];
 
 let origin: FaultOrigin;
 let results: Map<string, FaultResult>;
