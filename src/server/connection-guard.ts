@@ -63,6 +63,8 @@ export class ConnectionGuard implements TunnelStates {
   /** Sockets whose input went bad: their answer is written (or waiting); nothing more is read. */
   private readonly failed = new WeakSet<Duplex>();
   private readonly evictions: WarningSummary;
+  /** A flood of connections past the limits is one line per interval, not one per connection. */
+  private readonly refusals: WarningSummary;
 
   constructor(
     private readonly limits: ConnectionLimits,
@@ -70,6 +72,7 @@ export class ConnectionGuard implements TunnelStates {
   ) {
     this.table = new ConnectionTable(limits.maxConnections, limits.maxPerClient);
     this.evictions = new WarningSummary(logger, { message: 'closed idle connections to make room for new ones', samplesField: 'clients' });
+    this.refusals = new WarningSummary(logger, { message: 'refused more connections past --max-connections or a client share (503 too_many_connections)', samplesField: 'clients' });
   }
 
   /** Count a new connection (an idle one may make room for it); past the limits answer 503 and close it. */
@@ -108,7 +111,7 @@ export class ConnectionGuard implements TunnelStates {
           : [`this proxy already serves ${maxConnections} connections (--max-connections); try again shortly`, maxConnections];
       answerSocket(socket, new ProxyError(503, 'too_many_connections', message));
       linger(socket);
-      this.logger.warn('connection', { status: 503, error: 'too_many_connections', client, max, limit: admission.refused === 'client' ? 'per-client' : 'total' });
+      this.refusals.note('connection', { status: 503, error: 'too_many_connections', client, max, limit: admission.refused === 'client' ? 'per-client' : 'total' }, client);
       return false;
     }
     const { held, evicted } = admission;
