@@ -109,9 +109,10 @@ export function drainServer(server: http.Server, timeoutMs: number, tracked: Tra
   // The callback runs once every connection has ended (an error only says the server was not listening).
   const onClosed = (): void => {
     clearTimeout(timer);
-    // Drained within the grace, node's close() is not called: its connection-checking interval
-    // (unref'd) stays until the server is collected; calling it now would emit 'close' twice.
     clearTimeout(idleTimer);
+    // Drained within the grace: node's close() still clears its connection-checking interval
+    // (which would hold the server); the listener being closed already, it only re-emits 'close'.
+    closeHttp();
     server.off('request', onRequest);
     resolveDone({ cut });
   };
