@@ -159,7 +159,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     },
   };
   const server = createProxyServer(ctx, interceptor);
-  const sockets = trackConnections(server);
+  const connections = trackConnections(server);
   let draining: Draining | undefined;
   let closed: Promise<void> | undefined;
 
@@ -184,7 +184,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
         draining.hurry(drainTimeoutMs);
         return closed!;
       }
-      const drain = (draining = drainServer(server, drainTimeoutMs, sockets));
+      const drain = (draining = drainServer(server, drainTimeoutMs, connections));
       closed = (async () => {
         const { cut } = await drain.done;
         if (cut > 0 && drainTimeoutMs > 0) logger.warn('cut connections still in flight', { cut });

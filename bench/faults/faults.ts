@@ -1,7 +1,8 @@
 // THE fault table: an origin that resets mid-body, hangs after its headers, sends a short body or
-// cuts a chunked one; clients that stop reading; a pathological pattern loaded through the admin
-// API under load; Redis SIGKILLed and restarted under load; a worker SIGKILLed under load; the
-// change feed's full set of idle subscribers while changes are made and hits are served.
+// cuts a chunked one; clients that stop reading; one client holding idle tunnels or connections
+// (held-connections.ts); a pathological pattern loaded through the admin API under load; Redis
+// SIGKILLed and restarted under load; a worker SIGKILLed under load; the change feed's full set
+// of idle subscribers while changes are made and hits are served.
 // Every client request must end in a correct response or a clean error (a cut connection), and
 // no truncated body may ever be stored: each row fetches again and checks every byte.
 // Shared by `npm run faults` and its short form in `npm test` (test/faults/faults.test.ts).
@@ -11,6 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import net from 'node:net';
 import { ProcessMonitor } from '../processes.js';
 import { ADMIN_TOKEN, BIG_BYTES, bodyFor, OK_BODY, startProxyChild, startPrivateRedis, type FaultOrigin, type PrivateRedis, type ProxyChild } from './env.js';
+import { runConnectionShare, runIdleTunnels } from './held-connections.js';
 import { exchange } from './wire.js';
 
 export interface FaultResult {
@@ -25,6 +27,8 @@ export interface FaultOptions {
   loadSeconds: number;
   /** Concurrent clients in those rows. */
   clients: number;
+  /** Only the rows with these ids (all when absent). */
+  only?: readonly string[];
 }
 
 interface Fetched {
@@ -494,11 +498,11 @@ export async function runSubscriberFlood(origin: FaultOrigin, options: FaultOpti
   }
 }
 
-export const FAULT_ROW_IDS = [...ORIGIN_FAULTS.map((f) => f.id), 'slow-reader', 'pattern', 'redis-sigkill-restart', 'worker-sigkill', 'subscriber-flood'];
+export const FAULT_ROW_IDS = [...ORIGIN_FAULTS.map((f) => f.id), 'slow-reader', 'idle-tunnel', 'connection-share', 'pattern', 'redis-sigkill-restart', 'worker-sigkill', 'subscriber-flood'];
 
 /**
  * Every fault row (or those in `only`, by id): the origin faults against their own memory-store
- * proxy, the slow readers, the pattern row, then Redis, workers and the change feed.
+ * proxy, the slow readers, the held connections, the pattern row, then Redis, workers and the change feed.
  */
 export async function runFaultTable(origin: FaultOrigin, options: FaultOptions, only?: readonly string[]): Promise<FaultResult[]> {
   const wanted = (id: string): boolean => !only || only.includes(id);
@@ -512,6 +516,8 @@ export async function runFaultTable(origin: FaultOrigin, options: FaultOptions, 
     }
   }
   if (wanted('slow-reader')) rows.push(await runSlowReaders(origin));
+  if (wanted('idle-tunnel')) rows.push(await runIdleTunnels(origin));
+  if (wanted('connection-share')) rows.push(await runConnectionShare(origin));
   if (wanted('pattern')) rows.push(await runPatternRow(origin, options));
   if (wanted('redis-sigkill-restart')) rows.push(await runRedisKill(origin, options));
   if (wanted('worker-sigkill')) rows.push(await runWorkerKill(origin, options));

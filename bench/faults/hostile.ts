@@ -38,7 +38,6 @@ export interface HostileRow {
 
 const LEAD_GET_BODY = 'GET/HEAD with a body must be relayed with it, never looked up or stored (issue 7 defect 1, lead)';
 const LEAD_SELF = 'requests and tunnels to any listener of this process are answered locally (issue 7 defect 3, lead)';
-const LEAD_CONNECT = 'CONNECT only to --connect-ports, default 443,80 (issue 7 defect 4, lead)';
 const WIRE_LINES = 'strict request lines: HTTP/0.9 → 400, HTTP/2.0 → 505 (issue 7 defect 8, wire hardening)';
 const WIRE_PIPELINE = 'pipelined valid request + garbage: answer in order, then 400 and close (issue 7 defect 7, wire hardening)';
 const WIRE_HALF_CLOSE = 'a half-closed client still gets its answer (issue 7 defect 9, wire hardening)';
@@ -269,8 +268,18 @@ const targetRows: HostileRow[] = [
 ];
 
 const connectRows: HostileRow[] = [
-  { id: 'connect-origin-port', group: 'CONNECT', what: 'CONNECT 127.0.0.1:<origin port> (not 443/80)', send: (env) => request('CONNECT', env.origin.host, [`Host: ${env.origin.host}`]), statuses: [403], dependsOn: LEAD_CONNECT },
-  { id: 'connect-smtp', group: 'CONNECT', what: 'CONNECT 127.0.0.1:25', send: () => request('CONNECT', '127.0.0.1:25', ['Host: 127.0.0.1:25']), statuses: [403], dependsOn: LEAD_CONNECT },
+  // Outside --connect-ports only a tunnel whose contents are HTTP may pass (served here, not relayed).
+  {
+    id: 'connect-origin-port',
+    group: 'CONNECT',
+    what: 'CONNECT 127.0.0.1:<origin port> (not 443/80), then a GET inside: served as http://',
+    send: (env) => request('CONNECT', env.origin.host, [`Host: ${env.origin.host}`]) + request('GET', '/ok', [`Host: ${env.origin.host}`]),
+    statuses: [200, 200],
+    // The CONNECT's 200 has no body (RFC 9112 §6.3), as a HEAD's.
+    headAt: [0],
+    check: bodyIs(OK_BODY, 1),
+  },
+  { id: 'connect-smtp', group: 'CONNECT', what: 'CONNECT 127.0.0.1:25, then bytes that are not HTTP: 200, then closed', send: () => [request('CONNECT', '127.0.0.1:25', ['Host: 127.0.0.1:25']), '\x00\x01binary'], statuses: [200], close: true },
   { id: 'connect-443-refused', group: 'CONNECT', what: 'CONNECT 127.0.0.1:443 (allowed port, nothing listening) → 502', send: () => request('CONNECT', '127.0.0.1:443', ['Host: 127.0.0.1:443']), statuses: [502] },
   { id: 'connect-no-port', group: 'CONNECT', what: 'CONNECT 127.0.0.1 (no port)', send: () => request('CONNECT', '127.0.0.1', ['Host: 127.0.0.1']), statuses: [400] },
   { id: 'connect-absolute-url', group: 'CONNECT', what: 'CONNECT http://127.0.0.1:443/', send: () => request('CONNECT', 'http://127.0.0.1:443/', ['Host: 127.0.0.1:443']), statuses: [400] },

@@ -14,7 +14,7 @@ import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
 import { AdminHostCheck, requireTokenOffLoopback } from './host-check.js';
 import { redactUrl } from '../observe/redact.js';
-import { drainServer } from '../server/drain.js';
+import { drainServer, trackConnections } from '../server/drain.js';
 import { createCacheRoutes } from './cache-routes.js';
 import { createChangesRoutes } from './changes-routes.js';
 import { createMetricsRoutes } from './metrics-routes.js';
@@ -91,6 +91,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
         logger[level]('admin', { method: clientReq.method, path: redactUrl(clientReq.url ?? ''), status: reply.status });
       });
   });
+  const connections = trackConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -105,7 +106,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
     url: `http://${host}:${address.port}`,
     close: async (drainTimeoutMs = 0) => {
       status.close();
-      await drainServer(server, drainTimeoutMs).done;
+      await drainServer(server, drainTimeoutMs, connections).done;
     },
   };
 }

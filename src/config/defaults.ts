@@ -22,6 +22,8 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     maxConnections: 4096,
     // Each costs a socket and up to 256 KiB of waiting events (admin/change-feed.ts): 16 MiB at most.
     maxChangeSubscribers: 64,
+    maxConnectionsPerClient: 'auto',
+    keepAliveTimeoutMs: 30_000,
     headersTimeoutMs: 60_000,
     shutdownTimeoutMs: 10_000,
     // nginx's send_timeout (Squid's write_timeout is 15 minutes).

@@ -113,13 +113,25 @@ export const OPTIONS = {
   'max-connections': {
     type: 'number',
     default: 4096,
-    describe: 'open client connections per process; past it a new connection gets a 503 and is closed',
+    describe: 'open client connections per process; past it the oldest idle one is closed to make room, else a new one gets a 503',
     apply: (c, v, p) => void (c.maxConnections = parseInteger(p, v, 1, 1_000_000)),
+  },
+  'max-connections-per-client': {
+    type: 'string',
+    default: 'auto',
+    describe: 'open connections one client address may hold (tunnels included); auto = an eighth of --max-connections, at least 64',
+    apply: (c, v, p) => void (c.maxConnectionsPerClient = v === 'auto' ? 'auto' : parseInteger(p, v, 1, 1_000_000)),
+  },
+  'keep-alive-timeout': {
+    type: 'string',
+    default: '30s',
+    describe: 'how long an idle keep-alive connection (or intercepted tunnel) is kept between requests',
+    apply: (c, v, p) => void (c.keepAliveTimeoutMs = parseDuration(p, v)),
   },
   'headers-timeout': {
     type: 'string',
     default: '60s',
-    describe: 'a client that has not sent its whole request head in this long gets a 408 (on the admin listener: head and body)',
+    describe: 'a client that has not sent its whole request head in this long gets a 408 (on the admin listener: head and body; a tunnel\'s first bytes and TLS handshake: closed)',
     apply: (c, v, p) => void (c.headersTimeoutMs = parseDuration(p, v)),
   },
   'send-timeout': {

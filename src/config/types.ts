@@ -56,6 +56,10 @@ export interface ProxyConfig {
   maxConnections: number;
   /** Open GET /changes/stream subscribers per process; past it the admin API answers 503. */
   maxChangeSubscribers: number;
+  /** Open connections one client address may hold; 'auto': an eighth of maxConnections, at least 64. */
+  maxConnectionsPerClient: number | 'auto';
+  /** How long an idle keep-alive connection is kept between requests. */
+  keepAliveTimeoutMs: number;
   /** A client that has not sent its whole request head in this long gets a 408. */
   headersTimeoutMs: number;
   /** A client that accepts none of the bytes written to it for this long is cut (0: never). */

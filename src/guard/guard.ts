@@ -83,17 +83,48 @@ export class Guard {
     return this.clients ? inList(this.clients, address) : isLoopbackHost(address);
   }
 
-  checkConnectPort(port: number): void {
-    if (this.config.connectPorts.some(([from, to]) => port >= from && port <= to)) return;
+  /** Is `port` in --connect-ports (where a byte-for-byte tunnel may go)? */
+  listsConnectPort(port: number): boolean {
+    return this.config.connectPorts.some(([from, to]) => port >= from && port <= to);
+  }
+
+  /** The refusal of a byte-for-byte tunnel to a port outside --connect-ports (`what`: how it was seen). */
+  connectPortRefusal(port: number, what = `CONNECT to port ${port} is not allowed`): DestinationForbidden {
     const allowed = this.config.connectPorts.map(([from, to]) => (from === to ? String(from) : `${from}-${to}`)).join(',');
-    throw new DestinationForbidden(`CONNECT to port ${port} is not allowed (--connect-ports ${allowed})`);
+    return new DestinationForbidden(`${what} (--connect-ports ${allowed})`);
+  }
+
+  checkConnectPort(port: number): void {
+    if (!this.listsConnectPort(port)) throw this.connectPortRefusal(port);
+  }
+
+  /**
+   * For a tunnel answered before any origin connection (intercepted, or one whose HTTP contents
+   * are served here): resolve a name now and throw when none of its addresses may be reached.
+   * With `scope` 'own-listeners' only this process's listeners are checked, and a name that does
+   * not resolve passes (the requests inside the tunnel meet the other rules, and that error).
+   */
+  async checkTunnelName(host: string, port: number, scope: 'own-listeners' | 'all'): Promise<void> {
+    const bare = host.replace(/^\[|\]$/g, '');
+    if (net.isIP(bare)) return; // literals: checkLiteral
+    if (scope === 'own-listeners') {
+      if (!this.ownPorts.has(port)) return;
+      const addresses = await dns.promises.lookup(bare, { all: true }).catch(() => []);
+      const own = addresses.length > 0 && addresses.every((entry) => isThisHost(entry.address));
+      if (own) throw this.ownListenerRefusal(`${host}:${port}`);
+      return;
+    }
+    const lookup = this.lookupFor(port);
+    await new Promise<void>((resolve, reject) => lookup(bare, { all: true }, (error) => (error ? reject(error) : resolve())));
+  }
+
+  private ownListenerRefusal(authority: string): DestinationForbidden {
+    return new DestinationForbidden(`${authority} is this proxy's own listener`);
   }
 
   /** Why `address:port` may not be reached, or null when it may. */
   refusal(address: string, port: number): DestinationForbidden | null {
-    if (this.ownPorts.has(port) && isThisHost(address)) {
-      return new DestinationForbidden(`${hostPort(address, port)} is this proxy's own listener`);
-    }
+    if (this.ownPorts.has(port) && isThisHost(address)) return this.ownListenerRefusal(hostPort(address, port));
     if (!this.restrict || inList(this.allowedDestinations, address)) return null;
     const kind = rangeKind(address) ?? (isThisHost(address) ? 'this-host' : null);
     if (!kind) return null;

@@ -1,7 +1,8 @@
-// Per-connection bookkeeping of the listener: the --max-connections limit (503 past it), the
-// send deadline (--send-timeout, send-deadline.ts), and answers to input node's parser rejects
-// ('clientError': 400 / 408 / 431), written only after the answers still owed to the requests
-// pipelined before it (RFC 9112 §9.3.2: in order).
+// Per-connection bookkeeping of the listener: the --max-connections limit and each client
+// address's share of it (connection-table.ts: an idle connection makes room, else 503), which
+// connections are idle (requests in flight, tunnels: the TunnelStates tunnel-contents.ts reports),
+// the send deadline (--send-timeout, send-deadline.ts), and answers to input node's parser rejects ('clientError': 400 / 408 / 431), written only after
+// the answers still owed to the requests pipelined before it (RFC 9112 §9.3.2: in order).
 // What a request itself gets is the pipeline's job; this module never reads a request.
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,9 +10,12 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
+import { WarningSummary } from '../observe/log-summary.js';
 import { redactUrl } from '../observe/redact.js';
+import { ConnectionTable, type Held } from './connection-table.js';
 import { answerSocket } from './early-answers.js';
 import { SendDeadline } from './send-deadline.js';
+import type { TunnelStates } from './tunnel-contents.js';
 
 /** After our half-close, how long a client may take to read the answer before the socket goes. */
 const LINGER_MS = 2000;
@@ -46,21 +50,36 @@ export function clientErrorAnswer(code: string, headersTimeoutMs: number): Proxy
 /** A first line of the form `METHOD target` and nothing more, ended by a line break. */
 const HTTP09_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\s]+\r?\n/;
 
-export class ConnectionGuard {
-  private open = 0;
+export interface ConnectionLimits {
+  maxConnections: number;
+  /** The share of maxConnections one client address may hold (connection-table.ts perClientShare). */
+  maxPerClient: number;
+  headersTimeoutMs: number;
+  /** No progress writing to a client for this long cuts it (0: never). */
+  sendTimeoutMs: number;
+}
+
+export class ConnectionGuard implements TunnelStates {
+  private readonly table: ConnectionTable<Duplex>;
+  /** The record of each accepted socket, and of the sockets served inside its tunnel. */
+  private readonly held = new WeakMap<Duplex, Held<Duplex>>();
   private readonly recent = new WeakMap<Duplex, Recent>();
   private readonly refused = new WeakSet<Duplex>();
   /** Sockets whose input went bad: their answer is written (or waiting); nothing more is read. */
   private readonly failed = new WeakSet<Duplex>();
+  private readonly evictions: WarningSummary;
+  /** A flood of connections past the limits is one line per interval, not one per connection. */
+  private readonly refusals: WarningSummary;
   private readonly sendDeadline: SendDeadline;
 
   constructor(
-    private readonly maxConnections: number,
-    private readonly headersTimeoutMs: number,
+    private readonly limits: ConnectionLimits,
     private readonly logger: Logger,
-    sendTimeoutMs = 0,
   ) {
-    this.sendDeadline = new SendDeadline(sendTimeoutMs, (socket, pending) => this.onSendTimeout(socket, pending));
+    this.table = new ConnectionTable(limits.maxConnections, limits.maxPerClient);
+    this.evictions = new WarningSummary(logger, { message: 'closed idle connections to make room for new ones', samplesField: 'clients' });
+    this.refusals = new WarningSummary(logger, { message: 'refused more connections past --max-connections or a client share (503 too_many_connections)', samplesField: 'clients' });
+    this.sendDeadline = new SendDeadline(limits.sendTimeoutMs, (socket, pending) => this.onSendTimeout(socket, pending));
   }
 
   /** The listener closed: no more sweeps. */
@@ -68,18 +87,10 @@ export class ConnectionGuard {
     this.sendDeadline.stop();
   }
 
-  /** Count a new connection; past the limit answer 503 and close it. */
+  /** Count a new connection (an idle one may make room for it); past the limits answer 503 and close it. */
   onConnection(socket: Duplex & { remoteAddress?: string }): void {
-    if (this.open >= this.maxConnections) {
-      this.refused.add(socket);
-      socket.on('error', () => {});
-      answerSocket(socket, new ProxyError(503, 'too_many_connections', `this proxy already serves ${this.maxConnections} connections (--max-connections); try again shortly`));
-      linger(socket);
-      this.logger.warn('connection', { status: 503, error: 'too_many_connections', client: socket.remoteAddress, max: this.maxConnections });
-      return;
-    }
-    this.open++;
-    socket.once('close', () => this.open--);
+    // A tunnel's contents come back as a connection of their own: the tunnel already counts.
+    if (!this.held.has(socket) && !this.admitConnection(socket)) return;
     this.sendDeadline.watch(socket as Socket);
     // An HTTP/0.9 request is its request line alone: llhttp would wait for header lines that
     // never come (then a 408). Seen in the first bytes, it is refused at once (RFC 9112 §2.3).
@@ -100,10 +111,65 @@ export class ConnectionGuard {
     });
   }
 
+  private admitConnection(socket: Duplex & { remoteAddress?: string }): boolean {
+    const client = socket.remoteAddress ?? '';
+    const admission = this.table.open(socket, client);
+    if ('refused' in admission) {
+      this.refused.add(socket);
+      socket.on('error', () => {});
+      const { maxConnections, maxPerClient } = this.limits;
+      const [message, max] =
+        admission.refused === 'client'
+          ? [`client ${client} already holds ${maxPerClient} connections (--max-connections-per-client); try again shortly`, maxPerClient]
+          : [`this proxy already serves ${maxConnections} connections (--max-connections); try again shortly`, maxConnections];
+      answerSocket(socket, new ProxyError(503, 'too_many_connections', message));
+      linger(socket);
+      this.refusals.note('connection', { status: 503, error: 'too_many_connections', client, max, limit: admission.refused === 'client' ? 'per-client' : 'total' }, client);
+      return false;
+    }
+    const { held, evicted } = admission;
+    this.held.set(socket, held);
+    socket.once('close', () => this.table.close(held));
+    if (evicted) {
+      evicted.inner?.destroy();
+      evicted.socket.destroy();
+      this.evictions.note('closed an idle connection to make room for a new one', { client: evicted.client, for: client, open: this.table.size }, evicted.client);
+    }
+    return true;
+  }
+
+  /** A CONNECT or an upgrade arrived on `socket`: busy while it opens (an upgrade: until it closes). */
+  tunnelOpening(socket: Duplex): void {
+    const held = this.held.get(socket);
+    if (held) this.table.busy(held);
+  }
+
+  waiting(socket: Duplex): void {
+    const held = this.held.get(socket);
+    if (held) this.table.done(held);
+  }
+
+  blind(socket: Duplex): void {
+    const held = this.held.get(socket);
+    if (held) this.table.busy(held);
+  }
+
+  served(socket: Duplex, inner: Duplex): void {
+    const held = this.held.get(socket);
+    if (!held) return;
+    if (inner !== socket) held.inner = inner;
+    this.held.set(inner, held);
+  }
+
   /** Note a parsed request; false when its connection was refused (its 503 is already written). */
   admit(clientReq: IncomingMessage, clientRes: ServerResponse): boolean {
     const socket = clientReq.socket;
     if (this.refused.has(socket) || this.failed.has(socket)) return false;
+    const held = this.held.get(socket);
+    if (held) {
+      this.table.busy(held);
+      clientRes.once('close', () => this.table.done(held));
+    }
     const recent = this.recent.get(socket);
     if (recent) {
       recent.previous = recent.last;
@@ -132,22 +198,6 @@ export class ConnectionGuard {
     owed.clientRes.once('close', once);
   }
 
-  /**
-   * A client stopped reading and was cut. An answer still being written is the pipeline's: its
-   * request's line names the cut. A finished one (a hit written whole), or a tunnel, gets this line.
-   */
-  private onSendTimeout(socket: Socket, pendingBytes: number): boolean {
-    const last = this.recent.get(socket)?.last;
-    if (last && !last.clientRes.writableEnded) return false;
-    this.logger.warn('connection', {
-      error: 'client_send_timeout',
-      detail: `the client accepted none of ${pendingBytes} bytes for ${describeDuration(this.sendDeadline.timeoutMs)} (--send-timeout)`,
-      client: socket.remoteAddress,
-      ...(last && { method: last.clientReq.method, url: redactUrl(last.clientReq.url ?? '') }),
-    });
-    return true;
-  }
-
   /** A socket whose 'connect' must be ignored (refused) or that may go on to a tunnel. */
   isRefused(socket: Duplex): boolean {
     return this.refused.has(socket);
@@ -162,7 +212,7 @@ export class ConnectionGuard {
       socket.destroy();
       return;
     }
-    const answer = clientErrorAnswer(code, this.headersTimeoutMs);
+    const answer = clientErrorAnswer(code, this.limits.headersTimeoutMs);
     const { last, previous } = this.recent.get(socket) ?? {};
     // The request being read when the input broke (its body cut or malformed) owes no answer of
     // its own unless the pipeline already started one; everything before it does.
@@ -181,6 +231,19 @@ export class ConnectionGuard {
     };
     if (!owed || owed.clientRes.writableFinished) write();
     else owed.clientRes.once('close', write);
+  }
+
+  /** One line for a cut no running request will report (its own access line carries the code). */
+  private onSendTimeout(socket: Socket, pendingBytes: number): boolean {
+    const last = this.recent.get(socket)?.last;
+    if (last && !last.clientRes.writableEnded) return false;
+    this.logger.warn('connection', {
+      error: 'client_send_timeout',
+      detail: `the client accepted none of ${pendingBytes} bytes for ${describeDuration(this.sendDeadline.timeoutMs)} (--send-timeout)`,
+      client: socket.remoteAddress,
+      ...(last && { method: last.clientReq.method, url: redactUrl(last.clientReq.url ?? '') }),
+    });
+    return true;
   }
 }
 

@@ -13,13 +13,14 @@ import { handleUpgrade } from '../pipeline/upgrade.js';
 import { redactAuthority, redactUrl } from '../observe/redact.js';
 import type { Interceptor } from '../tls/interceptor.js';
 import { ConnectionGuard } from './connection-guard.js';
+import { perClientShare } from './connection-table.js';
 import { answerResponse, answerSocket, requestLineRefusal } from './early-answers.js';
 import { absoluteTarget, TunnelContents } from './tunnel-contents.js';
 
 export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor): http.Server {
   const { config, logger } = ctx;
   const server = http.createServer({
-    keepAliveTimeout: 30_000,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
     requestTimeout: 0,
     headersTimeout: config.headersTimeoutMs,
     // node checks head deadlines on this interval; a short timeout needs a finer check.
@@ -28,9 +29,17 @@ export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor):
   // node answers a client that shut down its write side with nothing (it aborts the request on
   // 'end'); a complete request deserves its answer, sent before our side closes too.
   Object.assign(server, { httpAllowHalfOpen: true });
-  const guard = new ConnectionGuard(config.maxConnections, config.headersTimeoutMs, logger, config.sendTimeoutMs);
+  const guard = new ConnectionGuard(
+    {
+      maxConnections: config.maxConnections,
+      maxPerClient: perClientShare(config.maxConnections, config.maxConnectionsPerClient),
+      headersTimeoutMs: config.headersTimeoutMs,
+      sendTimeoutMs: config.sendTimeoutMs,
+    },
+    logger,
+  );
   server.once('close', () => guard.stop());
-  const inside = new TunnelContents(server, interceptor);
+  const inside = new TunnelContents(server, interceptor, guard);
   server.on('connection', (socket: Duplex) => guard.onConnection(socket));
   server.on('request', (clientReq: http.IncomingMessage, clientRes: http.ServerResponse) => {
     if (!guard.admit(clientReq, clientRes)) return;
@@ -46,6 +55,7 @@ export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor):
   });
   server.on('connect', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (guard.isRefused(socket)) return;
+    guard.tunnelOpening(socket);
     guard.afterOwedAnswers(socket, () => onConnect(clientReq, socket, head));
   });
   const onConnect = (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -60,6 +70,7 @@ export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor):
   };
   server.on('upgrade', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (guard.isRefused(socket)) return;
+    guard.tunnelOpening(socket);
     clientReq.url = absoluteTarget(clientReq);
     guard.afterOwedAnswers(socket, () => handleUpgrade(ctx, clientReq, socket, head));
   });

@@ -15,6 +15,24 @@ export interface TunnelTarget {
   host: string;
   port: number;
   identity: ClientIdentity;
+  /** The client's address (leaf signing is shared out per address). */
+  client: string;
+}
+
+/** What the connection bookkeeping (connection-guard.ts) hears of a tunnel after its CONNECT. */
+export interface TunnelStates {
+  /** The 200 is out and nothing has arrived yet: no request in flight. */
+  waiting(socket: Duplex): void;
+  /** A byte-for-byte tunnel: busy until it closes. */
+  blind(socket: Duplex): void;
+  /** Its contents are served here, on `inner` (the socket itself, or the decrypted one). */
+  served(socket: Duplex, inner: Duplex): void;
+}
+
+export interface TunnelDeadline {
+  /** Aborts at --headers-timeout after the 200: a TLS handshake must be done by then. */
+  deadline?: AbortSignal;
+  onTimeout?: () => void;
 }
 
 interface ServedTunnel {
@@ -40,29 +58,38 @@ export class TunnelContents {
   constructor(
     private readonly server: http.Server,
     private readonly interceptor: Interceptor | undefined,
+    private readonly states: TunnelStates,
   ) {}
 
   intercepts(host: string): boolean {
     return this.interceptor?.intercepts(host) ?? false;
   }
 
+  waiting(socket: Duplex): void {
+    this.states.waiting(socket);
+  }
+
+  blind(socket: Duplex): void {
+    this.states.blind(socket);
+  }
+
   /**
    * Serve the tunnel here when its first bytes are HTTP, or TLS we intercept; false leaves it to
    * the raw tunnel. `socket` is paused with `firstBytes` already read from it.
    */
-  serve(socket: Duplex, firstBytes: Buffer, payload: TunnelPayload, tunnel: TunnelTarget): boolean {
+  serve(socket: Duplex, firstBytes: Buffer, payload: TunnelPayload, tunnel: TunnelTarget, handshake: TunnelDeadline = {}): boolean {
     const authority = tunnel.host.includes(':') ? `[${tunnel.host}]:${tunnel.port}` : `${tunnel.host}:${tunnel.port}`;
     if (payload === 'http') {
       socket.unshift(firstBytes);
-      this.attach(socket, `http://${authority}`, tunnel.identity);
+      this.attach(socket, socket, `http://${authority}`, tunnel.identity);
       // node's HTTP parser listens for 'data' on a socket that was already read from: let it flow.
       socket.resume();
       return true;
     }
     if (payload === 'tls' && this.interceptor && this.intercepts(tunnel.host)) {
       const interceptor = this.interceptor;
-      interceptor.terminate(socket, firstBytes, tunnel.host, (tlsSocket, name) => {
-        const entry = this.attach(tlsSocket, `https://${authority}`, tunnel.identity);
+      interceptor.terminate(socket, firstBytes, tunnel.host, { client: tunnel.client, ...handshake }, (tlsSocket, name) => {
+        const entry = this.attach(socket, tlsSocket, `https://${authority}`, tunnel.identity);
         // Node and some other clients check our certificate after the handshake and just hang up.
         tlsSocket.once('close', () => {
           if (!entry.used) interceptor.closedUnused(name);
@@ -73,11 +100,12 @@ export class TunnelContents {
     return false;
   }
 
-  private attach(socket: Duplex, origin: string, identity: ClientIdentity): ServedTunnel {
+  private attach(socket: Duplex, inner: Duplex, origin: string, identity: ClientIdentity): ServedTunnel {
     const entry = { origin, used: false };
-    served.set(socket, entry);
-    inheritIdentity(socket, identity);
-    this.server.emit('connection', socket as Socket);
+    served.set(inner, entry);
+    inheritIdentity(inner, identity);
+    this.states.served(socket, inner);
+    this.server.emit('connection', inner as Socket);
     return entry;
   }
 }

@@ -46,6 +46,12 @@ export class LeafContexts {
     return making;
   }
 
+  /** Is a context for `host` ready or being made (so that asking for it signs nothing new)? */
+  has(host: string): boolean {
+    const name = normaliseHost(host);
+    return this.ready.has(name) || this.pending.has(name);
+  }
+
   /** A signed leaf for `host` in PEM (the certificate only; the key is the process's one). */
   async issue(host: string): Promise<string> {
     const { publicKey } = await this.key();

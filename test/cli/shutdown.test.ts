@@ -3,18 +3,24 @@
 // and exits 0; a second signal or the timeout cuts what is left. Also with --workers, and
 // through `npm start`.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
+import { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startCli, type RunningCli } from '../helpers/cli.js';
 import { viaProxy } from '../helpers/client.js';
+import { parseResponses, RawSocket } from '../helpers/raw-socket.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
 
 const HALF = 'a'.repeat(32 * 1024);
 let origin: Origin;
 const hanging: http.ServerResponse[] = [];
+let wsOrigin: WebSocketServer;
+let echo: net.Server;
 
 beforeAll(async () => {
   origin = await startOrigin({
@@ -35,11 +41,26 @@ beforeAll(async () => {
       hanging.push(res);
     },
     '/quick': (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('quick'),
+    // Headers and half the body at once, the rest 1 s + 10 ms x n later (n from the query).
+    '/staggered': (req, res) => {
+      const n = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('n'));
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': HALF.length * 2, 'cache-control': 'no-store' });
+      res.write(HALF);
+      setTimeout(() => res.end(HALF), 1000 + 10 * n);
+    },
   });
+  wsOrigin = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  wsOrigin.on('connection', (socket) => socket.on('message', (data, binary) => socket.send(data, { binary })));
+  await once(wsOrigin, 'listening');
+  echo = net.createServer((socket) => socket.on('error', () => {}).pipe(socket));
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
 });
 afterAll(async () => {
   for (const res of hanging) res.destroy();
   await origin.close();
+  wsOrigin?.close();
+  echo?.close();
 });
 
 function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -70,6 +91,21 @@ async function untilOriginSaw(path: string, count = 1): Promise<void> {
     if (Date.now() > deadline) throw new Error(`the origin never saw ${path}`);
     await delay(20);
   }
+}
+
+async function waitUntil(check: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met');
+    await delay(1);
+  }
+}
+
+/** One masked WebSocket text frame (RFC 6455 §5.2), as a client sends it. */
+function wsFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = randomBytes(4);
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!))]);
 }
 
 /** The JSON log lines whose msg is `msg`. */
@@ -159,6 +195,112 @@ describe('SIGTERM drains, then exits 0', () => {
     expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(900);
     expect(logLines(cli.output(), 'cut connections still in flight')).toMatchObject([{ level: 'warn', cut: 1 }]);
     expect(logLines(cli.output(), 'stopped')).toHaveLength(1);
+  });
+
+  it('closes a keep-alive connection the moment its response in flight is written, before the client can send another request into it', async () => {
+    const port = await freePort();
+    cli = startCli(['--port', String(port)]);
+    await cli.waitFor('listening on');
+    // Five keep-alive exchanges ending 10 ms apart: a close polled for at an interval would
+    // come well after some of them.
+    const clients = Array.from({ length: 5 }, (_, n) => new RawSocket(port).write(`GET ${origin.url}/staggered?n=${n} HTTP/1.1\r\nHost: ${origin.host}\r\n\r\n`));
+    await Promise.all(clients.map((client) => waitUntil(() => client.bytes.includes('keep-alive'))));
+    cli.child.kill('SIGTERM');
+    await cli.waitFor('"shutting down"');
+
+    // From the response's last byte to the proxy's FIN, as the client sees them.
+    const lags = await Promise.all(
+      clients.map(
+        (client) =>
+          new Promise<number>((resolve) => {
+            let completeAt = 0;
+            client.socket.on('data', () => {
+              if (!completeAt && parseResponses(client.bytes).responses.length === 1) completeAt = Date.now();
+            });
+            client.socket.once('end', () => resolve(Date.now() - completeAt));
+          }),
+      ),
+    );
+
+    for (const client of clients) expect(client.bytes.toString('latin1')).toMatch(/^HTTP\/1\.1 200 [^]*connection: keep-alive/i);
+    expect(Math.max(...lags)).toBeLessThan(25);
+    expect(await exitOf(cli.child)).toEqual({ code: 0, signal: null });
+  });
+
+  for (const workers of [1, 2]) {
+    it(`resets no request of keep-alive clients sending in a loop when the signal comes${workers > 1 ? ' (--workers 2, memory store)' : ''}: each gets its answer, the last with Connection: close`, async () => {
+      const port = await freePort();
+      cli = startCli(['--port', String(port), '--workers', String(workers)]);
+      await cli.waitFor('listening on', workers, 20_000);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+      // A request on a kept-alive connection that fails is what the drain must avoid; a new
+      // connection refused (or reset by the listener closing under it) is "stopped accepting".
+      const tally = { ok: 0, closing: 0, failedOnKeptAlive: [] as string[], newRefused: 0 };
+      const once = () =>
+        new Promise<void>((resolve) => {
+          const req = http.request({ host: '127.0.0.1', port, path: `${origin.url}/quick`, headers: { host: origin.host }, agent }, (res) => {
+            res.resume();
+            res.on('end', () => {
+              tally[res.headers['connection'] === 'close' ? 'closing' : 'ok']++;
+              resolve();
+            });
+          });
+          req.on('error', (error: NodeJS.ErrnoException) => {
+            if (req.reusedSocket) tally.failedOnKeptAlive.push(String(error.code));
+            else tally.newRefused++;
+            setTimeout(resolve, 20);
+          });
+          req.end();
+        });
+      let running = true;
+      const loop = async () => {
+        while (running) await once();
+      };
+      const loops = Array.from({ length: 16 }, loop);
+      while (tally.ok < 200) await delay(20);
+      cli.child.kill('SIGTERM');
+      await exitOf(cli.child);
+      running = false;
+      await Promise.all(loops);
+      agent.destroy();
+
+      expect(tally.failedOnKeptAlive).toEqual([]);
+      expect(tally.closing).toBeGreaterThan(0);
+    }, 60_000);
+  }
+
+  it('the deadline cuts an open CONNECT tunnel and an upgraded (WebSocket) socket, which run until then', async () => {
+    const port = await freePort();
+    cli = startCli(['--port', String(port), '--shutdown-timeout', '1500ms', '--connect-ports', '1-65535']);
+    await cli.waitFor('listening on');
+    const tunnel = new RawSocket(port).write(`CONNECT 127.0.0.1:${(echo.address() as net.AddressInfo).port} HTTP/1.1\r\nHost: x\r\n\r\n\x00first`);
+    await waitUntil(() => tunnel.bytes.includes('\x00first'));
+    const wsTarget = `127.0.0.1:${(wsOrigin.address() as net.AddressInfo).port}`;
+    const ws = new RawSocket(port).write(
+      `GET http://${wsTarget}/ HTTP/1.1\r\nHost: ${wsTarget}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    await waitUntil(() => ws.bytes.includes('\r\n\r\n'));
+    expect(ws.bytes.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+    const wsClosed = ws.untilClose(10_000).then(() => Date.now());
+    const tunnelClosed = tunnel.untilClose(10_000).then(() => Date.now());
+
+    const signalledAt = Date.now();
+    cli.child.kill('SIGTERM');
+    await cli.waitFor('"shutting down"');
+    await delay(500);
+    // Before the deadline both still carry bytes.
+    tunnel.write('\x00second');
+    await waitUntil(() => tunnel.bytes.includes('\x00second'));
+    ws.write(wsFrame('still open'));
+    await waitUntil(() => ws.bytes.includes('still open'));
+
+    const [wsAt, tunnelAt] = await Promise.all([wsClosed, tunnelClosed]);
+    for (const closedAt of [wsAt, tunnelAt]) {
+      expect(closedAt - signalledAt).toBeGreaterThanOrEqual(1300);
+      expect(closedAt - signalledAt).toBeLessThan(6000);
+    }
+    expect(await exitOf(cli.child)).toEqual({ code: 0, signal: null });
+    expect(logLines(cli.output(), 'cut connections still in flight')).toMatchObject([{ level: 'warn', cut: 2 }]);
   });
 
   it('a second signal (a second or more after the first) cuts at once', async () => {

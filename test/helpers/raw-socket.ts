@@ -16,11 +16,17 @@ export class RawSocket {
   private readonly closedPromise: Promise<void>;
   closed = false;
 
-  constructor(port: number, host = '127.0.0.1') {
-    this.socket = net.connect(port, host);
+  /** `localAddress` (127.0.0.2, …) makes it another client address on the loopback interface. */
+  constructor(port: number, host = '127.0.0.1', localAddress?: string) {
+    this.socket = net.connect({ port, host, ...(localAddress && { localAddress }) });
     this.socket.on('data', (chunk: Buffer) => (this.received = Buffer.concat([this.received, chunk])));
     this.socket.on('error', () => {});
     this.closedPromise = new Promise((resolve) => this.socket.once('close', () => ((this.closed = true), resolve())));
+  }
+
+  /** Everything received so far. */
+  get bytes(): Buffer {
+    return this.received;
   }
 
   connected(): Promise<void> {

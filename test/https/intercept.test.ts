@@ -147,6 +147,25 @@ describe('HTTPS through an intercepting proxy', () => {
     expect(origin.requestsTo(path)).toHaveLength(2);
   });
 
+  it('names the leaf after the SNI server name when the CONNECT authority is another (an address): the client is shown DNS:localhost', async () => {
+    const proxy = await interceptingProxy();
+    const path = route(respond(200, { 'cache-control': 'max-age=60' }, 'named by SNI'));
+
+    const { socket, head } = await openTunnel(proxy.url, `127.0.0.1:${origin.port}`);
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    const secure = tls.connect({ socket, servername: 'localhost', ca: proxyCa.ca.certPem });
+    await once(secure, 'secureConnect');
+    const shown = secure.getPeerCertificate();
+    secure.write(`GET ${path} HTTP/1.1\r\nHost: localhost:${origin.port}\r\nConnection: close\r\n\r\n`);
+    const chunks: Buffer[] = [];
+    secure.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await once(secure, 'end');
+
+    expect(shown.subjectaltname).toBe('DNS:localhost');
+    expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 200 [^]*\r\n\r\n[^]*named by SNI/);
+    secure.destroy();
+  });
+
   it('answers 502 inside the tunnel when the origin\'s certificate is not trusted, naming the check; --upstream-ca fixes it', async () => {
     const strict = await interceptingProxy({ upstreamCa: undefined });
     const path = route(respond(200, { 'cache-control': 'max-age=60' }, 'private CA'));
@@ -224,6 +243,53 @@ describe('HTTPS through an intercepting proxy', () => {
     expect(warnings()[0]).toContain('--passthrough');
   });
 
+  it('logs clients that reject the proxy\'s certificate for many names in one line per interval, not one per name', async () => {
+    const proxy = await interceptingProxy();
+    const attempts = Array.from({ length: 30 }, (_, i) =>
+      httpsThroughTunnel(proxy.url, `https://localhost:${origin.port}/`, { ca: originCa.ca.certPem, servername: `name-${i}.example` }).then(
+        () => 'accepted',
+        () => 'rejected',
+      ),
+    );
+
+    expect(new Set(await Promise.all(attempts))).toEqual(new Set(['rejected']));
+    await sleep(500);
+
+    const warnings = proxy.logs.filter((line) => /certificate/.test(line) && line.includes('"level":"warn"'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('etag-proxy ca export');
+  });
+
+  it('signs new leaves a few at a time, in turn between client addresses: one address asking for 80 names does not hold up another\'s', async () => {
+    const proxy = await interceptingProxy();
+    const tunnelFrom = async (localAddress: string): Promise<net.Socket> => {
+      const socket = net.connect({ port: proxy.port, host: '127.0.0.1', localAddress });
+      await once(socket, 'connect');
+      socket.write(`CONNECT localhost:${origin.port} HTTP/1.1\r\nHost: localhost:${origin.port}\r\n\r\n`);
+      await once(socket, 'data');
+      return socket;
+    };
+    const greedy = await Promise.all(Array.from({ length: 80 }, () => tunnelFrom('127.0.0.2')));
+    const other = await tunnelFrom('127.0.0.1');
+    const trusting = tls.createSecureContext({ ca: proxyCa.ca.certPem });
+    const finished: string[] = [];
+    const handshake = async (socket: net.Socket, servername: string) => {
+      const secure = tls.connect({ socket, servername, secureContext: trusting });
+      await once(secure, 'secureConnect');
+      finished.push(servername);
+      secure.destroy();
+    };
+
+    // Every ClientHello is sent at once, the other address's last.
+    const done = greedy.map((socket, i) => handshake(socket, `greedy-${i}.example`));
+    done.push(handshake(other, 'other.example'));
+    await Promise.all(done);
+
+    // Signed all at once, the other address's name came last; in turn, it comes among the first.
+    expect(finished).toHaveLength(81);
+    expect(finished.indexOf('other.example')).toBeLessThan(20);
+  });
+
   it('keeps the raw tunnel for bytes that are neither TLS nor HTTP, to an intercepted host', async () => {
     const echo = net.createServer((socket) => socket.pipe(socket));
     echo.listen(0, '127.0.0.1');
@@ -268,6 +334,81 @@ describe('HTTPS through an intercepting proxy', () => {
     await expect(createProxy(defaultConfig({ intercept: true, caDir: `${proxyCa.dir}/missing`, logLevel: 'silent' }))).rejects.toThrow(
       /^--intercept: no CA in .*missing; create one with `etag-proxy ca init --ca-dir .*missing`$/,
     );
+  });
+});
+
+describe('deadlines inside intercepted tunnels: an idle tunnel holds no connection slot for long', () => {
+  /** Resolves with the ms from now until the socket closes (or `ms` passes: -1). */
+  const closesWithin = (socket: net.Socket | tls.TLSSocket, ms: number): Promise<number> => {
+    const started = Date.now();
+    return new Promise((resolve) => {
+      if (socket.destroyed) return resolve(0);
+      const timer = setTimeout(() => resolve(-1), ms);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(Date.now() - started);
+      });
+    });
+  };
+
+  /** A whole ClientHello for `localhost`, as node's TLS client sends it first. */
+  const clientHello = async (): Promise<Buffer> => {
+    const catcher = net.createServer();
+    catcher.listen(0, '127.0.0.1');
+    await once(catcher, 'listening');
+    const hello = new Promise<Buffer>((resolve) => catcher.once('connection', (socket) => socket.once('data', (chunk: Buffer) => (resolve(chunk), socket.destroy()))));
+    const client = tls.connect({ port: (catcher.address() as net.AddressInfo).port, host: '127.0.0.1', servername: 'localhost' });
+    client.on('error', () => {});
+    const bytes = await hello;
+    client.destroy();
+    catcher.close();
+    return bytes;
+  };
+
+  it('closes a tunnel that sends nothing after its 200, only part of a ClientHello, or a ClientHello and no more of the handshake, at --headers-timeout, with one 408 line each', async () => {
+    const proxy = await interceptingProxy({ headersTimeoutMs: 300 });
+    const hello = await clientHello();
+    const silent = await openTunnel(proxy.url, `localhost:${origin.port}`);
+    const partial = await openTunnel(proxy.url, `localhost:${origin.port}`);
+    const stalled = await openTunnel(proxy.url, `localhost:${origin.port}`);
+    for (const { socket } of [silent, partial, stalled]) socket.on('error', () => {});
+    partial.socket.write(hello.subarray(0, 40));
+    stalled.socket.write(hello);
+
+    const closed = await Promise.all([silent, partial, stalled].map(({ socket }) => closesWithin(socket, 5000)));
+
+    expect(silent.head).toMatch(/^HTTP\/1\.1 200 /);
+    expect(closed.every((ms) => ms > 0)).toBe(true);
+    const timeouts = proxy.logs.filter((line) => line.includes('"error":"request_timeout"'));
+    expect(timeouts).toHaveLength(3);
+    expect(JSON.parse(timeouts[0]!)).toMatchObject({ level: 'warn', method: 'CONNECT', status: 408 });
+    expect(timeouts.filter((line) => line.includes('no request arrived in it within 300ms (--headers-timeout)'))).toHaveLength(2);
+    expect(timeouts.filter((line) => line.includes('its TLS handshake did not finish within 300ms (--headers-timeout)'))).toHaveLength(1);
+  });
+
+  it('gives the first request inside the decrypted tunnel --headers-timeout (a 408 inside TLS), and closes it idle between requests after --keep-alive-timeout', async () => {
+    const proxy = await interceptingProxy({ headersTimeoutMs: 400, keepAliveTimeoutMs: 100 });
+    const path = route(respond(200, { 'cache-control': 'no-store' }, 'kept alive'));
+    const secureTunnel = async () => {
+      const { socket } = await openTunnel(proxy.url, `localhost:${origin.port}`);
+      const secure = tls.connect({ socket, servername: 'localhost', ca: proxyCa.ca.certPem });
+      secure.on('error', () => {});
+      await once(secure, 'secureConnect');
+      const received: Buffer[] = [];
+      secure.on('data', (chunk: Buffer) => received.push(chunk));
+      return { secure, received: () => Buffer.concat(received).toString('latin1') };
+    };
+
+    const mute = await secureTunnel();
+    const used = await secureTunnel();
+    used.secure.write(`GET ${path} HTTP/1.1\r\nHost: localhost:${origin.port}\r\n\r\n`);
+    await eventually(() => used.received().includes('kept alive'), 5000);
+    const [muteMs, idleMs] = await Promise.all([closesWithin(mute.secure, 5000), closesWithin(used.secure, 5000)]);
+
+    expect(muteMs).toBeGreaterThan(0);
+    expect(mute.received()).toMatch(/^HTTP\/1\.1 408 [^]*408 request_timeout: the request head did not arrive within 400ms/);
+    expect(idleMs).toBeGreaterThan(0);
+    expect(used.received()).toMatch(/^HTTP\/1\.1 200 [^]*kept alive/);
   });
 });
 

@@ -109,6 +109,33 @@ describe('CONNECT tunnels (RFC 9110 §9.3.6)', () => {
     expect(answer).toMatch(/\r\n\r\n502 upstream_refused: [^\n]*\n$/);
   });
 
+  it('closes a tunnel in which neither side says anything within --headers-timeout (one 408 line), and keeps one whose server spoke first', async () => {
+    const silentServer = net.createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((resolve) => silentServer.listen(0, '127.0.0.1', resolve));
+    const silentPort = (silentServer.address() as net.AddressInfo).port;
+    const quick = await startProxy({ connectPorts: [[1, 65535]], headersTimeoutMs: 300 });
+    try {
+      const idle = await openTunnel(quick.port, `127.0.0.1:${silentPort}`);
+      const greeted = await openTunnel(quick.port, `127.0.0.1:${echoPort}`);
+      const idleClosed = new Promise<void>((resolve) => idle.socket.once('close', () => resolve()));
+      await readBytes(greeted.socket, 'hello from the echo server\n'.length, greeted.rest);
+      await idleClosed;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+
+      expect(idle.head).toMatch(/^HTTP\/1\.1 200 /);
+      expect(greeted.socket.destroyed).toBe(false);
+      greeted.socket.write('still relayed');
+      expect((await readBytes(greeted.socket, 'still relayed'.length)).toString()).toBe('still relayed');
+      const timeouts = quick.logs.filter((line) => line.includes('"error":"request_timeout"'));
+      expect(timeouts).toHaveLength(1);
+      expect(timeouts[0]).toContain(`"tunnel":"127.0.0.1:${silentPort}"`);
+      greeted.socket.destroy();
+    } finally {
+      await quick.stop();
+      await new Promise<void>((resolve) => silentServer.close(() => resolve()));
+    }
+  });
+
   it('answers 400 to a CONNECT whose target is not host:port (RFC 9112 §3.2.3)', async () => {
     const answer = await rawRequest(proxy.url, 'CONNECT 127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
 

@@ -1,13 +1,15 @@
 // The listener's own answers, on raw sockets: pipelined answers stay in order when garbage
 // follows a valid request, request lines without HTTP/1.x are refused (400 / 505), a client
 // that half-closes still gets its answer, TRACE is refused (405), a slow head gets 408, and
-// past --max-connections a new connection gets 503 while existing clients keep being served.
+// past --max-connections (or a client's share of it) an idle connection makes room, or a new
+// connection gets 503 while existing clients keep being served.
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { parseResponses, RawSocket } from '../helpers/raw-socket.js';
-import { respond, sleep } from '../helpers/respond.js';
+import { eventually, respond } from '../helpers/respond.js';
 
 const BIG = Buffer.alloc(100_000, 'abcdefghij');
 
@@ -196,40 +198,130 @@ describe('request head timeout', () => {
   });
 });
 
-describe('--max-connections', () => {
-  it('answers 503 to a connection past the limit and closes it, while the open connections keep being served', async () => {
-    const origin = await startOrigin({ '/ok': respond(200, { 'cache-control': 'no-store', 'content-length': '2' }, 'ok') });
-    const proxy = await startProxy({ maxConnections: 2 });
-    const request = `GET ${origin.url}/ok HTTP/1.1\r\nHost: ${origin.host}\r\n\r\n`;
-    try {
-      const first = new RawSocket(proxy.port).write(request);
-      const second = new RawSocket(proxy.port).write(request);
-      expect((await first.responses(1))[0]!.status).toBe(200);
-      expect((await second.responses(1))[0]!.status).toBe(200);
+describe('--max-connections and --max-connections-per-client', () => {
+  let origin: Origin;
+  const held: Array<() => void> = [];
 
-      const third = new RawSocket(proxy.port).write(request);
+  beforeAll(async () => {
+    origin = await startOrigin({
+      '/ok': respond(200, { 'cache-control': 'no-store', 'content-length': '2' }, 'ok'),
+      // Answered only when the test lets go: a request in flight for as long as it needs.
+      '/hold': (_req, res) => void held.push(() => res.writeHead(200, { 'cache-control': 'no-store', 'content-length': '4' }).end('held')),
+    });
+  });
+  afterAll(async () => {
+    await origin?.close();
+  });
+  // Distinct URLs: requests for one URL in flight together would be collapsed into one.
+  const get = (path: string) => `GET ${origin.url}${path} HTTP/1.1\r\nHost: ${origin.host}\r\n\r\n`;
+  const release = () => held.splice(0).forEach((answer) => answer());
+
+  it('answers 503 to a connection past the limit when none is idle, and closes it, while the open connections keep being served', async () => {
+    const proxy = await startProxy({ maxConnections: 2 });
+    try {
+      const first = new RawSocket(proxy.port).write(get('/hold?1'));
+      const second = new RawSocket(proxy.port).write(get('/hold?2'));
+      await eventually(() => held.length === 2);
+
+      const third = new RawSocket(proxy.port).write(get('/ok'));
       const { responses } = parseResponses(await third.untilClose());
 
       expect(responses).toHaveLength(1);
       expect(responses[0]!.statusLine).toBe('HTTP/1.1 503 Service Unavailable');
-      expect(responses[0]!.body.toString()).toMatch(/^503 too_many_connections: [^\n]*--max-connections[^\n]*\n$/);
-      expect(origin.requests).toHaveLength(2);
+      expect(responses[0]!.body.toString()).toMatch(/^503 too_many_connections: this proxy already serves 2 connections \(--max-connections\)[^\n]*\n$/);
+      expect(origin.requestsTo('/ok')).toHaveLength(0);
 
-      first.write(request);
-      second.write(request);
+      release();
+      expect((await first.responses(1))[0]!.body.toString()).toBe('held');
+      expect((await second.responses(1))[0]!.body.toString()).toBe('held');
+      first.write(get('/ok'));
       expect((await first.responses(2))[1]!.body.toString()).toBe('ok');
-      expect((await second.responses(2))[1]!.body.toString()).toBe('ok');
-
       first.destroy();
-      await sleep(50);
-      const fourth = new RawSocket(proxy.port).write(request);
-      expect((await fourth.responses(1))[0]!.status).toBe(200);
-      fourth.destroy();
       second.destroy();
-      expect(proxy.logs.some((line) => line.includes('"status":503') && line.includes('"error":"too_many_connections"'))).toBe(true);
+      expect(proxy.logs.some((line) => line.includes('"status":503') && line.includes('"error":"too_many_connections"') && line.includes('"limit":"total"'))).toBe(true);
+    } finally {
+      release();
+      await proxy.stop();
+    }
+  });
+
+  it('makes room for a new connection past the limit by closing the connection idle the longest; those with a request in flight are kept', async () => {
+    const proxy = await startProxy({ maxConnections: 3 });
+    try {
+      const idleOld = new RawSocket(proxy.port).write(get('/ok'));
+      await idleOld.responses(1);
+      const idleNew = new RawSocket(proxy.port).write(get('/ok'));
+      await idleNew.responses(1);
+      const busy = new RawSocket(proxy.port).write(get('/hold?3'));
+      await eventually(() => held.length === 1);
+
+      const newcomer = new RawSocket(proxy.port).write(get('/ok'));
+      expect((await newcomer.responses(1))[0]!.body.toString()).toBe('ok');
+      await idleOld.untilClose(2000);
+
+      expect(idleOld.closed).toBe(true);
+      expect(idleNew.closed).toBe(false);
+      idleNew.write(get('/ok'));
+      expect((await idleNew.responses(2))[1]!.body.toString()).toBe('ok');
+      release();
+      expect((await busy.responses(1))[0]!.body.toString()).toBe('held');
+      expect(proxy.logs.some((line) => line.includes('"msg":"closed an idle connection to make room for a new one"'))).toBe(true);
+      for (const socket of [idleNew, busy, newcomer]) socket.destroy();
+    } finally {
+      release();
+      await proxy.stop();
+    }
+  });
+
+  it('gives one client address at most its share: past it, its own oldest idle connection makes room, or it gets a 503 naming --max-connections-per-client; another address is served', async () => {
+    const proxy = await startProxy({ maxConnections: 10, maxConnectionsPerClient: 2 });
+    try {
+      const a1 = new RawSocket(proxy.port).write(get('/ok'));
+      await a1.responses(1);
+      const a2 = new RawSocket(proxy.port).write(get('/hold?4'));
+      await eventually(() => held.length === 1);
+      // Its third connection replaces its idle first one.
+      const a3 = new RawSocket(proxy.port).write(get('/hold?5'));
+      await eventually(() => held.length === 2);
+      await a1.untilClose(2000);
+      expect(a1.closed).toBe(true);
+      // Both of its connections are busy now: the next is refused.
+      const a4 = new RawSocket(proxy.port).write(get('/ok'));
+      const { responses } = parseResponses(await a4.untilClose());
+      expect(responses[0]!.status).toBe(503);
+      expect(responses[0]!.body.toString()).toBe('503 too_many_connections: client 127.0.0.1 already holds 2 connections (--max-connections-per-client); try again shortly\n');
+      // Another client address is not held back by that one.
+      const other = new RawSocket(proxy.port, '127.0.0.1', '127.0.0.2').write(get('/ok'));
+      expect((await other.responses(1))[0]!.body.toString()).toBe('ok');
+
+      release();
+      expect((await a2.responses(1))[0]!.body.toString()).toBe('held');
+      expect((await a3.responses(1))[0]!.body.toString()).toBe('held');
+      for (const socket of [a2, a3, other]) socket.destroy();
+      expect(proxy.logs.some((line) => line.includes('"limit":"per-client"') && line.includes('"client":"127.0.0.1"'))).toBe(true);
+    } finally {
+      release();
+      await proxy.stop();
+    }
+  });
+
+  it('counts a CONNECT tunnel in its client\'s share, busy while it relays bytes', async () => {
+    const proxy = await startProxy({ maxConnections: 10, maxConnectionsPerClient: 1, connectPorts: [[1, 65535]] });
+    const echo = net.createServer((socket) => socket.pipe(socket).on('error', () => {}));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    try {
+      const tunnel = new RawSocket(proxy.port).write(`CONNECT 127.0.0.1:${(echo.address() as net.AddressInfo).port} HTTP/1.1\r\nHost: x\r\n\r\n\x00blind bytes`);
+      await eventually(() => tunnel.bytes.includes('blind bytes'));
+
+      const next = new RawSocket(proxy.port).write(get('/ok'));
+      const { responses } = parseResponses(await next.untilClose());
+
+      expect(responses[0]!.status).toBe(503);
+      expect(tunnel.closed).toBe(false);
+      tunnel.destroy();
     } finally {
       await proxy.stop();
-      await origin.close();
+      echo.close();
     }
   });
 });

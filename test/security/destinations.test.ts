@@ -3,6 +3,7 @@
 // CONNECT only to allowed ports, and no relay into local services from beyond loopback.
 import { once } from 'node:events';
 import net from 'node:net';
+import { ProxyAgent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAdminServer, type AdminServer } from '../../src/admin/admin-server.js';
 import { createProxy, defaultConfig } from '../../src/index.js';
@@ -12,6 +13,8 @@ import { rawRequest, viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { respond } from '../helpers/respond.js';
+import { makeTestCa } from '../helpers/tls.js';
+import { openTunnel } from '../helpers/tunnel-client.js';
 
 /** Send a CONNECT and return the proxy's response head (the socket is closed afterwards). */
 async function connectHead(proxyPort: number, target: string): Promise<string> {
@@ -81,6 +84,26 @@ describe('the proxy never forwards to its own listeners', () => {
   });
 });
 
+describe('the proxy never answers 200 to a CONNECT to its own listeners when intercepting (--intercept answers before connecting)', () => {
+  it('refuses a CONNECT to the admin port or the proxy port with 403 by name (localhost) as by address, and opens no tunnel', async () => {
+    const ca = await makeTestCa('own-listeners');
+    const proxy = await startProxy({ intercept: true, caDir: ca.dir, connectPorts: [[1, 65535]] });
+    const admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1' }, silentLogger);
+    const adminPort = Number(new URL(admin.url).port);
+    try {
+      for (const authority of [`localhost:${adminPort}`, `localhost:${proxy.port}`, `127.0.0.1:${adminPort}`, `[::1]:${adminPort}`]) {
+        const head = await connectHead(proxy.port, authority);
+        expect(head, authority).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+        expect(head, authority).toContain("is this proxy's own listener");
+      }
+    } finally {
+      await admin.close();
+      await proxy.stop();
+      ca.remove();
+    }
+  });
+});
+
 describe('CONNECT ports (--connect-ports, default 443,80)', () => {
   let proxy: TestProxy;
   let echo: net.Server;
@@ -98,13 +121,52 @@ describe('CONNECT ports (--connect-ports, default 443,80)', () => {
     await new Promise<void>((resolve) => echo.close(() => resolve()));
   });
 
-  it('refuses a CONNECT to a port outside the list with 403 and a body naming the port and the flag, and opens no connection', async () => {
+  it('keeps the list for byte-for-byte tunnels: a CONNECT to another port gets its 200, then is closed at its first bytes that are not HTTP, with no connection to the target and one line naming the port and the flag', async () => {
     let connections = 0;
     echo.on('connection', () => connections++);
-    const head = await rawRequest(proxy.url, `CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: 127.0.0.1:${echoPort}\r\n\r\n`);
-    expect(head).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
-    expect(head).toContain(`403 destination_forbidden: CONNECT to port ${echoPort} is not allowed (--connect-ports 443,80)`);
+    const { socket, head } = await openTunnel(proxy.url, `127.0.0.1:${echoPort}`);
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    socket.write('\x00\x01SSH-2.0-blind\r\n');
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    await once(socket, 'close');
+
+    expect(Buffer.concat(received).length).toBe(0);
     expect(connections).toBe(0);
+    const line = proxy.logs.find((l) => l.includes(`"tunnel":"127.0.0.1:${echoPort}"`) && l.includes('"status":403'));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ level: 'warn', method: 'CONNECT', error: 'destination_forbidden', closed: 'after 200' });
+    expect(line).toContain(`a tunnel to port ${echoPort} that is not HTTP is not allowed (--connect-ports 443,80)`);
+  });
+
+  it('serves undici\'s ProxyAgent (Node\'s fetch through a proxy) fetching http:// on a port outside the list: HTTP inside a tunnel is parsed, not relayed', async () => {
+    const origin = await startOrigin({ '/nine-thousand': respond(200, { 'cache-control': 'max-age=60', etag: '"p9"' }, 'not port 80') });
+    const agent = new ProxyAgent({ uri: proxy.url });
+    try {
+      const url = `http://127.0.0.1:${origin.port}/nine-thousand`;
+      const first = await undiciFetch(url, { dispatcher: agent });
+      const second = await undiciFetch(url, { dispatcher: agent });
+
+      expect(first.status).toBe(200);
+      expect(await first.text()).toBe('not port 80');
+      expect(second.headers.get('cache-status')).toMatch(/^etag-proxy; hit/);
+      expect(await second.text()).toBe('not port 80');
+      expect(origin.requestsTo('/nine-thousand')).toHaveLength(1);
+    } finally {
+      await agent.close();
+      await origin.close();
+    }
+  });
+
+  it('refuses with 403, before any 200, a tunnel to such a port whose name is this proxy\'s own listener or a restricted destination', async () => {
+    const restricted = await startProxy({ restrictDestinations: 'yes' });
+    try {
+      expect(await connectHead(proxy.port, `localhost:${proxy.port}`)).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n[^]*own listener/);
+      expect(await connectHead(restricted.port, `localhost:${echoPort}`)).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n[^]*loopback address/);
+      expect(await connectHead(proxy.port, `no-such-host.invalid:${echoPort}`)).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n[^]*upstream_unknown_host/);
+    } finally {
+      await restricted.stop();
+    }
   });
 
   it('answers a failed CONNECT with the standard reason phrase and the code in the body', async () => {

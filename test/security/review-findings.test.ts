@@ -123,7 +123,8 @@ describe('a CONNECT pipelined behind a pending request (RFC 9112 §9.3.2)', () =
     const origin = await startOrigin({ '/slow': async (_req, res) => (await sleep(200), void res.writeHead(200, { 'content-type': 'text/plain' }).end('slow answer')) });
     const proxy = await startProxy();
     try {
-      const answer = await rawRequest(proxy.url, `GET ${origin.url}/slow HTTP/1.1\r\nHost: x\r\n\r\nCONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n`, 3000);
+      // A CONNECT to the proxy's own port is refused before any tunnel opens.
+      const answer = await rawRequest(proxy.url, `GET ${origin.url}/slow HTTP/1.1\r\nHost: x\r\n\r\nCONNECT 127.0.0.1:${proxy.port} HTTP/1.1\r\nHost: x\r\n\r\n`, 3000);
       const slowAt = answer.indexOf('slow answer');
       const refusedAt = answer.indexOf('HTTP/1.1 403 Forbidden');
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);

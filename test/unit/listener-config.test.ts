@@ -1,10 +1,13 @@
-// --max-connections, --headers-timeout, --max-change-subscribers and the slow-reader limits as
-// flags and config-file keys: defaults, parsing, and errors that name the flag and say what was expected.
+// --max-connections, --max-connections-per-client, --headers-timeout, --keep-alive-timeout,
+// --max-change-subscribers and the slow-reader limits as flags and config-file keys: defaults,
+// parsing, and errors that name the flag and say what was expected; the per-client share `auto`
+// resolves to an eighth of the total, at least 64.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
+import { perClientShare } from '../../src/server/connection-table.js';
 
 describe('listener limits in the configuration', () => {
   it('defaults to 4096 connections and a 60 s head timeout', () => {
@@ -25,6 +28,29 @@ describe('listener limits in the configuration', () => {
     const config = loadConfig({ config: file }, {});
     expect(config.maxConnections).toBe(100);
     expect(config.headersTimeoutMs).toBe(10_000);
+  });
+
+  it('gives each client address a share of the connections: auto is an eighth of the total, at least 64, never above the total', () => {
+    const config = loadConfig({}, {});
+    expect(config.maxConnectionsPerClient).toBe('auto');
+    expect(config.keepAliveTimeoutMs).toBe(30_000);
+    expect(perClientShare(4096, 'auto')).toBe(512);
+    expect(perClientShare(100, 'auto')).toBe(64);
+    expect(perClientShare(10, 'auto')).toBe(10);
+    expect(perClientShare(4096, 32)).toBe(32);
+    expect(perClientShare(10, 32)).toBe(10);
+  });
+
+  it('reads --max-connections-per-client and --keep-alive-timeout, and their config-file keys', () => {
+    const flags = loadConfig({ 'max-connections-per-client': '32', 'keep-alive-timeout': '5s' }, {});
+    expect(flags.maxConnectionsPerClient).toBe(32);
+    expect(flags.keepAliveTimeoutMs).toBe(5000);
+    const file = join(mkdtempSync(join(tmpdir(), 'etag-proxy-')), 'config.yaml');
+    writeFileSync(file, 'maxConnectionsPerClient: 16\nkeepAliveTimeout: 2s\n');
+    const fromFile = loadConfig({ config: file }, {});
+    expect(fromFile.maxConnectionsPerClient).toBe(16);
+    expect(fromFile.keepAliveTimeoutMs).toBe(2000);
+    expect(() => loadConfig({ 'max-connections-per-client': 'lots' }, {})).toThrow('--max-connections-per-client: expected an integer from 1 to 1000000, got "lots"');
   });
 
   it('names the flag and the expected form for a bad value', () => {
