@@ -242,10 +242,21 @@ export function describeRules(rules: PolicyRules): string {
 }
 
 function describeRulesOrigin(atStart: RulesAtStart, fromConfigFile: boolean): string {
-  if (atStart.from === 'store') return 'store (changed at run time; they override the config file)';
   const source = fromConfigFile ? 'config file' : 'no config file';
-  if (atStart.reason === 'none stored' || atStart.reason === 'same as stored') return source;
-  if (atStart.reason === 'config file changed') return `${source} (it changed: replaces the stored rules)`;
-  if (atStart.reason === 'stored rules unreadable') return `${source} (the stored rules were unreadable)`;
-  return `${source} (store unavailable)`;
+  switch (atStart.reason) {
+    case 'same seed':
+      return 'store (changed at run time; they override the config file)';
+    case 'adopted':
+      return "store (adopted the fleet's: this proxy's configuration names no rules)";
+    case 'config differs':
+      return "store (the fleet's, kept: the config file's differ; --replace-fleet-rules replaces them)";
+    case 'replaced':
+      return `${source} (--replace-fleet-rules: replaces the fleet's rules)`;
+    case 'stored rules unreadable':
+      return `${source} (the stored rules are unreadable: left in the store)`;
+    case 'store unavailable':
+      return `${source} (store unavailable)`;
+    default:
+      return source;
+  }
 }

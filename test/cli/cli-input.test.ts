@@ -156,7 +156,7 @@ describe('the start-up line', () => {
       }
     });
 
-    it('says when rules stored in Redis (changed at run time) override the config file, and when an edited file replaces them', async () => {
+    it('says when rules stored in Redis (changed at run time) override the config file, when an edited file is kept out, and when it replaces them', async () => {
       const config = join(tmp, 'redis-rules.yaml');
       writeFileSync(config, 'policies:\n  clients:\n    - { match: from-file, validators: isolate }\n');
       const adminPort = await freePort();
@@ -181,9 +181,33 @@ describe('the start-up line', () => {
       const third = startCli(args);
       try {
         await third.waitFor('listening on');
-        expect(third.output()).toContain('"rules":"client from-file: pass","rulesFrom":"config file (it changed: replaces the stored rules)"');
+        expect(third.output()).toContain(
+          `"rules":"client from-file: isolate; client scraper-7: strip","rulesFrom":"store (the fleet's, kept: the config file's differ; --replace-fleet-rules replaces them)"`,
+        );
       } finally {
         await third.stop();
+      }
+      const fourth = startCli([...args, '--replace-fleet-rules']);
+      try {
+        await fourth.waitFor('listening on');
+        expect(fourth.output()).toContain(`"rules":"client from-file: pass","rulesFrom":"config file (--replace-fleet-rules: replaces the fleet's rules)"`);
+      } finally {
+        await fourth.stop();
+      }
+      // Started without --config, a proxy adopts the fleet's rules and leaves them in the store.
+      const bare = startCli(['--port', '0', '--store', redis.url, '--namespace', namespace]);
+      try {
+        await bare.waitFor('listening on');
+        expect(bare.output()).toContain(`"rules":"client from-file: pass","rulesFrom":"store (adopted the fleet's: this proxy's configuration names no rules)"`);
+      } finally {
+        await bare.stop();
+      }
+      const after = startCli(args);
+      try {
+        await after.waitFor('listening on');
+        expect(after.output()).toContain('"rules":"client from-file: pass","rulesFrom":"config file"');
+      } finally {
+        await after.stop();
       }
     });
   });
