@@ -201,7 +201,8 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
         upstream.close();
         await background;
         await policies.close();
-        if (ownsBackend) await backend.close();
+        // A store that cannot close in time (Redis unreachable) must not stop the shutdown.
+        if (ownsBackend) await backend.close().catch((error: unknown) => logger.warn('store did not close cleanly', { error: (error as Error).message }));
       })();
       return closed;
     },

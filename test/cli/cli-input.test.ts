@@ -61,6 +61,21 @@ describe('bad flags: one line naming the flag, exit 2', () => {
     await expectUsageError(['sevre'], '"sevre": unknown argument; see etag-proxy --help');
   });
 
+  it('a store URL that cannot be one names --store and what was expected (not "cannot start: Invalid URL")', async () => {
+    await expectUsageError(['--port', '0', '--store', 'redis://h:notaport/0'], '--store: expected a URL such as redis://host:6379/0 (the port a number from 1 to 65535), got "redis://h:notaport/0"');
+    await expectUsageError(['--port', '0', '--store', 'redis://:secret@h:6379/db'], '--store: expected a database number after the port (/0, /1, …), got "redis://:***@h:6379/db"');
+    await expectUsageError(['--port', '0', '--store', 'redis+cluster://a:7000,b:notaport'], '--store: expected host:port in the seed list, got "b:notaport" (redis+cluster://a:7000,b:notaport)');
+  });
+
+  it('a --log-file that cannot hold a log (under /proc or /sys) is one line and exit 2, at once, not a hang', async () => {
+    const started = Date.now();
+    await expectUsageError(['--port', '0', '--log-file', '/proc/etag-proxy-test/proxy.log'], '--log-file: cannot open /proc/etag-proxy-test/proxy.log for appending: /proc is on procfs, not a filesystem for logs');
+    await expectUsageError(['--port', '0', '--log-file', '/proc/self/status'], '--log-file: cannot open /proc/self/status for appending: /proc/self is on procfs, not a filesystem for logs');
+    await expectUsageError(['--port', '0', '--log-file', '/sys/kernel/etag-proxy.log'], '--log-file: cannot open /sys/kernel/etag-proxy.log for appending: /sys/kernel is on sysfs, not a filesystem for logs');
+    // Three starts of the CLI: seconds on a loaded machine; the hang it replaces never ended.
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
   it('the last of a repeated flag wins, and is validated', async () => {
     await expectUsageError(['--port', '1', '--port', 'x'], '--port: expected an integer from 0 to 65535, got "x"');
   });
