@@ -60,6 +60,13 @@ export interface Proxy {
   close(options?: CloseOptions): Promise<void>;
 }
 
+/**
+ * A fill lock's lease: how long a worker that died mid-fill keeps other workers waiting for its
+ * URL. Renewed every third of it (one store call per fill that lasts longer), so a store call
+ * may be slow twice before a live leader loses it; losing it costs a duplicate fetch, not an error.
+ */
+export const FILL_LEASE_MS = 2000;
+
 const LOCAL_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0']);
 
 export async function createBackend(config: ProxyConfig, now: () => number, logger: Logger): Promise<Backend<StoredPolicies>> {
@@ -141,8 +148,9 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
     semantics: createSemantics(now, { targetedCacheControl: config.targetedCacheControl }),
     upstream,
     guard,
-    // A fill lock outlives the slowest origin we wait for, so a dead leader frees it soon after.
-    collapser: new Collapser(backend.coordination, config.upstreamTimeoutMs + 1000),
+    // A live leader may fill for as long as the slowest origin we wait for; a dead one stops
+    // renewing its lease and frees the key within FILL_LEASE_MS.
+    collapser: new Collapser(backend.coordination, { leaseMs: FILL_LEASE_MS, maxWaitMs: config.upstreamTimeoutMs + 1000 }),
     policies,
     background: new Set(),
     noVarySearch: new NoVarySearchHints(),
@@ -196,7 +204,8 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
         upstream.close();
         await background;
         await policies.close();
-        if (ownsBackend) await backend.close();
+        // A store that cannot close in time (Redis unreachable) must not stop the shutdown.
+        if (ownsBackend) await backend.close().catch((error: unknown) => logger.warn('store did not close cleanly', { error: (error as Error).message }));
       })();
       return closed;
     },

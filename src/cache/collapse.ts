@@ -1,6 +1,8 @@
 // Request collapsing: N concurrent requests for one missing or stale entry cause one upstream
 // request. In-process followers wait on the leader's promise; followers in other workers wait
-// on the store's fill lock (which expires, so a leader that dies blocks nobody for long).
+// on the store's fill lock. The lock is a short lease the leader renews while its fill runs, so
+// a leader that dies (SIGKILL, a lost host) frees the key within one lease, and its followers
+// then fetch for themselves.
 // A key whose last fill stored nothing is not collapsed for a while (Varnish's hit-for-miss):
 // waiting for a response that cannot be shared only adds the leader's latency to everyone's.
 import type { Coordination, FillLock } from '../store/types.js';
@@ -17,7 +19,22 @@ export type FillTicket =
     }
   | { role: 'follower'; outcome: FillOutcome };
 
-const NO_LOCK: FillLock = { release: async () => {} };
+const NO_LOCK: FillLock = { release: async () => {}, renew: async () => false };
+
+export interface CollapserOptions {
+  /**
+   * How long a fill lock lasts unless renewed; renewed every third of it while the fill runs.
+   * A dead leader blocks other workers for at most this long.
+   */
+  leaseMs: number;
+  /**
+   * Longest a follower in another worker waits for a leader that is alive (the slowest origin
+   * we wait for); then it fetches for itself.
+   */
+  maxWaitMs: number;
+  /** How often such a follower looks at the lock. */
+  pollMs?: number;
+}
 const UNCACHEABLE_MEMORY_MS = 120_000;
 const UNCACHEABLE_MAX_KEYS = 10_000;
 
@@ -26,11 +43,18 @@ export class Collapser {
   /** key → until when (epoch ms) requests for it go upstream on their own. */
   private readonly uncacheable = new Map<string, number>();
 
+  private readonly leaseMs: number;
+  private readonly maxWaitMs: number;
+  private readonly pollMs: number;
+
   constructor(
     private readonly coordination: Coordination,
-    private readonly lockTtlMs: number,
-    private readonly pollMs = 15,
-  ) {}
+    options: CollapserOptions,
+  ) {
+    this.leaseMs = options.leaseMs;
+    this.maxWaitMs = options.maxWaitMs;
+    this.pollMs = options.pollMs ?? 15;
+  }
 
   get pending(): number {
     return this.inflight.size;
@@ -49,7 +73,7 @@ export class Collapser {
     this.inflight.set(key, new Promise<FillOutcome>((resolve) => (settle = resolve)));
     let lock: FillLock | null;
     try {
-      lock = await this.coordination.acquireFill(key, this.lockTtlMs);
+      lock = await this.coordination.acquireFill(key, this.leaseMs);
     } catch {
       lock = NO_LOCK; // store unavailable: collapse within this process only
     }
@@ -60,18 +84,43 @@ export class Collapser {
       return { role: 'follower', outcome: 'unknown' };
     }
     let finished = false;
+    const stopRenewing = this.keepRenewing(lock);
     return {
       role: 'leader',
       lock,
       finish: async (outcome) => {
         if (finished) return;
         finished = true;
+        stopRenewing();
         await lock.release().catch(() => {});
         this.inflight.delete(key);
         if (outcome === 'not-stored') this.rememberUncacheable(key);
         settle(outcome);
       },
     };
+  }
+
+  /**
+   * Renew the lease every third of it until stopped, so two renewals may fail (a slow store call)
+   * before it lapses. A timer per fill that lasts longer than that, never a store call per request;
+   * it stops by itself once the lease is lost (expired meanwhile, or released with a write).
+   */
+  private keepRenewing(lock: FillLock): () => void {
+    let renewing = false;
+    const timer = setInterval(() => {
+      if (renewing) return;
+      if (lock.released) return clearInterval(timer);
+      renewing = true;
+      lock.renew(this.leaseMs).then(
+        (held) => {
+          renewing = false;
+          if (!held) clearInterval(timer);
+        },
+        () => (renewing = false), // the store is down: the next tick tries again
+      );
+    }, Math.max(1, Math.floor(this.leaseMs / 3)));
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private rememberUncacheable(key: string): void {
@@ -83,7 +132,7 @@ export class Collapser {
   }
 
   private async waitForOtherWorker(key: string): Promise<void> {
-    const deadline = Date.now() + this.lockTtlMs;
+    const deadline = Date.now() + this.maxWaitMs;
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, this.pollMs));
       const filling = await this.coordination.isFilling(key).catch(() => false);

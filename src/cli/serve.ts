@@ -8,7 +8,7 @@ import { loadConfig } from '../config/load.js';
 import type { ProxyConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import { createProxy, type Proxy } from '../index.js';
-import { openLogDestination } from '../observe/log-destination.js';
+import { openLogDestination, type LogDestination } from '../observe/log-destination.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { redactUrl } from '../observe/redact.js';
 import type { RulesAtStart } from '../policy/engine.js';
@@ -44,8 +44,8 @@ export function fatal(code: number, message: string): never {
 }
 
 /** The CLI's logger: stdout or --log-file; SIGHUP reopens the file (and, in the primary, the workers'). */
-function cliLogger(config: ProxyConfig): Logger {
-  let destination;
+function cliLogger(config: ProxyConfig): { logger: Logger; destination: LogDestination } {
+  let destination: LogDestination;
   try {
     destination = openLogDestination(config.logFile);
   } catch (error) {
@@ -58,11 +58,20 @@ function cliLogger(config: ProxyConfig): Logger {
       if (cluster.isPrimary) for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
     });
   }
-  return createLogger(config.logLevel, destination.write, { accessLog: config.accessLog });
+  return { logger: createLogger(config.logLevel, destination.write, { accessLog: config.accessLog }), destination };
+}
+
+/** How long a clean exit waits for the log's last lines to be written. */
+const LOG_DRAIN_MS = 1000;
+
+/** A clean exit: the last log lines written (in order, no fsync), then at once. */
+async function exitWhenLogged(destination: LogDestination, code: number): Promise<never> {
+  await destination.drained(LOG_DRAIN_MS);
+  process.exit(code);
 }
 
 function startPrimary(config: ProxyConfig): void {
-  const logger = cliLogger(config);
+  const { logger, destination } = cliLogger(config);
   const memory = config.store === 'memory';
   logger.info('starting workers', {
     workers: config.workers,
@@ -121,13 +130,13 @@ function startPrimary(config: ProxyConfig): void {
     logger.info('shutting down', { signal: request.signal, timeoutMs: config.shutdownTimeoutMs, workers: Object.keys(cluster.workers ?? {}).length });
     void stopWorkers('drain', config.shutdownTimeoutMs).then(() => {
       logger.info('stopped', { ms: Date.now() - startedAt });
-      process.exit(0);
+      return exitWhenLogged(destination, 0);
     });
   });
 }
 
 async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promise<void> {
-  const logger = cliLogger(config);
+  const { logger, destination } = cliLogger(config);
   // Listen for stop requests before the slow part (store connection), so none is missed.
   const stopper: { stop?: (request: StopRequest) => void; pending?: StopRequest } = {};
   onStopRequest((request) => (stopper.stop ? stopper.stop(request) : (stopper.pending = request)));
@@ -181,7 +190,7 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
   } else if (config.watch.length) {
     watch();
   }
-  stopper.stop = shutdownOnce(running, config, logger);
+  stopper.stop = shutdownOnce(running, config, logger, destination);
   if (stopper.pending) stopper.stop(stopper.pending);
 }
 
@@ -193,7 +202,7 @@ interface Running {
 }
 
 /** The first request drains; a later 'force' cuts what is still in flight. */
-function shutdownOnce(running: Running, config: ProxyConfig, logger: Logger): (request: StopRequest) => void {
+function shutdownOnce(running: Running, config: ProxyConfig, logger: Logger, destination: LogDestination): (request: StopRequest) => void {
   let draining = false;
   return (request) => {
     running.stopping = true;
@@ -208,10 +217,17 @@ function shutdownOnce(running: Running, config: ProxyConfig, logger: Logger): (r
     // With --workers the primary writes the two lines, once for all of them.
     if (cluster.isPrimary) logger.info('shutting down', { signal: request.signal, timeoutMs });
     // The watcher's timers stop now; a check in flight is a connection the drain waits for (or cuts).
-    void Promise.all([running.watcher?.stop(), running.proxy.close({ drainTimeoutMs: timeoutMs }), running.admin?.close(timeoutMs)]).then(() => {
-      if (cluster.isPrimary) logger.info('stopped', { ms: Date.now() - startedAt });
-      process.exit(0);
-    });
+    void Promise.all([running.watcher?.stop(), running.proxy.close({ drainTimeoutMs: timeoutMs }), running.admin?.close(timeoutMs)]).then(
+      () => {
+        if (cluster.isPrimary) logger.info('stopped', { ms: Date.now() - startedAt });
+        return exitWhenLogged(destination, 0);
+      },
+      (error: unknown) => {
+        // Still an exit, with its reason: never a stack trace, never a process left running.
+        logger.error('shutdown failed', { error: error instanceof Error ? error.message : String(error) });
+        return exitWhenLogged(destination, 1);
+      },
+    );
   };
 }
 
@@ -242,10 +258,21 @@ export function describeRules(rules: PolicyRules): string {
 }
 
 function describeRulesOrigin(atStart: RulesAtStart, fromConfigFile: boolean): string {
-  if (atStart.from === 'store') return 'store (changed at run time; they override the config file)';
   const source = fromConfigFile ? 'config file' : 'no config file';
-  if (atStart.reason === 'none stored' || atStart.reason === 'same as stored') return source;
-  if (atStart.reason === 'config file changed') return `${source} (it changed: replaces the stored rules)`;
-  if (atStart.reason === 'stored rules unreadable') return `${source} (the stored rules were unreadable)`;
-  return `${source} (store unavailable)`;
+  switch (atStart.reason) {
+    case 'same seed':
+      return 'store (changed at run time; they override the config file)';
+    case 'adopted':
+      return "store (adopted the fleet's: this proxy's configuration names no rules)";
+    case 'config differs':
+      return "store (the fleet's, kept: the config file's differ; --replace-fleet-rules replaces them)";
+    case 'replaced':
+      return `${source} (--replace-fleet-rules: replaces the fleet's rules)`;
+    case 'stored rules unreadable':
+      return `${source} (the stored rules are unreadable: left in the store)`;
+    case 'store unavailable':
+      return `${source} (store unavailable)`;
+    default:
+      return source;
+  }
 }

@@ -38,6 +38,7 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     identity: { header: 'x-proxy-client', users: {}, requireAuth: false },
     policies: emptyRules(),
     rules: [],
+    replaceFleetRules: false,
     offline: false,
     record: false,
     admin: { port: 0, host: '127.0.0.1' },

@@ -104,10 +104,16 @@ export const OPTIONS = {
     describe: 'store every successful GET response for replay with --offline, even with no freshness',
     apply: (c, v, p) => void (c.record = parseBoolean(p, v)),
   },
+  'replace-fleet-rules': {
+    type: 'boolean',
+    default: false,
+    describe: "the config file's policies and URL rules replace the fleet's stored ones (otherwise the stored ones win)",
+    apply: (c, v, p) => void (c.replaceFleetRules = parseBoolean(p, v)),
+  },
   workers: {
     type: 'number',
     default: 1,
-    describe: 'proxy processes sharing the port (needs a Redis store when > 1)',
+    describe: 'proxy processes sharing the port (node:cluster); with the memory store each keeps its own cache',
     apply: (c, v, p) => void (c.workers = parseInteger(p, v, 1, 256)),
   },
   'max-connections': {

@@ -7,6 +7,7 @@ import type { PortRange } from '../guard/guard.js';
 import { LOG_LEVELS, type LogLevel } from '../observe/log.js';
 import { redactUrl } from '../observe/redact.js';
 import { compileGlob, GlobError, type GlobDialect, type GlobTest } from '../policy/glob.js';
+import { parseClusterUrl, singleUrlProblem } from '../store/redis/url.js';
 import type { ClientRule, HostRule, PolicyRules, RuleSettings } from '../policy/rules.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
@@ -94,8 +95,21 @@ export function parseLogLevel(path: string, value: unknown): LogLevel {
 
 export function parseStore(path: string, value: unknown): string {
   const text = parseString(path, value);
-  if (text === 'memory' || /^(redis|rediss|redis\+cluster):\/\/./.test(text)) return text;
-  // The value may hold a password (redis://:pw@…): the message shows it redacted.
+  // The value may hold a password (redis://:pw@…): messages show it redacted.
+  if (text === 'memory') return text;
+  if (/^rediss?\+cluster:\/\/./i.test(text)) {
+    try {
+      parseClusterUrl(text);
+    } catch (error) {
+      throw new ConfigError(`${path}: ${(error as Error).message.replace(/^redis cluster url: /, '')} (${redactUrl(text)})`);
+    }
+    return text;
+  }
+  if (/^rediss?:\/\/./i.test(text)) {
+    const problem = singleUrlProblem(text);
+    if (problem) fail(path, problem, redactUrl(text));
+    return text;
+  }
   fail(path, 'memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2', redactUrl(text));
 }
 

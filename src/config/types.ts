@@ -80,6 +80,12 @@ export interface ProxyConfig {
   record: boolean;
   /** URL rules for crawls (`rules:`), in file order. */
   rules: CrawlRule[];
+  /**
+   * --replace-fleet-rules: at start, this configuration's policies and URL rules replace the
+   * fleet's stored ones unless those grew from these same rules. Off: a proxy adopts what the
+   * fleet has, and seeds it only when nothing is stored (policy/stored-rules.ts).
+   */
+  replaceFleetRules: boolean;
   admin: AdminConfig;
   /** Client addresses that may use the proxy (--allow); empty: any client that can connect. */
   allowClients: Cidr[];

@@ -32,7 +32,7 @@ export function accessRecord(tx: Tx): LogFields {
     method: tx.method,
     url: redactUrl(tx.target?.href ?? tx.clientReq.url ?? ''),
     status: clientRes.headersSent ? clientRes.statusCode : null,
-    outcome: outcomeOf({ status: tx.status, failed: tx.error !== undefined || tx.log.error !== undefined, method: tx.method }),
+    outcome: outcomeOf({ status: tx.status, failed: tx.error !== undefined || tx.log.error !== undefined, method: tx.method, answered: tx.clientRes.headersSent ? tx.clientRes.statusCode : undefined }),
     cache: tx.status.toString(),
     policy: tx.policy?.validators,
     upstreamMs: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 10) / 10,

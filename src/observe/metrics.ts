@@ -109,7 +109,7 @@ export class ProxyMetrics implements StoreObserver {
 
   /** Called once per request, from pipeline/finish.ts. */
   requestFinished(tx: Tx): void {
-    const outcome = outcomeOf({ status: tx.status, failed: tx.error !== undefined || tx.log.error !== undefined, method: tx.method });
+    const outcome = outcomeOf({ status: tx.status, failed: tx.error !== undefined || tx.log.error !== undefined, method: tx.method, answered: tx.clientRes.headersSent ? tx.clientRes.statusCode : undefined });
     this.outcomes.add(outcome);
     const policy = tx.policy?.validators;
     if (policy) this.policies.add(policy);

@@ -9,10 +9,12 @@ export interface OutcomeFacts {
   /** The request ended in a proxy-made answer or a cut transfer (tx.error / tx.log.error). */
   failed: boolean;
   method: string;
+  /** The status the client was answered with (undefined: none was sent). */
+  answered?: number | undefined;
 }
 
 /** Stale answers (RFC 5861, RFC 9111 §4.2.4) win over the failure that caused them. */
-export function outcomeOf({ status, failed, method }: OutcomeFacts): Outcome {
+export function outcomeOf({ status, failed, method, answered }: OutcomeFacts): Outcome {
   if (status.hasDetail(DETAIL.staleIfError) || status.hasDetail(DETAIL.staleIfDisconnected) || status.hasDetail(DETAIL.staleWhileRevalidate)) {
     return 'stale';
   }
@@ -21,7 +23,9 @@ export function outcomeOf({ status, failed, method }: OutcomeFacts): Outcome {
   const reason = status.forwardReason;
   if (reason === undefined) {
     if (status.isHit) return status.isCollapsed ? 'collapsed' : 'hit';
-    return 'error'; // answered before any cache decision: a proxy-made page
+    // Answered before any cache decision: the help page (`GET /` on the proxy port) is a
+    // success that did not use the cache; any other proxy-made page is an error.
+    return answered !== undefined && answered < 400 ? 'bypass' : 'error';
   }
   if (reason === 'request' && status.hasDetail(DETAIL.requestNoStore)) return 'bypass'; // never looked up
   if (reason === 'stale' || reason === 'request') {

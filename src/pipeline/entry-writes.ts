@@ -41,6 +41,8 @@ export async function commitEntry(
     keepAtLeastMs?: number;
     /** The request's target: its URL is kept (redacted) so purge by prefix or host can match. */
     target?: URL;
+    /** Kept because of a crawl rule's override (storageVerdict's ruleOverridden); default: the policy's overrides. */
+    ruleOverride?: boolean;
   } = {},
 ): Promise<Entry | null> {
   const headers = storedHeaders(originRes.headers);
@@ -51,7 +53,7 @@ export async function commitEntry(
   const boundTo = shared ? undefined : cookieBinding(options.clientCookie);
   const url = options.target ? storedUrl(options.target) : undefined;
   const meta = buildMeta(originRes.statusCode ?? 200, headers, policy, ctx.now(), body.length, { boundTo, url });
-  if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
+  if (options.ruleOverride ?? ctx.semantics.ruleOverrides(policy).length > 0) meta.ruleOverride = true;
   const entry = { meta, body };
   const ttl = Math.max(keepAtLeastMs, ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs));
   try {

@@ -92,7 +92,7 @@ export function revalidateInBackground(tx: Tx): void {
         const body = await collectBody(originRes, maxObjectSize(ctx, rule, originRes.headers));
         if (body && verdict.decision === 'store') {
           const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? verifiedClient : undefined, rule?.settings.varyIgnore);
-          const stored = await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target });
+          const stored = await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target, ruleOverride: verdict.ruleOverridden.length > 0 });
           if (stored) outcome = 'stored';
           if (stored) recordRevalidation(ctx, { urlKey: address.url, before: entry, after: stored, target, client: clientId || null });
         }

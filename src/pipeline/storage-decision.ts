@@ -21,6 +21,8 @@ export interface StorageVerdict {
   perClient: boolean;
   /** Override tokens that made it storable or changed its freshness. */
   overridden: readonly string[];
+  /** Those a crawl rule's `override` named (Cache-Status detail=rule-override); recording's own are not. */
+  ruleOverridden: readonly string[];
 }
 
 /** --record / record: true: a 2xx GET is kept even against no-store or private (per client). */
@@ -50,7 +52,10 @@ export function storageVerdict(
   if (cookiePerClient && !overridden.includes('private')) overridden.push('private');
   const perClient = overridden.includes('private');
   const reason = ctx.semantics.unstorableReason(policy, res);
-  const verdict = (decision: StorageDecision): StorageVerdict => ({ decision, policy, perClient, overridden });
+  // --record (or a rule's record: true) lifts no-store and private by itself: detail=recorded says so.
+  const fromRule = new Set<string>(rule?.settings.override ?? []);
+  const ruleOverridden = settings === rule?.settings ? overridden : overridden.filter((token) => fromRule.has(token));
+  const verdict = (decision: StorageDecision): StorageVerdict => ({ decision, policy, perClient, overridden, ruleOverridden });
   if (reason) return verdict(reason === 'vary-star' || reason === 'set-cookie' ? reason : 'not-storable');
   const statuses = rule?.settings.statuses;
   if (statuses && !statuses.includes(res.status)) return verdict('rule-status');
@@ -69,7 +74,8 @@ export function decideStorage(tx: Tx): StorageDecision {
   }
   tx.entryPolicy = verdict.policy;
   tx.perClient = verdict.perClient;
-  if (verdict.overridden.length) markOverride(tx, verdict.overridden);
+  tx.entryRuleOverride = verdict.ruleOverridden.length > 0;
+  if (tx.entryRuleOverride) markOverride(tx, verdict.ruleOverridden);
   return 'store';
 }
 

@@ -35,6 +35,7 @@ export async function store(tx: Tx): Promise<Step> {
     perClient: tx.perClient,
     keepAtLeastMs: tx.record ? ctx.config.keepValidatorsMs : 0,
     target: tx.target!,
+    ruleOverride: tx.entryRuleOverride === true,
   });
   if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
   endClient();

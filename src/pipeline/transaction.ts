@@ -43,6 +43,8 @@ export interface Tx {
   /** The entry this request stored (store.ts): finish compares it with `entry` for the change log. */
   storedEntry?: Entry;
   entryPolicy?: CachePolicy;
+  /** The entry this request stores was kept against the origin's word by a crawl rule's `override`. */
+  entryRuleOverride?: boolean;
   address?: EntryAddress;
   usability?: Usability;
   /** Why a stored entry goes upstream: it is stale, or the client's request asked (RFC 9211 fwd). */

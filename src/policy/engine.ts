@@ -10,16 +10,19 @@ import type { RuleStore } from '../store/types.js';
 import { identifyClient } from './identity.js';
 import { CrawlRuleMatcher, type CrawlRule, type ResolvedCrawlRule } from './crawl-rules.js';
 import { RuleMatcher, type PolicyRules } from './rules.js';
-import { decodeStored, seedOf, startingRules, type StoredPolicies } from './stored-rules.js';
+import { decodeStored, seedOf, startingRules, type StoredAtStart, type StoredPolicies } from './stored-rules.js';
 import type { ClientIdentity, ClientPolicy, PolicyEngine } from './types.js';
 
 /**
- * Where the rules in force at start came from, for the start-up line: the stored rules (seeded
- * from this same config file, with the run-time changes), or the config file's, and why.
+ * Where the rules in force at start came from, for the start-up line (cli/serve.ts): the fleet's
+ * stored rules, or the config file's, and why (see startingRules in stored-rules.ts).
  */
 export type RulesAtStart =
-  | { from: 'store' }
-  | { from: 'config'; reason: 'none stored' | 'same as stored' | 'config file changed' | 'stored rules unreadable' | 'store unavailable' };
+  | { from: 'store'; reason: 'same seed' | 'adopted' | 'config differs' }
+  | { from: 'config'; reason: 'seeded' | 'replaced' | 'same as stored' | 'nothing to seed' | 'stored rules unreadable' | 'store unavailable' };
+
+/** While the store could not be read at start, it is read again this often until it answers. */
+const START_RETRY_MS = 1000;
 
 export class LivePolicyEngine implements PolicyEngine {
   readonly identityHeaders: readonly string[];
@@ -29,6 +32,8 @@ export class LivePolicyEngine implements PolicyEngine {
   private crawlMatcher: CrawlRuleMatcher;
   private currentSeed: string;
   private unsubscribe: () => void = () => {};
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly config: ProxyConfig,
@@ -83,13 +88,15 @@ export class LivePolicyEngine implements PolicyEngine {
   }
 
   /**
-   * Follow the fleet's rules: every published change, and at start either the stored rules
-   * (seeded from this same config file: they carry the run-time changes) or, when the store
-   * has none or they grew from other file rules, the file's rules, saved for the fleet.
+   * Follow the fleet's rules: every published change, and at start the decision of
+   * stored-rules.ts (the fleet's stored rules, or the file's, saved for the fleet only when none
+   * are stored or --replace-fleet-rules says so). When the store cannot be read at start, the
+   * file's rules apply until it answers: it is read again every START_RETRY_MS (and on the first
+   * document heard), and the decision is then made and logged.
    */
   async follow(store: RuleStore<StoredPolicies>): Promise<void> {
-    // Set while the store could not be read at start: the first rules heard later get the
-    // start decision, so a file changed during an outage is not overridden by the old rules.
+    // Set while the store could not be read at start: the first rules read later get the start
+    // decision, so a file changed during an outage is not overridden by the old rules.
     let startPending = false;
     // While the start decision is being made (and saved), a document heard from the store (the
     // subscriber's own read on connecting, or a worker's change) waits: applied meanwhile, it
@@ -101,15 +108,16 @@ export class LivePolicyEngine implements PolicyEngine {
         this.logger.info('policies changed', { clients: this.rules.clients.length, hosts: this.rules.hosts.length, urlRules: this.crawlRules.length });
       }
     };
+    const startLate = (value: unknown) => {
+      if (!startPending || this.closed) return;
+      startPending = false;
+      clearTimeout(this.retryTimer);
+      void this.start(store, value, true);
+    };
     this.unsubscribe = store.onChange((value) => {
-      if (startPending) {
-        startPending = false;
-        void this.start(store, value, true);
-      } else if (starting) {
-        heardWhileStarting = { value };
-      } else {
-        hear(value);
-      }
+      if (startPending) startLate(value);
+      else if (starting) heardWhileStarting = { value };
+      else hear(value);
     });
     let stored: unknown;
     try {
@@ -117,7 +125,15 @@ export class LivePolicyEngine implements PolicyEngine {
     } catch (error) {
       startPending = true;
       starting = false;
-      this.logger.warn('could not load stored policies; using the configured ones', { error: (error as Error).message });
+      this.logger.warn('could not load stored policies; using the configured ones until the store answers', { error: (error as Error).message });
+      const retry = () => {
+        this.retryTimer = setTimeout(() => {
+          if (!startPending || this.closed) return;
+          store.load().then(startLate, retry);
+        }, START_RETRY_MS);
+        this.retryTimer.unref();
+      };
+      retry();
       return;
     }
     const saved = await this.start(store, stored, false);
@@ -126,30 +142,32 @@ export class LivePolicyEngine implements PolicyEngine {
     if (heardWhileStarting && !saved) hear(heardWhileStarting.value);
   }
 
-  /** `late`: the store could not be read at start, and this is the first document heard since. */
-  /** Resolves true when it saved the file's rules for the fleet. */
-  private async start(store: RuleStore<StoredPolicies>, stored: unknown, late: boolean): Promise<boolean> {
-    let current: StoredPolicies | undefined;
-    let unreadable = false;
-    if (stored !== undefined) {
+  /**
+   * `late`: the store could not be read at start, and this is the first document read since.
+   * Resolves true when it saved the file's rules for the fleet.
+   */
+  private async start(store: RuleStore<StoredPolicies>, value: unknown, late: boolean): Promise<boolean> {
+    let stored: StoredAtStart = { doc: undefined, unreadable: false };
+    if (value !== undefined) {
       try {
-        current = decodeStored(stored);
+        stored = { doc: decodeStored(value) };
       } catch (error) {
-        unreadable = true;
-        this.logger.warn('stored policies are unreadable; replacing them with the configured ones', { error: (error as Error).message });
+        stored = { doc: undefined, unreadable: true };
+        const outcome = this.config.replaceFleetRules ? 'replacing them with the configured ones (--replace-fleet-rules)' : 'using the configured ones in this process, leaving the store as it is';
+        this.logger.warn(`stored policies are unreadable; ${outcome}`, { error: (error as Error).message });
       }
     }
-    const decision = startingRules(this.config.policies, current, this.config.rules);
+    const decision = startingRules(this.config.policies, stored, this.config.rules, this.config.replaceFleetRules);
     this.atStart =
-      decision.use === 'file'
-        ? { from: 'config', reason: unreadable ? 'stored rules unreadable' : decision.reason }
+      decision.use !== 'stored'
+        ? { from: 'config', reason: decision.reason }
         : sameRules(decision.doc.rules, this.config.policies) && sameUrlRules(decision.doc.urlRules ?? [], this.config.rules)
           ? { from: 'config', reason: 'same as stored' }
-          : { from: 'store' };
+          : { from: 'store', reason: decision.reason };
     this.apply(decision.doc.rules, decision.doc.seed, decision.doc.urlRules ?? []);
     // The start-up line (cli/serve.ts) reports the decision; one made after it was printed is logged here.
-    if (late) this.logger.info('policies chosen now that the store answers', { from: this.atStart.from, clients: this.rules.clients.length, hosts: this.rules.hosts.length });
-    if (decision.use === 'stored') return false;
+    if (late) this.logger.info('policies chosen now that the store answers', { ...this.atStart, clients: this.rules.clients.length, hosts: this.rules.hosts.length, urlRules: this.crawlRules.length });
+    if (decision.use !== 'file') return false;
     try {
       await store.save(decision.doc);
       return true;
@@ -180,6 +198,8 @@ export class LivePolicyEngine implements PolicyEngine {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
     this.unsubscribe();
   }
 }

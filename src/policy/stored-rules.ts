@@ -1,6 +1,7 @@
 // The document the RuleStore holds for the fleet: the live rules (policies, and the URL rules
-// for crawls as `urlRules`) plus the seed, a hash of the config-file rules they grew from. Decides, at start, whether the stored rules (with their
-// run-time changes) or the config file's rules win. Pure; the I/O is engine.ts's.
+// for crawls as `urlRules`) plus the seed, a hash of the config-file rules they grew from.
+// Decides, at start, whether the stored rules (with their run-time changes) or the config
+// file's rules win. Pure; the I/O is engine.ts's.
 import { createHash } from 'node:crypto';
 import { parseCrawlRules } from '../config/rules-schema.js';
 import { expectObject, parsePolicies, parseString } from '../config/schema.js';
@@ -37,14 +38,43 @@ export function decodeStored(value: unknown): StoredPolicies {
   };
 }
 
-export type StartDecision = { use: 'stored'; doc: StoredPolicies } | { use: 'file'; doc: StoredPolicies; reason: 'none stored' | 'config file changed' };
+/** Whether a configuration names any rules (policies or URL rules) it could seed the fleet with. */
+export function namesRules(fileRules: PolicyRules, fileUrlRules: readonly CrawlRule[] = []): boolean {
+  return fileRules.clients.length > 0 || fileRules.hosts.length > 0 || Object.keys(fileRules.default).length > 0 || fileUrlRules.length > 0;
+}
+
+/** What the store holds at start: a document, nothing, or something this version cannot read. */
+export type StoredAtStart = { doc: StoredPolicies } | { doc: undefined; unreadable: boolean };
 
 /**
- * At start: the stored rules win when they were seeded from these same file rules (they hold the
- * run-time changes); otherwise the file's rules are saved for the whole fleet.
+ * Which rules a proxy starts with, and whether it writes them for the fleet.
+ * - `stored`: the fleet's, unchanged: seeded from these same file rules (`same seed`: they hold the
+ *   run-time changes), or from other ones while this configuration names none (`adopted`) or
+ *   differs without --replace-fleet-rules (`config differs`).
+ * - `file`: the file's, written for the fleet: none stored (`seeded`), or --replace-fleet-rules
+ *   (`replaced`).
+ * - `local`: the file's, in this process only: nothing to seed (no rules, none stored), or the
+ *   stored document is unreadable and no flag says to overwrite it (a newer version may have
+ *   written it).
  */
-export function startingRules(fileRules: PolicyRules, stored: StoredPolicies | undefined, fileUrlRules: CrawlRule[] = []): StartDecision {
+export type StartDecision =
+  | { use: 'stored'; doc: StoredPolicies; reason: 'same seed' | 'adopted' | 'config differs' }
+  | { use: 'file'; doc: StoredPolicies; reason: 'seeded' | 'replaced' }
+  | { use: 'local'; doc: StoredPolicies; reason: 'nothing to seed' | 'stored rules unreadable' };
+
+/**
+ * Consul's bootstrap rule ("first writer seeds, later ones adopt"): fleet state is replaced only
+ * when asked (`replace`, --replace-fleet-rules), never by a configuration that names no rules.
+ */
+export function startingRules(fileRules: PolicyRules, stored: StoredAtStart, fileUrlRules: CrawlRule[] = [], replace = false): StartDecision {
   const seed = seedOf(fileRules, fileUrlRules);
-  if (stored && stored.seed === seed) return { use: 'stored', doc: stored };
-  return { use: 'file', doc: { rules: fileRules, ...(fileUrlRules.length && { urlRules: fileUrlRules }), seed }, reason: stored ? 'config file changed' : 'none stored' };
+  const fileDoc: StoredPolicies = { rules: fileRules, ...(fileUrlRules.length && { urlRules: fileUrlRules }), seed };
+  const named = namesRules(fileRules, fileUrlRules);
+  if (stored.doc === undefined) {
+    if (stored.unreadable) return replace ? { use: 'file', doc: fileDoc, reason: 'replaced' } : { use: 'local', doc: fileDoc, reason: 'stored rules unreadable' };
+    return named ? { use: 'file', doc: fileDoc, reason: 'seeded' } : { use: 'local', doc: fileDoc, reason: 'nothing to seed' };
+  }
+  if (stored.doc.seed === seed) return { use: 'stored', doc: stored.doc, reason: named ? 'same seed' : 'adopted' };
+  if (replace) return { use: 'file', doc: fileDoc, reason: 'replaced' };
+  return { use: 'stored', doc: stored.doc, reason: named ? 'config differs' : 'adopted' };
 }

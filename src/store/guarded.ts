@@ -100,6 +100,11 @@ class GuardedLock implements FillLock {
     if (this.released) return Promise.resolve();
     return this.breaker.call('release', () => this.inner.release());
   }
+
+  renew(ttlMs: number): Promise<boolean> {
+    if (this.released) return Promise.resolve(false);
+    return this.breaker.call('renewFill', () => this.inner.renew(ttlMs));
+  }
 }
 
 class Breaker {

@@ -122,13 +122,19 @@ export interface StoreObserver {
 export interface FillLock {
   /** Resolves at once when the lock is already released (also by EntryStore.refresh). */
   release(): Promise<void>;
+  /**
+   * Extend the lock to `ttlMs` from now, if this holder still has it: false once it expired or
+   * was released. The holder renews a short lease while its fill runs, so a holder that dies
+   * (SIGKILL, a lost host) frees the key within one lease.
+   */
+  renew(ttlMs: number): Promise<boolean>;
   /** True once released, when the store can tell (a Redis refresh releases its lock along). */
   readonly released?: boolean;
 }
 
 /** Cross-worker request collapsing: at most one holder of a key's fill lock at a time. */
 export interface Coordination {
-  /** Take the fill lock for `key` for at most `ttlMs`, or null when another holder has it. */
+  /** Take the fill lock for `key` for `ttlMs` (a lease: see FillLock.renew), or null when another holder has it. */
   acquireFill(key: string, ttlMs: number): Promise<FillLock | null>;
   /** Whether some holder currently has the fill lock for `key`. */
   isFilling(key: string): Promise<boolean>;

@@ -61,6 +61,21 @@ describe('bad flags: one line naming the flag, exit 2', () => {
     await expectUsageError(['sevre'], '"sevre": unknown argument; see etag-proxy --help');
   });
 
+  it('a store URL that cannot be one names --store and what was expected (not "cannot start: Invalid URL")', async () => {
+    await expectUsageError(['--port', '0', '--store', 'redis://h:notaport/0'], '--store: expected a URL such as redis://host:6379/0 (the port a number from 1 to 65535), got "redis://h:notaport/0"');
+    await expectUsageError(['--port', '0', '--store', 'redis://:secret@h:6379/db'], '--store: expected a database number after the port (/0, /1, …), got "redis://:***@h:6379/db"');
+    await expectUsageError(['--port', '0', '--store', 'redis+cluster://a:7000,b:notaport'], '--store: expected host:port in the seed list, got "b:notaport" (redis+cluster://a:7000,b:notaport)');
+  });
+
+  it('a --log-file that cannot hold a log (under /proc or /sys) is one line and exit 2, at once, not a hang', async () => {
+    const started = Date.now();
+    await expectUsageError(['--port', '0', '--log-file', '/proc/etag-proxy-test/proxy.log'], '--log-file: cannot open /proc/etag-proxy-test/proxy.log for appending: /proc is on procfs, not a filesystem for logs');
+    await expectUsageError(['--port', '0', '--log-file', '/proc/self/status'], '--log-file: cannot open /proc/self/status for appending: /proc/self is on procfs, not a filesystem for logs');
+    await expectUsageError(['--port', '0', '--log-file', '/sys/kernel/etag-proxy.log'], '--log-file: cannot open /sys/kernel/etag-proxy.log for appending: /sys/kernel is on sysfs, not a filesystem for logs');
+    // Three starts of the CLI: seconds on a loaded machine; the hang it replaces never ended.
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
   it('the last of a repeated flag wins, and is validated', async () => {
     await expectUsageError(['--port', '1', '--port', 'x'], '--port: expected an integer from 0 to 65535, got "x"');
   });
@@ -156,7 +171,7 @@ describe('the start-up line', () => {
       }
     });
 
-    it('says when rules stored in Redis (changed at run time) override the config file, and when an edited file replaces them', async () => {
+    it('says when rules stored in Redis (changed at run time) override the config file, when an edited file is kept out, and when it replaces them', async () => {
       const config = join(tmp, 'redis-rules.yaml');
       writeFileSync(config, 'policies:\n  clients:\n    - { match: from-file, validators: isolate }\n');
       const adminPort = await freePort();
@@ -181,9 +196,33 @@ describe('the start-up line', () => {
       const third = startCli(args);
       try {
         await third.waitFor('listening on');
-        expect(third.output()).toContain('"rules":"client from-file: pass","rulesFrom":"config file (it changed: replaces the stored rules)"');
+        expect(third.output()).toContain(
+          `"rules":"client from-file: isolate; client scraper-7: strip","rulesFrom":"store (the fleet's, kept: the config file's differ; --replace-fleet-rules replaces them)"`,
+        );
       } finally {
         await third.stop();
+      }
+      const fourth = startCli([...args, '--replace-fleet-rules']);
+      try {
+        await fourth.waitFor('listening on');
+        expect(fourth.output()).toContain(`"rules":"client from-file: pass","rulesFrom":"config file (--replace-fleet-rules: replaces the fleet's rules)"`);
+      } finally {
+        await fourth.stop();
+      }
+      // Started without --config, a proxy adopts the fleet's rules and leaves them in the store.
+      const bare = startCli(['--port', '0', '--store', redis.url, '--namespace', namespace]);
+      try {
+        await bare.waitFor('listening on');
+        expect(bare.output()).toContain(`"rules":"client from-file: pass","rulesFrom":"store (adopted the fleet's: this proxy's configuration names no rules)"`);
+      } finally {
+        await bare.stop();
+      }
+      const after = startCli(args);
+      try {
+        await after.waitFor('listening on');
+        expect(after.output()).toContain('"rules":"client from-file: pass","rulesFrom":"config file"');
+      } finally {
+        await after.stop();
       }
     });
   });

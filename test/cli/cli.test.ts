@@ -106,6 +106,10 @@ describe('help', () => {
     expect(res.code).toBe(0);
     for (const name of [...Object.keys(OPTIONS), 'config']) expect(res.stdout, name).toContain(`--${name}`);
     expect(res.stdout).toContain('etag-proxy policy');
+    // --workers runs with the memory store too (README: Workers with the memory store).
+    const workers = res.stdout.slice(res.stdout.indexOf('--workers'), res.stdout.indexOf('--max-connections')).replace(/\s+/g, ' ');
+    expect(workers).toContain('with the memory store each keeps its own cache');
+    expect(workers).not.toMatch(/needs a Redis/);
   });
 
   it('policy --help lists list, set and delete; policy set --help the admin options', async () => {

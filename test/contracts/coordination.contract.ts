@@ -109,6 +109,36 @@ export function coordinationContract(name: string, make: () => Promise<Coordinat
         expect(await subject.coordination.isFilling(key)).toBe(true);
         expect(await subject.coordination.acquireFill(key, 5000)).toBeNull();
       });
+
+      it('a holder that renews its lease keeps the key past the first lease; once it stops, the key frees within a lease', async () => {
+        const key = freshKey('lock');
+        const lock = await subject.coordination.acquireFill(key, 300);
+        expect(lock).not.toBeNull();
+        for (let i = 0; i < 4; i++) {
+          await delay(150);
+          expect(await lock!.renew(300)).toBe(true);
+        }
+        // 600 ms in: well past the first lease, still held.
+        expect(await subject.coordination.isFilling(key)).toBe(true);
+        expect(await subject.coordination.acquireFill(key, 300)).toBeNull();
+        await delay(450);
+        expect(await subject.coordination.isFilling(key)).toBe(false);
+      });
+
+      it('a renewal after the lease lapsed (or after release) extends nothing, and never the next holder’s lock', async () => {
+        const key = freshKey('lock');
+        const first = await subject.coordination.acquireFill(key, 200);
+        await delay(350);
+        const second = await subject.coordination.acquireFill(key, 200);
+        expect(second).not.toBeNull();
+        expect(await first!.renew(5000)).toBe(false);
+        await delay(350);
+        expect(await subject.coordination.isFilling(key)).toBe(false);
+        const third = await subject.coordination.acquireFill(key, 5000);
+        await third!.release();
+        expect(await third!.renew(5000)).toBe(false);
+        expect(await subject.coordination.isFilling(key)).toBe(false);
+      });
     });
 
     describe('validator ledger', () => {

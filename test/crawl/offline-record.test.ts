@@ -94,6 +94,26 @@ describe('--record, then --offline with the origin stopped', () => {
     expect(post.status).toBe(504);
   });
 
+  it('--record with no crawl rule says detail=recorded, never rule-override: not when storing, not on the replay', async () => {
+    const clock = fakeClock();
+    const backend = createMemoryBackend<StoredPolicies>({ cacheSizeBytes: 16 * 1024 * 1024, now: clock.now });
+    const origin = await crawlSite();
+    const recorder = await proxyWith({ record: true }, backend, clock);
+    for (const [path, headers] of [['/no-store', {}], ['/private', { 'x-proxy-client': 'alice', cookie: 'alice' }]] as const) {
+      const stored = await viaProxy(recorder.url, `${origin.url}${path}`, { headers });
+      expect(stored.headers['cache-status'], path).toMatch(/stored.*detail=recorded/);
+      expect(stored.headers['cache-status'], path).not.toContain('rule-override');
+    }
+    const replay = await proxyWith({ offline: true }, backend, clock);
+    const hit = await viaProxy(replay.url, `${origin.url}/no-store`);
+    expect(hit.text).toBe('no-store!');
+    expect(hit.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(hit.headers['cache-status']).not.toContain('rule-override');
+    // A rule that names the override still says so, recording or not.
+    const ruled = await proxyWith({ record: true, rules: parseCrawlRules('rules', [{ match: { host: '*', path: '/no-cache' }, override: ['no-cache'], defaultTtl: '1h' }]) }, backend, clock);
+    expect((await viaProxy(ruled.url, `${origin.url}/no-cache`)).headers['cache-status']).toContain('rule-override');
+  });
+
   it('without --record the same crawl leaves the no-store page unrecorded', async () => {
     const clock = fakeClock();
     const backend = createMemoryBackend<StoredPolicies>({ cacheSizeBytes: 16 * 1024 * 1024, now: clock.now });

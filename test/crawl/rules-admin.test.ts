@@ -195,8 +195,11 @@ describe('URL rules across a fleet on one Redis', () => {
     expect(await originRequestsFor(restarted.proxy)).toBe(1);
     expect(((await call(restarted.admin, 'GET', '/policies')).json['policies'] as { clients: unknown[] }).clients).toHaveLength(1);
 
-    // A changed config file replaces the stored rules for the fleet, as with policies.
-    const deployed = await fleet(namespace, { rules: parseCrawlRules('rules', [{ match: { host: 'new.example' }, sortQuery: true }]) });
+    // A changed config file keeps the fleet's rules, as with policies; --replace-fleet-rules replaces them.
+    const newRules = parseCrawlRules('rules', [{ match: { host: 'new.example' }, sortQuery: true }]);
+    const kept = await fleet(namespace, { rules: newRules });
+    expect(((await call(kept.admin, 'GET', '/rules')).json['rules'] as unknown[]).length).toBe(2);
+    const deployed = await fleet(namespace, { rules: newRules, replaceFleetRules: true });
     expect((await call(deployed.admin, 'GET', '/rules')).json).toEqual({ rules: [{ match: { host: 'new.example' }, sortQuery: true }] });
     expect(await originRequestsFor(deployed.proxy)).toBe(2);
   });

@@ -132,6 +132,20 @@ describe('GET /metrics (Prometheus text exposition 0.0.4)', () => {
     });
   });
 
+  it('counts the help page (GET / on the proxy port) as a bypass, not an error; an unknown page of the proxy stays an error', async () => {
+    const { admin, proxy } = await start();
+    const help = await fetch(`${proxy.url}/`);
+    expect(help.status).toBe(200);
+    await help.arrayBuffer();
+    const { families } = await scrape(admin);
+    expect(sampleValue(families, 'etag_proxy_requests_total', { outcome: 'error' })).toBe(0);
+    expect(sampleValue(families, 'etag_proxy_requests_total', { outcome: 'bypass' })).toBe(1);
+    const missing = await fetch(`${proxy.url}/nothing-here`);
+    expect(missing.status).toBe(404);
+    await missing.arrayBuffer();
+    expect(sampleValue((await scrape(admin)).families, 'etag_proxy_requests_total', { outcome: 'error' })).toBe(1);
+  });
+
   it('counts the memory store entries and bytes it holds', async () => {
     const { admin, proxy } = await start();
     await viaProxy(proxy.url, `${origin.url}/other`);

@@ -112,6 +112,26 @@ describe('Redis outage', () => {
     expect(logger.count('store up')).toBe(1);
   });
 
+  it('a Redis unreachable at start is said at start and again periodically until it answers, then no more', async () => {
+    server = await startOwnRedisServer();
+    await server.kill();
+    const logger = recordingLogger();
+    backend = await createRedisBackend({ url: server.url, namespace: testNamespace('outage-loud'), storeTimeoutMs: STORE_TIMEOUT_MS, logger, unreachableWarningMs: 200 });
+    expect(logger.count('store unreachable at start: serving without a cache until it answers')).toBe(1);
+    // A proxy reads its rules at start: the breaker opens, and logs "store up" once Redis answers.
+    expect((await timed(() => backend!.rules.load())).ok).toBe(false);
+    await delay(700);
+    const again = 'store still unreachable: nothing is cached until it answers';
+    expect(logger.count(again)).toBeGreaterThanOrEqual(2);
+
+    await server.restart();
+    expect(await untilUsable(backend, 5000)).toBeLessThan(5000);
+    const said = logger.count(again);
+    await delay(600);
+    expect(logger.count(again)).toBe(said);
+    expect(logger.count('store up')).toBe(1);
+  });
+
   it('settles every call within the deadline when Redis dies mid-traffic, and logs down and up once', async () => {
     server = await startOwnRedisServer();
     const logger = recordingLogger();

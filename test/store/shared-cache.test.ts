@@ -1,6 +1,9 @@
 // Issue 3 on the wire: several proxy instances, one Redis, one set of entries and validators.
 // Each test file uses its own namespace and removes only its own keys.
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -90,6 +93,60 @@ describe('one cache shared by proxy instances through Redis', () => {
     const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => viaProxy(i % 2 ? a.url : b.url, `${o.url}/slow`)));
     expect(responses.every((r) => r.status === 200 && r.text === 'slow')).toBe(true);
     expect(o.requestsTo('/slow')).toHaveLength(1);
+  });
+
+  it('a proxy killed mid-fill holds its URL for at most the fill lease: the other proxy answers within a couple of seconds, from the origin', async () => {
+    let first = true;
+    const o = await origin({
+      // The first request (the killed proxy's fill) never gets an answer; later ones get one at once.
+      '/fill': (_q, res) => {
+        if (first) return void (first = false);
+        res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain' }).end('filled by the survivor');
+      },
+    });
+    const namespace = testNamespace('killed-filler');
+    namespaces.push(namespace);
+    // The filler is a process of its own, so SIGKILL leaves its lock behind as a crash would.
+    const filler = fork(fileURLToPath(new URL('../fixtures/proxy-process.ts', import.meta.url)), [], {
+      execArgv: ['--import', fileURLToPath(new URL('../fixtures/register-ts.mjs', import.meta.url))],
+      env: { ...process.env, PROXY_CONFIG: JSON.stringify({ store: redis.url, namespace, storeTimeoutMs: 5000 }) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    try {
+      const [hello] = (await once(filler, 'message')) as [{ port: number }];
+      const survivor = await startProxy({ store: redis.url, namespace, storeTimeoutMs: 5000 });
+      running.push(survivor);
+      viaProxy(`http://127.0.0.1:${hello.port}`, `${o.url}/fill`).catch(() => {}); // cut by the kill
+      const deadline = Date.now() + 10_000;
+      while (o.requestsTo('/fill').length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(o.requestsTo('/fill')).toHaveLength(1);
+      filler.kill('SIGKILL');
+      await once(filler, 'exit');
+
+      const started = Date.now();
+      const answer = await viaProxy(survivor.url, `${o.url}/fill`);
+      // The lease is 2 s (FILL_LEASE_MS); before it, the lock lasted --upstream-timeout + 1 s (31 s).
+      expect(Date.now() - started).toBeLessThan(4000);
+      expect(answer.status).toBe(200);
+      expect(answer.text).toBe('filled by the survivor');
+      expect(o.requestsTo('/fill')).toHaveLength(2);
+    } finally {
+      if (filler.exitCode === null && filler.signalCode === null) filler.kill('SIGKILL');
+    }
+  });
+
+  it('a live leader keeps its URL past the lease: a fill slower than the lease is still one origin request', async () => {
+    const o = await origin({
+      '/slow-fill': (_q, res) => void setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '9' }).end('slow fill'), 3500),
+    });
+    const { a, b } = await twoProxies();
+    const leader = viaProxy(a.url, `${o.url}/slow-fill`);
+    while (o.requestsTo('/slow-fill').length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    const follower = viaProxy(b.url, `${o.url}/slow-fill`);
+    const [x, y] = await Promise.all([leader, follower]);
+    expect([x.text, y.text]).toEqual(['slow fill', 'slow fill']);
+    expect(y.headers['cache-status']).toContain('collapsed');
+    expect(o.requestsTo('/slow-fill')).toHaveLength(1);
   });
 
   it('returns binary bodies (random bytes, 0 bytes, 10 MB) byte-identical through the other instance', async () => {

@@ -13,6 +13,8 @@ interface Service {
   command?: string[] | string;
   ports?: string[];
   environment?: Record<string, string>;
+  healthcheck?: { test?: string[] };
+  depends_on?: string[] | Record<string, { condition?: string }>;
 }
 
 const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service> };
@@ -40,6 +42,13 @@ describe('docker-compose.yml', () => {
     expect(published.length).toBeGreaterThan(0);
     for (const port of published) expect(port).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
     expect(compose.services['redis']!.ports).toBeUndefined();
+  });
+
+  it('starts every proxy only once Redis answers PING (a healthcheck, and depends_on: service_healthy)', () => {
+    expect(compose.services['redis']!.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    for (const [name, service] of proxies) {
+      expect(service.depends_on, name).toMatchObject({ redis: { condition: 'service_healthy' } });
+    }
   });
 
   it('requires the admin token from ETAG_PROXY_ADMIN_TOKEN wherever the admin API runs', () => {

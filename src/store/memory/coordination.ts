@@ -4,25 +4,32 @@ import { EventEmitter } from 'node:events';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
 
 export class MemoryCoordination implements Coordination {
-  private readonly locks = new Map<string, number>();
+  /** key → its holder's lease; a holder knows its own by identity. */
+  private readonly locks = new Map<string, { expires: number }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
   async acquireFill(key: string, ttlMs: number): Promise<FillLock | null> {
     const held = this.locks.get(key);
-    if (held !== undefined && held > this.now()) return null;
-    const expires = this.now() + ttlMs;
-    this.locks.set(key, expires);
+    if (held !== undefined && held.expires > this.now()) return null;
+    const lease = { expires: this.now() + ttlMs };
+    this.locks.set(key, lease);
+    const holds = () => this.locks.get(key) === lease && lease.expires > this.now();
     return {
       release: async () => {
-        if (this.locks.get(key) === expires) this.locks.delete(key);
+        if (this.locks.get(key) === lease) this.locks.delete(key);
+      },
+      renew: async (renewMs) => {
+        if (!holds()) return false;
+        lease.expires = this.now() + renewMs;
+        return true;
       },
     };
   }
 
   async isFilling(key: string): Promise<boolean> {
     const held = this.locks.get(key);
-    return held !== undefined && held > this.now();
+    return held !== undefined && held.expires > this.now();
   }
 }
 

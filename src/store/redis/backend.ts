@@ -5,7 +5,8 @@ import { ErrorReply } from '@redis/client';
 import type { Logger } from '../../observe/log.js';
 import { guardBackend } from '../guarded.js';
 import type { Backend } from '../types.js';
-import { connectRedis } from './connect.js';
+import { redactUrl } from '../../observe/redact.js';
+import { connectRedis, type RedisConnection } from './connect.js';
 import { RedisCoordination, RedisLedger, RedisRuleStore } from './coordination.js';
 import { RedisChangeLog } from './change-log.js';
 import { DEFAULT_NEAR_CACHE_BYTES, RedisEntryStore } from './entry-store.js';
@@ -23,6 +24,8 @@ export interface RedisBackendOptions {
    * 0 turns it off.
    */
   nearCacheBytes?: number;
+  /** How often a proxy that has never reached Redis says so again (default UNREACHABLE_WARNING_MS). */
+  unreachableWarningMs?: number;
 }
 
 // Error replies that mean "this server cannot serve right now" rather than "this command is wrong".
@@ -37,6 +40,26 @@ export function isRedisOutage(err: unknown): boolean {
   return !(err instanceof SyntaxError);
 }
 
+/** How often a proxy that has never reached Redis says so again. */
+export const UNREACHABLE_WARNING_MS = 30_000;
+
+/**
+ * Redis unreachable at start: a proxy that serves but never caches must say so, at start and
+ * every UNREACHABLE_WARNING_MS until it connects (the breaker then logs "store up" once).
+ */
+function warnUntilConnected(redis: RedisConnection, options: RedisBackendOptions): () => void {
+  const since = Date.now();
+  const store = redactUrl(options.url);
+  const warn = (msg: string) => options.logger.warn(msg, { store, reason: redis.lastError ?? 'no answer yet', ...(msg !== UNREACHABLE && { downForS: Math.round((Date.now() - since) / 1000) }) });
+  warn(UNREACHABLE);
+  const timer = setInterval(() => (redis.ready ? clearInterval(timer) : warn('store still unreachable: nothing is cached until it answers')), options.unreachableWarningMs ?? UNREACHABLE_WARNING_MS);
+  timer.unref();
+  redis.onReady(() => clearInterval(timer));
+  return () => clearInterval(timer);
+}
+
+const UNREACHABLE = 'store unreachable at start: serving without a cache until it answers';
+
 export async function createRedisBackend<Rules>(options: RedisBackendOptions): Promise<Backend<Rules>> {
   const { logger, namespace } = options;
   const redis = connectRedis({ url: options.url, logger });
@@ -45,6 +68,7 @@ export async function createRedisBackend<Rules>(options: RedisBackendOptions): P
   let waited: NodeJS.Timeout | undefined;
   await Promise.race([redis.firstAttempt, new Promise<void>((resolve) => (waited = setTimeout(resolve, Math.max(options.storeTimeoutMs, 250))))]);
   clearTimeout(waited);
+  const stopWarning = redis.ready ? () => {} : warnUntilConnected(redis, options);
 
   const entries = new RedisEntryStore(redis, namespace, { nearCacheBytes: options.nearCacheBytes ?? DEFAULT_NEAR_CACHE_BYTES });
   const rules = new RedisRuleStore<Rules>(redis, namespace, logger);
@@ -56,6 +80,7 @@ export async function createRedisBackend<Rules>(options: RedisBackendOptions): P
     rules,
     changes: new RedisChangeLog(redis, namespace),
     close: async () => {
+      stopWarning();
       await rules.close();
       await entries.close();
       await redis.close();

@@ -26,28 +26,21 @@ export class RedisChangeLog implements ChangeLog {
   ) {
     this.fleetKey = `${namespace}:changes`;
     this.appendedChannel = `${namespace}:changes-appended`;
-    // Nudges published while this process was cut off from Redis were lost: a reconnect is one.
-    redis.onReady(() => {
-      if (!this.watchers.size) return;
-      this.subscribeOnce();
-      this.nudge(undefined);
-    });
   }
 
   private nudge(id: string | undefined): void {
     for (const watcher of this.watchers) watcher(id);
   }
 
-  /** Once per process whatever the number of watchers (trap 4); kept until the connection closes. */
+  /**
+   * Once per process whatever the number of watchers (trap 4). The connection keeps it across
+   * reconnects; each time it is (re)made, the watchers read once more: nudges published while this
+   * process was cut off from Redis were lost.
+   */
   private subscribeOnce(): void {
     if (this.subscribed) return;
     this.subscribed = true;
-    this.redis.subscribe(this.appendedChannel, (id) => this.nudge(id)).then(
-      // Anything appended before the subscription took hold: read once more.
-      () => this.nudge(undefined),
-      // Redis is down: the next reconnect (onReady above) subscribes again.
-      () => void (this.subscribed = false),
-    );
+    this.redis.subscribe(this.appendedChannel, (id) => this.nudge(id), () => this.nudge(undefined));
   }
 
   watch(listener: (id?: string) => void): () => void {

@@ -5,6 +5,9 @@
 import { createClient, createCluster } from '@keyv/redis';
 import { RESP_TYPES } from '@redis/client';
 import type { Logger } from '../../observe/log.js';
+import { parseClusterUrl, type ClusterSeeds } from './url.js';
+
+export { parseClusterUrl } from './url.js';
 
 export type RedisArg = string | Buffer;
 
@@ -21,12 +24,20 @@ export interface RedisConnection {
    * walk. In a cluster the cursor also names the master being walked ("<node>:<cursor>").
    */
   scan(cursor: string, match: string, count: number): Promise<{ cursor: string; keys: string[] }>;
-  /** Subscribe on the subscriber connection; resubscribes by itself after a reconnect. */
-  subscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  /**
+   * Subscribe on the subscriber connection. Never fails: while Redis is down the subscription
+   * waits for it, and after a reconnect it is made again. `onSubscribed` runs each time it is
+   * (re)established, so the caller can read what it missed meanwhile.
+   */
+  subscribe(channel: string, listener: (message: string) => void, onSubscribed: () => void): void;
   /** Called each time the command connection (re)connects: a hint that a probe may succeed. */
   onReady(listener: () => void): void;
   /** Settles on the first connection attempt's outcome (ready or failed), never rejects. */
   readonly firstAttempt: Promise<void>;
+  /** Whether the command connection is up now. */
+  readonly ready: boolean;
+  /** Why the last connection attempt failed, for the log; undefined once connected. */
+  readonly lastError: string | undefined;
   close(): Promise<void>;
 }
 
@@ -94,19 +105,26 @@ function connectSingle(options: ConnectOptions): RedisConnection {
   // node-redis errors would crash the process; the state change itself is logged by guarded.ts.
   let settleFirst: () => void = () => {};
   const firstAttempt = new Promise<void>((resolve) => (settleFirst = resolve));
+  let lastError: string | undefined;
   base.on('error', (err: unknown) => {
+    lastError = describeError(err);
     settleFirst();
-    logger.debug('redis connection error', { error: describeError(err) });
+    logger.debug('redis connection error', { error: lastError });
   });
   subscriber.on('error', (err: unknown) => logger.debug('redis subscriber error', { error: describeError(err) }));
   const readyListeners: Array<() => void> = [];
   base.on('ready', () => {
+    lastError = undefined;
     settleFirst();
     for (const listener of readyListeners) listener();
   });
   // connect() keeps retrying until Redis answers, so it is never awaited: creation must not block.
   base.connect().catch((err: unknown) => logger.debug('redis connect stopped', { error: describeError(err) }));
   subscriber.connect().catch((err: unknown) => logger.debug('redis subscriber connect stopped', { error: describeError(err) }));
+  // node-redis restores a subscription it made before its 'ready'; one that failed (Redis down
+  // at start) is made again here.
+  const subscriptions = new Subscriptions((channel, listener) => subscriber.subscribe(channel, (message: string) => listener(message)), logger);
+  subscriber.on('ready', () => subscriptions.connected());
 
   return {
     command: (_key, args) => client.sendCommand(args, BUFFER_OPTIONS),
@@ -121,14 +139,72 @@ function connectSingle(options: ConnectOptions): RedisConnection {
       return multi.execAsPipeline();
     },
     scan: async (cursor, match, count) => scanReply(await client.sendCommand(['SCAN', cursor, 'MATCH', match, 'COUNT', String(count)], BUFFER_OPTIONS)),
-    subscribe: (channel, listener) => subscriber.subscribe(channel, (message: string) => listener(message)),
+    subscribe: (channel, listener, onSubscribed) => subscriptions.add(channel, listener, onSubscribed),
     onReady: (listener) => readyListeners.push(listener),
     firstAttempt,
+    get ready() {
+      return base.isReady;
+    },
+    get lastError() {
+      return lastError;
+    },
     close: async () => {
       readyListeners.length = 0;
+      subscriptions.close();
       await Promise.allSettled([closeClient(base), closeClient(subscriber)]);
     },
   };
+}
+
+interface Subscription {
+  listener: (message: string) => void;
+  onSubscribed: () => void;
+  state: 'wanted' | 'subscribing' | 'subscribed';
+}
+
+/** The channels this process listens on, and which of them the server knows of yet. */
+class Subscriptions {
+  private readonly channels = new Map<string, Subscription>();
+  private closed = false;
+
+  constructor(
+    private readonly subscribe: (channel: string, listener: (message: string) => void) => Promise<unknown>,
+    private readonly logger: Logger,
+  ) {}
+
+  add(channel: string, listener: (message: string) => void, onSubscribed: () => void): void {
+    const subscription: Subscription = { listener, onSubscribed, state: 'wanted' };
+    this.channels.set(channel, subscription);
+    this.attempt(channel, subscription);
+  }
+
+  /** The connection is (again) ready: made subscriptions were restored, failed ones are retried. */
+  connected(): void {
+    for (const [channel, subscription] of this.channels) {
+      if (subscription.state === 'subscribed') subscription.onSubscribed();
+      else this.attempt(channel, subscription);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.channels.clear();
+  }
+
+  private attempt(channel: string, subscription: Subscription): void {
+    if (subscription.state !== 'wanted' || this.closed) return;
+    subscription.state = 'subscribing';
+    this.subscribe(channel, subscription.listener).then(
+      () => {
+        subscription.state = 'subscribed';
+        if (!this.closed) subscription.onSubscribed();
+      },
+      (err: unknown) => {
+        subscription.state = 'wanted';
+        this.logger.debug('redis subscribe failed; tried again when the connection is ready', { channel, error: describeError(err) });
+      },
+    );
+  }
 }
 
 function scanReply(reply: unknown): { cursor: string; keys: string[] } {
@@ -145,39 +221,6 @@ async function closeClient(client: { close(): Promise<void>; destroy(): void; is
   } finally {
     clearTimeout(timer);
   }
-}
-
-interface ClusterSeeds {
-  tls: boolean;
-  username?: string;
-  password?: string;
-  nodes: Array<{ host: string; port: number }>;
-}
-
-/** `redis+cluster://[user:pass@]h1:p1,h2:p2` → the seed nodes; undefined for any other URL. */
-export function parseClusterUrl(url: string): ClusterSeeds | undefined {
-  const match = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/i.exec(url);
-  if (!match) return undefined;
-  const [, scheme = '', userinfo, hostList = ''] = match;
-  const nodes = hostList.split(',').map((hostPort) => {
-    const at = hostPort.lastIndexOf(':');
-    const host = (at > 0 ? hostPort.slice(0, at) : hostPort).replace(/^\[|\]$/g, '');
-    const port = at > 0 ? Number(hostPort.slice(at + 1)) : 6379;
-    if (!host || !Number.isInteger(port) || port <= 0 || port > 65535) {
-      throw new Error(`redis cluster url: expected host:port in the seed list, got "${hostPort}"`);
-    }
-    return { host, port };
-  });
-  // Same reading as node-redis gives `redis://user:pass@host`: a username, a password, or both.
-  const colon = userinfo?.indexOf(':') ?? -1;
-  const username = userinfo ? decodeURIComponent(colon >= 0 ? userinfo.slice(0, colon) : userinfo) : '';
-  const password = userinfo && colon >= 0 ? decodeURIComponent(userinfo.slice(colon + 1)) : '';
-  return {
-    tls: scheme.toLowerCase() === 'rediss',
-    ...(username ? { username } : {}),
-    ...(password ? { password } : {}),
-    nodes,
-  };
 }
 
 function connectCluster(seeds: ClusterSeeds, options: ConnectOptions): RedisConnection {
@@ -198,8 +241,12 @@ function connectCluster(seeds: ClusterSeeds, options: ConnectOptions): RedisConn
   base.on('node-error', (err: unknown) => logger.debug('redis cluster node error', { error: describeError(err) }));
 
   const readyListeners: Array<() => void> = [];
+  // The cluster client keeps its own pub/sub connection and restores it; a subscription that
+  // failed is tried again whenever a node (re)connects.
+  const subscriptions = new Subscriptions((channel, listener) => cluster.subscribe(channel, (message: string) => listener(message)), logger);
   const announceReady = () => {
     for (const listener of readyListeners) listener();
+    if (connected) subscriptions.connected();
   };
   base.on('node-ready', announceReady);
 
@@ -212,17 +259,20 @@ function connectCluster(seeds: ClusterSeeds, options: ConnectOptions): RedisConn
   const connectedOnce = new Promise<void>((resolve) => (whenConnected = resolve));
   let settleFirst: () => void = () => {};
   const firstAttempt = new Promise<void>((resolve) => (settleFirst = resolve));
+  let lastError: string | undefined;
   const attempt = (retries: number): void => {
     base.connect().then(
       () => {
         connected = true;
+        lastError = undefined;
         settleFirst();
         whenConnected();
         announceReady();
       },
       (err: unknown) => {
+        lastError = describeError(err);
         settleFirst();
-        logger.debug('redis cluster connect failed', { error: describeError(err), retries });
+        logger.debug('redis cluster connect failed', { error: lastError, retries });
         if (!closed) retryTimer = setTimeout(() => attempt(retries + 1), reconnectDelayMs(retries));
       },
     );
@@ -257,17 +307,20 @@ function connectCluster(seeds: ClusterSeeds, options: ConnectOptions): RedisConn
       if (page.cursor !== '0') return { cursor: `${index}:${page.cursor}`, keys: page.keys };
       return { cursor: index + 1 < masters.length ? `${index + 1}:0` : '0', keys: page.keys };
     },
-    // The cluster client keeps its own pub/sub connection, apart from the command connections.
-    subscribe: async (channel, listener) => {
-      await connectedOnce;
-      await cluster.subscribe(channel, (message: string) => listener(message));
-    },
+    subscribe: (channel, listener, onSubscribed) => void connectedOnce.then(() => subscriptions.add(channel, listener, onSubscribed)),
     onReady: (listener) => readyListeners.push(listener),
     firstAttempt,
+    get ready() {
+      return connected;
+    },
+    get lastError() {
+      return lastError;
+    },
     close: async () => {
       closed = true;
       clearTimeout(retryTimer);
       readyListeners.length = 0;
+      subscriptions.close();
       if (!connected) return;
       const timer = setTimeout(() => base.destroy(), 1000);
       try {

@@ -96,14 +96,13 @@ export class RedisRuleStore<Rules> implements RuleStore<Rules> {
     this.listeners.add(listener);
     if (!this.subscribed) {
       this.subscribed = true;
-      // Subscribed once per store, whatever the number of listeners (trap 4).
-      this.redis.subscribe(this.channel, () => void this.reloadAndNotify(false)).then(
-        // A save between the caller's load() and this subscription would otherwise go unheard.
-        () => this.reloadAndNotify(true),
-        (err: unknown) => {
-          this.subscribed = false;
-          this.logger.warn('rules subscription failed', { error: describe(err) });
-        },
+      // Subscribed once per store, whatever the number of listeners (trap 4). While Redis is down
+      // the subscription waits for it; each time it is (re)made, the rules are read again: a save
+      // between the caller's load() and the subscription, or during an outage, went unheard.
+      this.redis.subscribe(
+        this.channel,
+        () => void this.reloadAndNotify(false),
+        () => void this.reloadAndNotify(true),
       );
     }
     return () => this.listeners.delete(listener);

@@ -1,5 +1,5 @@
-// Fill locks on Redis: the key layout, the holder's random token and the Lua that deletes a lock
-// only while it is still its holder's. coordination.ts takes and releases them; entry-store.ts
+// Fill locks on Redis: the key layout, the holder's random token, and the Lua that deletes a lock
+// or extends its lease only while it is still its holder's. coordination.ts takes and releases them; entry-store.ts
 // embeds the same release in its refresh script, so a revalidation's refresh and the release of
 // its lock are one round trip (and followers in other processes, polling the lock, cannot see
 // it gone before the refreshed entry is there).
@@ -25,6 +25,9 @@ export function releaseLua(keyAt: number, tokenAt: number): string {
 }
 
 const RELEASE_SCRIPT = luaScript(`${releaseLua(1, 1)}\nreturn 0`);
+// PEXPIRE only while the key still holds our token: after an expiry another holder may have it.
+// One key, so one Cluster slot.
+const RENEW_SCRIPT = luaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\nreturn 0`);
 
 export class RedisFillLock implements FillLock {
   readonly token = randomBytes(16).toString('base64url');
@@ -50,6 +53,11 @@ export class RedisFillLock implements FillLock {
 
   get released(): boolean {
     return this.releasedAlready;
+  }
+
+  async renew(ttlMs: number): Promise<boolean> {
+    if (this.releasedAlready) return false;
+    return (await runScript(this.redis, RENEW_SCRIPT, [this.key], [this.token, String(Math.max(1, Math.ceil(ttlMs)))])) === 1;
   }
 
   async release(): Promise<void> {
