@@ -1,6 +1,7 @@
 // The isolate policy's memory: after a client is handed a response, the ledger records which
 // validators it now holds for the URL, so only those are honoured on its later requests.
 // Used by store (a fresh response) and deliver (a hit); the ledger itself lives in the store.
+import { ledgerClient } from '../policy/identity.js';
 import { recentlyRecordedFor, recordId, refreshIntervalMs } from '../policy/ledger.js';
 import { lastModifiedToken } from '../policy/validators.js';
 import type { Tx } from './transaction.js';
@@ -9,7 +10,7 @@ import type { Tx } from './transaction.js';
 export async function recordServedTo(tx: Tx, meta: { etag?: string; lastModified?: string }): Promise<void> {
   const { ctx } = tx;
   const ttl = ctx.config.keepValidatorsMs;
-  const client = tx.client!.id;
+  const client = ledgerClient(tx.client!);
   const key = tx.urlKey!;
   const now = ctx.now();
   const refreshMs = refreshIntervalMs(ttl);

@@ -7,6 +7,7 @@ import { parseRequestTarget } from '../http/request-target.js';
 import { MAX_OWN_HOPS, ownHops } from '../http/via.js';
 import { ProxyError } from '../errors.js';
 import { clientConditionals } from '../policy/conditional-fields.js';
+import { ledgerClient } from '../policy/identity.js';
 import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
 import { keyOf } from './cache-key.js';
 import { answerAsFinalRecipient, selfPage } from './synth.js';
@@ -56,7 +57,7 @@ export function recv(tx: Tx): Step | Promise<Step> {
 
   const conditionals = clientConditionals(clientReq);
   if (isUnconditional(conditionals)) return classify(tx, UNCONDITIONAL);
-  const client = tx.client.id;
+  const client = ledgerClient(tx.client);
   const key = tx.urlKey;
   const servedHere = (validator: string) => ctx.backend.ledger.wasServed(client, key, validator).catch(() => false);
   return planConditionals(conditionals, tx.policy.validators, servedHere).then((plan) => classify(tx, plan));

@@ -79,3 +79,12 @@ function identityOfSocket(socket: Socket): ClientIdentity {
   }
   return identity;
 }
+
+/**
+ * Whose isolate ledger a request reads and writes: its name within what the proxy verified, so a
+ * label claimed from another address (or without the password) never reaches the ledger of the
+ * client it names, which would honour validators that were served to that client only.
+ */
+export function ledgerClient(identity: ClientIdentity): string {
+  return identity.verified === `user:${identity.id}` ? identity.verified : `${identity.verified} ${identity.id}`;
+}

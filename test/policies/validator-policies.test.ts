@@ -2,7 +2,7 @@
 // story under pass / strip / isolate, Cache-Status details, requestCacheControl honor | ignore,
 // unsafe methods untouched, and the isolate ledger written on change only. A real origin
 // records every request it receives; time moves by the fake clock.
-import type http from 'node:http';
+import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ValidatorMode } from '../../src/policy/types.js';
 import { createMemoryBackend } from '../../src/store/memory/backend.js';
@@ -152,6 +152,25 @@ describe('the stale-validator story: client B replays the If-None-Match client A
     expect(origin.requestsTo(pathB)).toHaveLength(1);
   });
 
+  it('under isolate, a client claiming another client\'s name from another address does not inherit its ledger: validators served to "client-a" are not honoured for a "client-a" on 127.0.0.2', async () => {
+    const { url } = await proxyWith('isolate');
+    const path = freshPath(60);
+    const target = `${origin.url}${path}`;
+    await viaProxy(url, target, as('client-a'));
+    const fromElsewhere = new http.Agent({ localAddress: '127.0.0.2' });
+    try {
+      const claimed = await viaProxy(url, target, { ...as('client-a', { 'if-none-match': ETAG }), agent: fromElsewhere });
+      expect(claimed.status).toBe(200);
+      expect(claimed.body.equals(BODY)).toBe(true);
+      expect(claimed.headers['cache-status']).toContain('detail=dropped-if-none-match');
+      // The real client-a (same address, same label) still has its own ledger.
+      expect((await viaProxy(url, target, as('client-a', { 'if-none-match': ETAG }))).status).toBe(304);
+    } finally {
+      fromElsewhere.destroy();
+    }
+    expect(origin.requestsTo(path)).toHaveLength(1);
+  });
+
   it('drops If-Modified-Since too, and names it in Cache-Status (strip, isolate)', async () => {
     for (const mode of ['strip', 'isolate'] as const) {
       const { url } = await proxyWith(mode);
@@ -284,7 +303,8 @@ describe('the isolate ledger is written on change, not on every hit', () => {
     const target = `${origin.url}${path}`;
 
     for (let i = 0; i < 5; i++) expect((await viaProxy(url, target, as('client-a'))).status).toBe(200);
-    expect(writes).toEqual(['client-a "v1-4f2a"', `client-a lm:${LAST_MODIFIED}`]);
+    // The ledger's client: the label within the verified identity (the connection's address).
+    expect(writes).toEqual(['ip:127.0.0.1 client-a "v1-4f2a"', `ip:127.0.0.1 client-a lm:${LAST_MODIFIED}`]);
 
     // Half of --keep-validators later the record is rewritten, so it never expires while in use.
     clock.advance(6 * 60);
