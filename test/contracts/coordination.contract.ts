@@ -161,6 +161,19 @@ export function coordinationContract(name: string, make: () => Promise<Coordinat
         expect(await subject.ledger.wasServed('::1', `${key}:variant`, '"v1"')).toBe(true);
       });
 
+      it('keeps a record to its 16 latest validators, and tells long client ids apart without keeping them whole', async () => {
+        const key = freshKey('key');
+        for (let n = 1; n <= 20; n++) await subject.ledger.recordServed('dave', key, `"v${n}"`, 60_000);
+        // The oldest ones count as not served (the client then gets a 200, never a wrong 304).
+        expect(await subject.ledger.wasServed('dave', key, '"v1"')).toBe(false);
+        expect(await subject.ledger.wasServed('dave', key, '"v4"')).toBe(false);
+        for (let n = 5; n <= 20; n++) expect(await subject.ledger.wasServed('dave', key, `"v${n}"`)).toBe(true);
+        const long = 'x'.repeat(7000);
+        await subject.ledger.recordServed(`${long}a`, key, '"v1"', 60_000);
+        expect(await subject.ledger.wasServed(`${long}a`, key, '"v1"')).toBe(true);
+        expect(await subject.ledger.wasServed(`${long}b`, key, '"v1"')).toBe(false);
+      });
+
       it('forgets what it served once the TTL has passed', async () => {
         const key = freshKey('key');
         await subject.ledger.recordServed('carol', key, '"v1"', 200);

@@ -1,7 +1,9 @@
 // Fleet-wide coordination on Redis: fill locks (SET NX PX with a random token, fill-lock.ts), the isolate
 // ledger (a set per client and key, with a TTL) and the shared policy rules (a JSON string plus a
 // pub/sub channel announcing changes). Deadlines and error mapping are guarded.ts's job.
+import { createHash } from 'node:crypto';
 import type { Logger } from '../../observe/log.js';
+import { MAX_VALIDATORS_PER_RECORD } from '../memory/coordination.js';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
 import type { RedisConnection } from './connect.js';
 import { fillLockKey, RedisFillLock } from './fill-lock.js';
@@ -29,28 +31,36 @@ export class RedisCoordination implements Coordination {
   }
 }
 
+/** Longer client ids go into ledger keys as a digest. */
+const MAX_CLIENT_IN_KEY = 128;
+
 export class RedisLedger implements ValidatorLedger {
   constructor(
     private readonly redis: RedisConnection,
     private readonly namespace: string,
   ) {}
 
-  // Client ids can hold ':' (IPv6 addresses, user names); encoding keeps `<client>:<key>` unambiguous.
+  // One sorted set per client and key, scored by when each validator was served, cut to the
+  // latest MAX_VALIDATORS_PER_RECORD as in the memory store. Client ids can hold ':' (IPv6
+  // addresses, user names): encoding keeps `<client>:<key>` unambiguous; a long one (ids come
+  // from clients) is kept as its digest. (`vl`: the ledger before these bounds was a set under `served`.)
   private key(client: string, key: string): string {
-    return `${this.namespace}:served:${encodeURIComponent(client)}:${key}`;
+    const id = client.length > MAX_CLIENT_IN_KEY ? `#${createHash('sha256').update(client).digest('base64url')}` : encodeURIComponent(client);
+    return `${this.namespace}:vl:${id}:${key}`;
   }
 
   async recordServed(client: string, key: string, validator: string, ttlMs: number): Promise<void> {
     const setKey = this.key(client, key);
     await this.redis.transaction(setKey, [
-      ['SADD', setKey, validator],
+      ['ZADD', setKey, String(Date.now()), validator],
+      ['ZREMRANGEBYRANK', setKey, '0', String(-MAX_VALIDATORS_PER_RECORD - 1)],
       ['PEXPIRE', setKey, ms(ttlMs)],
     ]);
   }
 
   async wasServed(client: string, key: string, validator: string): Promise<boolean> {
     const setKey = this.key(client, key);
-    return (await this.redis.command(setKey, ['SISMEMBER', setKey, validator])) === 1;
+    return (await this.redis.command(setKey, ['ZSCORE', setKey, validator])) !== null;
   }
 }
 
