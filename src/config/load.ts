@@ -9,7 +9,7 @@ import { defaultConfig } from './defaults.js';
 import { fileKey, OPTIONS, type OptionName } from './options.js';
 import { parseCrawlRules } from './rules-schema.js';
 import { expectObject, parseBoolean, parsePolicies, parseString, rejectUnknownKeys } from './schema.js';
-import { STORE_PASSWORD_ENV, withStorePassword } from './secrets.js';
+import { ADMIN_TOKEN_ENV, STORE_PASSWORD_ENV, withStorePassword } from './secrets.js';
 import type { ProxyConfig } from './types.js';
 
 // Loaded only when a YAML file is read: the parser costs about 8 MiB of RSS (code and heap) in a
@@ -62,7 +62,8 @@ export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { confi
     if (typeof flags.config !== 'string' || flags.config === '') throw new ConfigError('--config: expected a file name, got no value');
     applyFile(config, readConfigFile(flags.config));
   }
-  if (env['ETAG_PROXY_ADMIN_TOKEN'] && flags['admin-token'] === undefined && flags['admin-token-file'] === undefined) config.admin.token = env['ETAG_PROXY_ADMIN_TOKEN'];
+  const tokenFromEnv = env[ADMIN_TOKEN_ENV];
+  if (tokenFromEnv && flags['admin-token'] === undefined && flags['admin-token-file'] === undefined) config.admin.token = tokenFromEnv;
   if (flags['admin-token'] !== undefined && flags['admin-token-file'] !== undefined) {
     throw new ConfigError('--admin-token-file: give either --admin-token or --admin-token-file, not both');
   }

@@ -4,7 +4,7 @@
 import type { ProxyConfig } from './types.js';
 import { parseWatchList, parseWatchInterval } from './watch-schema.js';
 import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
-import { readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
+import { ADMIN_TOKEN_ENV, readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
 import { LOG_LEVELS } from '../observe/log.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
@@ -15,6 +15,8 @@ export interface OptionRow {
   choices?: readonly string[];
   /** The flag may be given several times (`--watch a --watch b`); its values arrive as a list. */
   repeatable?: true;
+  /** An environment variable that also gives the value (which source wins: docs/operations.md#secrets). */
+  env?: string;
   /** Write the parsed value into the config. `path` names the flag or file key in errors. */
   apply(config: ProxyConfig, value: unknown, path: string): void;
 }
@@ -42,6 +44,7 @@ export const OPTIONS = {
     type: 'string',
     default: undefined,
     describe: `file holding the Redis password, joined to the store URL (also ${STORE_PASSWORD_ENV})`,
+    env: STORE_PASSWORD_ENV,
     apply: (c, v, p) => void (c.storePassword = readSecretFile(p, v)),
   },
   namespace: {
@@ -199,7 +202,8 @@ export const OPTIONS = {
   'admin-token': {
     type: 'string',
     default: undefined,
-    describe: 'bearer token the admin API requires (also ETAG_PROXY_ADMIN_TOKEN)',
+    describe: `bearer token the admin API requires (also ${ADMIN_TOKEN_ENV})`,
+    env: ADMIN_TOKEN_ENV,
     apply: (c, v, p) => void (c.admin.token = parseString(p, v)),
   },
   allow: {
@@ -322,6 +326,11 @@ export const OPTIONS = {
 } satisfies Record<string, OptionRow>;
 
 export type OptionName = keyof typeof OPTIONS;
+
+/** `--config`, the one serve option that is not a config key itself. */
+export const CONFIG_OPTION = {
+  describe: 'config file (YAML or JSON): the same options in camelCase, plus identity, policies and rules',
+} as const;
 
 /** Config-file key for an option: the flag in camelCase (`max-object-size` → `maxObjectSize`). */
 export const fileKey = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
