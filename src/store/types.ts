@@ -88,6 +88,13 @@ export interface EntryStore {
   maxBodyBytes?(headers: Readonly<Record<string, string | string[] | undefined>>): number;
   /** What this process holds against --cache-size (for the metrics), read synchronously. */
   usage?(): StoreUsage;
+  /**
+   * Keep the bytes of `entry.body` (as this store's lookup returned it) unchanged until the
+   * returned function is called. A store whose bodies are views into memory it reuses (memory:
+   * the page pool) needs it; one that hands out bodies of their own may lack it. Whoever keeps an
+   * entry past the current tick, or hands its body to a socket, holds it until the bytes are sent.
+   */
+  hold?(entry: Entry): () => void;
   close(): Promise<void>;
 }
 

@@ -107,6 +107,7 @@ export function createClusterMemoryBackend<Rules>(options: ClusterMemoryBackendO
       put: fleetEntries.put,
       refresh: fleetEntries.refresh,
       usage: () => local.usage(),
+      hold: (entry) => local.hold(entry),
       maxBodyBytes: (headers) => local.maxBodyBytes(headers),
       invalidate: async (url) => {
         // Removed here even when the primary cannot be reached; the others hear of it through it.
