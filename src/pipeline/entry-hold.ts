@@ -11,6 +11,17 @@ export function holdEntry(tx: Tx, entry: Entry): void {
   tx.releaseEntry = tx.ctx.backend.entries.hold?.(entry);
 }
 
+/** Also let go of `release` when the request is over (a body received into the store's room). */
+export function keepUntilSent(tx: Tx, release: () => void): void {
+  const earlier = tx.releaseEntry;
+  tx.releaseEntry = earlier
+    ? () => {
+        earlier();
+        release();
+      }
+    : release;
+}
+
 /** The request is over: let go of its entry once the client's socket no longer needs the bytes. */
 export function releaseEntryOnceSent(tx: Tx): void {
   const release = tx.releaseEntry;

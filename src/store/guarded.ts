@@ -45,6 +45,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
       ...(entries.usage && { usage: () => entries.usage!() }),
       ...(entries.hold && { hold: (entry: Entry) => entries.hold!(entry) }),
+      ...(entries.reserveBody && { reserveBody: (length: number) => entries.reserveBody!(length) }),
       ...(entries.maxBodyBytes && { maxBodyBytes: (headers: Parameters<NonNullable<typeof entries.maxBodyBytes>>[0]) => entries.maxBodyBytes!(headers) }),
       ...(entries.variants && { variants: (url: string) => breaker.call('variants', () => entries.variants!(url)) }),
       // A page at a time: each gets the deadline, so a long purge never reads as an outage.

@@ -108,6 +108,7 @@ export function createClusterMemoryBackend<Rules>(options: ClusterMemoryBackendO
       refresh: fleetEntries.refresh,
       usage: () => local.usage(),
       hold: (entry) => local.hold(entry),
+      reserveBody: (length) => local.reserveBody(length),
       maxBodyBytes: (headers) => local.maxBodyBytes(headers),
       invalidate: async (url) => {
         // Removed here even when the primary cannot be reached; the others hear of it through it.

@@ -3,7 +3,7 @@
 // of the body) without awaiting anything, and a body leaves no garbage for V8 when it goes.
 // Entry TTLs are lru-cache's; a varying URL's record outlives its longest variant. A body handed
 // out stays valid while held (hold()): the pipeline holds it until its client has the bytes.
-import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, Found, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
+import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, Found, ReservedBody, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
 import { byteLru, type ByteLru } from './byte-lru.js';
 import { PagePool, pageSizeFor, type PoolUsage, type Slot } from './page-pool.js';
 
@@ -12,6 +12,10 @@ type EntryRecord = { kind: 'entry'; entry: Entry; address: EntryAddress; slot: S
 type Stored = EntryRecord | { kind: 'vary'; vary: string[]; variants: Set<string> };
 
 const RELEASED = (): void => undefined;
+
+// A slot lent for a body being received: its page stays pinned until released, so nothing
+// recycles it meanwhile; nothing else points at it until put() takes it over.
+const UNCLAIMED = { moved: RELEASED, evicted: RELEASED };
 
 // Per-record bookkeeping: key strings, Map slots, the meta object and its serialised cache policy
 // (with the stored request's fields). `npm run soak` with 1 KB bodies (SOAK_MIN_KB=1
@@ -80,19 +84,45 @@ export class MemoryEntryStore implements EntryStore {
     return this.pool.usage();
   }
 
-  /** The body copied into a slot of the pool, in a record for `key`; null when no page can take it now. */
+  /** Bodies being received into the pool (reserveBody), by the view handed out. */
+  private readonly reserved = new Map<Buffer, Slot>();
+
+  /** A slot of the pool for a body of `length` bytes (one that fits in a page), pinned until released. */
+  reserveBody(length: number): ReservedBody | undefined {
+    if (length === 0 || length > this.pool.pageBytes) return undefined;
+    const slot = this.pool.allocate(length, UNCLAIMED);
+    if (!slot) return undefined;
+    const unpin = this.pool.pin(slot);
+    this.reserved.set(slot.body, slot);
+    return {
+      body: slot.body,
+      release: () => {
+        if (this.reserved.delete(slot.body) && slot.owner === UNCLAIMED) this.pool.free(slot);
+        unpin();
+      },
+    };
+  }
+
+  /** The body copied into a slot of the pool (or in the slot reserved for it), in a record for `key`; null when no page can take it now. */
   private newRecord(key: string, address: EntryAddress, entry: Entry): EntryRecord | null {
+    const record = { kind: 'entry', entry, address } as EntryRecord;
+    const owner = {
+      moved: (body: Buffer) => void (record.entry = { meta: record.entry.meta, body }),
+      evicted: () => {
+        if (this.lru.peek(key) === record) this.lru.delete(key);
+      },
+    };
+    const reserved = this.reserved.get(entry.body);
+    if (reserved?.owner === UNCLAIMED && reserved.live) {
+      reserved.owner = owner;
+      record.slot = reserved;
+      return record;
+    }
     // A body read from this pool (a variant moved to another address) must not be recycled while it is copied.
     const source = this.pool.pageHolding(entry.body);
     const release = source ? this.pool.pinPage(source) : RELEASED;
     try {
-      const record = { kind: 'entry', entry, address } as EntryRecord;
-      const slot = this.pool.allocate(entry.body.length, {
-        moved: (body) => void (record.entry = { meta: record.entry.meta, body }),
-        evicted: () => {
-          if (this.lru.peek(key) === record) this.lru.delete(key);
-        },
-      });
+      const slot = this.pool.allocate(entry.body.length, owner);
       if (!slot) return null;
       entry.body.copy(slot.body);
       record.slot = slot;

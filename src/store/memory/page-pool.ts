@@ -19,7 +19,8 @@ export interface Slot {
   live: boolean;
   readonly page: Page;
   offset: number;
-  readonly owner: SlotOwner;
+  /** Replaced when a reserved slot is taken over by the record it was reserved for. */
+  owner: SlotOwner;
 }
 
 export interface Page {
