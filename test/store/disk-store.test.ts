@@ -9,6 +9,7 @@ import { createLogger } from '../../src/observe/log.js';
 import { createDiskBackend } from '../../src/store/disk/backend.js';
 import { openDiskDatabases } from '../../src/store/disk/open.js';
 import type { Backend, EntryAddress } from '../../src/store/types.js';
+import { coordinationContract, sharedStoreSubject, type ContractRules } from '../contracts/coordination.contract.js';
 import { entryStoreContract, entryStoreVaryTtlContract, freshUrl, sampleEntry } from '../contracts/entry-store.contract.js';
 
 const dirs: string[] = [];
@@ -35,6 +36,12 @@ entryStoreVaryTtlContract('disk', async () => {
   const backend = open(tempDir());
   return { store: backend.entries, cleanup: () => backend.close() };
 });
+
+// Two backends on one directory are two workers on one host.
+{
+  const shared = tempDir();
+  coordinationContract('disk', sharedStoreSubject(async () => createDiskBackend<ContractRules>({ dir: shared, cacheSizeBytes: 1024 * 1024, storeTimeoutMs: 5000, logger, now: Date.now })));
+}
 
 const plain = (url: string): EntryAddress => ({ url, vary: null, variant: null });
 const noVariant = (): string => 'none';
@@ -79,6 +86,23 @@ describe('disk store: what outlives the process', () => {
     expect(await backend.entries.lookup(hot, noVariant)).toBeDefined();
     expect(await backend.entries.lookup(urls[0]!, noVariant)).toBeUndefined();
     expect(await backend.entries.lookup(urls[79]!, noVariant)).toBeDefined();
+    await backend.close();
+  });
+});
+
+describe('disk store: keys from outside', () => {
+  it('stores and finds a URL key and a variant id longer than LMDB keys may be, and tells near-identical ones apart', async () => {
+    const backend = open(tempDir());
+    const long = `http://long.example/${'x'.repeat(8000)}`;
+    await backend.entries.put(plain(`${long}a`), sampleEntry(Buffer.from('a')), 60_000);
+    await backend.entries.put({ url: `${long}b`, vary: ['cookie'], variant: `cookie:${'c'.repeat(5000)}` }, sampleEntry(Buffer.from('b')), 60_000);
+    expect((await backend.entries.lookup(`${long}a`, noVariant))?.entry.body.toString()).toBe('a');
+    expect(await backend.entries.lookup(`${long}c`, noVariant)).toBeUndefined();
+    expect((await backend.entries.lookup(`${long}b`, () => `cookie:${'c'.repeat(5000)}`))?.entry.body.toString()).toBe('b');
+    const page = await backend.entries.scanPage!('0', 100);
+    expect(page.entries.map((e) => e.url).sort()).toEqual([`${long}a`, `${long}b`]);
+    await backend.entries.invalidate(`${long}b`);
+    expect(await backend.entries.lookup(`${long}b`, () => `cookie:${'c'.repeat(5000)}`)).toBeUndefined();
     await backend.close();
   });
 });

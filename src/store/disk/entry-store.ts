@@ -8,7 +8,7 @@ import { crc32 } from 'node:zlib';
 import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, Found, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
 import { DiskLru, type Tx } from './eviction.js';
 import type { DiskDatabases } from './open.js';
-import { CHUNK_BYTES, isRecord, keyOf, RECORD_OVERHEAD, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
+import { CHUNK_BYTES, isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
 import { VerifiedBodies } from './verified.js';
 
 export interface DiskEntryStoreOptions {
@@ -42,16 +42,17 @@ export class DiskEntryStore implements EntryStore {
 
   lookup(url: string, variantOf: (vary: string[]) => string): Found | undefined {
     const now = this.options.now();
-    const top = this.read(url, now);
+    const urlKey = urlRecordKey(url);
+    const top = this.read(urlKey, now);
     if (!top) return undefined;
-    const key: RecordKey = top.k === 'e' ? url : [url, variantOf(top.vary)];
+    const key: RecordKey = top.k === 'e' ? urlKey : [urlKey, keyPart(variantOf(top.vary))];
     const record = top.k === 'e' ? top : this.read(key, now);
     if (record?.k !== 'e') return undefined;
     const body = this.readBody(record);
     if (!body) return undefined;
     this.bodyIds.set(body, record.body);
     this.lru.touch(key, record);
-    if (top.k === 'v') this.lru.touch(url, top);
+    if (top.k === 'v') this.lru.touch(urlKey, top);
     return { entry: { meta: record.meta, body }, address: record.address };
   }
 
@@ -66,13 +67,14 @@ export class DiskEntryStore implements EntryStore {
       const tx = this.lru.begin();
       const now = this.options.now();
       const exp = now + ttlMs;
-      const top = this.record(address.url);
+      const urlKey = urlRecordKey(address.url);
+      const top = this.record(urlKey);
       const sameVary = !plain && top?.k === 'v' && top.exp > now && sameNames(top.vary, address.vary!);
-      if (top && !sameVary) this.removeTree(tx, address.url, top);
+      if (top && !sameVary) this.removeTree(tx, urlKey, top);
       for (let i = 0; i < chunks; i++) this.db.bodies.putSync([bodyId, i], body.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
       const stored: Omit<EntryRecord, 'gen'> = { k: 'e', address: plain ? { url: address.url, vary: null, variant: null } : { ...address }, meta: entry.meta, body: bodyId, chunks, len: body.length, crc, exp, size };
       if (plain) {
-        this.lru.write(tx, address.url, stored);
+        this.lru.write(tx, urlKey, stored);
         return;
       }
       const key = keyOf(address);
@@ -80,7 +82,7 @@ export class DiskEntryStore implements EntryStore {
       if (old) this.lru.remove(tx, key, old, (id, n) => this.dropBody(id, n));
       const variants = sameVary && top?.k === 'v' ? [...new Set([...top.variants, address.variant!])] : [address.variant!];
       const varyExp = Math.max(sameVary && top ? top.exp : 0, exp);
-      this.lru.write(tx, address.url, { k: 'v', vary: address.vary!, variants, exp: varyExp, size: RECORD_OVERHEAD });
+      this.lru.write(tx, urlKey, { k: 'v', url: address.url, vary: address.vary!, variants, exp: varyExp, size: RECORD_OVERHEAD });
       this.lru.write(tx, key, stored);
     });
     await this.lru.evictIfOver((tx, key, record) => this.removeTree(tx, key, record));
@@ -98,23 +100,25 @@ export class DiskEntryStore implements EntryStore {
       const exp = now + ttlMs;
       this.lru.write(tx, key, { ...record, meta, exp, size: record.len + metaBytes(meta) + RECORD_OVERHEAD });
       if (typeof key === 'string') return;
-      const top = this.record(address.url);
-      if (top?.k === 'v') this.lru.write(tx, address.url, { ...top, exp: Math.max(top.exp, exp) });
+      const top = this.record(key[0]);
+      if (top?.k === 'v') this.lru.write(tx, key[0], { ...top, exp: Math.max(top.exp, exp) });
     });
   }
 
   async invalidate(url: string): Promise<void> {
     await this.db.root.transaction(() => {
-      const top = this.record(url);
-      if (top) this.removeTree(this.lru.begin(), url, top);
+      const urlKey = urlRecordKey(url);
+      const top = this.record(urlKey);
+      if (top) this.removeTree(this.lru.begin(), urlKey, top);
     });
   }
 
   async variants(url: string): Promise<StoredVariant[]> {
     const now = this.options.now();
-    const top = this.read(url, now);
+    const urlKey = urlRecordKey(url);
+    const top = this.read(urlKey, now);
     if (!top) return [];
-    const keys: RecordKey[] = top.k === 'e' ? [url] : top.variants.map((variant): RecordKey => [url, variant]);
+    const keys: RecordKey[] = top.k === 'e' ? [urlKey] : top.variants.map((variant): RecordKey => [urlKey, keyPart(variant)]);
     const found: StoredVariant[] = [];
     for (const key of keys) {
       const record = this.read(key, now);
@@ -135,8 +139,8 @@ export class DiskEntryStore implements EntryStore {
       if (seen++ >= count) return { cursor: JSON.stringify(last), entries };
       last = key as RecordKey;
       if (typeof key !== 'string' || !isRecord(value) || value.exp <= now) continue;
-      if (value.k === 'e') entries.push({ url: key, ...(value.meta.url !== undefined && { href: value.meta.url }) });
-      else entries.push({ url: key, ...this.hrefOfVariants(key, value) });
+      if (value.k === 'e') entries.push({ url: value.address.url, ...(value.meta.url !== undefined && { href: value.meta.url }) });
+      else entries.push({ url: value.url, ...this.hrefOfVariants(key, value) });
     }
     return { cursor: '0', entries };
   }
@@ -146,9 +150,9 @@ export class DiskEntryStore implements EntryStore {
   }
 
   /** A Vary record's URL, from any of its variants (their metas carry it). */
-  private hrefOfVariants(url: string, top: VaryRecord): { href?: string } {
+  private hrefOfVariants(urlKey: string, top: VaryRecord): { href?: string } {
     for (const variant of top.variants) {
-      const record = this.record([url, variant]);
+      const record = this.record([urlKey, keyPart(variant)]);
       if (record?.k === 'e' && record.meta.url !== undefined) return { href: record.meta.url };
     }
     return {};
@@ -194,14 +198,15 @@ export class DiskEntryStore implements EntryStore {
   }
 
   /** Remove a record; a URL's Vary record takes its variants along. */
-  private removeTree(tx: Tx, url: RecordKey, top: StoreRecord): void {
-    if (top.k === 'v' && typeof url === 'string') {
+  private removeTree(tx: Tx, key: RecordKey, top: StoreRecord): void {
+    if (top.k === 'v' && typeof key === 'string') {
       for (const variant of top.variants) {
-        const variantRecord = this.record([url, variant]);
-        if (variantRecord) this.lru.remove(tx, [url, variant], variantRecord, (id, n) => this.dropBody(id, n));
+        const variantKey: RecordKey = [key, keyPart(variant)];
+        const variantRecord = this.record(variantKey);
+        if (variantRecord) this.lru.remove(tx, variantKey, variantRecord, (id, n) => this.dropBody(id, n));
       }
     }
-    this.lru.remove(tx, url, top, (id, n) => this.dropBody(id, n));
+    this.lru.remove(tx, key, top, (id, n) => this.dropBody(id, n));
   }
 
   private dropBody(bodyId: string, chunks: number): void {

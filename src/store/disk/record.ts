@@ -2,6 +2,7 @@
 // stored without Vary) or its Vary record (the header names and the variants stored under them);
 // a variant's entry lives at [url, variant]. A body is immutable under its id: a new body gets a
 // new id, so an id names one sequence of bytes for as long as it exists.
+import { createHash } from 'node:crypto';
 import type { EntryAddress, EntryMeta } from '../types.js';
 
 export type RecordKey = string | [string, string];
@@ -30,13 +31,29 @@ export interface EntryRecord extends Counted {
 
 export interface VaryRecord extends Counted {
   k: 'v';
+  /** The URL key (the database key is its digest when it is long: keyPart). */
+  url: string;
   vary: string[];
   variants: string[];
 }
 
 export type StoreRecord = EntryRecord | VaryRecord;
 
-export const keyOf = (address: Pick<EntryAddress, 'url' | 'variant'>): RecordKey => (address.variant === null ? address.url : [address.url, address.variant]);
+/**
+ * LMDB keys end at 1,978 bytes and URL keys and variant ids come from clients (an 8 KB URL), so a
+ * long part is keyed by its SHA-256 instead; the record itself keeps the whole URL key.
+ */
+const MAX_KEY_PART_BYTES = 480;
+
+export function keyPart(text: string): string {
+  if (text.length <= MAX_KEY_PART_BYTES / 3 || Buffer.byteLength(text) <= MAX_KEY_PART_BYTES) return text;
+  return `#${createHash('sha256').update(text).digest('base64url')}`;
+}
+
+export const urlRecordKey = (url: string): string => keyPart(url);
+
+export const keyOf = (address: Pick<EntryAddress, 'url' | 'variant'>): RecordKey =>
+  address.variant === null ? keyPart(address.url) : [keyPart(address.url), keyPart(address.variant)];
 
 /** The LRU order key: generation first, so the oldest generation comes first in a range read. */
 export function orderKey(gen: number, key: RecordKey): OrderKey {
