@@ -89,7 +89,7 @@ function applyStorePassword(config: ProxyConfig, fileKey: string | undefined, en
   const fromEnv = env[STORE_PASSWORD_ENV];
   if (!fileKey && fromEnv) {
     // The variable may be set for a whole environment; a memory store simply has no use for it.
-    if (config.store === 'memory') return;
+    if (config.store === 'memory' || config.store.startsWith('disk:')) return;
     config.storePassword = fromEnv;
   }
   if (config.storePassword === undefined) return;

@@ -37,7 +37,7 @@ export const OPTIONS = {
   store: {
     type: 'string',
     default: 'memory',
-    describe: 'cache store: memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2',
+    describe: 'cache store: memory, disk:PATH (kept across restarts, shared by the workers), redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2',
     apply: (c, v, p) => void (c.store = parseStore(p, v)),
   },
   'store-password-file': {
@@ -56,7 +56,7 @@ export const OPTIONS = {
   'cache-size': {
     type: 'string',
     default: '256MiB',
-    describe: 'bytes the memory store may hold, LRU past it (with Redis: the per-process near cache)',
+    describe: 'bytes the memory or disk store may hold, LRU past it (with Redis: the per-process near cache)',
     apply: (c, v, p) => void (c.cacheSizeBytes = parseSize(p, v)),
   },
   'max-object-size': {
