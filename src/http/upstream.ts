@@ -6,14 +6,16 @@
 import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
 import type { Duplex, Readable } from 'node:stream';
-import { Agent, buildConnector, ProxyAgent, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { AbortTransfer, ProxyError } from '../errors.js';
 import type { Guard } from '../guard/guard.js';
 import { headersObject, OriginResponse, type InterimResponse } from './origin-response.js';
 import { OriginShares, type Release } from './origin-shares.js';
 import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstream-tls.js';
+import { connectThroughParent, parentConnectError, ParentFailure, type ParentConnectOptions } from '../parents/connect.js';
 import type { Parent } from '../parents/pool.js';
 import type { ParentRouter, Route } from '../parents/router.js';
 
@@ -121,8 +123,8 @@ export class Upstream {
   private readonly dispatcher: Agent;
   /** Connections to parent proxies: http:// requests in absolute form (RFC 9112 §3.2.2). */
   private readonly parentDispatcher: Agent | undefined;
-  /** One CONNECT-tunnelling agent per parent, for https:// targets; made on first use. */
-  private readonly tunnelAgents = new Map<Parent, ProxyAgent>();
+  /** One agent per parent whose connections are tunnels through it (CONNECT or SOCKS5); made on first use. */
+  private readonly tunnelAgents = new Map<Parent, Agent>();
   private readonly tlsOptions: https.AgentOptions;
   private readonly lenientOrigins = new Set<string>();
   readonly shares: OriginShares | undefined;
@@ -208,6 +210,8 @@ export class Upstream {
         return settle.reject(error);
       }
     }
+    const { route } = originReq;
+    if (route?.kind === 'parent' && sendsAbsoluteForm(url, route.parent)) settle = parentAnswers(settle, route.parent);
     if (this.lenientOrigins.has(origin)) return this.sendWithNode(originReq, body, settle, mayRetry);
     const exchange = new Exchange(this, originReq, body, settle, mayRetry, origin);
     const { dispatcher, dispatchOrigin, path, headers, reset } = this.dispatchPlan(originReq, origin);
@@ -233,28 +237,36 @@ export class Upstream {
     if (route?.kind !== 'parent') return { dispatcher: this.dispatcher, dispatchOrigin: origin, path: originForm, headers, reset: false };
     const { parent, pool } = route;
     const reset = pool.spec.newConnectionPerRequest;
-    if (url.protocol === 'https:') return { dispatcher: this.tunnelAgent(parent), dispatchOrigin: origin, path: originForm, headers, reset };
+    if (!sendsAbsoluteForm(url, parent)) return { dispatcher: this.tunnelAgent(parent), dispatchOrigin: origin, path: originForm, headers, reset };
     const withAuth = parent.authorization ? { ...headers, 'proxy-authorization': parent.authorization } : headers;
     return { dispatcher: this.parentDispatcher!, dispatchOrigin: parentOrigin(parent), path: `${origin}${originForm}`, headers: withAuth, reset };
   }
 
-  private tunnelAgent(parent: Parent): ProxyAgent {
+  /** How parents are reached: the trust for https:// parents, and the guard's lookup for socks5:// names. */
+  get parentConnect(): ParentConnectOptions {
+    const { ca, rejectUnauthorized } = this.tlsOptions;
+    return { timeoutMs: this.options.timeoutMs, ...(ca !== undefined && { ca: ca as string[] }), rejectUnauthorized: rejectUnauthorized !== false, lookup: (port) => this.options.guard.lookupFor(port) };
+  }
+
+  /** The origin's pools for one parent: each connection a tunnel through it, TLS to https:// origins inside (verified as direct). */
+  private tunnelAgent(parent: Parent): Agent {
     let agent = this.tunnelAgents.get(parent);
-    if (!agent) {
-      const tls = this.tlsOptions;
-      const verify = { ...(tls.ca !== undefined && { ca: tls.ca as string[] }), rejectUnauthorized: tls.rejectUnauthorized };
-      agent = new ProxyAgent({
-        uri: parentOrigin(parent),
-        ...(parent.authorization && { token: parent.authorization }),
-        connections: this.options.maxSockets ?? 256,
-        pipelining: 1,
-        headersTimeout: this.options.timeoutMs,
-        bodyTimeout: this.options.timeoutMs,
-        requestTls: { ...verify, timeout: this.options.timeoutMs },
-        proxyTls: { ...verify, timeout: this.options.timeoutMs },
-      } as ProxyAgent.Options);
-      this.tunnelAgents.set(parent, agent);
-    }
+    if (agent) return agent;
+    const { ca, rejectUnauthorized } = this.tlsOptions;
+    const tlsInside = buildConnector({ timeout: this.options.timeoutMs, ...(ca !== undefined && { ca: ca as string[] }), rejectUnauthorized } as buildConnector.BuildOptions);
+    const connect: buildConnector.connector = (connectOptions, callback) => {
+      const port = Number(connectOptions.port) || (connectOptions.protocol === 'https:' ? 443 : 80);
+      const host = connectOptions.hostname.replace(/^\[|\]$/g, '');
+      connectThroughParent(parent, host, port, this.parentConnect).then(
+        (socket) => {
+          if (connectOptions.protocol !== 'https:') return callback(null, socket);
+          tlsInside({ ...connectOptions, httpSocket: socket } as buildConnector.Options, callback);
+        },
+        (error: Error) => callback(error, null),
+      );
+    };
+    agent = new Agent({ connections: this.options.maxSockets ?? 256, pipelining: 1, headersTimeout: this.options.timeoutMs, bodyTimeout: this.options.timeoutMs, connect });
+    this.tunnelAgents.set(parent, agent);
     return agent;
   }
 
@@ -306,7 +318,8 @@ export class Upstream {
    */
   upgrade(originReq: OriginRequest): Promise<UpgradeAnswer> {
     return new Promise((resolve, reject) => {
-      const request = this.open(originReq);
+      const route = originReq.route ?? this.options.parents?.route(originReq.url);
+      const request = this.open(route ? { ...originReq, route } : originReq);
       request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
       request.once('upgrade', (originRes: IncomingMessage, socket: Duplex, head: Buffer) => {
         // An open WebSocket may idle as long as its ends like (the request's timeout was for the answer).
@@ -339,21 +352,45 @@ export class Upstream {
     });
   }
 
-  /** node:http to a parent: absolute form for http:// targets (RFC 9112 §3.2.2). */
+  /** node:http through a parent: absolute form for http:// targets (RFC 9112 §3.2.2), else a tunnel with TLS inside for https://. */
   private openThroughParent(originReq: OriginRequest, parent: Parent): http.ClientRequest {
     const { url } = originReq;
-    if (url.protocol !== 'http:' || (parent.spec.scheme !== 'http' && parent.spec.scheme !== 'https')) {
-      throw new ProxyError(502, 'parent_unsupported', `this request to ${url.host} cannot go through parent ${parent.label} (pool "${parent.pool}") on this path`);
+    const secure = url.protocol === 'https:';
+    const request = { method: originReq.method, headers: originReq.headers, setHost: false };
+    // An upgrade goes through a tunnel too: after the 101 the connection is the client's alone.
+    if (sendsAbsoluteForm(url, parent) && originReq.headers['upgrade'] === undefined) {
+      const tlsToParent = parent.spec.scheme === 'https';
+      return (tlsToParent ? https : http).request({
+        ...request,
+        agent: tlsToParent ? this.httpsAgent : this.agent,
+        host: parent.spec.host,
+        port: parent.spec.port,
+        path: url.href,
+        headers: parent.authorization ? { ...originReq.headers, 'proxy-authorization': parent.authorization } : originReq.headers,
+      });
     }
-    const secure = parent.spec.scheme === 'https';
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = portOf(url);
+    const { ca, rejectUnauthorized } = this.tlsOptions;
+    // No agent (node uses createConnection only then): each such request (an upgrade, a lenient origin) gets its own tunnel.
     return (secure ? https : http).request({
-      agent: secure ? this.httpsAgent : this.agent,
-      host: parent.spec.host,
-      port: parent.spec.port,
-      method: originReq.method,
-      path: url.href,
-      headers: parent.authorization ? { ...originReq.headers, 'proxy-authorization': parent.authorization } : originReq.headers,
-      setHost: false,
+      ...request,
+      host,
+      port,
+      path: `${url.pathname}${url.search}`,
+      createConnection: ((_options: unknown, oncreate: (error: Error | null, socket?: Duplex) => void) => {
+        connectThroughParent(parent, host, port, this.parentConnect).then((socket) => {
+          if (!secure) {
+            oncreate(null, socket);
+            // The tunnel comes paused (nothing of the origin's is lost); node attaches its reader on the next tick.
+            return void process.nextTick(() => socket.resume());
+          }
+          const secured = tls.connect({ socket, ...(net.isIP(host) === 0 && { servername: host }), ...(ca !== undefined && { ca: ca as string[] }), rejectUnauthorized, ALPNProtocols: ['http/1.1'] });
+          secured.once('secureConnect', () => oncreate(null, secured));
+          secured.once('error', (error) => oncreate(error));
+        }, (error: Error) => oncreate(error));
+        return undefined;
+      }) as unknown as http.RequestOptions['createConnection'],
     });
   }
 
@@ -364,6 +401,31 @@ export class Upstream {
     this.agent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+/**
+ * A parent that gets the request in absolute form fails it in its own ways: a connection it
+ * refuses, a TLS check, or a 407 for our credentials, are the parent's failure (502 naming
+ * the parent), not the origin's. Other statuses are the origin's answer, relayed.
+ */
+function parentAnswers(settle: Settle, parent: Parent): Settle {
+  return {
+    resolve(originRes) {
+      if (originRes.statusCode !== 407) return settle.resolve(originRes);
+      originRes.resume();
+      settle.reject(new ParentFailure(parent, 'parent_auth_failed', 'refused our credentials (407)'));
+    },
+    reject(error) {
+      const { code = '' } = (error ?? {}) as { code?: string };
+      const beforeSending = error instanceof ProxyError || /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|UND_ERR_CONNECT_TIMEOUT|ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH)/.test(code);
+      settle.reject(beforeSending && !(error instanceof ProxyError) ? parentConnectError(parent, error as NodeJS.ErrnoException) : error);
+    },
+  };
+}
+
+/** http:// targets go to an http(s) parent as absolute-form requests; everything else through a tunnel. */
+function sendsAbsoluteForm(url: URL, parent: Parent): boolean {
+  return url.protocol === 'http:' && (parent.spec.scheme === 'http' || parent.spec.scheme === 'https');
 }
 
 function parentOrigin(parent: Parent): string {

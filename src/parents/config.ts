@@ -72,7 +72,6 @@ export function parseParentUrl(path: string, value: unknown, allowPassword: bool
   const scheme = url.protocol.slice(0, -1) as ParentScheme;
   if (!PARENT_SCHEMES.includes(scheme)) throw new ConfigError(`${path}: expected a URL starting with ${PARENT_SCHEMES.map((s) => `${s}://`).join(', ')}, got ${JSON.stringify(redactUrl(text))}`);
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) throw new ConfigError(`${path}: a parent URL is scheme://[user[:password]@]host:port with no path, got ${JSON.stringify(redactUrl(text))}`);
-  if (scheme === 'socks5' || scheme === 'socks5h') throw new ConfigError(`${path}: SOCKS parents are not supported yet (http:// and https:// are), got ${JSON.stringify(redactUrl(text))}`);
   if (url.password && !allowPassword) {
     throw new ConfigError(`${path}: a password on the command line is visible in ps; give it with --parent-password-file or ${PARENT_PASSWORD_ENV}`);
   }
