@@ -158,20 +158,79 @@ export interface ProxyChild {
   port: number;
   adminPort: number | undefined;
   url: string;
+  /** Its output lines from the start, to wait for log events. */
+  lines: LineWatch;
   stop(): Promise<void>;
 }
 
 export const ADMIN_TOKEN = 'fault-suite-admin-token';
 
-/** The built CLI on free ports; ready once its own help page answers (every worker, with --workers: the port is shared). */
-export async function startProxyChild(extraArgs: string[] = [], options: { admin?: boolean } = {}): Promise<ProxyChild> {
+/**
+ * The built CLI on free ports; ready once its own help page answers (with --workers, the first
+ * worker to listen answers: wait for the others' "listening on" lines with `logLevel: 'info'`).
+ */
+export async function startProxyChild(extraArgs: string[] = [], options: { admin?: boolean; logLevel?: 'warn' | 'info' } = {}): Promise<ProxyChild> {
   const port = await freePort();
   const adminPort = options.admin ? await freePort() : undefined;
   const admin = adminPort ? ['--admin-port', String(adminPort), '--admin-token', ADMIN_TOKEN] : [];
-  const child = spawnNode('proxy', CLI, ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...admin, ...extraArgs]);
+  const child = spawnNode('proxy', CLI, ['--host', '127.0.0.1', '--port', String(port), '--log-level', options.logLevel ?? 'warn', ...admin, ...extraArgs]);
+  const lines = watchLines(child);
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(child, `${url}/`, 200, 20_000);
-  return { child, port, adminPort, url, stop: () => child.stop() };
+  const stop = (): Promise<void> => {
+    lines.stop();
+    return child.stop();
+  };
+  return { child, port, adminPort, url, lines, stop };
+}
+
+export interface LineWatch {
+  /** Resolves once `count` lines matching `pattern` were written since the watch began; fails after `timeoutMs` or when the child exits. */
+  waitFor(pattern: RegExp, count: number, timeoutMs: number): Promise<void>;
+  stop(): void;
+}
+
+/** Every line a child writes on stdout and stderr from now on, for waiting on its log events. */
+export function watchLines(child: Child): LineWatch {
+  const lines: string[] = [];
+  let partial = '';
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer): void => {
+    const parts = (partial + chunk.toString('utf8')).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+    for (const wake of waiters) wake();
+  };
+  const onExit = (): void => {
+    for (const wake of waiters) wake();
+  };
+  child.process.stdout?.on('data', onData);
+  child.process.stderr?.on('data', onData);
+  child.process.on('exit', onExit);
+  return {
+    waitFor: (pattern, count, timeoutMs) =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          const seen = lines.filter((line) => pattern.test(line)).length;
+          if (seen >= count) return void done();
+          if (child.exitStatus() !== undefined) done(new Error(`${child.name} exited (${child.exitStatus()}) after ${seen} of ${count} lines matching ${pattern}:\n${child.output()}`));
+        };
+        const timer = setTimeout(() => done(new Error(`${child.name}: ${pattern} seen fewer than ${count} times in ${timeoutMs} ms:\n${child.output()}`)), timeoutMs);
+        const done = (error?: Error): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          if (error) reject(error);
+          else resolve();
+        };
+        waiters.add(check);
+        check();
+      }),
+    stop: () => {
+      child.process.stdout?.off('data', onData);
+      child.process.stderr?.off('data', onData);
+      child.process.off('exit', onExit);
+    },
+  };
 }
 
 export interface PrivateRedis {

@@ -5,7 +5,7 @@
 // of idle subscribers while changes are made and hits are served.
 // Every client request must end in a correct response or a clean error (a cut connection), and
 // no truncated body may ever be stored: each row fetches again and checks every byte.
-// Shared by `npm run faults` and its short form in `npm test` (test/faults/faults.test.ts).
+// Run by `npm run faults` (bench/faults/main.ts), which CI runs (.ci/run).
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -37,7 +37,15 @@ interface Fetched {
   body: Buffer;
 }
 
-function fetchVia(port: number, originHost: string, path: string, agent: http.Agent | false = false, timeoutMs = 5000, headers: Record<string, string> = {}): Promise<Fetched> {
+function fetchVia(
+  port: number,
+  originHost: string,
+  path: string,
+  agent: http.Agent | false = false,
+  timeoutMs = 5000,
+  headers: Record<string, string> = {},
+  onSocket?: (socket: net.Socket) => void,
+): Promise<Fetched> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path: `http://${originHost}${path}`, headers: { host: originHost, ...headers }, agent }, (res) => {
       const chunks: Buffer[] = [];
@@ -50,6 +58,7 @@ function fetchVia(port: number, originHost: string, path: string, agent: http.Ag
       res.on('error', reject);
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error('timed out')));
+    if (onSocket) req.once('socket', onSocket);
     req.on('error', reject);
     req.end();
   });
@@ -95,8 +104,11 @@ interface LoadTally {
   cleanErrors: number;
   /** Responses that were not 200 with the exact body: failures. */
   wrong: string[];
-  /** When each clean error happened (Date.now()). */
-  errorTimes: number[];
+  /**
+   * Each clean error's phase (see `LoadPhase`): `at`, when it surfaced; `connection`, when the
+   * connection that carried the request was opened.
+   */
+  errorPhases: { at: number; connection: number }[];
   /** The slowest right answer, in ms. */
   worstMs: number;
 }
@@ -175,8 +187,19 @@ export async function runSlowReaders(origin: FaultOrigin): Promise<FaultResult> 
 }
 
 /** `clients` keep-alive clients fetching /load/<n> for `seconds`, checking every body; `during` runs alongside. */
-async function loadWhile(port: number, originHost: string, options: FaultOptions, during: () => Promise<void>): Promise<LoadTally> {
-  const tally: LoadTally = { ok: 0, hits: 0, cleanErrors: 0, wrong: [], errorTimes: [], worstMs: 0 };
+/**
+ * A counter the fault advances (0 before it, then one step per event it waits for), so that each
+ * clean error can be placed by the events around it instead of by the clock, which a loaded
+ * machine stretches.
+ */
+export interface LoadPhase {
+  current: number;
+}
+
+async function loadWhile(port: number, originHost: string, options: FaultOptions, during: () => Promise<void>, phase: LoadPhase = { current: 0 }): Promise<LoadTally> {
+  const tally: LoadTally = { ok: 0, hits: 0, cleanErrors: 0, wrong: [], errorPhases: [], worstMs: 0 };
+  // The phase in which each connection was opened (the agent reuses sockets across requests).
+  const openedIn = new WeakMap<net.Socket, number>();
   const end = Date.now() + options.loadSeconds * 1000;
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.clients });
   let seq = 0;
@@ -184,9 +207,13 @@ async function loadWhile(port: number, originHost: string, options: FaultOptions
     while (Date.now() < end) {
       const n = (seq++ * 7919) % LOAD_URLS;
       const expected = bodyFor(n, 1024 + (n % 8) * 1024);
+      let connection = phase.current;
       try {
         const started = performance.now();
-        const res = await fetchVia(port, originHost, `/load/${n}`, agent);
+        const res = await fetchVia(port, originHost, `/load/${n}`, agent, 5000, {}, (socket) => {
+          if (!openedIn.has(socket)) openedIn.set(socket, phase.current);
+          connection = openedIn.get(socket)!;
+        });
         if (res.status === 200 && res.body.equals(expected)) {
           tally.worstMs = Math.max(tally.worstMs, performance.now() - started);
           tally.ok++;
@@ -194,7 +221,7 @@ async function loadWhile(port: number, originHost: string, options: FaultOptions
         } else tally.wrong.push(`/load/${n}: ${res.status}, ${res.body.length} bytes`);
       } catch {
         tally.cleanErrors++;
-        tally.errorTimes.push(Date.now());
+        tally.errorPhases.push({ at: phase.current, connection });
         await delay(20);
       }
     }
@@ -330,40 +357,61 @@ function childrenOf(pid: number): number[] {
   return found;
 }
 
-// After a worker dies, the requests it had in flight are cut; within this long, clients must be
-// served again (by the other worker or its replacement).
-// Generous: on a loaded 2-core machine the replacement worker can take a few seconds to listen.
-const RECOVERY_MS = 5000;
+// The worker-kill row's phases: errors may surface only from the kill on, and only on
+// connections opened before the primary had seen the worker exit (it was holding them, or handing
+// them to the dead worker); a connection opened after that goes to a live worker and must be served.
+const BEFORE_KILL = 0;
+const KILLED = 1;
+const PRIMARY_KNOWS = 2;
+/** How long the primary may take to notice the death and to start a replacement that listens (a last resort: the row waits for the events, not for this). */
+const WORKER_EVENT_TIMEOUT_MS = 30_000;
 
-/** One of two workers SIGKILLed a third into the load: in-flight requests may be cut, none may be wrong. */
+/**
+ * One of two workers SIGKILLed a third into the load: in-flight requests may be cut, none may be
+ * wrong, and the primary starts a replacement. Both workers are listening before the load starts
+ * (a worker killed before it was ready makes the primary stop, as a bad configuration would).
+ */
 export async function runWorkerKill(origin: FaultOrigin, options: FaultOptions, sharedRedis?: PrivateRedis): Promise<FaultResult> {
   const redis = sharedRedis ?? (await startPrivateRedis());
   let proxy: ProxyChild | undefined;
   try {
-    proxy = await startProxyChild(['--store', redis.url, '--namespace', 'faults-worker-kill', '--workers', '2']);
+    proxy = await startProxyChild(['--store', redis.url, '--namespace', 'faults-worker-kill', '--workers', '2'], { logLevel: 'info' });
+    const lines = proxy.lines;
+    await lines.waitFor(/listening on/, 2, WORKER_EVENT_TIMEOUT_MS);
     const primary = proxy.child.pid;
+    const phase: LoadPhase = { current: BEFORE_KILL };
     let killed: number | undefined;
-    let killedAt = 0;
     let replaced = false;
-    const tally = await loadWhile(proxy.port, origin.host, options, async () => {
-      await delay((options.loadSeconds * 1000) / 3);
-      const workers = childrenOf(primary);
-      killed = workers[0];
-      killedAt = Date.now();
-      if (killed) process.kill(killed, 'SIGKILL');
-      const deadline = Date.now() + (options.loadSeconds * 1000) / 2;
-      while (Date.now() < deadline && !replaced) {
-        await delay(100);
-        const now = childrenOf(primary);
-        replaced = now.length >= 2 && !now.includes(killed ?? -1);
-      }
-    });
+    let problem = '';
+    const tally = await loadWhile(
+      proxy.port,
+      origin.host,
+      options,
+      async () => {
+        await delay((options.loadSeconds * 1000) / 3);
+        killed = childrenOf(primary)[0];
+        if (killed === undefined) return void (problem = 'no worker process found');
+        phase.current = KILLED;
+        process.kill(killed, 'SIGKILL');
+        try {
+          await lines.waitFor(/worker exited; starting another/, 1, WORKER_EVENT_TIMEOUT_MS);
+          phase.current = PRIMARY_KNOWS;
+          await lines.waitFor(/listening on/, 3, WORKER_EVENT_TIMEOUT_MS);
+          replaced = !childrenOf(primary).includes(killed);
+        } catch (error) {
+          problem = (error as Error).message.split('\n')[0]!;
+        }
+      },
+      phase,
+    );
     const after = await verifyAll(proxy.port, origin.host);
-    const outside = tally.errorTimes.filter((t) => t < killedAt || t > killedAt + RECOVERY_MS).length;
-    const ok = killed !== undefined && tally.wrong.length === 0 && outside === 0 && after.length === 0 && replaced;
+    const beforeKill = tally.errorPhases.filter((e) => e.at === BEFORE_KILL).length;
+    const onNewConnections = tally.errorPhases.filter((e) => e.connection === PRIMARY_KNOWS).length;
+    const ok = killed !== undefined && replaced && !problem && tally.wrong.length === 0 && beforeKill === 0 && onNewConnections === 0 && after.length === 0;
     const detail = describeTally(
       tally,
-      `; worker ${killed ?? '(none found)'} killed, ${replaced ? 'replaced' : 'NOT replaced'}, ${outside} errors outside the ${RECOVERY_MS} ms after the kill; afterwards ${LOAD_URLS - after.length}/${LOAD_URLS} URLs exact`,
+      `; worker ${killed ?? '(none found)'} killed, ${replaced ? 'replaced' : 'NOT replaced'}${problem ? ` (${problem})` : ''}, ` +
+        `${beforeKill} errors before the kill, ${onNewConnections} on connections opened after the primary saw the exit; afterwards ${LOAD_URLS - after.length}/${LOAD_URLS} URLs exact`,
     );
     return { id: 'worker-sigkill', what: `a worker SIGKILLed under load (--workers 2, Redis; ${options.clients} clients, ${options.loadSeconds} s)`, ok, detail };
   } finally {

@@ -1,8 +1,8 @@
 // THE hostile-input table: raw requests sent over their own sockets, each with the answer issue 7
 // asks for (statuses in order, and whether the proxy must close), plus the runner that plays
 // them while a well-behaved client on another connection checks every byte it gets back.
-// Shared by `npm run faults` (bench/faults/main.ts) and its short form in `npm test`
-// (test/faults/hostile.test.ts). Rows that need another branch's fix name it in `dependsOn`.
+// Run by `npm run faults` (bench/faults/main.ts), which CI runs (.ci/run). `dependsOn` names the
+// fix a row was written for; every one has landed, so a failing row fails the run.
 import http from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { bodyFor, OK_BODY, TARGET_BODY, type FaultOrigin } from './env.js';

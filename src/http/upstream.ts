@@ -1,6 +1,6 @@
 // The only module that talks to origins: one errno → error table, so a refused connection is a
 // 502 and a silent origin a 504 on every path. Requests go through undici's dispatcher (one pool
-// per origin, pipelining 1): about half the CPU of a node:http agent per exchange (README,
+// per origin, pipelining 1): about half the CPU of a node:http agent per exchange (docs/design.md,
 // "The upstream client"). node:http stays for Upgrade and for origins whose answers undici's
 // stricter parser refuses but node's accepts (an unsolicited 100, a 304 with a Content-Length).
 import http from 'node:http';

@@ -23,7 +23,7 @@ function bytesSent(socket: Socket | null | undefined): number | undefined {
   return sent;
 }
 
-/** The access-log fields of a finished request (field names are the README's table). */
+/** The access-log fields of a finished request (field names are docs/reference/log-fields.md's table). */
 export function accessRecord(tx: Tx): LogFields {
   const { ctx, clientRes } = tx;
   const upstreamMs = tx.originRes?.headMs;
