@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `etag-proxy` command: registers the commands and their options (from the one table in
 // config/options.ts), nothing else.
-import './hold-heap.js';
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
