@@ -127,9 +127,9 @@ export interface ScannedEntry {
   href?: string;
 }
 
-/** Records this process holds against --cache-size: the memory store, or the near cache before Redis. */
+/** Records held against --cache-size: the memory store, the near cache before Redis, or the disk store (every process's). */
 export interface StoreUsage {
-  store: 'memory' | 'near-cache';
+  store: 'memory' | 'near-cache' | 'disk';
   entries: number;
   bytes: number;
 }
@@ -233,7 +233,7 @@ export interface ChangeLog {
 
 /** Everything a proxy needs from its storage backend. */
 export interface Backend<Rules = unknown> {
-  kind: 'memory' | 'redis';
+  kind: 'memory' | 'redis' | 'disk';
   entries: EntryStore;
   coordination: Coordination;
   ledger: ValidatorLedger;
