@@ -1,8 +1,7 @@
 // Redis from the benchmark's side: is it reachable (which version, which pid), what the keys of one
 // namespace cost (`MEMORY USAGE … SAMPLES 0`, encoding, body length), and deleting that
 // namespace's keys at the end (SCAN + DEL of `<ns>:*` only, never FLUSHALL).
-import { createClient } from '@keyv/redis';
-import { RESP_TYPES } from '@redis/client';
+import { createClient, RESP_TYPES } from '@redis/client';
 import { ENTRY_HEADER_BYTES, entryBodyLength } from '../src/store/redis/record.js';
 
 const newClient = (url: string, timeoutMs: number) => createClient({ url, socket: { connectTimeout: timeoutMs, reconnectStrategy: false } });

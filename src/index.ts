@@ -12,6 +12,7 @@ import { isLoopbackHost, isThisHost } from './guard/address-ranges.js';
 import { Guard } from './guard/guard.js';
 import { upstreamTrust } from './http/upstream-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
+import { ParentRouter } from './parents/router.js';
 import { MeteredUpstream } from './observe/metered-upstream.js';
 import { ProxyMetrics } from './observe/metrics.js';
 import type { ProxyContext } from './pipeline/context.js';
@@ -94,6 +95,11 @@ async function openBackend(config: ProxyConfig, now: () => number, logger: Logge
     }
     return createMemoryBackend<StoredPolicies>({ cacheSizeBytes: config.cacheSizeBytes, now });
   }
+  if (config.store.startsWith('disk:')) {
+    // Every worker opens the same directory: one cache per host (LMDB's locks, store/disk/).
+    const { createDiskBackend } = await import('./store/disk/backend.js');
+    return createDiskBackend<StoredPolicies>({ dir: config.store.slice('disk:'.length), cacheSizeBytes: config.cacheSizeBytes, storeTimeoutMs: config.storeTimeoutMs, logger, now });
+  }
   const { createRedisBackend } = await import('./store/redis/backend.js');
   // --cache-size bounds the in-process near cache in front of Redis (per worker).
   return createRedisBackend<StoredPolicies>({
@@ -132,8 +138,10 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
   const guard = new Guard(config);
   const metrics = new ProxyMetrics({ topHosts: config.metricsTopHosts, usage: () => backend.entries.usage?.() });
   backend.instrument?.(metrics);
+  const parents = config.parents.pools.length ? new ParentRouter(config.parents, now) : undefined;
+  if (parents) logger.info('parent proxies', { pools: config.parents.pools.map((pool) => `${pool.name}: ${pool.parents.map((p) => p.label).join(' ')}`).join('; '), default: config.parents.default });
   const upstream = new MeteredUpstream(
-    { timeoutMs: config.upstreamTimeoutMs, guard, tls: trust, maxSockets: config.originConnections, perClient: config.originConnectionsPerClient },
+    { timeoutMs: config.upstreamTimeoutMs, guard, tls: trust, maxSockets: config.originConnections, perClient: config.originConnectionsPerClient, ...(parents && { parents }) },
     metrics,
   );
   if (config.insecureUpstream) logger.warn('--insecure-upstream: HTTPS origin certificates are NOT verified; anyone on the path to an origin can forge its answers');

@@ -1,6 +1,6 @@
 // Special-purpose address ranges (RFC 6890 and the registries it created): what "loopback",
 // "private" and "this host" mean for the destination and client rules in guard.ts. One table,
-// each row with its source, so the README and the code agree.
+// each row with its source, so the docs (docs/operations.md) and the code agree.
 import net from 'node:net';
 import os from 'node:os';
 

@@ -23,7 +23,7 @@ function bytesSent(socket: Socket | null | undefined): number | undefined {
   return sent;
 }
 
-/** The access-log fields of a finished request (field names are the README's table). */
+/** The access-log fields of a finished request (field names are docs/reference/log-fields.md's table). */
 export function accessRecord(tx: Tx): LogFields {
   const { ctx, clientRes } = tx;
   const upstreamMs = tx.originRes?.headMs;
@@ -36,6 +36,9 @@ export function accessRecord(tx: Tx): LogFields {
     cache: tx.status.toString(),
     policy: tx.policy?.validators,
     upstreamMs: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 10) / 10,
+    // The parent proxy that carried the request (its label never holds credentials).
+    pool: tx.originRes?.parent?.pool,
+    parent: tx.originRes?.parent?.label,
     bytes: bytesSent(tx.clientReq.socket),
     ms: ctx.now() - tx.startedAt,
     // The steps' notes: dropped (the validators the policy removed), stored, delivered, error, …

@@ -1,6 +1,6 @@
 // GET /stats: the metrics as one JSON document a person (or `etag-proxy stats`) reads, computed
 // from the registry's JSON (one proxy, or the workers' aggregate), so /stats and /metrics can
-// never disagree. The ratios are defined here and in the README, nowhere else.
+// never disagree. The ratios are defined here and in docs/reference/metrics.md, nowhere else.
 import { COUNTERS, OUTCOMES, type Outcome } from './counters.js';
 import { servedFromCache } from './outcome.js';
 

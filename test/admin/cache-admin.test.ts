@@ -3,7 +3,7 @@
 // what was removed. On Redis, a purge by prefix leaves another namespace's keys untouched.
 import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createClient } from '@keyv/redis';
+import { createClient } from '@redis/client';
 import { startAdminServer, type AdminServer } from '../../src/admin/admin-server.js';
 import type { ProxyConfig } from '../../src/index.js';
 import { silentLogger } from '../../src/observe/log.js';

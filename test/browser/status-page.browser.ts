@@ -2,7 +2,7 @@
 // the token once (exchanged for a cookie), while a script sends misses, hits and an ETag change
 // through the proxy. The page must show the hit ratio, the top host, a rule in force and the
 // change arriving live over the change stream, with an attacker's markup shown as text. The
-// screenshot it takes is the README's (docs/status-page.png).
+// screenshot it takes is the one docs/guide/deploy-and-monitoring.md shows (docs/status-page.png).
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

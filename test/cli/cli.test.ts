@@ -106,7 +106,7 @@ describe('help', () => {
     expect(res.code).toBe(0);
     for (const name of [...Object.keys(OPTIONS), 'config']) expect(res.stdout, name).toContain(`--${name}`);
     expect(res.stdout).toContain('etag-proxy policy');
-    // --workers runs with the memory store too (README: Workers with the memory store).
+    // --workers runs with the memory store too (docs/guide/shared-cache.md: Workers with the memory store).
     const workers = res.stdout.slice(res.stdout.indexOf('--workers'), res.stdout.indexOf('--max-connections')).replace(/\s+/g, ' ');
     expect(workers).toContain('with the memory store each keeps its own cache');
     expect(workers).not.toMatch(/needs a Redis/);

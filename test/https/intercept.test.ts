@@ -29,7 +29,7 @@ async function interceptingProxy(overrides: Partial<ProxyConfig> = {}, options: 
   return proxy;
 }
 
-/** undici's ProxyAgent trusting the proxy's CA (requestTls.ca), as the README tells Node users. */
+/** undici's ProxyAgent trusting the proxy's CA (requestTls.ca), as docs/guide/https-interception.md tells Node users. */
 function agentFor(proxy: TestProxy, extra: { token?: string } = {}): ProxyAgent {
   const agent = new ProxyAgent({ uri: proxy.url, requestTls: { ca: proxyCa.ca.certPem }, ...extra });
   agents.push(agent);

@@ -3,7 +3,7 @@
 // nothing of the CA reaches Redis.
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
-import { createClient } from '@keyv/redis';
+import { createClient } from '@redis/client';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';

@@ -6,7 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreUnavailable } from '../../src/errors.js';
 import type { LogFields, Logger } from '../../src/observe/log.js';
-import { createClient } from '@keyv/redis';
+import { createClient } from '@redis/client';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import { entryKey } from '../../src/store/redis/entry-store.js';
 import type { Backend } from '../../src/store/types.js';

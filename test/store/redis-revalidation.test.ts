@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as delay } from 'node:timers/promises';
-import { createClient } from '@keyv/redis';
+import { createClient } from '@redis/client';
 import { silentLogger } from '../../src/observe/log.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import { fillLockKey } from '../../src/store/redis/fill-lock.js';

@@ -3,7 +3,7 @@
 // still works, by EVAL once, and later calls are EVALSHA again. A private redis-server, since
 // SCRIPT FLUSH and the command counters are server-wide.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient } from '@keyv/redis';
+import { createClient } from '@redis/client';
 import { silentLogger } from '../../src/observe/log.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import type { Backend } from '../../src/store/types.js';

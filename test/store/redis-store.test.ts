@@ -5,8 +5,7 @@
 // Uses REDIS_URL or a private server.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient } from '@keyv/redis';
-import { RESP_TYPES } from '@redis/client';
+import { createClient, RESP_TYPES } from '@redis/client';
 import { silentLogger } from '../../src/observe/log.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import { connectRedis, parseClusterUrl, type RedisConnection } from '../../src/store/redis/connect.js';

@@ -2,8 +2,7 @@
 // (bulk strings as Buffers, offline queue off, capped reconnect backoff) and a separate subscriber
 // connection for pub/sub. Both are usable while Redis is down and recover when it returns.
 // Deadlines, the breaker and "store down/up" lines live in store/guarded.ts, not here.
-import { createClient, createCluster } from '@keyv/redis';
-import { RESP_TYPES } from '@redis/client';
+import { createClient, createCluster, RESP_TYPES } from '@redis/client';
 import type { Logger } from '../../observe/log.js';
 import { parseClusterUrl, type ClusterSeeds } from './url.js';
 

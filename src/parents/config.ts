@@ -1,0 +1,168 @@
+// Parent proxies as configured: pools of parents (`parents:` in the config file, or `--parent URL`
+// for one pool named "default"), parsed and checked here. Credentials come from the URL (config
+// file only), a password file or an environment variable, and never appear in a label, an error
+// or an admin answer: a parent is shown as `scheme://host:port` only (STYLE.md invariant 4).
+import { ConfigError } from '../errors.js';
+import { redactUrl } from '../observe/redact.js';
+import { expectObject, parseBoolean, parseDuration, parseInteger, parseString, rejectUnknownKeys } from '../config/schema.js';
+import { readSecretFile } from '../config/secrets.js';
+
+export const PARENT_SCHEMES = ['http', 'https', 'socks5', 'socks5h'] as const;
+export type ParentScheme = (typeof PARENT_SCHEMES)[number];
+
+/** Environment variable holding the password of the `--parent` pool's parents. */
+export const PARENT_PASSWORD_ENV = 'ETAG_PROXY_PARENT_PASSWORD';
+
+export const DEFAULT_POOL = 'default';
+export const DIRECT = 'direct';
+
+export interface ParentSpec {
+  scheme: ParentScheme;
+  /** Host name or address, IPv6 without brackets. */
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  weight: number;
+  /** How the parent is shown everywhere: `scheme://host:port`, never with credentials. */
+  label: string;
+}
+
+export interface PoolSpec {
+  name: string;
+  parents: ParentSpec[];
+  /** Close the connection to the parent after each request, so a rotating pool gives a new exit each time. */
+  newConnectionPerRequest: boolean;
+  /** How long a failed parent is skipped. */
+  cooldownMs: number;
+  /** Money one GB through this pool costs, to show what the cache saved. */
+  pricePerGB?: number;
+}
+
+export interface ParentsConfig {
+  pools: PoolSpec[];
+  /** Pool name or "direct": where requests go that no rule routes. */
+  default: string;
+  /** A request routed to a pool never goes direct, even when the pool has no parent left. */
+  neverDirect: boolean;
+}
+
+export function emptyParents(): ParentsConfig {
+  return { pools: [], default: DIRECT, neverDirect: false };
+}
+
+const DEFAULT_PORTS: Record<ParentScheme, number> = { http: 80, https: 443, socks5: 1080, socks5h: 1080 };
+
+export function parentLabel(scheme: ParentScheme, host: string, port: number): string {
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * One parent URL. `allowPassword` is false for command-line flags: `ps` shows them, so the
+ * password must come from a file or the environment instead.
+ */
+export function parseParentUrl(path: string, value: unknown, allowPassword: boolean): ParentSpec {
+  const text = parseString(path, value);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`${path}: expected a parent proxy URL such as http://host:3128, got ${JSON.stringify(redactUrl(text))}`);
+  }
+  const scheme = url.protocol.slice(0, -1) as ParentScheme;
+  if (!PARENT_SCHEMES.includes(scheme)) throw new ConfigError(`${path}: expected a URL starting with ${PARENT_SCHEMES.map((s) => `${s}://`).join(', ')}, got ${JSON.stringify(redactUrl(text))}`);
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) throw new ConfigError(`${path}: a parent URL is scheme://[user[:password]@]host:port with no path, got ${JSON.stringify(redactUrl(text))}`);
+  if (url.password && !allowPassword) {
+    throw new ConfigError(`${path}: a password on the command line is visible in ps; give it with --parent-password-file or ${PARENT_PASSWORD_ENV}`);
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port ? Number(url.port) : DEFAULT_PORTS[scheme];
+  const spec: ParentSpec = { scheme, host, port, weight: 1, label: parentLabel(scheme, host, port) };
+  if (url.username) spec.username = decodeURIComponent(url.username);
+  if (url.password) spec.password = decodeURIComponent(url.password);
+  return spec;
+}
+
+/** `{ url, weight }` or a bare URL. */
+function parseParentEntry(path: string, value: unknown): ParentSpec {
+  if (typeof value === 'string') return parseParentUrl(path, value, true);
+  const raw = expectObject(path, value);
+  rejectUnknownKeys(path, raw, ['url', 'weight']);
+  const spec = parseParentUrl(`${path}.url`, raw['url'], true);
+  if (raw['weight'] !== undefined) spec.weight = parseInteger(`${path}.weight`, raw['weight'], 1, 1000);
+  return spec;
+}
+
+export const POOL_KEYS = ['parents', 'passwordFile', 'passwordEnv', 'newConnectionPerRequest', 'cooldown', 'pricePerGB'] as const;
+
+export function newPool(name: string, parents: ParentSpec[] = []): PoolSpec {
+  return { name, parents, newConnectionPerRequest: false, cooldownMs: 30_000 };
+}
+
+function parsePool(path: string, name: string, value: unknown, env: NodeJS.ProcessEnv): PoolSpec {
+  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/i.test(name) || name === DIRECT) throw new ConfigError(`${path}: expected a pool name of letters, digits, _ and - (at most 32, not "direct"), got ${JSON.stringify(name)}`);
+  const raw = expectObject(path, value);
+  rejectUnknownKeys(path, raw, POOL_KEYS);
+  if (!Array.isArray(raw['parents']) || raw['parents'].length === 0) throw new ConfigError(`${path}.parents: expected a list of parent proxy URLs, got ${raw['parents'] === undefined ? 'no value' : 'an empty or non-list value'}`);
+  const pool = newPool(name, raw['parents'].map((item, i) => parseParentEntry(`${path}.parents[${i}]`, item)));
+  if (raw['newConnectionPerRequest'] !== undefined) pool.newConnectionPerRequest = parseBoolean(`${path}.newConnectionPerRequest`, raw['newConnectionPerRequest']);
+  if (raw['cooldown'] !== undefined) pool.cooldownMs = parseDuration(`${path}.cooldown`, raw['cooldown']);
+  if (raw['pricePerGB'] !== undefined) {
+    const price = raw['pricePerGB'];
+    if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) throw new ConfigError(`${path}.pricePerGB: expected a number such as 3.5, got ${JSON.stringify(price)}`);
+    pool.pricePerGB = price;
+  }
+  let password: string | undefined;
+  if (raw['passwordFile'] !== undefined) password = readSecretFile(`${path}.passwordFile`, raw['passwordFile']);
+  if (raw['passwordEnv'] !== undefined) {
+    const variable = parseString(`${path}.passwordEnv`, raw['passwordEnv']);
+    password = env[variable];
+    if (!password) throw new ConfigError(`${path}.passwordEnv: the environment variable ${variable} is not set`);
+  }
+  if (password !== undefined) withPassword(pool, password);
+  return pool;
+}
+
+/** Give `password` to every parent of the pool that has none of its own. */
+export function withPassword(pool: PoolSpec, password: string): void {
+  for (const parent of pool.parents) parent.password ??= password;
+}
+
+/** `parents:` from the config file: `{ pools: { name: {…} }, default, neverDirect }`. */
+export function parseParents(path: string, value: unknown, config: ParentsConfig, env: NodeJS.ProcessEnv = process.env): ParentsConfig {
+  const raw = expectObject(path, value);
+  rejectUnknownKeys(path, raw, ['pools', 'default', 'neverDirect']);
+  const pools = expectObject(`${path}.pools`, raw['pools'] ?? {});
+  const parsed = Object.entries(pools).map(([name, pool]) => parsePool(`${path}.pools.${name}`, name, pool, env));
+  const result: ParentsConfig = { ...config, pools: [...config.pools.filter((p) => !pools[p.name]), ...parsed] };
+  if (raw['default'] !== undefined) result.default = parseString(`${path}.default`, raw['default']);
+  else if (parsed.length === 1 && result.default === DIRECT) result.default = parsed[0]!.name;
+  if (raw['neverDirect'] !== undefined) result.neverDirect = parseBoolean(`${path}.neverDirect`, raw['neverDirect']);
+  checkParents(path, result);
+  return result;
+}
+
+/** Every pool a setting names exists. */
+export function checkParents(path: string, config: ParentsConfig): void {
+  const names = new Set(config.pools.map((p) => p.name));
+  if (config.default !== DIRECT && !names.has(config.default)) {
+    throw new ConfigError(`${path}.default: expected "direct" or a pool name (${[...names].join(', ') || 'none defined'}), got ${JSON.stringify(config.default)}`);
+  }
+}
+
+/** `--parent URL` (repeatable): the parents of the pool named "default", which becomes the default route. */
+export function applyParentFlag(config: ParentsConfig, path: string, value: unknown): void {
+  const urls = Array.isArray(value) ? value : [value];
+  const parents = urls.map((url) => parseParentUrl(path, url, false));
+  let pool = config.pools.find((p) => p.name === DEFAULT_POOL);
+  if (!pool) config.pools.push((pool = newPool(DEFAULT_POOL)));
+  pool.parents.push(...parents);
+  if (config.default === DIRECT) config.default = DEFAULT_POOL;
+}
+
+/** A pool's settings from flags (`--parent-password-file`, `--parent-new-connection`) apply to the "default" pool. */
+export function defaultPool(config: ParentsConfig, path: string): PoolSpec {
+  const pool = config.pools.find((p) => p.name === DEFAULT_POOL);
+  if (!pool) throw new ConfigError(`${path}: applies to the --parent pool; give --parent URL too`);
+  return pool;
+}
