@@ -18,6 +18,7 @@ import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstr
 import { connectThroughParent, parentConnectError, ParentFailure, type ParentConnectOptions } from '../parents/connect.js';
 import type { Parent } from '../parents/pool.js';
 import type { ParentRouter, Route } from '../parents/router.js';
+import { banReason } from '../parents/ban.js';
 import type { RouteKey } from '../parents/session.js';
 
 export { OriginResponse, type InterimResponse } from './origin-response.js';
@@ -109,6 +110,8 @@ export interface OriginRequest {
   routeKey?: RouteKey;
   /** Set by Upstream once per request (src/parents decides), so a retry on node:http keeps the same parent. */
   route?: Route;
+  /** Set once the parent failover is in place (so a keep-alive retry does not add another). */
+  failover?: boolean;
 }
 
 export type UpgradeAnswer =
@@ -217,7 +220,11 @@ export class Upstream {
       }
     }
     const { route } = originReq;
-    if (route?.kind === 'parent' && sendsAbsoluteForm(url, route.parent)) settle = parentAnswers(settle, route.parent);
+    if (route?.kind === 'parent' && !originReq.failover) {
+      settle = this.failover(originReq, body, settle, route);
+      if (sendsAbsoluteForm(url, route.parent)) settle = parentAnswers(settle, route.parent);
+      originReq = { ...originReq, failover: true };
+    }
     if (this.lenientOrigins.has(origin)) return this.sendWithNode(originReq, body, settle, mayRetry);
     const exchange = new Exchange(this, originReq, body, settle, mayRetry, origin);
     const { dispatcher, dispatchOrigin, path, headers, reset } = this.dispatchPlan(originReq, origin);
@@ -246,6 +253,42 @@ export class Upstream {
     if (!sendsAbsoluteForm(url, parent)) return { dispatcher: this.tunnelAgent(route), dispatchOrigin: origin, path: originForm, headers, reset };
     const withAuth = authorization ? { ...headers, 'proxy-authorization': authorization } : headers;
     return { dispatcher: this.parentDispatcher!, dispatchOrigin: parentOrigin(parent), path: `${origin}${originForm}`, headers: withAuth, reset };
+  }
+
+  /**
+   * A parent that fails the request (refuses, times out, 407, refuses the CONNECT) or answers
+   * with a ban marker is cooled down, and the request goes once more through another parent of
+   * the pool when that is safe: no request body (so nothing can be sent twice) and nothing
+   * sent to the client yet (we are before the head). No other parent up: a 502 naming the pool.
+   * A ban is never resolved, so it is never stored and never replaces an entry.
+   */
+  private failover(originReq: OriginRequest, body: Readable | undefined, settle: Settle, route: Extract<Route, { kind: 'parent' }>): Settle {
+    const router = this.options.parents!;
+    const retry = (failure: ProxyError): void => {
+      router.failed(route.parent);
+      let next: Route | undefined;
+      try {
+        next = body ? undefined : router.route(originReq.url, route.key, route.parent);
+      } catch {
+        next = undefined;
+      }
+      if (next?.kind === 'parent' && next.parent !== route.parent) {
+        return this.send({ ...originReq, route: next, failover: true }, undefined, settle, false);
+      }
+      settle.reject(body ? failure : new ProxyError(502, 'parent_pool_down', `pool "${route.pool.name}" has no other parent up: ${failure.message}`));
+    };
+    return {
+      resolve(originRes) {
+        const ban = banReason(route.pool.spec.ban, originRes.statusCode, originRes.headers);
+        if (!ban) return settle.resolve(originRes);
+        originRes.destroy();
+        retry(new ParentFailure(route.parent, 'parent_banned', `answered with a ban marker (${ban}) for ${originReq.url.host}`));
+      },
+      reject(error) {
+        if (error instanceof ParentFailure) return retry(error);
+        settle.reject(error);
+      },
+    };
   }
 
   /** How parents are reached: the trust for https:// parents, and the guard's lookup for socks5:// names. */
@@ -344,7 +387,10 @@ export class Upstream {
         resolve({ upgraded: true, originRes, socket, head });
       });
       request.once('response', (originRes) => resolve({ upgraded: false, originRes }));
-      request.once('error', reject);
+      request.once('error', (error) => {
+        if (error instanceof ParentFailure) this.options.parents?.failed(error.parent);
+        reject(error);
+      });
       request.end();
     });
   }

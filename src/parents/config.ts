@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { redactUrl } from '../observe/redact.js';
 import { expectObject, parseBoolean, parseChoice, parseDuration, parseFieldName, parseGlob, parseInteger, parseString, rejectUnknownKeys } from '../config/schema.js';
 import { readSecretFile } from '../config/secrets.js';
+import { parseBanMarkers, type BanMarkers } from './ban.js';
 
 export const PARENT_SCHEMES = ['http', 'https', 'socks5', 'socks5h'] as const;
 export type ParentScheme = (typeof PARENT_SCHEMES)[number];
@@ -47,6 +48,8 @@ export interface PoolSpec {
   cooldownMs: number;
   /** Money one GB through this pool costs, to show what the cache saved. */
   pricePerGB?: number;
+  /** Answers that mean the exit was blocked (parents/ban.ts). */
+  ban?: BanMarkers;
 }
 
 /** A routing rule: every given test must match; the first rule that matches wins. */
@@ -115,7 +118,7 @@ function parseParentEntry(path: string, value: unknown): ParentSpec {
   return spec;
 }
 
-export const POOL_KEYS = ['parents', 'selection', 'username', 'passwordFile', 'passwordEnv', 'newConnectionPerRequest', 'cooldown', 'pricePerGB'] as const;
+export const POOL_KEYS = ['parents', 'selection', 'username', 'ban', 'passwordFile', 'passwordEnv', 'newConnectionPerRequest', 'cooldown', 'pricePerGB'] as const;
 
 export function newPool(name: string, parents: ParentSpec[] = []): PoolSpec {
   return { name, parents, selection: 'round-robin', newConnectionPerRequest: false, cooldownMs: 30_000 };
@@ -127,6 +130,7 @@ function parsePool(path: string, name: string, value: unknown, env: NodeJS.Proce
   rejectUnknownKeys(path, raw, POOL_KEYS);
   if (!Array.isArray(raw['parents']) || raw['parents'].length === 0) throw new ConfigError(`${path}.parents: expected a list of parent proxy URLs, got ${raw['parents'] === undefined ? 'no value' : 'an empty or non-list value'}`);
   const pool = newPool(name, raw['parents'].map((item, i) => parseParentEntry(`${path}.parents[${i}]`, item)));
+  if (raw['ban'] !== undefined) pool.ban = parseBanMarkers(`${path}.ban`, raw['ban']);
   if (raw['selection'] !== undefined) pool.selection = parseChoice(`${path}.selection`, raw['selection'], SELECTIONS);
   if (raw['username'] !== undefined) pool.usernameTemplate = parseUsernameTemplate(`${path}.username`, raw['username']);
   if (raw['newConnectionPerRequest'] !== undefined) pool.newConnectionPerRequest = parseBoolean(`${path}.newConnectionPerRequest`, raw['newConnectionPerRequest']);

@@ -31,7 +31,7 @@ const MAX_ANSWER_HEAD = 16 * 1024;
 export class ParentFailure extends ProxyError {
   constructor(
     readonly parent: Parent,
-    code: 'parent_refused' | 'parent_auth_failed' | 'parent_unreachable' | 'parent_timeout' | 'parent_error',
+    code: 'parent_refused' | 'parent_auth_failed' | 'parent_unreachable' | 'parent_timeout' | 'parent_banned' | 'parent_error',
     text: string,
   ) {
     super(code === 'parent_timeout' ? 504 : 502, code, `parent ${parent.label} (pool "${parent.pool}") ${text}`);

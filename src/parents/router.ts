@@ -88,6 +88,11 @@ export class ParentRouter {
     throw new ProxyError(502, 'parent_pool_down', `no parent of pool "${pool.name}" is up (neverDirect: the request was not sent direct)`);
   }
 
+  /** A parent failed (refused, timed out, 407, banned): it is skipped for its pool's cooldown. */
+  failed(parent: Parent): void {
+    this.pools.get(parent.pool)?.markDown(parent);
+  }
+
   /** The admin API's answer: where a request would go and why, with the pool's parents as they are now. */
   explain(url: URL, key: RouteKey): Record<string, unknown> {
     const decision = this.decide(url, key.client);

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { upstreamError } from '../http/upstream.js';
-import { connectThroughParent } from '../parents/connect.js';
+import { connectThroughParent, ParentFailure } from '../parents/connect.js';
 import { routeKeyOf } from '../parents/request-key.js';
 import type { TunnelContents, TunnelTarget } from '../server/tunnel-contents.js';
 import { tunnelPayload, type TunnelPayload } from '../tls/client-hello.js';
@@ -181,7 +181,11 @@ function relay(ctx: ProxyContext, clientSocket: Duplex, pending: Buffer, tunnel:
     carried = { pool: route.pool.name, parent: route.parent.label };
     connectThroughParent(route.parent, route.credentials, host, port, ctx.upstream.parentConnect).then(
       (socket) => (clientSocket.destroyed ? socket.destroy() : opened(socket)),
-      failed,
+      (error: unknown) => {
+        // A tunnel is not retried (the client may have sent bytes already); the parent cools down.
+        if (error instanceof ParentFailure) ctx.upstream.options.parents?.failed(error.parent);
+        failed(error);
+      },
     );
     return;
   }
