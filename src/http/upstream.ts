@@ -161,7 +161,7 @@ export class Upstream {
         pipelining: 1,
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
-        connect: { timeout: options.timeoutMs, ...(tls.ca !== undefined && { ca: tls.ca as string[] }), rejectUnauthorized: tls.rejectUnauthorized },
+        connect: trackedConnector(options.parents, buildConnector({ timeout: options.timeoutMs, ...(tls.ca !== undefined && { ca: tls.ca as string[] }), rejectUnauthorized: tls.rejectUnauthorized } as buildConnector.BuildOptions)),
       });
     }
   }
@@ -277,14 +277,21 @@ export class Upstream {
       }
       settle.reject(body ? failure : new ProxyError(502, 'parent_pool_down', `pool "${route.pool.name}" has no other parent up: ${failure.message}`));
     };
+    const { tally } = route.parent;
+    tally.requests++;
     return {
       resolve(originRes) {
         const ban = banReason(route.pool.spec.ban, originRes.statusCode, originRes.headers);
-        if (!ban) return settle.resolve(originRes);
+        if (!ban) {
+          if (originRes.statusCode === 304) tally.notModified++;
+          return settle.resolve(originRes);
+        }
+        tally.bans++;
         originRes.destroy();
         retry(new ParentFailure(route.parent, 'parent_banned', `answered with a ban marker (${ban}) for ${originReq.url.host}`));
       },
       reject(error) {
+        tally.errors++;
         if (error instanceof ParentFailure) return retry(error);
         settle.reject(error);
       },
@@ -424,7 +431,7 @@ export class Upstream {
     // An upgrade goes through a tunnel too: after the 101 the connection is the client's alone.
     if (sendsAbsoluteForm(url, parent) && originReq.headers['upgrade'] === undefined) {
       const tlsToParent = parent.spec.scheme === 'https';
-      return (tlsToParent ? https : http).request({
+      const toParent = (tlsToParent ? https : http).request({
         ...request,
         agent: tlsToParent ? this.httpsAgent : this.agent,
         host: parent.spec.host,
@@ -432,6 +439,8 @@ export class Upstream {
         path: url.href,
         headers: authorization ? { ...originReq.headers, 'proxy-authorization': authorization } : originReq.headers,
       });
+      toParent.once('socket', (socket: Socket) => parent.tally.track(socket));
+      return toParent;
     }
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = portOf(url);
@@ -485,6 +494,20 @@ function parentAnswers(settle: Settle, parent: Parent): Settle {
       settle.reject(beforeSending && !(error instanceof ProxyError) ? parentConnectError(parent, error as NodeJS.ErrnoException) : error);
     },
   };
+}
+
+/** undici's connector to parents, each socket counted on its parent's tally (parents/accounting.ts). */
+function trackedConnector(router: ParentRouter, connect: buildConnector.connector): buildConnector.connector {
+  const byAddress = new Map<string, Parent>();
+  for (const pool of router.pools.values()) for (const parent of pool.parents) if (!byAddress.has(parent.label)) byAddress.set(parent.label, parent);
+  return (options, callback) =>
+    connect(options, (error, socket) => {
+      const host = options.hostname.replace(/^\[|\]$/g, '');
+      const label = `${options.protocol.slice(0, -1)}://${host.includes(':') ? `[${host}]` : host}:${options.port || (options.protocol === 'https:' ? 443 : 80)}`;
+      if (socket) byAddress.get(label)?.tally.track(socket as Socket);
+      if (error) callback(error, null);
+      else callback(null, socket!);
+    });
 }
 
 /** http:// targets go to an http(s) parent as absolute-form requests; everything else through a tunnel. */

@@ -51,15 +51,20 @@ function authority(host: string, port: number): string {
 
 function openToParent(parent: Parent, options: ParentConnectOptions): Socket {
   const { scheme, host, port } = parent.spec;
-  if (scheme !== 'https') return net.connect({ host, port });
-  return tls.connect({
+  if (scheme !== 'https') return tracked(parent, net.connect({ host, port }));
+  return tracked(parent, tls.connect({
     host,
     port,
     ...(net.isIP(host) === 0 && { servername: host }),
     ...(options.ca && { ca: options.ca }),
     rejectUnauthorized: options.rejectUnauthorized,
     ALPNProtocols: ['http/1.1'],
-  });
+  }));
+}
+
+function tracked(parent: Parent, socket: Socket): Socket {
+  parent.tally.track(socket);
+  return socket;
 }
 
 function httpConnect(parent: Parent, credentials: Credentials | undefined, host: string, port: number, options: ParentConnectOptions): Promise<Socket> {
@@ -117,7 +122,8 @@ async function socksConnect(parent: Parent, credentials: Credentials | undefined
       proxy: { host: spec.host, port: spec.port, type: 5, ...(credentials && { userId: credentials.username, password: credentials.password }) },
       timeout: options.timeoutMs,
     });
-    return socket;
+    // Counted from here: the handshake's bytes are not (a few dozen per connection).
+    return tracked(parent, socket);
   } catch (error) {
     throw parentConnectError(parent, error as NodeJS.ErrnoException, authority(host, port));
   }

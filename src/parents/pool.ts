@@ -2,6 +2,7 @@
 // choice of the next one: round-robin, random, weighted (random by weight) or sticky
 // (rendezvous hashing of the session or client over the parents that are up, so one parent
 // going down moves only its own sessions; Squid's sourcehash/userhash). No sockets here.
+import { ParentTally, PoolSavings } from './accounting.js';
 import type { ParentSpec, PoolSpec } from './config.js';
 import { fillUsername, type RouteKey } from './session.js';
 
@@ -14,6 +15,7 @@ export interface Parent {
   readonly authorization: string | undefined;
   /** Until when (clock ms) the parent is skipped after a failure; 0 = up. */
   downUntil: number;
+  readonly tally: ParentTally;
 }
 
 export interface Credentials {
@@ -39,6 +41,7 @@ function hash(text: string): number {
 
 export class ParentPool {
   readonly parents: readonly Parent[];
+  readonly savings = new PoolSavings();
   private turn = 0;
 
   constructor(
@@ -46,7 +49,7 @@ export class ParentPool {
     private readonly now: () => number,
     private readonly random: () => number = Math.random,
   ) {
-    this.parents = spec.parents.map((parentSpec) => ({ spec: parentSpec, pool: spec.name, label: parentSpec.label, authorization: basicAuthorization(parentSpec), downUntil: 0 }));
+    this.parents = spec.parents.map((parentSpec) => ({ spec: parentSpec, pool: spec.name, label: parentSpec.label, authorization: basicAuthorization(parentSpec), downUntil: 0, tally: new ParentTally() }));
   }
 
   get name(): string {
