@@ -95,6 +95,11 @@ async function openBackend(config: ProxyConfig, now: () => number, logger: Logge
     }
     return createMemoryBackend<StoredPolicies>({ cacheSizeBytes: config.cacheSizeBytes, now });
   }
+  if (config.store.startsWith('disk:')) {
+    // Every worker opens the same directory: one cache per host (LMDB's locks, store/disk/).
+    const { createDiskBackend } = await import('./store/disk/backend.js');
+    return createDiskBackend<StoredPolicies>({ dir: config.store.slice('disk:'.length), cacheSizeBytes: config.cacheSizeBytes, storeTimeoutMs: config.storeTimeoutMs, logger, now });
+  }
   const { createRedisBackend } = await import('./store/redis/backend.js');
   // --cache-size bounds the in-process near cache in front of Redis (per worker).
   return createRedisBackend<StoredPolicies>({

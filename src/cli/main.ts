@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // The `etag-proxy` command: registers the commands and their options (from the one table in
 // config/options.ts), nothing else.
-import './hold-heap.js';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { OPTIONS } from '../config/options.js';
+import { CONFIG_OPTION, OPTIONS } from '../config/options.js';
 import { caCommand } from './ca-command.js';
 import { policyCommand } from './policy-command.js';
 import { parentsCommand } from './parents-command.js';
@@ -64,7 +63,7 @@ await yargs(hideBin(process.argv))
     (y) =>
       y.options(serveOptions).option('config', {
         type: 'string',
-        describe: 'config file (YAML or JSON): the same options in camelCase, plus identity and policies',
+        describe: CONFIG_OPTION.describe,
       }),
     async (argv) => {
       await serve(argv as Parameters<typeof serve>[0]);

@@ -10,7 +10,7 @@ import { fileKey, OPTIONS, type OptionName } from './options.js';
 import { parseCrawlRules } from './rules-schema.js';
 import { DEFAULT_POOL, parseParents, PARENT_PASSWORD_ENV, withPassword } from '../parents/config.js';
 import { expectObject, parseBoolean, parsePolicies, parseString, rejectUnknownKeys } from './schema.js';
-import { STORE_PASSWORD_ENV, withStorePassword } from './secrets.js';
+import { ADMIN_TOKEN_ENV, STORE_PASSWORD_ENV, withStorePassword } from './secrets.js';
 import type { ProxyConfig } from './types.js';
 
 // Loaded only when a YAML file is read: the parser costs about 8 MiB of RSS (code and heap) in a
@@ -64,7 +64,8 @@ export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { confi
     if (typeof flags.config !== 'string' || flags.config === '') throw new ConfigError('--config: expected a file name, got no value');
     applyFile(config, readConfigFile(flags.config), env);
   }
-  if (env['ETAG_PROXY_ADMIN_TOKEN'] && flags['admin-token'] === undefined && flags['admin-token-file'] === undefined) config.admin.token = env['ETAG_PROXY_ADMIN_TOKEN'];
+  const tokenFromEnv = env[ADMIN_TOKEN_ENV];
+  if (tokenFromEnv && flags['admin-token'] === undefined && flags['admin-token-file'] === undefined) config.admin.token = tokenFromEnv;
   if (flags['admin-token'] !== undefined && flags['admin-token-file'] !== undefined) {
     throw new ConfigError('--admin-token-file: give either --admin-token or --admin-token-file, not both');
   }
@@ -93,7 +94,7 @@ function applyStorePassword(config: ProxyConfig, fileKey: string | undefined, en
   const fromEnv = env[STORE_PASSWORD_ENV];
   if (!fileKey && fromEnv) {
     // The variable may be set for a whole environment; a memory store simply has no use for it.
-    if (config.store === 'memory') return;
+    if (config.store === 'memory' || config.store.startsWith('disk:')) return;
     config.storePassword = fromEnv;
   }
   if (config.storePassword === undefined) return;

@@ -4,7 +4,7 @@
 import type { ProxyConfig } from './types.js';
 import { parseWatchList, parseWatchInterval } from './watch-schema.js';
 import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
-import { readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
+import { ADMIN_TOKEN_ENV, readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
 import { LOG_LEVELS } from '../observe/log.js';
 import { applyParentFlag, defaultPool, PARENT_PASSWORD_ENV, SELECTIONS, withPassword } from '../parents/config.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
@@ -16,6 +16,8 @@ export interface OptionRow {
   choices?: readonly string[];
   /** The flag may be given several times (`--watch a --watch b`); its values arrive as a list. */
   repeatable?: true;
+  /** An environment variable that also gives the value (which source wins: docs/operations.md#secrets). */
+  env?: string;
   /** Write the parsed value into the config. `path` names the flag or file key in errors. */
   apply(config: ProxyConfig, value: unknown, path: string): void;
 }
@@ -36,13 +38,14 @@ export const OPTIONS = {
   store: {
     type: 'string',
     default: 'memory',
-    describe: 'cache store: memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2',
+    describe: 'cache store: memory, disk:PATH (kept across restarts, shared by the workers), redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2',
     apply: (c, v, p) => void (c.store = parseStore(p, v)),
   },
   'store-password-file': {
     type: 'string',
     default: undefined,
     describe: `file holding the Redis password, joined to the store URL (also ${STORE_PASSWORD_ENV})`,
+    env: STORE_PASSWORD_ENV,
     apply: (c, v, p) => void (c.storePassword = readSecretFile(p, v)),
   },
   namespace: {
@@ -54,7 +57,7 @@ export const OPTIONS = {
   'cache-size': {
     type: 'string',
     default: '256MiB',
-    describe: 'bytes the memory store may hold, LRU past it (with Redis: the per-process near cache)',
+    describe: 'bytes the memory or disk store may hold, LRU past it (with Redis: the per-process near cache)',
     apply: (c, v, p) => void (c.cacheSizeBytes = parseSize(p, v)),
   },
   'max-object-size': {
@@ -200,7 +203,8 @@ export const OPTIONS = {
   'admin-token': {
     type: 'string',
     default: undefined,
-    describe: 'bearer token the admin API requires (also ETAG_PROXY_ADMIN_TOKEN)',
+    describe: `bearer token the admin API requires (also ${ADMIN_TOKEN_ENV})`,
+    env: ADMIN_TOKEN_ENV,
     apply: (c, v, p) => void (c.admin.token = parseString(p, v)),
   },
   allow: {
@@ -361,6 +365,11 @@ export const OPTIONS = {
 } satisfies Record<string, OptionRow>;
 
 export type OptionName = keyof typeof OPTIONS;
+
+/** `--config`, the one serve option that is not a config key itself. */
+export const CONFIG_OPTION = {
+  describe: 'config file (YAML or JSON): the same options in camelCase, plus identity, policies and rules',
+} as const;
 
 /** Config-file key for an option: the flag in camelCase (`max-object-size` → `maxObjectSize`). */
 export const fileKey = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -1,6 +1,7 @@
 // Validation of configuration values, from flags or the config file. Errors name the key path
 // and say what was expected and what arrived:
 //   policies.clients[2].validators: expected pass | strip | isolate, got "stirp"
+import { resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { parseCidr, type Cidr } from '../guard/address-ranges.js';
 import type { PortRange } from '../guard/guard.js';
@@ -97,6 +98,11 @@ export function parseStore(path: string, value: unknown): string {
   const text = parseString(path, value);
   // The value may hold a password (redis://:pw@…): messages show it redacted.
   if (text === 'memory') return text;
+  if (text.startsWith('disk:')) {
+    const dir = text.slice('disk:'.length);
+    if (!dir || dir.includes('\0')) fail(path, 'disk:PATH with the directory that holds the cache (disk:./cache, disk:/var/cache/etag-proxy)', text);
+    return `disk:${resolvePath(dir)}`;
+  }
   if (/^rediss?\+cluster:\/\/./i.test(text)) {
     try {
       parseClusterUrl(text);
@@ -110,7 +116,7 @@ export function parseStore(path: string, value: unknown): string {
     if (problem) fail(path, problem, redactUrl(text));
     return text;
   }
-  fail(path, 'memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2', redactUrl(text));
+  fail(path, 'memory, disk:PATH, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2', redactUrl(text));
 }
 
 /** A list given as repeated flags, a comma-separated string or a YAML/JSON list. */

@@ -33,7 +33,7 @@ export interface WatchedUrl {
 export interface ProxyConfig {
   host: string;
   port: number;
-  /** 'memory' or a redis://, rediss:// or redis+cluster:// URL. */
+  /** 'memory', 'disk:<absolute directory>', or a redis://, rediss:// or redis+cluster:// URL. */
   store: string;
   /** From --store-password-file or ETAG_PROXY_STORE_PASSWORD: joined to the store URL only to connect, so `store` never carries it. */
   storePassword?: string;

@@ -1,6 +1,6 @@
 // THE table of metrics: every Prometheus series this proxy exports, with its help text, labels
 // and (for histograms) buckets, as Varnish's VSC files declare counters. metrics.ts builds the
-// prom-client objects from it; the README's metrics table is this table. Names follow the
+// prom-client objects from it; docs/reference/metrics.md is generated from this table (npm run docs). Names follow the
 // Prometheus conventions: `_total` counters, base units (`_seconds`, `_bytes`).
 
 /** How a request was answered, decided once in finish (outcome.ts). */

@@ -77,6 +77,8 @@ export function revalidateInBackground(tx: Tx): void {
   const clientId = tx.client?.id ?? '';
   const verifiedClient = tx.client?.verified ?? '';
   const { headers } = revalidationHeaders(tx);
+  // Its own hold on the stored body: the request's goes with its client, this job reads the body later.
+  const release = ctx.backend.entries.hold?.(entry);
   const job = (async () => {
     const ticket = await ctx.collapser.join(fillKey(address.url, address.variant));
     if (ticket.role !== 'leader') return;
@@ -105,7 +107,7 @@ export function revalidateInBackground(tx: Tx): void {
     } finally {
       await ticket.finish(outcome);
     }
-  })();
+  })().finally(release);
   ctx.background.add(job);
   void job.finally(() => ctx.background.delete(job));
 }

@@ -15,6 +15,7 @@ import { createMemoryBackend } from '../../src/store/memory/backend.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import type { Backend, ChangeEvent } from '../../src/store/types.js';
 import { viaProxy } from '../helpers/client.js';
+import { diskBackendForTests } from '../helpers/disk.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
@@ -125,6 +126,7 @@ describe('GET /changes/stream across two proxies sharing Redis', () => {
 const fanOutStores: Array<[string, (redisUrl: string) => Promise<Backend<StoredPolicies>>]> = [
   ['memory', async () => createMemoryBackend<StoredPolicies>({ cacheSizeBytes: 1 << 24, now: Date.now })],
   ['redis', (url) => createRedisBackend<StoredPolicies>({ url, namespace: testNamespace('change-fan-out'), storeTimeoutMs: 1000, logger: silentLogger })],
+  ['disk', async () => diskBackendForTests<StoredPolicies>()],
 ];
 
 describe.each(fanOutStores)('GET /changes/stream: one reader per process for every subscriber (%s store)', (_name, makeBackend) => {

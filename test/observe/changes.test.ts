@@ -11,6 +11,7 @@ import { createMemoryBackend } from '../../src/store/memory/backend.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import type { Backend, ChangeEvent } from '../../src/store/types.js';
 import { viaProxy } from '../helpers/client.js';
+import { diskBackendForTests } from '../helpers/disk.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
@@ -29,6 +30,7 @@ afterAll(async () => {
 const stores: Array<[string, () => Promise<Backend<StoredPolicies>>]> = [
   ['memory', async () => createMemoryBackend<StoredPolicies>({ cacheSizeBytes: 1 << 24, now: Date.now })],
   ['redis', () => createRedisBackend<StoredPolicies>({ url: redis.url, namespace, storeTimeoutMs: 1000, logger: silentLogger })],
+  ['disk', async () => diskBackendForTests<StoredPolicies>()],
 ];
 
 describe.each(stores)('ETag change history (%s store)', (_name, makeBackend) => {

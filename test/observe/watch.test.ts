@@ -15,6 +15,7 @@ import { createMemoryBackend } from '../../src/store/memory/backend.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
 import type { Backend, ChangeEvent, CheckSummary } from '../../src/store/types.js';
 import { freePort, runCli, startCli } from '../helpers/cli.js';
+import { diskBackendForTests } from '../helpers/disk.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
@@ -61,6 +62,7 @@ async function feedOrigin(state: { version: number; delayMs?: number; inFlight?:
 const stores: Array<[string, () => Promise<Backend<StoredPolicies>>]> = [
   ['memory', async () => createMemoryBackend<StoredPolicies>({ cacheSizeBytes: 1 << 24, now: Date.now })],
   ['redis', () => createRedisBackend<StoredPolicies>({ url: redis.url, namespace, storeTimeoutMs: 1000, logger: silentLogger })],
+  ['disk', async () => diskBackendForTests<StoredPolicies>()],
 ];
 
 describe.each(stores)('--watch (%s store)', (_name, makeBackend) => {

@@ -1,7 +1,8 @@
 // config/schema.ts: sizes, durations and policies from flags or files; errors name the key path
 // and say what was expected and what arrived.
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseHostList, parseIntercept, parsePolicies, parseSize } from '../../src/config/schema.js';
+import { resolve } from 'node:path';
+import { parseDuration, parseHostList, parseIntercept, parsePolicies, parseSize, parseStore } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 
 describe('parseSize', () => {
@@ -19,6 +20,18 @@ describe('parseSize', () => {
     expect(() => parseSize('maxObjectSize', '16 parsecs')).toThrow(ConfigError);
     expect(() => parseSize('maxObjectSize', '16 parsecs')).toThrow('maxObjectSize: expected a size such as 256MiB, 16MB or 1024, got "16 parsecs"');
     expect(() => parseSize('cacheSize', -1)).toThrow(/^cacheSize: expected .*, got -1$/);
+  });
+});
+
+describe('parseStore: disk', () => {
+  it('reads disk:PATH as the absolute directory (relative to the working directory)', () => {
+    expect(parseStore('store', 'disk:/var/cache/etag-proxy')).toBe('disk:/var/cache/etag-proxy');
+    expect(parseStore('store', 'disk:./cache')).toBe(`disk:${resolve('cache')}`);
+  });
+
+  it('names the key and what was expected when the directory is missing', () => {
+    expect(() => parseStore('store', 'disk:')).toThrow('store: expected disk:PATH with the directory that holds the cache (disk:./cache, disk:/var/cache/etag-proxy), got "disk:"');
+    expect(() => parseStore('store', 'dsik:/x')).toThrow(/^store: expected memory, disk:PATH, redis:/);
   });
 });
 

@@ -61,7 +61,7 @@ describe('store password', () => {
   });
 
   it('a malformed store URL is reported without its password', () => {
-    expect(() => loadConfig({ store: 'http://u:hunter2@h' }, {})).toThrow('--store: expected memory, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2, got "http://u:***@h"');
+    expect(() => loadConfig({ store: 'http://u:hunter2@h' }, {})).toThrow('--store: expected memory, disk:PATH, redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2, got "http://u:***@h"');
   });
 });
 

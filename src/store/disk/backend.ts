@@ -1,0 +1,51 @@
+// `--store disk:PATH`: the cache in an LMDB file under PATH that outlives the process and that
+// every worker on the host opens: one cache per host. Entries (entry-store.ts), rules and the
+// change history live in the durable environment; fill locks and the isolate ledger in the volatile
+// one beside it (open.ts), so one fill per URL holds across the host's processes. The guard turns a failing database into StoreUnavailable (served uncached); a write that
+// fails for lack of space or permission is not an outage: lookups keep hitting, and the state
+// change is logged once.
+import type { Logger } from '../../observe/log.js';
+import { guardBackend } from '../guarded.js';
+import type { Backend } from '../types.js';
+import { DiskChangeLog } from './change-log.js';
+import { DiskCoordination, DiskLedger, DiskRuleStore } from './coordination.js';
+import { DiskEntryStore } from './entry-store.js';
+import { openDiskDatabases, openVolatileDatabases } from './open.js';
+import { isWriteRefusal, WriteHealth } from './write-health.js';
+
+export interface DiskBackendOptions {
+  dir: string;
+  cacheSizeBytes: number;
+  storeTimeoutMs: number;
+  logger: Logger;
+  now: () => number;
+}
+
+export function createDiskBackend<Rules>(options: DiskBackendOptions): Backend<Rules> {
+  const { logger } = options;
+  const db = openDiskDatabases(options.dir);
+  const volatile = openVolatileDatabases(options.dir);
+  const writes = new WriteHealth(options.dir, logger);
+  const entries = new DiskEntryStore(db, {
+    cacheSizeBytes: options.cacheSizeBytes,
+    now: options.now,
+    onCorrupt: (url, problem) => logger.warn('disk store dropped a damaged entry', { url, problem }),
+  });
+  const rules = new DiskRuleStore<Rules>(db);
+  const changes = new DiskChangeLog(db);
+  const backend: Backend<Rules> = {
+    kind: 'disk',
+    entries: writes.watch(entries),
+    coordination: new DiskCoordination(volatile, options.now),
+    ledger: new DiskLedger(volatile, options.now),
+    rules,
+    changes,
+    close: async () => {
+      changes.close();
+      await rules.close();
+      await volatile.root.close();
+      await db.root.close();
+    },
+  };
+  return guardBackend(backend, { timeoutMs: options.storeTimeoutMs, logger, name: 'disk', isOutage: (err) => !isWriteRefusal(err) });
+}

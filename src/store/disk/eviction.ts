@@ -1,0 +1,143 @@
+// The byte bound and a generational LRU kept in the database itself, so both survive restarts and
+// every process on the host sees one count. Records carry the generation of their last use; the
+// generation advances each time a sixteenth of the cap has been written. A hit on a record from an
+// older generation moves it to the current one (one small write per record per generation, not
+// per hit), and eviction removes records oldest generation first until the store is back under
+// 95 % of its cap. Within a generation the order is by key: LRU to within 1/16 of the cap.
+import type { DiskDatabases } from './open.js';
+import { keyFromOrder, orderKey, type RecordKey, type StoreRecord } from './record.js';
+
+export interface DiskState {
+  /** Bytes counted for every record (record.ts `size`). */
+  bytes: number;
+  entries: number;
+  gen: number;
+  /** Bytes written in the current generation. */
+  written: number;
+}
+
+/** A write transaction's view of the shared counters; every change is written through at once. */
+export interface Tx {
+  state: DiskState;
+}
+
+type Unstamped<R> = R extends StoreRecord ? Omit<R, 'gen'> & { gen?: number } : never;
+type DropBody = (bodyId: string, chunks: number) => void;
+export type RemoveTree = (tx: Tx, key: RecordKey, record: StoreRecord) => void;
+
+const STATE_KEY = 'usage';
+const GENERATIONS_PER_CAP = 16;
+const LOW_WATER = 0.95;
+const EVICT_BATCH = 64;
+
+export class DiskLru {
+  private readonly touching = new Set<string>();
+  private evicting = false;
+  /** Records moved to a newer generation since start, and records evicted by this process. */
+  readonly counts = { touched: 0, evicted: 0, evictedBytes: 0 };
+
+  constructor(
+    private readonly db: DiskDatabases,
+    private readonly capBytes: number,
+  ) {}
+
+  state(): DiskState {
+    const stored = this.db.state.get(STATE_KEY) as DiskState | undefined;
+    return stored ? { ...stored } : { bytes: 0, entries: 0, gen: 1, written: 0 };
+  }
+
+  /** Only inside a write transaction (db.root.transaction). */
+  begin(): Tx {
+    return { state: this.state() };
+  }
+
+  /** Store `record` at `key` in the current generation, replacing what was there. */
+  write(tx: Tx, key: RecordKey, record: Unstamped<StoreRecord>): void {
+    const old = this.db.records.get(key) as StoreRecord | undefined;
+    if (old) {
+      this.db.order.removeSync(orderKey(old.gen, key));
+      tx.state.bytes -= old.size;
+      tx.state.entries--;
+    }
+    const gen = tx.state.gen;
+    this.db.records.putSync(key, { ...record, gen });
+    this.db.order.putSync(orderKey(gen, key), 1);
+    tx.state.bytes += record.size;
+    tx.state.entries++;
+    tx.state.written += record.size;
+    if (tx.state.written >= this.capBytes / GENERATIONS_PER_CAP) {
+      tx.state.gen++;
+      tx.state.written = 0;
+    }
+    this.db.state.putSync(STATE_KEY, tx.state);
+  }
+
+  remove(tx: Tx, key: RecordKey, record: StoreRecord, dropBody: DropBody): void {
+    if (record.k === 'e') dropBody(record.body, record.chunks);
+    this.db.records.removeSync(key);
+    this.db.order.removeSync(orderKey(record.gen, key));
+    tx.state.bytes -= record.size;
+    tx.state.entries--;
+    this.db.state.putSync(STATE_KEY, tx.state);
+  }
+
+  /** A hit: move the record to the current generation when it is from an older one (in the background). */
+  touch(key: RecordKey, record: StoreRecord): void {
+    const current = this.state().gen;
+    if (record.gen >= current) return;
+    const id = typeof key === 'string' ? key : `${key[0]}\n${key[1]}`;
+    if (this.touching.has(id)) return;
+    this.touching.add(id);
+    this.db.root
+      .transaction(() => {
+        const now = this.db.records.get(key) as StoreRecord | undefined;
+        // Gone, or replaced by another body since the hit: nothing to move.
+        if (!now || now.gen !== record.gen || (now.k === 'e' && record.k === 'e' && now.body !== record.body)) return;
+        const tx = this.begin();
+        this.db.order.removeSync(orderKey(now.gen, key));
+        this.db.records.putSync(key, { ...now, gen: tx.state.gen });
+        this.db.order.putSync(orderKey(tx.state.gen, key), 1);
+        this.counts.touched++;
+      })
+      // A failed move costs LRU accuracy only; the store's write errors are reported by put.
+      .catch(() => {})
+      .finally(() => this.touching.delete(id));
+  }
+
+  /** After a write: evict the oldest generations until the store is under its low-water mark. */
+  async evictIfOver(removeTree: RemoveTree): Promise<void> {
+    if (this.evicting || this.state().bytes <= this.capBytes) return;
+    this.evicting = true;
+    try {
+      let more = true;
+      while (more) {
+        more = await this.db.root.transaction(() => this.evictBatch(removeTree));
+      }
+    } finally {
+      this.evicting = false;
+    }
+  }
+
+  /** One transaction's worth of eviction; true when more is needed. */
+  private evictBatch(removeTree: RemoveTree): boolean {
+    const tx = this.begin();
+    const target = this.capBytes * LOW_WATER;
+    if (tx.state.bytes <= target) return false;
+    const oldest = [...this.db.order.getKeys({ limit: EVICT_BATCH })];
+    if (!oldest.length) return false;
+    for (const order of oldest) {
+      if (tx.state.bytes <= target) return false;
+      const key = keyFromOrder(order);
+      const record = this.db.records.get(key) as StoreRecord | undefined;
+      if (!record || record.gen !== order[0]) {
+        this.db.order.removeSync(order); // left behind by a crash-free but racing writer: harmless
+        continue;
+      }
+      const before = tx.state.bytes;
+      removeTree(tx, key, record);
+      this.counts.evicted++;
+      this.counts.evictedBytes += before - tx.state.bytes;
+    }
+    return tx.state.bytes > target;
+  }
+}

@@ -1,0 +1,61 @@
+// A disk that fills up or a directory that turns read-only refuses writes while reads still work:
+// that is not an outage (the guard's breaker stays closed, hits keep coming from disk), but it is
+// logged once when writes start failing and once when they work again.
+import type { Logger } from '../../observe/log.js';
+import type { EntryStore } from '../types.js';
+
+// errno codes and LMDB's own: no space, over quota, read-only, no permission, map full.
+const REFUSALS = /\b(ENOSPC|EDQUOT|EROFS|EACCES|EPERM|MDB_MAP_FULL)\b|No space left|Read-only file system|Permission denied/i;
+
+export function isWriteRefusal(err: unknown): boolean {
+  const error = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  if (!error) return false;
+  if (typeof error.code === 'string' && REFUSALS.test(error.code)) return true;
+  if (typeof error.message === 'string' && REFUSALS.test(error.message)) return true;
+  return error.cause !== undefined && error.cause !== err && isWriteRefusal(error.cause);
+}
+
+export class WriteHealth {
+  private failing = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The store with its writes watched: a refusal is logged on the change of state, then rethrown. */
+  watch(store: EntryStore): EntryStore {
+    const guard = <A extends unknown[]>(write: (...args: A) => Promise<void>) => async (...args: A): Promise<void> => {
+      try {
+        await write(...args);
+      } catch (err) {
+        if (isWriteRefusal(err)) this.refused(err);
+        throw err;
+      }
+      this.worked();
+    };
+    return {
+      lookup: (url, variantOf) => store.lookup(url, variantOf),
+      put: guard(store.put.bind(store)),
+      refresh: guard(store.refresh.bind(store)),
+      invalidate: guard(store.invalidate.bind(store)),
+      ...(store.variants && { variants: store.variants.bind(store) }),
+      ...(store.scanPage && { scanPage: store.scanPage.bind(store) }),
+      ...(store.maxBodyBytes && { maxBodyBytes: store.maxBodyBytes.bind(store) }),
+      ...(store.usage && { usage: store.usage.bind(store) }),
+      close: () => store.close(),
+    };
+  }
+
+  private refused(err: unknown): void {
+    if (this.failing) return;
+    this.failing = true;
+    this.logger.warn('disk store cannot write: serving what is stored, storing nothing new', { dir: this.dir, reason: err instanceof Error ? err.message : String(err) });
+  }
+
+  private worked(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.logger.info('disk store writing again', { dir: this.dir });
+  }
+}
