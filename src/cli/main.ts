@@ -7,6 +7,7 @@ import { hideBin } from 'yargs/helpers';
 import { CONFIG_OPTION, OPTIONS } from '../config/options.js';
 import { caCommand } from './ca-command.js';
 import { policyCommand } from './policy-command.js';
+import { parentsCommand } from './parents-command.js';
 import { rulesCommand } from './rules-command.js';
 import { fatal, serve } from './serve.js';
 import { changesCommand } from './changes-command.js';
@@ -79,6 +80,7 @@ await yargs(hideBin(process.argv))
   )
   .command(policyCommand)
   .command(rulesCommand)
+  .command(parentsCommand)
   .command(caCommand)
   .command(statsCommand)
   .command(purgeCommand)
