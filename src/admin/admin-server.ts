@@ -12,6 +12,7 @@ import type { AdminConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
+import type { AdminMethod, AdminReply, AdminRoute } from './admin-route.js';
 import { AdminHostCheck, requireTokenOffLoopback } from './host-check.js';
 import { redactUrl } from '../observe/redact.js';
 import { drainServer, trackConnections } from '../server/drain.js';
@@ -29,34 +30,6 @@ export const MAX_BODY_BYTES = 256 * 1024;
 export const MAX_JSON_DEPTH = 32;
 /** Methods a browser sends cross-site without asking (no preflight) change nothing here. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-export type AdminMethod = 'GET' | 'PUT' | 'DELETE';
-
-export interface AdminRequest {
-  /** Path segments captured by the route's pattern, percent-decoded. */
-  params: string[];
-  query: URLSearchParams;
-  headers: IncomingMessage['headers'];
-  /** The parsed JSON body; ProxyError(400) when it is not JSON. */
-  json(): Promise<unknown>;
-}
-
-export interface AdminReply {
-  status: number;
-  body: unknown;
-  /** Send `body` (a string) as is with this Content-Type instead of as JSON (/metrics). */
-  contentType?: string;
-  /** A long-lived answer (Server-Sent Events): it writes the response itself, after the checks. */
-  stream?: (clientRes: ServerResponse) => void;
-  /** Extra response fields (the status page's Content-Security-Policy, a redirect's Location). */
-  headers?: Record<string, string>;
-}
-
-export interface AdminRoute {
-  /** Matched against the raw (still encoded) path; capture groups become `params`. */
-  pattern: RegExp;
-  methods: Partial<Record<AdminMethod, (req: AdminRequest) => Promise<AdminReply>>>;
-}
 
 export interface AdminServer {
   url: string;

@@ -10,7 +10,7 @@ import type { Logger } from '../observe/log.js';
 import { redactUrl } from '../observe/redact.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import type { EntryStore, StoredVariant } from '../store/types.js';
-import type { AdminReply, AdminRequest, AdminRoute } from './admin-server.js';
+import type { AdminReply, AdminRequest, AdminRoute } from './admin-route.js';
 
 /** Keys per SCAN step: large enough to be quick, small enough that Redis never stalls on one. */
 export const PURGE_PAGE_KEYS = 500;

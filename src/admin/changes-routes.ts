@@ -11,7 +11,7 @@ import { parseRequestTarget } from '../http/request-target.js';
 import type { Proxy } from '../index.js';
 import { redactUrl } from '../observe/redact.js';
 import type { ChangeLog } from '../store/types.js';
-import type { AdminRequest, AdminReply, AdminRoute } from './admin-server.js';
+import type { AdminRequest, AdminReply, AdminRoute } from './admin-route.js';
 import { changeFeedFor } from './change-feed.js';
 
 const MAX_LIMIT = 1000;

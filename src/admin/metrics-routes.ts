@@ -5,7 +5,7 @@ import { ProxyError } from '../errors.js';
 import type { Proxy } from '../index.js';
 import { snapshot, type MetricsSnapshot } from '../observe/cluster-metrics.js';
 import { statsOf } from '../observe/stats.js';
-import type { AdminRoute } from './admin-server.js';
+import type { AdminRoute } from './admin-route.js';
 
 async function collect(proxy: Proxy): Promise<MetricsSnapshot> {
   try {

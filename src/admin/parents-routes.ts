@@ -5,7 +5,7 @@
 import { ProxyError } from '../errors.js';
 import type { Proxy } from '../index.js';
 import { parseSessionHeader } from '../parents/session.js';
-import type { AdminReply, AdminRoute } from './admin-server.js';
+import type { AdminReply, AdminRoute } from './admin-route.js';
 
 const ok = (body: unknown): AdminReply => ({ status: 200, body });
 

@@ -8,7 +8,7 @@ import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
 import { RuleMatcher, type ClientRule, type PolicyRules, type RuleSettings } from '../policy/rules.js';
 import type { StoredPolicies } from '../policy/stored-rules.js';
-import type { AdminReply, AdminRequest, AdminRoute } from './admin-server.js';
+import type { AdminReply, AdminRequest, AdminRoute } from './admin-route.js';
 import { serialised } from './change-queue.js';
 import { currentDocument, unavailable, validated } from './rule-document.js';
 

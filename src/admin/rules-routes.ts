@@ -11,7 +11,7 @@ import type { Logger } from '../observe/log.js';
 import { queryRuleFor } from '../pipeline/cache-key.js';
 import { describeMatch, type CrawlRule } from '../policy/crawl-rules.js';
 import type { StoredPolicies } from '../policy/stored-rules.js';
-import type { AdminReply, AdminRoute } from './admin-server.js';
+import type { AdminReply, AdminRoute } from './admin-route.js';
 import { serialised } from './change-queue.js';
 import { currentDocument, unavailable, validated } from './rule-document.js';
 

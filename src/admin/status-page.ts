@@ -11,7 +11,7 @@ import { statsOf } from '../observe/stats.js';
 import { snapshot } from '../observe/cluster-metrics.js';
 import { ProxyError } from '../errors.js';
 import type { ChangeEvent } from '../store/types.js';
-import type { AdminReply, AdminRoute } from './admin-server.js';
+import type { AdminReply, AdminRoute } from './admin-route.js';
 import { rateChartSvg } from './status-chart.js';
 import { CHANGES_SHOWN, statusPageHtml } from './status-html.js';
 

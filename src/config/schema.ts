@@ -9,7 +9,7 @@ import { LOG_LEVELS, type LogLevel } from '../observe/log.js';
 import { redactUrl } from '../observe/redact.js';
 import { compileGlob, GlobError, type GlobDialect, type GlobTest } from '../policy/glob.js';
 import { parseClusterUrl, singleUrlProblem } from '../store/redis/url.js';
-import type { ClientRule, HostRule, PolicyRules, RuleSettings } from '../policy/rules.js';
+import type { ClientRule, HostRule, PolicyRules, RuleSettings } from '../policy/types.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };

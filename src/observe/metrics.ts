@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DIRECT } from '../parents/config.js';
 import type { Parent, ParentPool } from '../parents/pool.js';
 import type { ParentRouter } from '../parents/router.js';
-import type { Tx } from '../pipeline/transaction.js';
+import type { FinishedRequest } from './finished-request.js';
 import type { StoreObserver, StoreUsage } from '../store/types.js';
 import { COUNTERS, OUTCOMES, type Outcome } from './counters.js';
 import { outcomeOf, servedFromCache } from './outcome.js';
@@ -112,7 +112,7 @@ export class ProxyMetrics implements StoreObserver {
   }
 
   /** Called once per request, from pipeline/finish.ts. */
-  requestFinished(tx: Tx): void {
+  requestFinished(tx: FinishedRequest): void {
     const outcome = outcomeOf({ status: tx.status, failed: tx.error !== undefined || tx.log.error !== undefined, method: tx.method, answered: tx.clientRes.headersSent ? tx.clientRes.statusCode : undefined });
     this.outcomes.add(outcome);
     const policy = tx.policy?.validators;
@@ -129,7 +129,7 @@ export class ProxyMetrics implements StoreObserver {
   }
 
   /** What the cache saved the pools on this request (parents/accounting.ts). */
-  private parentSavings(tx: Tx, outcome: Outcome): void {
+  private parentSavings(tx: FinishedRequest, outcome: Outcome): void {
     const router = this.parents!;
     if (outcome === 'revalidated-304') {
       // The 304 came through a parent (or direct): the stored body it stood for was not carried.
@@ -242,7 +242,7 @@ function totalOf(tally: Tally, key: string): (this: Counter<string>) => void {
 }
 
 /** Body bytes of an answer from a stored entry (a 304 or a HEAD sends none). */
-function bodyBytesSent(tx: Tx): number {
+function bodyBytesSent(tx: FinishedRequest): number {
   if (tx.method === 'HEAD' || !tx.clientRes.headersSent) return 0;
   const delivered = tx.log.delivered;
   if (delivered === 304 || delivered === 416) return 0;

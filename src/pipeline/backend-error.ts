@@ -4,7 +4,7 @@
 // Otherwise the origin's own 5xx is relayed, or a 502/504 is made up.
 import { DETAIL } from '../cache/cache-status.js';
 import { ProxyError } from '../errors.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
 /** Upstream failures that mean "the origin cannot be reached", as opposed to a bad answer. */

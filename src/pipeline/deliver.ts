@@ -10,7 +10,7 @@ import { sendBody } from './body.js';
 import { recordServedTo } from './record-served.js';
 import { sameFieldsOutside } from '../cache/same-fields.js';
 import type { EntryMeta } from '../store/types.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
 // RFC 9110 §15.4.5: the fields a 304 carries (those a 200 would have sent that matter to caches).

@@ -7,7 +7,7 @@ import { forwardedConditionalFields } from '../policy/conditional-fields.js';
 import { interimRelay } from './interim.js';
 import { originDrops } from './origin-fields.js';
 import { decideStorage } from './storage-decision.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 import { routeKeyOf } from '../parents/request-key.js';
 

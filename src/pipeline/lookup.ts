@@ -8,7 +8,7 @@ import { holdEntry } from './entry-hold.js';
 import { revalidateInBackground } from './revalidate.js';
 import { markOverride } from './storage-decision.js';
 import { requestDirectives } from './recv.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Found } from '../store/types.js';
 import type { Tx } from './transaction.js';
 

@@ -2,7 +2,7 @@
 // leader fetches; followers wait, then look again (or forward if the leader could not store).
 import { DETAIL } from '../cache/cache-status.js';
 import { fillKey } from '../cache/keys.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
 export async function miss(tx: Tx): Promise<Step> {

@@ -12,7 +12,7 @@ import { originDrops } from './origin-fields.js';
 import { offlineError } from './lookup.js';
 import { interimRelay } from './interim.js';
 import { hasBody } from './recv.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 import { routeKeyOf } from '../parents/request-key.js';
 

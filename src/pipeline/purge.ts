@@ -3,7 +3,7 @@
 // with --purge off PURGE is an ordinary unknown method and goes to the origin like any other.
 import { ProxyError, StoreUnavailable } from '../errors.js';
 import { redactUrl } from '../observe/redact.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
 export async function purge(tx: Tx): Promise<Step> {

@@ -11,7 +11,7 @@ import { ledgerClient } from '../policy/identity.js';
 import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
 import { keyOf } from './cache-key.js';
 import { answerAsFinalRecipient, selfPage } from './synth.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
 const CACHEABLE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);

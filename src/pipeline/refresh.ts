@@ -3,7 +3,7 @@
 import { unstoredLines } from '../cache/entry.js';
 import { refreshEntry } from './entry-writes.js';
 import { semanticsRequest } from './recv.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
 export async function refresh(tx: Tx): Promise<Step> {

@@ -2,7 +2,7 @@
 // Cache-Status. Nothing is stored; waiting followers are released to forward on their own.
 import { relayHeaders } from '../http/forward-headers.js';
 import { streamTo } from './body.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
 export async function relay(tx: Tx): Promise<Step> {

@@ -14,7 +14,7 @@ import { interimRelay } from './interim.js';
 import { originDrops } from './origin-fields.js';
 import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision.js';
 import { semanticsRequest } from './recv.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 import { routeKeyOf } from '../parents/request-key.js';
 

@@ -5,7 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AbortTransfer, ProxyError } from '../errors.js';
 import type { ProxyContext } from './context.js';
 import { finish } from './finish.js';
-import { STEPS, type Step, type StepFn } from './steps.js';
+import type { Step, StepFn } from './step.js';
+import { STEPS } from './steps.js';
 import { createTx, type Tx } from './transaction.js';
 
 const MAX_STEPS = 32;

@@ -25,26 +25,7 @@ import { relay } from './relay.js';
 import { revalidate } from './revalidate.js';
 import { store } from './store.js';
 import { synth } from './synth.js';
-import type { Tx } from './transaction.js';
-
-export type Step =
-  | 'recv'
-  | 'lookup'
-  | 'miss'
-  | 'fetch'
-  | 'revalidate'
-  | 'refresh'
-  | 'store'
-  | 'relay'
-  | 'deliver'
-  | 'pass'
-  | 'purge'
-  | 'synth'
-  | 'backendError'
-  | 'done';
-
-// A step may answer synchronously (a hit needs no I/O of its own); the driver awaits only promises.
-export type StepFn = (tx: Tx) => Step | Promise<Step>;
+import type { Step, StepFn } from './step.js';
 
 export const STEPS = {
   recv,

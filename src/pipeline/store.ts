@@ -8,7 +8,7 @@ import { addressFor, commitEntry } from './entry-writes.js';
 import { keyAfterResponse } from './cache-key.js';
 import { recordServedTo } from './record-served.js';
 import { maxObjectSize } from './storage-decision.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
 export async function store(tx: Tx): Promise<Step> {

@@ -3,7 +3,7 @@
 // went out, a status can no longer be sent: the connection is cut instead.
 import { ALLOWED_METHODS } from '../server/early-answers.js';
 import type { Tx } from './transaction.js';
-import type { Step } from './steps.js';
+import type { Step } from './step.js';
 
 export const HELP_PAGE = `etag-proxy: a forward caching HTTP proxy.
 

@@ -3,30 +3,10 @@
 // the rules' default, then the command-line default (--validators, --request-cache-control).
 import { boundedMemo } from '../bounded-memo.js';
 import { compileGlobAt } from '../config/schema.js';
-import type { ClientPolicy, RequestCacheControlMode, ValidatorMode } from './types.js';
+import type { ClientPolicy, ClientRule, HostRule, PolicyRules, RuleSettings } from './types.js';
 
-export interface RuleSettings {
-  validators?: ValidatorMode;
-  requestCacheControl?: RequestCacheControlMode;
-  /** Answer this client only from the cache (as --offline); a URL rule's `offline` wins over it. */
-  offline?: boolean;
-}
-
-export interface ClientRule extends RuleSettings {
-  /** Exact client id, or a glob (`scraper-*`). */
-  match: string;
-}
-
-export interface HostRule extends RuleSettings {
-  /** Host glob (`*.example.com`), matched against the lower-case host name. */
-  match: string;
-}
-
-export interface PolicyRules {
-  default: RuleSettings;
-  clients: ClientRule[];
-  hosts: HostRule[];
-}
+// The rule documents' types live in types.ts (config/schema.ts reads them, and this module reads config/schema.ts).
+export type { ClientRule, HostRule, PolicyRules, RuleSettings } from './types.js';
 
 export const emptyRules = (): PolicyRules => ({ default: {}, clients: [], hosts: [] });
 

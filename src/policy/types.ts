@@ -40,3 +40,26 @@ export interface PolicyEngine {
   crawlRule(url: URL): ResolvedCrawlRule;
   close(): Promise<void>;
 }
+
+export interface RuleSettings {
+  validators?: ValidatorMode;
+  requestCacheControl?: RequestCacheControlMode;
+  /** Answer this client only from the cache (as --offline); a URL rule's `offline` wins over it. */
+  offline?: boolean;
+}
+
+export interface ClientRule extends RuleSettings {
+  /** Exact client id, or a glob (`scraper-*`). */
+  match: string;
+}
+
+export interface HostRule extends RuleSettings {
+  /** Host glob (`*.example.com`), matched against the lower-case host name. */
+  match: string;
+}
+
+export interface PolicyRules {
+  default: RuleSettings;
+  clients: ClientRule[];
+  hosts: HostRule[];
+}

@@ -1,7 +1,7 @@
 // The storage contracts the pipeline depends on. Each has a memory and a Redis implementation,
 // and each is checked by one contract suite in test/contracts/ run against both.
 // Every method resolves, or rejects with StoreUnavailable: nothing else escapes a store.
-import type { CachePolicyObject } from '../cache/semantics.js';
+import type CachePolicy from 'http-cache-semantics';
 
 /** Small, JSON-safe part of an entry; rewritten on every 304, the body never is. */
 export interface EntryMeta {
@@ -10,7 +10,7 @@ export interface EntryMeta {
   /** Response header fields as received (lower-case names), hop-by-hop fields removed. */
   headers: Record<string, string | string[]>;
   /** http-cache-semantics toObject(); rebuilt only with CachePolicy.fromObject(). */
-  policy: CachePolicyObject;
+  policy: CachePolicy.CachePolicyObject;
   etag?: string;
   lastModified?: string;
   storedAt: number;
