@@ -12,6 +12,7 @@ import { isLoopbackHost, isThisHost } from './guard/address-ranges.js';
 import { Guard } from './guard/guard.js';
 import { upstreamTrust } from './http/upstream-tls.js';
 import { createLogger, type Logger } from './observe/log.js';
+import { ParentRouter } from './parents/router.js';
 import { MeteredUpstream } from './observe/metered-upstream.js';
 import { ProxyMetrics } from './observe/metrics.js';
 import type { ProxyContext } from './pipeline/context.js';
@@ -137,8 +138,11 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
   const guard = new Guard(config);
   const metrics = new ProxyMetrics({ topHosts: config.metricsTopHosts, usage: () => backend.entries.usage?.() });
   backend.instrument?.(metrics);
+  const parents = config.parents.pools.length ? new ParentRouter(config.parents, now) : undefined;
+  if (parents) metrics.watchParents(parents);
+  if (parents) logger.info('parent proxies', { pools: config.parents.pools.map((pool) => `${pool.name}: ${pool.parents.map((p) => p.label).join(' ')}`).join('; '), default: config.parents.default });
   const upstream = new MeteredUpstream(
-    { timeoutMs: config.upstreamTimeoutMs, guard, tls: trust, maxSockets: config.originConnections, perClient: config.originConnectionsPerClient },
+    { timeoutMs: config.upstreamTimeoutMs, guard, tls: trust, maxSockets: config.originConnections, perClient: config.originConnectionsPerClient, ...(parents && { parents }) },
     metrics,
   );
   if (config.insecureUpstream) logger.warn('--insecure-upstream: HTTPS origin certificates are NOT verified; anyone on the path to an origin can forge its answers');

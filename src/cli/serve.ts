@@ -1,7 +1,6 @@
 // `etag-proxy [serve]`: config → one proxy, or N workers (node:cluster) on one port; the start-up
 // line; graceful shutdown on SIGTERM / SIGINT (see shutdown.ts). Exit codes: 2 for bad
 // configuration, 1 when the proxy cannot start, 0 after a shutdown.
-import { releaseYoungGeneration } from '../store/memory/reclaim.js';
 import cluster from 'node:cluster';
 import type { OptionName } from '../config/options.js';
 import { loadConfig } from '../config/load.js';
@@ -160,9 +159,6 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
       fatal(1, `cannot listen on ${config.admin.host}:${config.admin.port} (--admin-port): ${describeListenError(error)}`);
     });
   }
-  // What the start-up still allocates once listening (the log line, metrics, watchers) would grow
-  // it too: released a second later, off the request path.
-  setTimeout(releaseYoungGeneration, 1000).unref();
   logger.info(`etag-proxy listening on ${address.url}`, {
     store: redactUrl(config.store),
     // Where a disk cache lives is the store field; its cap is worth the same line.

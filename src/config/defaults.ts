@@ -1,4 +1,5 @@
 // Default configuration: what `etag-proxy` with no flags runs with.
+import { emptyParents } from '../parents/config.js';
 import { emptyRules } from '../policy/rules.js';
 import type { ProxyConfig } from './types.js';
 
@@ -57,6 +58,7 @@ export function defaultConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig
     purge: false,
     watch: [],
     watchEveryMs: 5 * 60_000,
+    parents: emptyParents(),
     ...overrides,
   };
 }

@@ -8,8 +8,9 @@ import { ConfigError } from '../errors.js';
 import { defaultConfig } from './defaults.js';
 import { fileKey, OPTIONS, type OptionName } from './options.js';
 import { parseCrawlRules } from './rules-schema.js';
+import { DEFAULT_POOL, parseParents, PARENT_PASSWORD_ENV, withPassword } from '../parents/config.js';
 import { expectObject, parseBoolean, parsePolicies, parseString, rejectUnknownKeys } from './schema.js';
-import { STORE_PASSWORD_ENV, withStorePassword } from './secrets.js';
+import { ADMIN_TOKEN_ENV, STORE_PASSWORD_ENV, withStorePassword } from './secrets.js';
 import type { ProxyConfig } from './types.js';
 
 // Loaded only when a YAML file is read: the parser costs about 8 MiB of RSS (code and heap) in a
@@ -17,7 +18,7 @@ import type { ProxyConfig } from './types.js';
 const require = createRequire(import.meta.url);
 const parseYaml = (text: string): unknown => (require('yaml') as typeof Yaml).parse(text);
 
-const FILE_SECTIONS = ['policies', 'identity', 'rules'] as const;
+const FILE_SECTIONS = ['policies', 'identity', 'rules', 'parents'] as const;
 
 export function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
@@ -35,7 +36,7 @@ export function readConfigFile(file: string): Record<string, unknown> {
   return expectObject(file, parsed ?? {});
 }
 
-function applyFile(config: ProxyConfig, raw: Record<string, unknown>): void {
+function applyFile(config: ProxyConfig, raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
   rejectUnknownKeys('', raw, [...Object.keys(OPTIONS).map(fileKey), ...FILE_SECTIONS]);
   for (const [flag, row] of Object.entries(OPTIONS)) {
     const key = fileKey(flag);
@@ -53,6 +54,7 @@ function applyFile(config: ProxyConfig, raw: Record<string, unknown>): void {
   }
   if (raw['policies'] !== undefined) config.policies = parsePolicies('policies', raw['policies']);
   if (raw['rules'] !== undefined) config.rules = parseCrawlRules('rules', raw['rules']);
+  if (raw['parents'] !== undefined) config.parents = parseParents('parents', raw['parents'], config.parents, env);
 }
 
 /** `flags` holds only the options given on the command line (undefined for the rest). */
@@ -60,9 +62,10 @@ export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { confi
   const config = defaultConfig();
   if (flags.config !== undefined) {
     if (typeof flags.config !== 'string' || flags.config === '') throw new ConfigError('--config: expected a file name, got no value');
-    applyFile(config, readConfigFile(flags.config));
+    applyFile(config, readConfigFile(flags.config), env);
   }
-  if (env['ETAG_PROXY_ADMIN_TOKEN'] && flags['admin-token'] === undefined && flags['admin-token-file'] === undefined) config.admin.token = env['ETAG_PROXY_ADMIN_TOKEN'];
+  const tokenFromEnv = env[ADMIN_TOKEN_ENV];
+  if (tokenFromEnv && flags['admin-token'] === undefined && flags['admin-token-file'] === undefined) config.admin.token = tokenFromEnv;
   if (flags['admin-token'] !== undefined && flags['admin-token-file'] !== undefined) {
     throw new ConfigError('--admin-token-file: give either --admin-token or --admin-token-file, not both');
   }
@@ -74,6 +77,9 @@ export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { confi
   }
   const passwordKey = flags['store-password-file'] !== undefined ? '--store-password-file' : passwordFromFile ? 'storePasswordFile' : undefined;
   applyStorePassword(config, passwordKey, env);
+  // The --parent pool's password from the environment, for parents with none of their own.
+  const parentPool = config.parents.pools.find((pool) => pool.name === DEFAULT_POOL);
+  if (parentPool && env[PARENT_PASSWORD_ENV]) withPassword(parentPool, env[PARENT_PASSWORD_ENV]);
   if (config.admin.port !== 0) requireTokenOffLoopback(config.admin);
   return config;
 }

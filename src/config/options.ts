@@ -4,8 +4,9 @@
 import type { ProxyConfig } from './types.js';
 import { parseWatchList, parseWatchInterval } from './watch-schema.js';
 import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
-import { readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
+import { ADMIN_TOKEN_ENV, readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
 import { LOG_LEVELS } from '../observe/log.js';
+import { applyParentFlag, defaultPool, PARENT_PASSWORD_ENV, SELECTIONS, withPassword } from '../parents/config.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
 export interface OptionRow {
@@ -15,6 +16,8 @@ export interface OptionRow {
   choices?: readonly string[];
   /** The flag may be given several times (`--watch a --watch b`); its values arrive as a list. */
   repeatable?: true;
+  /** An environment variable that also gives the value (which source wins: docs/operations.md#secrets). */
+  env?: string;
   /** Write the parsed value into the config. `path` names the flag or file key in errors. */
   apply(config: ProxyConfig, value: unknown, path: string): void;
 }
@@ -42,6 +45,7 @@ export const OPTIONS = {
     type: 'string',
     default: undefined,
     describe: `file holding the Redis password, joined to the store URL (also ${STORE_PASSWORD_ENV})`,
+    env: STORE_PASSWORD_ENV,
     apply: (c, v, p) => void (c.storePassword = readSecretFile(p, v)),
   },
   namespace: {
@@ -199,7 +203,8 @@ export const OPTIONS = {
   'admin-token': {
     type: 'string',
     default: undefined,
-    describe: 'bearer token the admin API requires (also ETAG_PROXY_ADMIN_TOKEN)',
+    describe: `bearer token the admin API requires (also ${ADMIN_TOKEN_ENV})`,
+    env: ADMIN_TOKEN_ENV,
     apply: (c, v, p) => void (c.admin.token = parseString(p, v)),
   },
   allow: {
@@ -319,9 +324,53 @@ export const OPTIONS = {
     describe: 'how often each --watch URL is revalidated (±10 % jitter, one request per host at a time)',
     apply: (c, v, p) => void (c.watchEveryMs = parseWatchInterval(p, v)),
   },
+  parent: {
+    type: 'string',
+    default: undefined,
+    repeatable: true,
+    describe: `parent proxy for upstream requests, http://[user@]host:port or https://…; repeat for a round-robin pool named "default" (password: --parent-password-file or ${PARENT_PASSWORD_ENV}; more pools: parents: in the config file)`,
+    apply: (c, v, p) => applyParentFlag(c.parents, p, v),
+  },
+  'parent-password-file': {
+    type: 'string',
+    default: undefined,
+    describe: `file holding the password of the --parent proxies (keeps it out of ps; also ${PARENT_PASSWORD_ENV})`,
+    env: PARENT_PASSWORD_ENV,
+    apply: (c, v, p) => withPassword(defaultPool(c.parents, p), readSecretFile(p, v)),
+  },
+  'parent-new-connection': {
+    type: 'boolean',
+    default: false,
+    describe: 'open a new connection to the --parent proxy for every request, so a rotating pool gives each request a new exit (keep-alive pins one)',
+    apply: (c, v, p) => void (defaultPool(c.parents, p).newConnectionPerRequest = parseBoolean(p, v)),
+  },
+  'parent-selection': {
+    type: 'string',
+    default: 'round-robin',
+    choices: SELECTIONS,
+    describe: 'how the --parent pool picks a parent: round-robin, random, weighted, or sticky (the same parent for the same session header or client)',
+    apply: (c, v, p) => void (defaultPool(c.parents, p).selection = parseChoice(p, v, SELECTIONS)),
+  },
+  'never-direct': {
+    type: 'boolean',
+    default: false,
+    describe: 'a request routed to a parent pool never goes direct: with no parent of the pool up it gets a 502 naming the pool',
+    apply: (c, v, p) => void (c.parents.neverDirect = parseBoolean(p, v)),
+  },
+  'parent-session-header': {
+    type: 'string',
+    default: 'X-Proxy-Session',
+    describe: 'request header with the session (abc, or session=abc; country=us) for sticky parents and user-name templates; removed before forwarding',
+    apply: (c, v, p) => void (c.parents.sessionHeader = parseFieldName(p, v)),
+  },
 } satisfies Record<string, OptionRow>;
 
 export type OptionName = keyof typeof OPTIONS;
+
+/** `--config`, the one serve option that is not a config key itself. */
+export const CONFIG_OPTION = {
+  describe: 'config file (YAML or JSON): the same options in camelCase, plus identity, policies and rules',
+} as const;
 
 /** Config-file key for an option: the flag in camelCase (`max-object-size` → `maxObjectSize`). */
 export const fileKey = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { parseString } from './schema.js';
 
 export const STORE_PASSWORD_ENV = 'ETAG_PROXY_STORE_PASSWORD';
+export const ADMIN_TOKEN_ENV = 'ETAG_PROXY_ADMIN_TOKEN';
 
 /** The file's contents without the final newline most editors and `echo` add. */
 export function readSecretFile(path: string, value: unknown): string {

@@ -3,6 +3,7 @@
 import type { Cidr } from '../guard/address-ranges.js';
 import type { PortRange } from '../guard/guard.js';
 import type { LogLevel } from '../observe/log.js';
+import type { ParentsConfig } from '../parents/config.js';
 import type { CrawlRule } from '../policy/crawl-rules.js';
 import type { PolicyRules } from '../policy/rules.js';
 import type { RequestCacheControlMode, ValidatorMode } from '../policy/types.js';
@@ -113,4 +114,6 @@ export interface ProxyConfig {
   watch: WatchedUrl[];
   /** Default interval of a watched URL (--watch-every / `watch.every`). */
   watchEveryMs: number;
+  /** Parent proxies (`parents:`, --parent): pools, the default route (src/parents). */
+  parents: ParentsConfig;
 }

@@ -53,6 +53,8 @@ export class OriginResponse {
   receivedBytes = 0;
   /** Request sent → this head, in ms: set by the meter (metered-upstream.ts), for the access log. */
   headMs: number | undefined = undefined;
+  /** The parent proxy that carried the exchange (`pool`, `scheme://host:port`), none when direct: for logs and counters. */
+  parent: { pool: string; label: string } | undefined = undefined;
   readonly httpVersion = '1.1';
   private sink: BodySink | null = null;
   private queued: Buffer[] | null = null;

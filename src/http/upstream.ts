@@ -6,7 +6,8 @@
 import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
 import type { Duplex, Readable } from 'node:stream';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { AbortTransfer, ProxyError } from '../errors.js';
@@ -14,6 +15,11 @@ import type { Guard } from '../guard/guard.js';
 import { headersObject, OriginResponse, type InterimResponse } from './origin-response.js';
 import { OriginShares, type Release } from './origin-shares.js';
 import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstream-tls.js';
+import { connectThroughParent, parentConnectError, ParentFailure, type ParentConnectOptions } from '../parents/connect.js';
+import type { Parent } from '../parents/pool.js';
+import type { ParentRouter, Route } from '../parents/router.js';
+import { banReason } from '../parents/ban.js';
+import type { RouteKey } from '../parents/session.js';
 
 export { OriginResponse, type InterimResponse } from './origin-response.js';
 
@@ -27,6 +33,8 @@ export interface UpstreamOptions {
   guard: Guard;
   /** Roots for https:// origins (Node's by default; see upstream-tls.ts). */
   tls?: UpstreamTrust;
+  /** Parent proxies (src/parents): which requests go through which parent. None: all direct. */
+  parents?: ParentRouter;
 }
 
 /** errno (or our own timeout code) → how the client is answered (before the response head). */
@@ -53,6 +61,9 @@ const UNDICI_CODES: Readonly<Record<string, string>> = {
 
 /** Requests sent once more when a reused keep-alive socket turns out to be closed (RFC 9110 §9.2.2). */
 const RETRYABLE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
+/** Tunnel agents kept (one per parent and session user name); past it the oldest is closed. */
+const MAX_TUNNEL_AGENTS = 256;
 
 /** Origins answered by node:http from now on (they sent what undici refuses); bounded, oldest out. */
 const MAX_LENIENT_ORIGINS = 1000;
@@ -95,6 +106,12 @@ export interface OriginRequest {
   onInterim?: (interim: InterimResponse) => void;
   /** The client whose share of the origin's connections this counts against (origin-shares.ts); none for the proxy's own. */
   client?: string;
+  /** Who asks and in which session (src/parents/session.ts): for routing rules, sticky selection, user-name templates. */
+  routeKey?: RouteKey;
+  /** Set by Upstream once per request (src/parents decides), so a retry on node:http keeps the same parent. */
+  route?: Route;
+  /** Set once the parent failover is in place (so a keep-alive retry does not add another). */
+  failover?: boolean;
 }
 
 export type UpgradeAnswer =
@@ -113,6 +130,11 @@ export class Upstream {
   /** https:// origins on node:http: kept alive and reused like http ones, TLS sessions resumed. */
   readonly httpsAgent: https.Agent;
   private readonly dispatcher: Agent;
+  /** Connections to parent proxies: http:// requests in absolute form (RFC 9112 §3.2.2). */
+  private readonly parentDispatcher: Agent | undefined;
+  /** One agent per parent whose connections are tunnels through it (CONNECT or SOCKS5); made on first use. */
+  private readonly tunnelAgents = new Map<string, Agent>();
+  private readonly tlsOptions: https.AgentOptions;
   private readonly lenientOrigins = new Set<string>();
   readonly shares: OriginShares | undefined;
 
@@ -121,6 +143,7 @@ export class Upstream {
     const maxSockets = options.maxSockets ?? 256;
     const pool = { keepAlive: true, maxSockets, maxFreeSockets: 64, scheduling: 'lifo' } as const;
     const tls = httpsAgentOptions(options.tls);
+    this.tlsOptions = tls;
     this.agent = new http.Agent(pool);
     this.httpsAgent = new https.Agent({ ...pool, ...tls });
     this.dispatcher = new Agent({
@@ -130,6 +153,17 @@ export class Upstream {
       bodyTimeout: options.timeoutMs,
       connect: guardedConnector(options, tls),
     });
+    // Parents are the operator's own choice of address: they are not checked by the guard (the
+    // target still is, as far as it is a literal; the parent resolves names).
+    if (options.parents?.active) {
+      this.parentDispatcher = new Agent({
+        connections: maxSockets,
+        pipelining: 1,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        connect: trackedConnector(options.parents, buildConnector({ timeout: options.timeoutMs, ...(tls.ca !== undefined && { ca: tls.ca as string[] }), rejectUnauthorized: tls.rejectUnauthorized } as buildConnector.BuildOptions)),
+      });
+    }
   }
 
   /**
@@ -178,17 +212,129 @@ export class Upstream {
     } catch (error) {
       return settle.reject(error);
     }
+    if (originReq.route === undefined && this.options.parents) {
+      try {
+        originReq = { ...originReq, route: this.options.parents.route(url, originReq.routeKey) };
+      } catch (error) {
+        return settle.reject(error);
+      }
+    }
+    const { route } = originReq;
+    if (route?.kind === 'parent' && !originReq.failover) {
+      settle = this.failover(originReq, body, settle, route);
+      if (sendsAbsoluteForm(url, route.parent)) settle = parentAnswers(settle, route.parent);
+      originReq = { ...originReq, failover: true };
+    }
     if (this.lenientOrigins.has(origin)) return this.sendWithNode(originReq, body, settle, mayRetry);
     const exchange = new Exchange(this, originReq, body, settle, mayRetry, origin);
-    const path = `${url.pathname}${url.search}`;
-    const headers = originReq.headers as Record<string, string>;
-    if (!body) return void this.dispatcher.dispatch({ origin, path, method: originReq.method, headers }, exchange);
+    const { dispatcher, dispatchOrigin, path, headers, reset } = this.dispatchPlan(originReq, origin);
+    if (!body) return void dispatcher.dispatch({ origin: dispatchOrigin, path, method: originReq.method, headers, ...(reset && { reset }) }, exchange);
     // Without a length the body goes chunked, as it came: undici would frame a stream that has
     // already ended with the length it buffered, so it gets an iterator, always chunked. undici
     // closes the connection after a body on a method that expects none (GET); our framing is
     // exact (invariant 1), so the connection stays in the pool (`reset: false`).
     const chunked = headers['content-length'] === undefined;
-    this.dispatcher.dispatch({ origin, path, method: originReq.method, headers, body: chunked ? (body[Symbol.asyncIterator]() as unknown as Readable) : body, reset: false }, exchange);
+    dispatcher.dispatch({ origin: dispatchOrigin, path, method: originReq.method, headers, body: chunked ? (body[Symbol.asyncIterator]() as unknown as Readable) : body, reset }, exchange);
+  }
+
+  /**
+   * Where undici sends the request. Direct: the origin, origin-form. Through a parent, http://
+   * targets go to the parent in absolute form with the parent's Proxy-Authorization; https://
+   * targets through a CONNECT tunnel to it (TLS to the origin inside, verified as direct). The
+   * client's Proxy-Authorization never gets here (a hop-by-hop field, dropped by forwardHeaders).
+   */
+  private dispatchPlan(originReq: OriginRequest, origin: string): { dispatcher: Dispatcher; dispatchOrigin: string; path: string; headers: Record<string, string>; reset: boolean } {
+    const { url, route } = originReq;
+    const headers = originReq.headers as Record<string, string>;
+    const originForm = `${url.pathname}${url.search}`;
+    if (route?.kind !== 'parent') return { dispatcher: this.dispatcher, dispatchOrigin: origin, path: originForm, headers, reset: false };
+    const { parent, pool, authorization } = route;
+    const reset = pool.spec.newConnectionPerRequest;
+    if (!sendsAbsoluteForm(url, parent)) return { dispatcher: this.tunnelAgent(route), dispatchOrigin: origin, path: originForm, headers, reset };
+    const withAuth = authorization ? { ...headers, 'proxy-authorization': authorization } : headers;
+    return { dispatcher: this.parentDispatcher!, dispatchOrigin: parentOrigin(parent), path: `${origin}${originForm}`, headers: withAuth, reset };
+  }
+
+  /**
+   * A parent that fails the request (refuses, times out, 407, refuses the CONNECT) or answers
+   * with a ban marker is cooled down, and the request goes once more through another parent of
+   * the pool when that is safe: no request body (so nothing can be sent twice) and nothing
+   * sent to the client yet (we are before the head). No other parent up: a 502 naming the pool.
+   * A ban is never resolved, so it is never stored and never replaces an entry.
+   */
+  private failover(originReq: OriginRequest, body: Readable | undefined, settle: Settle, route: Extract<Route, { kind: 'parent' }>): Settle {
+    const router = this.options.parents!;
+    const retry = (failure: ProxyError): void => {
+      router.failed(route.parent);
+      let next: Route | undefined;
+      try {
+        next = body ? undefined : router.route(originReq.url, route.key, route.parent);
+      } catch {
+        next = undefined;
+      }
+      if (next?.kind === 'parent' && next.parent !== route.parent) {
+        return this.send({ ...originReq, route: next, failover: true }, undefined, settle, false);
+      }
+      settle.reject(body ? failure : new ProxyError(502, 'parent_pool_down', `pool "${route.pool.name}" has no other parent up: ${failure.message}`));
+    };
+    const { tally } = route.parent;
+    tally.requests++;
+    return {
+      resolve(originRes) {
+        const ban = banReason(route.pool.spec.ban, originRes.statusCode, originRes.headers);
+        if (!ban) {
+          if (originRes.statusCode === 304) tally.notModified++;
+          return settle.resolve(originRes);
+        }
+        tally.bans++;
+        originRes.destroy();
+        retry(new ParentFailure(route.parent, 'parent_banned', `answered with a ban marker (${ban}) for ${originReq.url.host}`));
+      },
+      reject(error) {
+        tally.errors++;
+        if (error instanceof ParentFailure) return retry(error);
+        settle.reject(error);
+      },
+    };
+  }
+
+  /** How parents are reached: the trust for https:// parents, and the guard's lookup for socks5:// names. */
+  get parentConnect(): ParentConnectOptions {
+    const { ca, rejectUnauthorized } = this.tlsOptions;
+    return { timeoutMs: this.options.timeoutMs, ...(ca !== undefined && { ca: ca as string[] }), rejectUnauthorized: rejectUnauthorized !== false, lookup: (port) => this.options.guard.lookupFor(port) };
+  }
+
+  /**
+   * The origin's pools for one parent and one set of credentials (a session's user name is an
+   * exit of its own): each connection a tunnel through it, TLS to https:// origins inside
+   * (verified as direct). At most MAX_TUNNEL_AGENTS, the oldest closed first.
+   */
+  private tunnelAgent(route: Extract<Route, { kind: 'parent' }>): Agent {
+    const { parent, credentials } = route;
+    const id = `${parent.label}\n${route.authorization ?? ''}`;
+    let agent = this.tunnelAgents.get(id);
+    if (agent) return agent;
+    if (this.tunnelAgents.size >= MAX_TUNNEL_AGENTS) {
+      const [oldestId, oldest] = this.tunnelAgents.entries().next().value!;
+      this.tunnelAgents.delete(oldestId);
+      void oldest.close().catch(() => {});
+    }
+    const { ca, rejectUnauthorized } = this.tlsOptions;
+    const tlsInside = buildConnector({ timeout: this.options.timeoutMs, ...(ca !== undefined && { ca: ca as string[] }), rejectUnauthorized } as buildConnector.BuildOptions);
+    const connect: buildConnector.connector = (connectOptions, callback) => {
+      const port = Number(connectOptions.port) || (connectOptions.protocol === 'https:' ? 443 : 80);
+      const host = connectOptions.hostname.replace(/^\[|\]$/g, '');
+      connectThroughParent(parent, credentials, host, port, this.parentConnect).then(
+        (socket) => {
+          if (connectOptions.protocol !== 'https:') return callback(null, socket);
+          tlsInside({ ...connectOptions, httpSocket: socket } as buildConnector.Options, callback);
+        },
+        (error: Error) => callback(error, null),
+      );
+    };
+    agent = new Agent({ connections: this.options.maxSockets ?? 256, pipelining: 1, headersTimeout: this.options.timeoutMs, bodyTimeout: this.options.timeoutMs, connect });
+    this.tunnelAgents.set(id, agent);
+    return agent;
   }
 
   /** Called by an exchange whose origin sent what only node's parser accepts. */
@@ -214,7 +360,7 @@ export class Upstream {
     }
     if (originReq.onInterim) request.on('information', originReq.onInterim);
     request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
-    request.once('response', (res: IncomingMessage) => settle.resolve(fromIncoming(request, res)));
+    request.once('response', (res: IncomingMessage) => settle.resolve(carriedBy(fromIncoming(request, res), originReq.route)));
     request.once('error', (error: NodeJS.ErrnoException) => {
       // An idle keep-alive socket the origin has just closed fails on first use; the node docs
       // advise sending an idempotent request once more, on a new connection (`reusedSocket`).
@@ -239,7 +385,8 @@ export class Upstream {
    */
   upgrade(originReq: OriginRequest): Promise<UpgradeAnswer> {
     return new Promise((resolve, reject) => {
-      const request = this.open(originReq);
+      const route = originReq.route ?? this.options.parents?.route(originReq.url, originReq.routeKey);
+      const request = this.open(route ? { ...originReq, route } : originReq);
       request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
       request.once('upgrade', (originRes: IncomingMessage, socket: Duplex, head: Buffer) => {
         // An open WebSocket may idle as long as its ends like (the request's timeout was for the answer).
@@ -247,17 +394,21 @@ export class Upstream {
         resolve({ upgraded: true, originRes, socket, head });
       });
       request.once('response', (originRes) => resolve({ upgraded: false, originRes }));
-      request.once('error', reject);
+      request.once('error', (error) => {
+        if (error instanceof ParentFailure) this.options.parents?.failed(error.parent);
+        reject(error);
+      });
       request.end();
     });
   }
 
   private open(originReq: OriginRequest): http.ClientRequest {
-    const { url } = originReq;
+    const { url, route } = originReq;
     const secure = url.protocol === 'https:';
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = portOf(url);
     this.options.guard.checkLiteral(host, port);
+    if (route?.kind === 'parent') return this.openThroughParent(originReq, route);
     // The Host field we set names the TLS server (SNI) too; node leaves SNI out for IP addresses.
     return (secure ? https : http).request({
       agent: secure ? this.httpsAgent : this.agent,
@@ -271,11 +422,102 @@ export class Upstream {
     });
   }
 
+  /** node:http through a parent: absolute form for http:// targets (RFC 9112 §3.2.2), else a tunnel with TLS inside for https://. */
+  private openThroughParent(originReq: OriginRequest, route: Extract<Route, { kind: 'parent' }>): http.ClientRequest {
+    const { url } = originReq;
+    const { parent, authorization, credentials } = route;
+    const secure = url.protocol === 'https:';
+    const request = { method: originReq.method, headers: originReq.headers, setHost: false };
+    // An upgrade goes through a tunnel too: after the 101 the connection is the client's alone.
+    if (sendsAbsoluteForm(url, parent) && originReq.headers['upgrade'] === undefined) {
+      const tlsToParent = parent.spec.scheme === 'https';
+      const toParent = (tlsToParent ? https : http).request({
+        ...request,
+        agent: tlsToParent ? this.httpsAgent : this.agent,
+        host: parent.spec.host,
+        port: parent.spec.port,
+        path: url.href,
+        headers: authorization ? { ...originReq.headers, 'proxy-authorization': authorization } : originReq.headers,
+      });
+      toParent.once('socket', (socket: Socket) => parent.tally.track(socket));
+      return toParent;
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = portOf(url);
+    const { ca, rejectUnauthorized } = this.tlsOptions;
+    // No agent (node uses createConnection only then): each such request (an upgrade, a lenient origin) gets its own tunnel.
+    return (secure ? https : http).request({
+      ...request,
+      host,
+      port,
+      path: `${url.pathname}${url.search}`,
+      createConnection: ((_options: unknown, oncreate: (error: Error | null, socket?: Duplex) => void) => {
+        connectThroughParent(parent, credentials, host, port, this.parentConnect).then((socket) => {
+          if (!secure) {
+            oncreate(null, socket);
+            // The tunnel comes paused (nothing of the origin's is lost); node attaches its reader on the next tick.
+            return void process.nextTick(() => socket.resume());
+          }
+          const secured = tls.connect({ socket, ...(net.isIP(host) === 0 && { servername: host }), ...(ca !== undefined && { ca: ca as string[] }), rejectUnauthorized, ALPNProtocols: ['http/1.1'] });
+          secured.once('secureConnect', () => oncreate(null, secured));
+          secured.once('error', (error) => oncreate(error));
+        }, (error: Error) => oncreate(error));
+        return undefined;
+      }) as unknown as http.RequestOptions['createConnection'],
+    });
+  }
+
   close(): void {
     void this.dispatcher.destroy().catch(() => {});
+    void this.parentDispatcher?.destroy().catch(() => {});
+    for (const agent of this.tunnelAgents.values()) void agent.destroy().catch(() => {});
     this.agent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+/**
+ * A parent that gets the request in absolute form fails it in its own ways: a connection it
+ * refuses, a TLS check, or a 407 for our credentials, are the parent's failure (502 naming
+ * the parent), not the origin's. Other statuses are the origin's answer, relayed.
+ */
+function parentAnswers(settle: Settle, parent: Parent): Settle {
+  return {
+    resolve(originRes) {
+      if (originRes.statusCode !== 407) return settle.resolve(originRes);
+      originRes.resume();
+      settle.reject(new ParentFailure(parent, 'parent_auth_failed', 'refused our credentials (407)'));
+    },
+    reject(error) {
+      const { code = '' } = (error ?? {}) as { code?: string };
+      const beforeSending = error instanceof ProxyError || /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|UND_ERR_CONNECT_TIMEOUT|ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH)/.test(code);
+      settle.reject(beforeSending && !(error instanceof ProxyError) ? parentConnectError(parent, error as NodeJS.ErrnoException) : error);
+    },
+  };
+}
+
+/** undici's connector to parents, each socket counted on its parent's tally (parents/accounting.ts). */
+function trackedConnector(router: ParentRouter, connect: buildConnector.connector): buildConnector.connector {
+  const byAddress = new Map<string, Parent>();
+  for (const pool of router.pools.values()) for (const parent of pool.parents) if (!byAddress.has(parent.label)) byAddress.set(parent.label, parent);
+  return (options, callback) =>
+    connect(options, (error, socket) => {
+      const host = options.hostname.replace(/^\[|\]$/g, '');
+      const label = `${options.protocol.slice(0, -1)}://${host.includes(':') ? `[${host}]` : host}:${options.port || (options.protocol === 'https:' ? 443 : 80)}`;
+      if (socket) byAddress.get(label)?.tally.track(socket as Socket);
+      if (error) callback(error, null);
+      else callback(null, socket!);
+    });
+}
+
+/** http:// targets go to an http(s) parent as absolute-form requests; everything else through a tunnel. */
+function sendsAbsoluteForm(url: URL, parent: Parent): boolean {
+  return url.protocol === 'http:' && (parent.spec.scheme === 'http' || parent.spec.scheme === 'https');
+}
+
+function parentOrigin(parent: Parent): string {
+  const { scheme, host, port } = parent.spec;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function portOf(url: URL): number {
@@ -302,6 +544,12 @@ function guardedConnector(options: UpstreamOptions, tls: https.AgentOptions): bu
     }
     return connect(connectOptions, callback);
   };
+}
+
+/** Record on the response which parent carried it (for the access log and the counters). */
+function carriedBy(originRes: OriginResponse, route: Route | undefined): OriginResponse {
+  if (route?.kind === 'parent') originRes.parent = { pool: route.pool.name, label: route.parent.label };
+  return originRes;
 }
 
 /** The response head's bytes on the wire, near enough for the metrics. */
@@ -370,6 +618,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       abort: (error) => abort?.(error),
     });
     originRes.receivedBytes = headBytes(rawHeaders, statusText);
+    carriedBy(originRes, this.originReq.route);
     this.originRes = originRes;
     this.settle.resolve(originRes);
     return true;

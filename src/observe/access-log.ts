@@ -36,6 +36,9 @@ export function accessRecord(tx: Tx): LogFields {
     cache: tx.status.toString(),
     policy: tx.policy?.validators,
     upstreamMs: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 10) / 10,
+    // The parent proxy that carried the request (its label never holds credentials).
+    pool: tx.originRes?.parent?.pool,
+    parent: tx.originRes?.parent?.label,
     bytes: bytesSent(tx.clientReq.socket),
     ms: ctx.now() - tx.startedAt,
     // The steps' notes: dropped (the validators the policy removed), stored, delivered, error, …

@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import { AbortTransfer } from '../errors.js';
 import type { OriginResponse } from '../http/origin-response.js';
+import type { ReservedBody } from '../store/types.js';
 import { midBodyError } from '../http/upstream.js';
 import { wasCutBySendDeadline } from '../server/send-deadline.js';
 
@@ -17,6 +18,8 @@ export interface Teed {
    * every worker sharing the store having it too (read-your-writes across the fleet).
    */
   endClient(): void;
+  /** Give back the store's room for the body (EntryStore.reserveBody) unless its put kept it: call once the entry is committed or not. */
+  release(): void;
 }
 
 /**
@@ -25,9 +28,16 @@ export interface Teed {
  * byte waits for endClient(); a chunked response is complete only with its last chunk, which
  * end() sends. A failed transfer drops the copy at once.
  */
-export async function teeBody(originRes: OriginResponse, clientRes: ServerResponse, cap: number, host: string): Promise<Teed> {
+export async function teeBody(
+  originRes: OriginResponse,
+  clientRes: ServerResponse,
+  cap: number,
+  host: string,
+  /** The store's room for a body of known length (the memory store's pages): the copy is then made there. */
+  reserve?: (length: number) => ReservedBody | undefined,
+): Promise<Teed> {
   const declared = contentLength(originRes);
-  const copy = new BodyCopy(declared, cap);
+  const copy = new BodyCopy(declared, cap, reserve);
   let held: Buffer | undefined;
   const onChunk = (chunk: Buffer): Buffer => {
     copy.add(chunk);
@@ -41,7 +51,7 @@ export async function teeBody(originRes: OriginResponse, clientRes: ServerRespon
     copy.drop();
     throw error;
   }
-  return { body: copy.result(), endClient: () => void clientRes.end(held) };
+  return { body: copy.result(), endClient: () => void clientRes.end(held), release: () => copy.release() };
 }
 
 /** The first piece of a copy whose length is not known, or known to be larger. */
@@ -62,13 +72,22 @@ export class BodyCopy {
   private dropped = false;
   /** The most it may hold: the declared length, or the cap. */
   private readonly limit: number;
+  private reserved: ReservedBody | undefined;
+  /** result() handed out the body: a reserved one then waits for release(). */
+  private resultTaken = false;
 
   constructor(
     private readonly declared: number | undefined,
     cap: number,
+    reserve?: (length: number) => ReservedBody | undefined,
   ) {
     this.limit = declared ?? cap;
     if (declared !== undefined && declared > cap) this.dropped = true;
+    // A known length the store has room for is copied straight there: one copy, no buffer of ours.
+    else if (declared !== undefined && reserve) {
+      this.reserved = reserve(declared);
+      if (this.reserved) this.buffer = this.reserved.body;
+    }
   }
 
   /** Still keeping the body (not dropped for its size or a failure). */
@@ -105,6 +124,8 @@ export class BodyCopy {
     }
     // The origin's response object may outlive this request (keep-alive sockets hold on to the
     // last one they parsed); it must not keep the body alive once the cache has evicted it.
+    // A body in the store's room stays reserved until release(), after the put.
+    this.resultTaken = body !== null;
     this.drop();
     return body;
   }
@@ -112,6 +133,15 @@ export class BodyCopy {
   drop(): void {
     this.dropped = true;
     this.buffer = null;
+    // Dropped before the result was taken: the store's room goes back now.
+    if (!this.resultTaken) this.release();
+  }
+
+  /** The store's room goes back (unless its put kept the body). Idempotent. */
+  release(): void {
+    const reserved = this.reserved;
+    this.reserved = undefined;
+    reserved?.release();
   }
 
   private grow(atLeast: number): void {

@@ -4,6 +4,7 @@ import { DETAIL } from '../cache/cache-status.js';
 import { cookieBinding, variantId } from '../cache/keys.js';
 import { ProxyError, StoreUnavailable } from '../errors.js';
 import { redactUrl } from '../observe/redact.js';
+import { holdEntry } from './entry-hold.js';
 import { revalidateInBackground } from './revalidate.js';
 import { markOverride } from './storage-decision.js';
 import { requestDirectives } from './recv.js';
@@ -60,6 +61,7 @@ function judge(tx: Tx, found: Found | undefined): Step {
   if (boundTo !== undefined && boundTo !== cookieBinding(tx.clientReq.headers['cookie'])) return goUpstream(tx, 'miss');
 
   tx.entry = found.entry;
+  holdEntry(tx, found.entry);
   tx.address = found.address;
   if (found.entry.meta.ruleOverride) markOverride(tx);
   tx.entryPolicy = ctx.semantics.policyOf(found.entry.meta);

@@ -10,6 +10,8 @@ import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { upstreamError } from '../http/upstream.js';
+import { connectThroughParent, ParentFailure } from '../parents/connect.js';
+import { routeKeyOf } from '../parents/request-key.js';
 import type { TunnelContents, TunnelTarget } from '../server/tunnel-contents.js';
 import { tunnelPayload, type TunnelPayload } from '../tls/client-hello.js';
 import { redactAuthority } from '../observe/redact.js';
@@ -52,7 +54,8 @@ export function handleConnect(ctx: ProxyContext, clientReq: IncomingMessage, cli
     portListed = ctx.guard.listsConnectPort(target.port);
     if (!portListed && !inside) ctx.guard.checkConnectPort(target.port);
     ctx.guard.checkLiteral(target.host, target.port);
-    tunnel = { host: target.host, port: target.port, identity, client: clientReq.socket.remoteAddress ?? '' };
+    const routeKey = routeKeyOf(ctx, clientReq, identity.id);
+    tunnel = { host: target.host, port: target.port, identity, client: clientReq.socket.remoteAddress ?? '', ...(routeKey && { routeKey }) };
   } catch (error) {
     refuse(error);
     return;
@@ -117,54 +120,84 @@ function timedOut(ctx: ProxyContext, clientSocket: Duplex, log: Log, label: stri
 function relay(ctx: ProxyContext, clientSocket: Duplex, pending: Buffer, tunnel: TunnelTarget, log: Log, answered: boolean, inside?: TunnelContents): void {
   const { host, port } = tunnel;
   const label = `${host}:${port}`;
-  // Names are checked on the addresses they resolve to (a name may point at 127.0.0.1).
-  const originSocket = net.connect({ host, port, lookup: ctx.guard.lookupFor(port) });
   let established = false;
   let servedHere = false;
-  originSocket.setTimeout(ctx.config.upstreamTimeoutMs, () => originSocket.destroy(Object.assign(new Error('timeout'), { code: 'UPSTREAM_TIMEOUT' })));
-  const pipeBoth = (bytes: Buffer) => {
-    inside?.blind(clientSocket);
-    if (bytes.length) originSocket.write(bytes);
-    originSocket.pipe(clientSocket);
-    clientSocket.pipe(originSocket);
-  };
-  originSocket.once('connect', () => {
-    established = true;
-    originSocket.setTimeout(0); // once established, a tunnel may idle as long as its ends like
-    if (!answered) clientSocket.write(ESTABLISHED);
-    if (!inside || answered) {
-      pipeBoth(pending);
-      log(200, { tunnel: label });
-      return;
-    }
-    inside.waiting(clientSocket);
-    // A server that speaks first (SMTP, SSH) is no HTTP server: stop looking and relay. Neither
-    // side saying anything within --headers-timeout is a tunnel held idle: it is closed.
-    readFirstBytes(clientSocket, pending, false, originSocket, firstBytesDeadline(ctx), (payload, bytes) => {
-      if (payload === 'timeout') return timedOut(ctx, clientSocket, log, label);
-      if (payload === 'http' && inside.serve(clientSocket, bytes, payload, tunnel)) {
-        servedHere = true;
-        originSocket.destroy();
-        log(200, { tunnel: label, inside: payload });
-        return;
-      }
-      pipeBoth(bytes);
-      log(200, { tunnel: label });
-    });
-  });
-  originSocket.on('error', (error) => {
+  let originSocket: net.Socket | undefined;
+  let carried: Record<string, string> = {};
+  const failed = (error: unknown) => {
     if (established || answered) {
       clientSocket.destroy();
       return;
     }
     const mapped = upstreamError(error, label);
     reject(clientSocket, mapped);
-    log(mapped.status, { error: mapped.code });
+    log(mapped.status, { error: mapped.code, ...carried });
+  };
+  const pipeBoth = (bytes: Buffer) => {
+    inside?.blind(clientSocket);
+    if (bytes.length) originSocket!.write(bytes);
+    originSocket!.pipe(clientSocket);
+    clientSocket.pipe(originSocket!);
+  };
+  const opened = (socket: net.Socket) => {
+    originSocket = socket;
+    established = true;
+    socket.setTimeout(0); // once established, a tunnel may idle as long as its ends like
+    socket.on('error', failed);
+    socket.on('close', () => {
+      if (!servedHere) clientSocket.destroy();
+    });
+    if (!answered) clientSocket.write(ESTABLISHED);
+    if (!inside || answered) {
+      pipeBoth(pending);
+      log(200, { tunnel: label, ...carried });
+      return;
+    }
+    inside.waiting(clientSocket);
+    // A server that speaks first (SMTP, SSH) is no HTTP server: stop looking and relay. Neither
+    // side saying anything within --headers-timeout is a tunnel held idle: it is closed.
+    readFirstBytes(clientSocket, pending, false, socket, firstBytesDeadline(ctx), (payload, bytes) => {
+      if (payload === 'timeout') return timedOut(ctx, clientSocket, log, label);
+      if (payload === 'http' && inside.serve(clientSocket, bytes, payload, tunnel)) {
+        servedHere = true;
+        socket.destroy();
+        log(200, { tunnel: label, inside: payload });
+        return;
+      }
+      pipeBoth(bytes);
+      log(200, { tunnel: label, ...carried });
+    });
+  };
+  clientSocket.on('close', () => originSocket?.destroy());
+  let route;
+  try {
+    const bare = host.replace(/^\[|\]$/g, '');
+    route = ctx.upstream.options.parents?.route(new URL(`https://${bare.includes(':') ? `[${bare}]` : bare}:${port}/`), tunnel.routeKey);
+  } catch (error) {
+    return failed(error);
+  }
+  if (route?.kind === 'parent') {
+    // Through a parent: a CONNECT (or SOCKS5) to it; the parent resolves and reaches the target.
+    carried = { pool: route.pool.name, parent: route.parent.label };
+    connectThroughParent(route.parent, route.credentials, host, port, ctx.upstream.parentConnect).then(
+      (socket) => (clientSocket.destroyed ? socket.destroy() : opened(socket)),
+      (error: unknown) => {
+        // A tunnel is not retried (the client may have sent bytes already); the parent cools down.
+        if (error instanceof ParentFailure) ctx.upstream.options.parents?.failed(error.parent);
+        failed(error);
+      },
+    );
+    return;
+  }
+  // Names are checked on the addresses they resolve to (a name may point at 127.0.0.1).
+  const direct = net.connect({ host, port, lookup: ctx.guard.lookupFor(port) });
+  direct.setTimeout(ctx.config.upstreamTimeoutMs, () => direct.destroy(Object.assign(new Error('timeout'), { code: 'UPSTREAM_TIMEOUT' })));
+  direct.once('connect', () => {
+    direct.off('error', failed);
+    opened(direct);
   });
-  clientSocket.on('close', () => originSocket.destroy());
-  originSocket.on('close', () => {
-    if ((established || answered) && !servedHere) clientSocket.destroy();
-  });
+  direct.on('error', failed);
+  originSocket = direct;
 }
 
 /**

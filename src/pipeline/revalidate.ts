@@ -16,6 +16,7 @@ import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision
 import { semanticsRequest } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
+import { routeKeyOf } from '../parents/request-key.js';
 
 /** The origin request's fields for a revalidation, and whether we added validators. */
 function revalidationHeaders(tx: Tx): { headers: OutgoingHttpHeaders; sentValidators: boolean } {
@@ -43,7 +44,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
   const { headers, sentValidators } = revalidationHeaders(tx);
   tx.sentValidators = sentValidators;
   try {
-    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified });
+    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, tx.clientReq, tx.client?.id) });
   } catch (error) {
     tx.error = upstreamError(error, tx.target!.host);
     return 'backendError';
@@ -76,6 +77,8 @@ export function revalidateInBackground(tx: Tx): void {
   const clientId = tx.client?.id ?? '';
   const verifiedClient = tx.client?.verified ?? '';
   const { headers } = revalidationHeaders(tx);
+  // Its own hold on the stored body: the request's goes with its client, this job reads the body later.
+  const release = ctx.backend.entries.hold?.(entry);
   const job = (async () => {
     const ticket = await ctx.collapser.join(fillKey(address.url, address.variant));
     if (ticket.role !== 'leader') return;
@@ -104,7 +107,7 @@ export function revalidateInBackground(tx: Tx): void {
     } finally {
       await ticket.finish(outcome);
     }
-  })();
+  })().finally(release);
   ctx.background.add(job);
   void job.finally(() => ctx.background.delete(job));
 }

@@ -3,6 +3,7 @@
 import { DETAIL } from '../cache/cache-status.js';
 import { relayHeaders } from '../http/forward-headers.js';
 import { teeBody } from './body.js';
+import { keepUntilSent } from './entry-hold.js';
 import { addressFor, commitEntry } from './entry-writes.js';
 import { keyAfterResponse } from './cache-key.js';
 import { recordServedTo } from './record-served.js';
@@ -20,7 +21,10 @@ export async function store(tx: Tx): Promise<Step> {
   clientRes.writeHead(originRes.statusCode ?? 200, relayHeaders(originRes, { 'cache-status': tx.status.toString() }));
   // The client's response is ended only after the commit, so once a client has the whole body
   // every worker sharing the store can serve it (read-your-writes across the fleet).
-  const { body, endClient } = await teeBody(originRes, clientRes, maxObjectSize(ctx, tx.rule, originRes.headers), tx.target!.host);
+  const entries = ctx.backend.entries;
+  const { body, endClient, release } = await teeBody(originRes, clientRes, maxObjectSize(ctx, tx.rule, originRes.headers), tx.target!.host, entries.reserveBody && ((length) => entries.reserveBody!(length)));
+  // The body may sit in the store's room: held (as a looked-up one) until the request is over.
+  keepUntilSent(tx, release);
   if (!body) {
     endClient();
     if (tx.fill) await tx.fill.finish('not-stored');

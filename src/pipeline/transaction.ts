@@ -40,6 +40,8 @@ export interface Tx {
   onlyIfCached?: boolean;
   urlKey?: string;
   entry?: Entry;
+  /** Lets go of the store's hold on `entry`'s body (entry-hold.ts). */
+  releaseEntry?: () => void;
   /** The entry this request stored (store.ts): finish compares it with `entry` for the change log. */
   storedEntry?: Entry;
   entryPolicy?: CachePolicy;

@@ -4,7 +4,9 @@ import type { ClientValidators } from '../http/conditionals.js';
 import { parseEtagList } from '../http/conditionals.js';
 import type { ValidatorMode } from './types.js';
 
-export type DroppedField = 'if-none-match' | 'if-modified-since' | 'if-range' | 'range';
+/** Client request fields a validator policy may remove; each shows as `detail=dropped-<field>`. */
+export const DROPPED_FIELDS = ['if-none-match', 'if-modified-since', 'if-range', 'range'] as const;
+export type DroppedField = (typeof DROPPED_FIELDS)[number];
 
 export interface ConditionalPlan {
   /** deliver compares these with the entry → 304 or 200. */

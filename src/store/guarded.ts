@@ -4,7 +4,7 @@
 // "store up"), never per request. What a caller does with StoreUnavailable is the pipeline's job.
 import { StoreUnavailable } from '../errors.js';
 import type { Logger } from '../observe/log.js';
-import type { Backend, FillLock, StoreObserver } from './types.js';
+import type { Backend, Entry, FillLock, StoreObserver } from './types.js';
 
 export interface GuardOptions {
   /** Deadline per call (`--store-timeout`). */
@@ -44,6 +44,8 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
         breaker.call('refresh', () => entries.refresh(address, meta, ttlMs, fill instanceof GuardedLock ? fill.inner : fill, revalidated)),
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
       ...(entries.usage && { usage: () => entries.usage!() }),
+      ...(entries.hold && { hold: (entry: Entry) => entries.hold!(entry) }),
+      ...(entries.reserveBody && { reserveBody: (length: number) => entries.reserveBody!(length) }),
       ...(entries.maxBodyBytes && { maxBodyBytes: (headers: Parameters<NonNullable<typeof entries.maxBodyBytes>>[0]) => entries.maxBodyBytes!(headers) }),
       ...(entries.variants && { variants: (url: string) => breaker.call('variants', () => entries.variants!(url)) }),
       // A page at a time: each gets the deadline, so a long purge never reads as an outage.

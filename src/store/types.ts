@@ -88,7 +88,28 @@ export interface EntryStore {
   maxBodyBytes?(headers: Readonly<Record<string, string | string[] | undefined>>): number;
   /** What this process holds against --cache-size (for the metrics), read synchronously. */
   usage?(): StoreUsage;
+  /**
+   * Keep the bytes of `entry.body` (as this store's lookup returned it) unchanged until the
+   * returned function is called. A store whose bodies are views into memory it reuses (memory:
+   * the page pool) needs it; one that hands out bodies of their own may lack it. Whoever keeps an
+   * entry past the current tick, or hands its body to a socket, holds it until the bytes are sent.
+   */
+  hold?(entry: Entry): () => void;
+  /**
+   * Room for a body of known length, written as it arrives and handed to put() as the entry's
+   * body, which then keeps those bytes without copying them. Undefined when the store has none to
+   * offer (the caller then keeps the body in a buffer of its own, as for any store).
+   */
+  reserveBody?(length: number): ReservedBody | undefined;
   close(): Promise<void>;
+}
+
+/** Room a store lent for a body (EntryStore.reserveBody). */
+export interface ReservedBody {
+  /** Exactly the length asked for. */
+  readonly body: Buffer;
+  /** Call once, always, after the put (or instead of it): the bytes go back unless put() kept them. */
+  release(): void;
 }
 
 export interface StoredVariant {

@@ -5,13 +5,21 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.js';
-import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
+import { fakeClock, proxyReceived, startProxy, type TestProxy } from '../helpers/proxy.js';
 import { sleep } from '../helpers/respond.js';
 
 /** Answers after `ms`, so that concurrent requests overlap with the first one. */
 function slow(ms: number, handler: OriginHandler): OriginHandler {
   return async (req, res, body) => {
     await sleep(ms);
+    await handler(req, res, body);
+  };
+}
+
+/** Answers once `until` resolves: the requests that must overlap with this one have all reached the proxy. */
+function heldUntil(until: Promise<void>, handler: OriginHandler): OriginHandler {
+  return async (req, res, body) => {
+    await until;
     await handler(req, res, body);
   };
 }
@@ -38,7 +46,8 @@ describe('request collapsing', () => {
 
   it('sends one origin request for 100 concurrent misses of one URL and gives all 100 clients the same body (RFC 9211 §2.7: collapsed)', async () => {
     const body = Buffer.from(Array.from({ length: 32 * 1024 }, (_, i) => (i * 13) % 256));
-    origin.route('/popular', slow(100, (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"p"' }).end(body)));
+    const allArrived = proxyReceived(proxy, '/popular', 100);
+    origin.route('/popular', heldUntil(allArrived, (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"p"' }).end(body)));
 
     const answers = await many(100, '/popular');
 
@@ -52,15 +61,18 @@ describe('request collapsing', () => {
   });
 
   it('sends one revalidation for concurrent requests of a stale entry, and answers all of them with the full body', async () => {
+    let allArrived: Promise<void> = Promise.resolve();
     origin.route(
       '/stale-popular',
-      slow(100, (req, res) => {
+      async (req, res) => {
+        await allArrived;
         if (req.headers['if-none-match'] === '"s"') return void res.writeHead(304, { etag: '"s"', 'cache-control': 'max-age=60' }).end();
         res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"s"' }).end('stale popular body');
-      }),
+      },
     );
     await get('/stale-popular');
     clock.advance(120);
+    allArrived = proxyReceived(proxy, '/stale-popular', 30);
 
     const answers = await many(30, '/stale-popular');
 
@@ -85,31 +97,50 @@ describe('request collapsing', () => {
   });
 
   it('stops collapsing a URL whose last response could not be stored, so nobody waits for a response it cannot share (hit-for-miss)', async () => {
-    origin.route('/uncacheable-again', slow(300, (_req, res) => void res.writeHead(200, { 'cache-control': 'private' }).end('mine')));
+    // The origin holds every answer until all 10 of the next requests are with it at once (or
+    // 10 s pass): were they collapsed behind a leader, they could never be there together.
+    let atOrigin = 0;
+    let mostAtOnce = 0;
+    let allThere: () => void = () => {};
+    const together = new Promise<void>((resolve) => (allThere = resolve));
+    const deadline = setTimeout(allThere, 10_000);
+    let held = false;
+    origin.route('/uncacheable-again', async (_req, res) => {
+      if (held) {
+        mostAtOnce = Math.max(mostAtOnce, ++atOrigin);
+        if (atOrigin === 10) allThere();
+        await together;
+      }
+      res.writeHead(200, { 'cache-control': 'private' }).end('mine');
+    });
     const first = await get('/uncacheable-again');
     expect(first.headers['cache-status']).not.toContain('collapsed');
 
-    const started = Date.now();
+    held = true;
     const answers = await many(10, '/uncacheable-again');
+    clearTimeout(deadline);
 
     expect(answers.every((a) => a.status === 200 && a.text === 'mine')).toBe(true);
     expect(answers.some((a) => String(a.headers['cache-status']).includes('collapsed'))).toBe(false);
     expect(origin.requestsTo('/uncacheable-again')).toHaveLength(11);
-    // In parallel: one origin delay, not a leader's delay followed by everyone else's.
-    expect(Date.now() - started).toBeLessThan(550);
+    // In parallel: all ten at the origin at once, none waiting for a leader's answer.
+    expect(mostAtOnce).toBe(10);
   });
 
   it('never hands the origin\'s 304 for one client\'s forwarded conditional to the clients waiting on it (RFC 9111 §4.3.2)', async () => {
+    // The leader reaches the proxy first; the origin answers it once the five followers are in.
+    const followersIn = proxyReceived(proxy, '/conditional-leader', 6);
     origin.route(
       '/conditional-leader',
-      slow(50, (req, res) => {
+      heldUntil(followersIn, (req, res) => {
         if (req.headers['if-none-match'] === '"c"') return void res.writeHead(304, { etag: '"c"' }).end();
         res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"c"' }).end('conditional leader body');
       }),
     );
 
+    const leaderIn = proxyReceived(proxy, '/conditional-leader', 1);
     const leader = get('/conditional-leader', { 'if-none-match': '"c"' });
-    await sleep(10);
+    await leaderIn;
     const followers = await many(5, '/conditional-leader');
 
     expect((await leader).status).toBe(304);

@@ -4,20 +4,21 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
-import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
-import { eventually, sleep } from '../helpers/respond.js';
+import { fakeClock, proxyReceived, startProxy, type TestProxy } from '../helpers/proxy.js';
+import { eventually } from '../helpers/respond.js';
 
 describe('stale content (RFC 5861)', () => {
   const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000);
   let proxy: TestProxy;
   const origins: Origin[] = [];
 
-  async function versionedOrigin(cacheControl: string, options: { revalidationDelayMs?: number } = {}) {
+  /** `revalidationHeld`: the origin answers a revalidation only once `revalidationHeld.until` resolves. */
+  async function versionedOrigin(cacheControl: string, options: { revalidationHeld?: { until: Promise<void> } } = {}) {
     const state = { version: 1, failWith: 0 };
     const origin = await startOrigin({
       '/r': async (req, res) => {
         if (state.failWith) return void res.writeHead(state.failWith, { 'content-type': 'text/plain' }).end(`origin says ${state.failWith}`);
-        if (req.headers['if-none-match'] && options.revalidationDelayMs) await sleep(options.revalidationDelayMs);
+        if (req.headers['if-none-match'] && options.revalidationHeld) await options.revalidationHeld.until;
         const etag = `"v${state.version}"`;
         if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag, 'cache-control': cacheControl }).end();
         res.writeHead(200, { 'cache-control': cacheControl, etag, 'content-type': 'text/plain' }).end(`version ${state.version}`);
@@ -44,10 +45,13 @@ describe('stale content (RFC 5861)', () => {
 
   describe('stale-while-revalidate (RFC 5861 §3)', () => {
     it('serves the stale response at once and refreshes it in the background exactly once, however many clients ask meanwhile', async () => {
-      const { origin, state, get } = await versionedOrigin('max-age=10, stale-while-revalidate=60', { revalidationDelayMs: 150 });
+      // The background revalidation is answered only once all eight stale requests are in.
+      const revalidationHeld = { until: Promise.resolve() };
+      const { origin, state, get } = await versionedOrigin('max-age=10, stale-while-revalidate=60', { revalidationHeld });
       await get();
       state.version = 2;
       clock.advance(20);
+      revalidationHeld.until = proxyReceived(proxy, '/r', 8);
 
       const staleAnswers = [];
       for (let i = 0; i < 5; i++) staleAnswers.push(await get());

@@ -1,6 +1,6 @@
-// How much memory the memory store really holds for what it counts: a stored body owns exactly
-// its bytes (never a slice of Buffer's shared 8 KiB pool), and evictions past a budget ask V8 to
-// collect the evicted bodies (src/store/memory/reclaim.ts). The soak (`npm run soak`) measures RSS.
+// How much memory the memory store really holds for what it counts: a stored body sits in one of
+// the store's own pages (never a slice of Buffer's shared 8 KiB pool), and churn reuses those
+// pages instead of leaving bodies for V8 to collect. The soak (`npm run soak`) measures RSS.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { urlKey } from '../../src/cache/keys.js';
 import { MemoryEntryStore } from '../../src/store/memory/entry-store.js';
@@ -35,28 +35,33 @@ async function storedBody(path: string): Promise<Buffer> {
 }
 
 describe('memory store footprint', () => {
-  it.each(['/small', '/small-chunked'])('stores %s in a buffer of its own, not a slice of the shared pool an 8 KiB slab of which it would keep alive', async (path) => {
+  it.each(['/small', '/small-chunked'])('stores %s in a page of the store, not a slice of the shared pool an 8 KiB slab of which it would keep alive', async (path) => {
     const first = await viaProxy(proxy.url, `${origin.url}${path}`);
     expect(first.status).toBe(200);
     const body = await storedBody(path);
     expect(body.length).toBe(100);
     expect(body.equals(first.body)).toBe(true);
-    expect(body.buffer.byteLength).toBe(100);
+    const store = proxy.proxy.ctx.backend.entries as MemoryEntryStore;
+    expect(store.pool.pageHolding(body)).toBeDefined();
+    expect(body.buffer.byteLength).toBe(store.pool.pageBytes);
   });
 
-  it('asks V8 for a full collection once the bytes it evicted pass its budget, and not before', async () => {
+  it('under churn reuses the pages it took (never more than the cap) and leaves no body for V8 to collect', async () => {
     const MiB = 1024 * 1024;
     const store = new MemoryEntryStore(2 * MiB);
     const entry = (i: number): Entry => ({
-      meta: { v: 1, status: 200, headers: {}, policy: {} as Entry['meta']['policy'], storedAt: 0, bodyLength: 512 * 1024 },
-      body: Buffer.alloc(512 * 1024, i),
+      meta: { v: 1, status: 200, headers: {}, policy: {} as Entry['meta']['policy'], storedAt: 0, bodyLength: 100 * 1024 },
+      body: Buffer.alloc(100 * 1024, i),
     });
     const put = (i: number) => store.put({ url: `http://example.test/${i}`, vary: null, variant: null }, entry(i), 60_000);
-    // Three fit in 2 MiB; every later write evicts one (about 0.5 MiB), the budget is 4 MiB.
-    for (let i = 0; i < 3 + 7; i++) await put(i);
-    expect(store.reclaimer.requested).toBe(0);
-    for (let i = 10; i < 14; i++) await put(i);
-    expect(store.reclaimer.requested).toBe(1);
+    for (let i = 0; i < 200; i++) await put(i);
+    const usage = store.poolUsage();
+    expect(usage.heldBytes).toBeLessThanOrEqual(2 * MiB);
+    expect(usage.evictions).toBeGreaterThan(150);
+    expect(store.usage().bytes).toBeLessThanOrEqual(2 * MiB);
+    // The latest body is whole, the first long gone.
+    expect(store.lookup('http://example.test/199', () => '')?.entry.body.equals(Buffer.alloc(100 * 1024, 199))).toBe(true);
+    expect(store.lookup('http://example.test/0', () => '')).toBeUndefined();
     await store.close();
   });
 });

@@ -124,3 +124,54 @@ describe('sendBody', () => {
     await expect(sending).rejects.toMatchObject({ code: 'client_gone' });
   });
 });
+
+describe('BodyCopy into the memory store\'s room (reserveBody)', () => {
+  const meta = (length: number) => ({ v: 1 as const, status: 200, headers: {}, policy: {} as never, storedAt: 0, bodyLength: length });
+  const address = { url: 'http://example.test/r', vary: null, variant: null };
+
+  it('writes a body of known length straight into a page of the store, which keeps those bytes on put (no second copy)', async () => {
+    const store = new MemoryEntryStore(4 * MiB);
+    const copy = new BodyCopy(100 * 1024, 16 * MiB, (length) => store.reserveBody(length));
+    copy.add(chunk(60 * 1024, 1));
+    copy.add(chunk(40 * 1024, 2));
+    const body = copy.result()!;
+    expect(store.pool.pageHolding(body)).toBeDefined();
+    await store.put(address, { meta: meta(body.length), body }, 60_000);
+    copy.release();
+    const found = store.lookup(address.url, () => '')!;
+    expect(found.entry.body).toBe(body);
+    expect(found.entry.body.subarray(0, 60 * 1024).every((byte) => byte === 1)).toBe(true);
+    expect(found.entry.body.subarray(60 * 1024).every((byte) => byte === 2)).toBe(true);
+    await store.close();
+  });
+
+  it('gives the room back when the body fails, outgrows its length or is not stored', () => {
+    const store = new MemoryEntryStore(4 * MiB);
+    const failed = new BodyCopy(100 * 1024, 16 * MiB, (length) => store.reserveBody(length));
+    failed.add(chunk(10 * 1024));
+    expect(store.poolUsage().pinnedPages).toBe(1);
+    failed.drop();
+    expect(store.poolUsage().pinnedPages).toBe(0);
+    const outgrown = new BodyCopy(10, 16 * MiB, (length) => store.reserveBody(length));
+    outgrown.add(chunk(11));
+    expect(outgrown.result()).toBeNull();
+    expect(store.poolUsage().pinnedPages).toBe(0);
+    const notStored = new BodyCopy(10, 16 * MiB, (length) => store.reserveBody(length));
+    notStored.add(chunk(10));
+    expect(notStored.result()).not.toBeNull();
+    expect(store.poolUsage().pinnedPages).toBe(1);
+    notStored.release();
+    notStored.release();
+    expect(store.poolUsage().pinnedPages).toBe(0);
+  });
+
+  it('falls back to a buffer of its own for a body larger than a page or of unknown length', () => {
+    const store = new MemoryEntryStore(64 * MiB);
+    const large = new BodyCopy(2 * MiB, 16 * MiB, (length) => store.reserveBody(length));
+    large.add(chunk(2 * MiB));
+    expect(store.pool.pageHolding(large.result()!)).toBeUndefined();
+    const chunked = new BodyCopy(undefined, 16 * MiB, (length) => store.reserveBody(length));
+    chunked.add(chunk(1000));
+    expect(store.pool.pageHolding(chunked.result()!)).toBeUndefined();
+  });
+});

@@ -107,6 +107,8 @@ export function createClusterMemoryBackend<Rules>(options: ClusterMemoryBackendO
       put: fleetEntries.put,
       refresh: fleetEntries.refresh,
       usage: () => local.usage(),
+      hold: (entry) => local.hold(entry),
+      reserveBody: (length) => local.reserveBody(length),
       maxBodyBytes: (headers) => local.maxBodyBytes(headers),
       invalidate: async (url) => {
         // Removed here even when the primary cannot be reached; the others hear of it through it.

@@ -4,8 +4,9 @@ import { MemoryChangeLog } from './change-log.js';
 import { MemoryCoordination, MemoryLedger, MemoryRuleStore } from './coordination.js';
 import { MemoryEntryStore } from './entry-store.js';
 
-export function createMemoryBackend<Rules>(options: { cacheSizeBytes: number; now: () => number }): Backend<Rules> {
-  const entries = new MemoryEntryStore(options.cacheSizeBytes);
+/** `pageBytes`: the body pool's page size (default: page-pool.ts pageSizeFor); tests set it. */
+export function createMemoryBackend<Rules>(options: { cacheSizeBytes: number; now: () => number; pageBytes?: number }): Backend<Rules> {
+  const entries = new MemoryEntryStore(options.cacheSizeBytes, options.pageBytes);
   const rules = new MemoryRuleStore<Rules>();
   return {
     kind: 'memory',

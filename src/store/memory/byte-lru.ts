@@ -12,6 +12,8 @@ export function byteLru<V extends NonNullable<unknown>>(
   sizeOf: (value: V) => number,
   /** Told the size of each value evicted to make room (not of deletes, expiries or replacements). */
   onEvict?: (size: number) => void,
+  /** Told of every value that leaves: evicted, deleted, expired or replaced by another. */
+  onRemove?: (value: V) => void,
 ): ByteLru<V> {
   // lru-cache wants a positive integer size: an empty value still takes a slot.
   const size = (value: V): number => Math.max(1, Math.ceil(sizeOf(value)));
@@ -21,9 +23,10 @@ export function byteLru<V extends NonNullable<unknown>>(
     // Read the clock on each TTL check: the default (cache it for 1 ms) arms a timer every
     // millisecond of traffic, which on the hit path costs more than the clock read it saves.
     ttlResolution: 0,
-    ...(onEvict && {
+    ...((onEvict || onRemove) && {
       dispose: (value: V, _key: string, reason: LRUCache.DisposeReason) => {
-        if (reason === 'evict') onEvict(size(value));
+        if (reason === 'evict') onEvict?.(size(value));
+        onRemove?.(value);
       },
     }),
   });
