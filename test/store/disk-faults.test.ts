@@ -78,7 +78,7 @@ describe('disk store: SIGKILL while storing large bodies under load', () => {
     for (let round = 0; round < 4; round++) {
       const port = await freePort();
       const cli: RunningCli = startCli(['--port', String(port), '--store', `disk:${dir}`, '--cache-size', '40MiB', '--max-object-size', '8MiB']);
-      await cli.waitFor('listening on');
+      await cli.waitFor('listening on', 1, 30_000);
       let stop = false;
       const clients = Array.from({ length: 6 }, async (_, c) => {
         for (let i = 0; !stop; i++) {
@@ -100,7 +100,7 @@ describe('disk store: SIGKILL while storing large bodies under load', () => {
     // After the last kill: every URL, from disk where it was stored whole.
     const port = await freePort();
     const cli = startCli(['--port', String(port), '--store', `disk:${dir}`, '--cache-size', '40MiB', '--max-object-size', '8MiB']);
-    await cli.waitFor('listening on');
+    await cli.waitFor('listening on', 1, 30_000);
     try {
       const before = origin.requests.length;
       for (let n = 0; n < URLS; n++) check(n, await fetchBody(port, n));
