@@ -139,6 +139,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
   const metrics = new ProxyMetrics({ topHosts: config.metricsTopHosts, usage: () => backend.entries.usage?.() });
   backend.instrument?.(metrics);
   const parents = config.parents.pools.length ? new ParentRouter(config.parents, now) : undefined;
+  if (parents) metrics.watchParents(parents);
   if (parents) logger.info('parent proxies', { pools: config.parents.pools.map((pool) => `${pool.name}: ${pool.parents.map((p) => p.label).join(' ')}`).join('; '), default: config.parents.default });
   const upstream = new MeteredUpstream(
     { timeoutMs: config.upstreamTimeoutMs, guard, tls: trust, maxSockets: config.originConnections, perClient: config.originConnectionsPerClient, ...(parents && { parents }) },

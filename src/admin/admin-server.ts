@@ -18,6 +18,7 @@ import { drainServer, trackConnections } from '../server/drain.js';
 import { createCacheRoutes } from './cache-routes.js';
 import { createChangesRoutes } from './changes-routes.js';
 import { createMetricsRoutes } from './metrics-routes.js';
+import { createParentsRoutes } from './parents-routes.js';
 import { createPolicyRoutes } from './policies-routes.js';
 import { createRuleRoutes } from './rules-routes.js';
 import { createStatusRoutes, hasSessionCookie, prepareSession, tokenExchange } from './status-page.js';
@@ -72,6 +73,7 @@ export async function startAdminServer(proxy: Proxy, config: AdminConfig, logger
     ...status.routes,
     ...createPolicyRoutes(proxy, logger),
     ...createRuleRoutes(proxy, logger),
+    ...createParentsRoutes(proxy),
     ...createMetricsRoutes(proxy),
     ...createCacheRoutes(proxy, logger),
     ...createChangesRoutes(proxy),

@@ -75,6 +75,20 @@ function changeRow(event: ChangeEvent): string {
   return `<tr><td>${escapeHtml(new Date(event.time).toISOString())}</td><td class="url">${escapeHtml(event.url)}</td><td>${escapeHtml(tag(event.old))} → ${escapeHtml(tag(event.new))}</td><td>${escapeHtml(formatBytes(event.size))}</td><td>${escapeHtml(event.client ?? '')}</td></tr>`;
 }
 
+/** Parent pools (src/parents): what each carried and what the cache saved it, as at page load. */
+function poolsSection(stats: StatusView['stats']): string {
+  const pools = Object.entries(stats.parents ?? {});
+  if (!pools.length) return '';
+  const rows = pools.map(([name, pool]) => {
+    const money = pool.moneySaved === undefined ? '' : ` (${pool.moneySaved.toFixed(2)} at ${pool.pricePerGB}/GB)`;
+    const cells = [name, String(pool.requests), String(pool.notModified), `${pool.errors} / ${pool.bans}`, formatBytes(pool.receivedBytes), `${pool.avoidedRequests} requests, ${formatBytes(pool.avoidedBytes)}${money}`];
+    return `<tr>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join('')}</tr>`;
+  });
+  return `<h2>Parent pools</h2>
+<table><thead><tr><th>pool</th><th>requests</th><th>304s</th><th>errors / bans</th><th>received</th><th>avoided</th></tr></thead><tbody id="pools">${rows.join('')}</tbody></table>
+`;
+}
+
 function hostsRows(view: StatusView): string {
   if (view.topHostsLimit === 0) return '<tr><td colspan="2">start the proxy with --metrics-top-hosts N to count requests per host</td></tr>';
   return topHosts(view.stats.hosts, HOSTS_SHOWN)
@@ -108,7 +122,7 @@ export function statusPageHtml(view: StatusView): string {
 <img id="chart" src="/status/chart.svg" width="600" height="196" alt="requests per second by outcome, last 3 minutes">
 <h2>Top hosts</h2>
 <table><thead><tr><th>host</th><th>requests</th></tr></thead><tbody id="hosts">${hostsRows(view)}</tbody></table>
-<h2>Rules in force</h2>
+${poolsSection(stats)}<h2>Rules in force</h2>
 <table><thead><tr><th>rule</th><th>settings</th></tr></thead><tbody id="rules">${rulesRows(view)}</tbody></table>
 <h2>Latest ETag changes <span id="live" class="muted">${view.changeHistory ? '' : '(this store keeps no change history)'}</span></h2>
 <table><thead><tr><th>time</th><th>URL</th><th>validator</th><th>size</th><th>client</th></tr></thead><tbody id="changes">${view.changes.map(changeRow).join('')}</tbody></table>

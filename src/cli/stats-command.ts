@@ -36,6 +36,11 @@ export function formatStats(stats: Stats & { processes?: number }): string {
     ['store', stats.store.breakerOpen ? 'DOWN (breaker open)' : 'up'],
     ['cached here', `${stats.store.entries} records, ${formatBytes(stats.store.bytes)}`],
     ...(stats.processes !== undefined && stats.processes > 1 ? [['workers', String(stats.processes)] as [string, string]] : []),
+    ...Object.entries(stats.parents ?? {}).flatMap(([name, pool]): Array<[string, string]> => [
+      [`pool ${name}`, `${pool.requests} requests, ${pool.notModified} 304s, ${pool.errors} errors, ${pool.bans} bans`],
+      ['  on the wire', `${formatBytes(pool.receivedBytes)} received, ${formatBytes(pool.sentBytes)} sent`],
+      ['  avoided', `${pool.avoidedRequests} requests, ${formatBytes(pool.avoidedBytes)}${pool.moneySaved !== undefined ? ` (saved ${pool.moneySaved.toFixed(2)} at ${pool.pricePerGB}/GB)` : ''}`],
+    ]),
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
   return rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n');

@@ -6,7 +6,7 @@ import { parseWatchList, parseWatchInterval } from './watch-schema.js';
 import { parseBoolean, parseChoice, parseCidrList, parseDuration, parseFieldName, parseHostList, parseInteger, parseIntercept, parseLogLevel, parsePortList, parseSize, parseStore, parseString } from './schema.js';
 import { ADMIN_TOKEN_ENV, readSecretFile, STORE_PASSWORD_ENV } from './secrets.js';
 import { LOG_LEVELS } from '../observe/log.js';
-import { applyParentFlag, defaultPool, PARENT_PASSWORD_ENV, withPassword } from '../parents/config.js';
+import { applyParentFlag, defaultPool, PARENT_PASSWORD_ENV, SELECTIONS, withPassword } from '../parents/config.js';
 import { REQUEST_CACHE_CONTROL_MODES, VALIDATOR_MODES } from '../policy/types.js';
 
 export interface OptionRow {
@@ -335,6 +335,7 @@ export const OPTIONS = {
     type: 'string',
     default: undefined,
     describe: `file holding the password of the --parent proxies (keeps it out of ps; also ${PARENT_PASSWORD_ENV})`,
+    env: PARENT_PASSWORD_ENV,
     apply: (c, v, p) => withPassword(defaultPool(c.parents, p), readSecretFile(p, v)),
   },
   'parent-new-connection': {
@@ -342,6 +343,25 @@ export const OPTIONS = {
     default: false,
     describe: 'open a new connection to the --parent proxy for every request, so a rotating pool gives each request a new exit (keep-alive pins one)',
     apply: (c, v, p) => void (defaultPool(c.parents, p).newConnectionPerRequest = parseBoolean(p, v)),
+  },
+  'parent-selection': {
+    type: 'string',
+    default: 'round-robin',
+    choices: SELECTIONS,
+    describe: 'how the --parent pool picks a parent: round-robin, random, weighted, or sticky (the same parent for the same session header or client)',
+    apply: (c, v, p) => void (defaultPool(c.parents, p).selection = parseChoice(p, v, SELECTIONS)),
+  },
+  'never-direct': {
+    type: 'boolean',
+    default: false,
+    describe: 'a request routed to a parent pool never goes direct: with no parent of the pool up it gets a 502 naming the pool',
+    apply: (c, v, p) => void (c.parents.neverDirect = parseBoolean(p, v)),
+  },
+  'parent-session-header': {
+    type: 'string',
+    default: 'X-Proxy-Session',
+    describe: 'request header with the session (abc, or session=abc; country=us) for sticky parents and user-name templates; removed before forwarding',
+    apply: (c, v, p) => void (c.parents.sessionHeader = parseFieldName(p, v)),
   },
 } satisfies Record<string, OptionRow>;
 

@@ -18,6 +18,8 @@ import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstr
 import { connectThroughParent, parentConnectError, ParentFailure, type ParentConnectOptions } from '../parents/connect.js';
 import type { Parent } from '../parents/pool.js';
 import type { ParentRouter, Route } from '../parents/router.js';
+import { banReason } from '../parents/ban.js';
+import type { RouteKey } from '../parents/session.js';
 
 export { OriginResponse, type InterimResponse } from './origin-response.js';
 
@@ -60,6 +62,9 @@ const UNDICI_CODES: Readonly<Record<string, string>> = {
 /** Requests sent once more when a reused keep-alive socket turns out to be closed (RFC 9110 §9.2.2). */
 const RETRYABLE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 
+/** Tunnel agents kept (one per parent and session user name); past it the oldest is closed. */
+const MAX_TUNNEL_AGENTS = 256;
+
 /** Origins answered by node:http from now on (they sent what undici refuses); bounded, oldest out. */
 const MAX_LENIENT_ORIGINS = 1000;
 
@@ -101,8 +106,12 @@ export interface OriginRequest {
   onInterim?: (interim: InterimResponse) => void;
   /** The client whose share of the origin's connections this counts against (origin-shares.ts); none for the proxy's own. */
   client?: string;
+  /** Who asks and in which session (src/parents/session.ts): for routing rules, sticky selection, user-name templates. */
+  routeKey?: RouteKey;
   /** Set by Upstream once per request (src/parents decides), so a retry on node:http keeps the same parent. */
   route?: Route;
+  /** Set once the parent failover is in place (so a keep-alive retry does not add another). */
+  failover?: boolean;
 }
 
 export type UpgradeAnswer =
@@ -124,7 +133,7 @@ export class Upstream {
   /** Connections to parent proxies: http:// requests in absolute form (RFC 9112 §3.2.2). */
   private readonly parentDispatcher: Agent | undefined;
   /** One agent per parent whose connections are tunnels through it (CONNECT or SOCKS5); made on first use. */
-  private readonly tunnelAgents = new Map<Parent, Agent>();
+  private readonly tunnelAgents = new Map<string, Agent>();
   private readonly tlsOptions: https.AgentOptions;
   private readonly lenientOrigins = new Set<string>();
   readonly shares: OriginShares | undefined;
@@ -152,7 +161,7 @@ export class Upstream {
         pipelining: 1,
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
-        connect: { timeout: options.timeoutMs, ...(tls.ca !== undefined && { ca: tls.ca as string[] }), rejectUnauthorized: tls.rejectUnauthorized },
+        connect: trackedConnector(options.parents, buildConnector({ timeout: options.timeoutMs, ...(tls.ca !== undefined && { ca: tls.ca as string[] }), rejectUnauthorized: tls.rejectUnauthorized } as buildConnector.BuildOptions)),
       });
     }
   }
@@ -205,13 +214,17 @@ export class Upstream {
     }
     if (originReq.route === undefined && this.options.parents) {
       try {
-        originReq = { ...originReq, route: this.options.parents.route(url) };
+        originReq = { ...originReq, route: this.options.parents.route(url, originReq.routeKey) };
       } catch (error) {
         return settle.reject(error);
       }
     }
     const { route } = originReq;
-    if (route?.kind === 'parent' && sendsAbsoluteForm(url, route.parent)) settle = parentAnswers(settle, route.parent);
+    if (route?.kind === 'parent' && !originReq.failover) {
+      settle = this.failover(originReq, body, settle, route);
+      if (sendsAbsoluteForm(url, route.parent)) settle = parentAnswers(settle, route.parent);
+      originReq = { ...originReq, failover: true };
+    }
     if (this.lenientOrigins.has(origin)) return this.sendWithNode(originReq, body, settle, mayRetry);
     const exchange = new Exchange(this, originReq, body, settle, mayRetry, origin);
     const { dispatcher, dispatchOrigin, path, headers, reset } = this.dispatchPlan(originReq, origin);
@@ -235,11 +248,54 @@ export class Upstream {
     const headers = originReq.headers as Record<string, string>;
     const originForm = `${url.pathname}${url.search}`;
     if (route?.kind !== 'parent') return { dispatcher: this.dispatcher, dispatchOrigin: origin, path: originForm, headers, reset: false };
-    const { parent, pool } = route;
+    const { parent, pool, authorization } = route;
     const reset = pool.spec.newConnectionPerRequest;
-    if (!sendsAbsoluteForm(url, parent)) return { dispatcher: this.tunnelAgent(parent), dispatchOrigin: origin, path: originForm, headers, reset };
-    const withAuth = parent.authorization ? { ...headers, 'proxy-authorization': parent.authorization } : headers;
+    if (!sendsAbsoluteForm(url, parent)) return { dispatcher: this.tunnelAgent(route), dispatchOrigin: origin, path: originForm, headers, reset };
+    const withAuth = authorization ? { ...headers, 'proxy-authorization': authorization } : headers;
     return { dispatcher: this.parentDispatcher!, dispatchOrigin: parentOrigin(parent), path: `${origin}${originForm}`, headers: withAuth, reset };
+  }
+
+  /**
+   * A parent that fails the request (refuses, times out, 407, refuses the CONNECT) or answers
+   * with a ban marker is cooled down, and the request goes once more through another parent of
+   * the pool when that is safe: no request body (so nothing can be sent twice) and nothing
+   * sent to the client yet (we are before the head). No other parent up: a 502 naming the pool.
+   * A ban is never resolved, so it is never stored and never replaces an entry.
+   */
+  private failover(originReq: OriginRequest, body: Readable | undefined, settle: Settle, route: Extract<Route, { kind: 'parent' }>): Settle {
+    const router = this.options.parents!;
+    const retry = (failure: ProxyError): void => {
+      router.failed(route.parent);
+      let next: Route | undefined;
+      try {
+        next = body ? undefined : router.route(originReq.url, route.key, route.parent);
+      } catch {
+        next = undefined;
+      }
+      if (next?.kind === 'parent' && next.parent !== route.parent) {
+        return this.send({ ...originReq, route: next, failover: true }, undefined, settle, false);
+      }
+      settle.reject(body ? failure : new ProxyError(502, 'parent_pool_down', `pool "${route.pool.name}" has no other parent up: ${failure.message}`));
+    };
+    const { tally } = route.parent;
+    tally.requests++;
+    return {
+      resolve(originRes) {
+        const ban = banReason(route.pool.spec.ban, originRes.statusCode, originRes.headers);
+        if (!ban) {
+          if (originRes.statusCode === 304) tally.notModified++;
+          return settle.resolve(originRes);
+        }
+        tally.bans++;
+        originRes.destroy();
+        retry(new ParentFailure(route.parent, 'parent_banned', `answered with a ban marker (${ban}) for ${originReq.url.host}`));
+      },
+      reject(error) {
+        tally.errors++;
+        if (error instanceof ParentFailure) return retry(error);
+        settle.reject(error);
+      },
+    };
   }
 
   /** How parents are reached: the trust for https:// parents, and the guard's lookup for socks5:// names. */
@@ -248,16 +304,27 @@ export class Upstream {
     return { timeoutMs: this.options.timeoutMs, ...(ca !== undefined && { ca: ca as string[] }), rejectUnauthorized: rejectUnauthorized !== false, lookup: (port) => this.options.guard.lookupFor(port) };
   }
 
-  /** The origin's pools for one parent: each connection a tunnel through it, TLS to https:// origins inside (verified as direct). */
-  private tunnelAgent(parent: Parent): Agent {
-    let agent = this.tunnelAgents.get(parent);
+  /**
+   * The origin's pools for one parent and one set of credentials (a session's user name is an
+   * exit of its own): each connection a tunnel through it, TLS to https:// origins inside
+   * (verified as direct). At most MAX_TUNNEL_AGENTS, the oldest closed first.
+   */
+  private tunnelAgent(route: Extract<Route, { kind: 'parent' }>): Agent {
+    const { parent, credentials } = route;
+    const id = `${parent.label}\n${route.authorization ?? ''}`;
+    let agent = this.tunnelAgents.get(id);
     if (agent) return agent;
+    if (this.tunnelAgents.size >= MAX_TUNNEL_AGENTS) {
+      const [oldestId, oldest] = this.tunnelAgents.entries().next().value!;
+      this.tunnelAgents.delete(oldestId);
+      void oldest.close().catch(() => {});
+    }
     const { ca, rejectUnauthorized } = this.tlsOptions;
     const tlsInside = buildConnector({ timeout: this.options.timeoutMs, ...(ca !== undefined && { ca: ca as string[] }), rejectUnauthorized } as buildConnector.BuildOptions);
     const connect: buildConnector.connector = (connectOptions, callback) => {
       const port = Number(connectOptions.port) || (connectOptions.protocol === 'https:' ? 443 : 80);
       const host = connectOptions.hostname.replace(/^\[|\]$/g, '');
-      connectThroughParent(parent, host, port, this.parentConnect).then(
+      connectThroughParent(parent, credentials, host, port, this.parentConnect).then(
         (socket) => {
           if (connectOptions.protocol !== 'https:') return callback(null, socket);
           tlsInside({ ...connectOptions, httpSocket: socket } as buildConnector.Options, callback);
@@ -266,7 +333,7 @@ export class Upstream {
       );
     };
     agent = new Agent({ connections: this.options.maxSockets ?? 256, pipelining: 1, headersTimeout: this.options.timeoutMs, bodyTimeout: this.options.timeoutMs, connect });
-    this.tunnelAgents.set(parent, agent);
+    this.tunnelAgents.set(id, agent);
     return agent;
   }
 
@@ -318,7 +385,7 @@ export class Upstream {
    */
   upgrade(originReq: OriginRequest): Promise<UpgradeAnswer> {
     return new Promise((resolve, reject) => {
-      const route = originReq.route ?? this.options.parents?.route(originReq.url);
+      const route = originReq.route ?? this.options.parents?.route(originReq.url, originReq.routeKey);
       const request = this.open(route ? { ...originReq, route } : originReq);
       request.setTimeout(this.options.timeoutMs, () => request.destroy(new UpstreamTimeout(this.options.timeoutMs)));
       request.once('upgrade', (originRes: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -327,7 +394,10 @@ export class Upstream {
         resolve({ upgraded: true, originRes, socket, head });
       });
       request.once('response', (originRes) => resolve({ upgraded: false, originRes }));
-      request.once('error', reject);
+      request.once('error', (error) => {
+        if (error instanceof ParentFailure) this.options.parents?.failed(error.parent);
+        reject(error);
+      });
       request.end();
     });
   }
@@ -338,7 +408,7 @@ export class Upstream {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = portOf(url);
     this.options.guard.checkLiteral(host, port);
-    if (route?.kind === 'parent') return this.openThroughParent(originReq, route.parent);
+    if (route?.kind === 'parent') return this.openThroughParent(originReq, route);
     // The Host field we set names the TLS server (SNI) too; node leaves SNI out for IP addresses.
     return (secure ? https : http).request({
       agent: secure ? this.httpsAgent : this.agent,
@@ -353,21 +423,24 @@ export class Upstream {
   }
 
   /** node:http through a parent: absolute form for http:// targets (RFC 9112 §3.2.2), else a tunnel with TLS inside for https://. */
-  private openThroughParent(originReq: OriginRequest, parent: Parent): http.ClientRequest {
+  private openThroughParent(originReq: OriginRequest, route: Extract<Route, { kind: 'parent' }>): http.ClientRequest {
     const { url } = originReq;
+    const { parent, authorization, credentials } = route;
     const secure = url.protocol === 'https:';
     const request = { method: originReq.method, headers: originReq.headers, setHost: false };
     // An upgrade goes through a tunnel too: after the 101 the connection is the client's alone.
     if (sendsAbsoluteForm(url, parent) && originReq.headers['upgrade'] === undefined) {
       const tlsToParent = parent.spec.scheme === 'https';
-      return (tlsToParent ? https : http).request({
+      const toParent = (tlsToParent ? https : http).request({
         ...request,
         agent: tlsToParent ? this.httpsAgent : this.agent,
         host: parent.spec.host,
         port: parent.spec.port,
         path: url.href,
-        headers: parent.authorization ? { ...originReq.headers, 'proxy-authorization': parent.authorization } : originReq.headers,
+        headers: authorization ? { ...originReq.headers, 'proxy-authorization': authorization } : originReq.headers,
       });
+      toParent.once('socket', (socket: Socket) => parent.tally.track(socket));
+      return toParent;
     }
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = portOf(url);
@@ -379,7 +452,7 @@ export class Upstream {
       port,
       path: `${url.pathname}${url.search}`,
       createConnection: ((_options: unknown, oncreate: (error: Error | null, socket?: Duplex) => void) => {
-        connectThroughParent(parent, host, port, this.parentConnect).then((socket) => {
+        connectThroughParent(parent, credentials, host, port, this.parentConnect).then((socket) => {
           if (!secure) {
             oncreate(null, socket);
             // The tunnel comes paused (nothing of the origin's is lost); node attaches its reader on the next tick.
@@ -421,6 +494,20 @@ function parentAnswers(settle: Settle, parent: Parent): Settle {
       settle.reject(beforeSending && !(error instanceof ProxyError) ? parentConnectError(parent, error as NodeJS.ErrnoException) : error);
     },
   };
+}
+
+/** undici's connector to parents, each socket counted on its parent's tally (parents/accounting.ts). */
+function trackedConnector(router: ParentRouter, connect: buildConnector.connector): buildConnector.connector {
+  const byAddress = new Map<string, Parent>();
+  for (const pool of router.pools.values()) for (const parent of pool.parents) if (!byAddress.has(parent.label)) byAddress.set(parent.label, parent);
+  return (options, callback) =>
+    connect(options, (error, socket) => {
+      const host = options.hostname.replace(/^\[|\]$/g, '');
+      const label = `${options.protocol.slice(0, -1)}://${host.includes(':') ? `[${host}]` : host}:${options.port || (options.protocol === 'https:' ? 443 : 80)}`;
+      if (socket) byAddress.get(label)?.tally.track(socket as Socket);
+      if (error) callback(error, null);
+      else callback(null, socket!);
+    });
 }
 
 /** http:// targets go to an http(s) parent as absolute-form requests; everything else through a tunnel. */

@@ -109,6 +109,61 @@ export const COUNTERS = {
     help: 'Requests by origin host and outcome, for the first --metrics-top-hosts hosts seen; the rest as host="other"',
     labels: ['host', 'outcome'],
   },
+  parentRequests: {
+    type: 'counter',
+    name: 'etag_proxy_parent_requests_total',
+    help: 'Requests sent through each parent proxy (retries included), by pool and parent (scheme://host:port, as configured: bounded)',
+    labels: ['pool', 'parent'],
+  },
+  parentNotModified: {
+    type: 'counter',
+    name: 'etag_proxy_parent_not_modified_total',
+    help: '304 answers received through each parent proxy (a revalidation that carried no body)',
+    labels: ['pool', 'parent'],
+  },
+  parentErrors: {
+    type: 'counter',
+    name: 'etag_proxy_parent_errors_total',
+    help: 'Requests through each parent proxy that failed before an answer (refused, timed out, 407, CONNECT refused)',
+    labels: ['pool', 'parent'],
+  },
+  parentBans: {
+    type: 'counter',
+    name: 'etag_proxy_parent_bans_total',
+    help: "Answers through each parent proxy that matched its pool's ban markers (dropped, never stored)",
+    labels: ['pool', 'parent'],
+  },
+  parentSentBytes: {
+    type: 'counter',
+    name: 'etag_proxy_parent_sent_bytes_total',
+    help: 'Bytes written to each parent proxy on the wire (CONNECT and TLS included): what the parent counts as received',
+    labels: ['pool', 'parent'],
+  },
+  parentReceivedBytes: {
+    type: 'counter',
+    name: 'etag_proxy_parent_received_bytes_total',
+    help: 'Bytes read from each parent proxy on the wire (heads, bodies, 304s and errors): what the pool bills',
+    labels: ['pool', 'parent'],
+  },
+  parentAvoidedRequests: {
+    type: 'counter',
+    name: 'etag_proxy_parent_avoided_requests_total',
+    help: 'Requests a pool would have carried that the cache answered with no parent traffic, by pool',
+    labels: ['pool'],
+  },
+  parentAvoidedBytes: {
+    type: 'counter',
+    name: 'etag_proxy_parent_avoided_bytes_total',
+    help: 'Body bytes a pool did not carry: cache answers with no parent traffic, and the stored bodies that 304s through it stood for',
+    labels: ['pool'],
+  },
+  parentPricePerGb: {
+    type: 'gauge',
+    name: 'etag_proxy_parent_price_per_gb',
+    help: "A pool's pricePerGB from the configuration (0: none given), to turn bytes into money saved",
+    labels: ['pool'],
+    aggregator: 'max',
+  },
 } as const satisfies Record<string, Row>;
 
 export type CounterName = keyof typeof COUNTERS;

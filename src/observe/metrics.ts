@@ -3,6 +3,9 @@
 // few entry points that feed them: requestFinished (from pipeline/finish.ts), the upstream
 // meter (metered-upstream.ts) and the store observer (store/guarded.ts). Nothing else counts.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { DIRECT } from '../parents/config.js';
+import type { Parent, ParentPool } from '../parents/pool.js';
+import type { ParentRouter } from '../parents/router.js';
 import type { Tx } from '../pipeline/transaction.js';
 import type { StoreObserver, StoreUsage } from '../store/types.js';
 import { COUNTERS, OUTCOMES, type Outcome } from './counters.js';
@@ -60,6 +63,7 @@ export class ProxyMetrics implements StoreObserver {
   private readonly breakerOpen: Gauge<string>;
   private readonly hostRequests: Counter<string>;
   private readonly byHost = new Map<string, Map<Outcome, Child>>();
+  private parents: ParentRouter | undefined;
 
   constructor(private readonly options: MetricsOptions) {
     const registers = [this.registry];
@@ -121,6 +125,73 @@ export class ProxyMetrics implements StoreObserver {
       if (bytes > 0) this.totals.add('servedBytes', bytes);
     }
     if (this.options.topHosts > 0 && tx.target) this.hostChild(tx.target.host, outcome).inc();
+    if (this.parents && tx.target) this.parentSavings(tx, outcome);
+  }
+
+  /** What the cache saved the pools on this request (parents/accounting.ts). */
+  private parentSavings(tx: Tx, outcome: Outcome): void {
+    const router = this.parents!;
+    if (outcome === 'revalidated-304') {
+      // The 304 came through a parent (or direct): the stored body it stood for was not carried.
+      const carried = tx.originRes?.parent;
+      const pool = carried && router.pools.get(carried.pool);
+      if (pool && tx.entry) pool.savings.avoidedBytes += tx.entry.meta.bodyLength;
+      return;
+    }
+    if (outcome !== 'hit' && outcome !== 'collapsed' && outcome !== 'stale') return;
+    const name = router.decide(tx.target!, tx.client?.id).pool;
+    const pool = name === DIRECT ? undefined : router.pools.get(name);
+    if (!pool) return;
+    pool.savings.avoidedRequests++;
+    pool.savings.avoidedBytes += tx.entry ? bodyBytesSent(tx) : 0;
+  }
+
+  /** Per-pool and per-parent series, read from the router's tallies at scrape time (bounded: the configured parents). */
+  watchParents(router: ParentRouter): void {
+    this.parents = router;
+    const registers = [this.registry];
+    type SeriesRow = { name: string; help: string; labels: readonly string[] };
+    const perParent = (row: SeriesRow, value: (parent: Parent) => number) =>
+      new Counter({
+        name: row.name,
+        help: row.help,
+        labelNames: row.labels,
+        registers,
+        collect() {
+          this.reset();
+          for (const pool of router.pools.values()) for (const parent of pool.parents) this.inc({ pool: pool.name, parent: parent.label }, value(parent));
+        },
+      });
+    perParent(COUNTERS.parentRequests, (p) => p.tally.requests);
+    perParent(COUNTERS.parentNotModified, (p) => p.tally.notModified);
+    perParent(COUNTERS.parentErrors, (p) => p.tally.errors);
+    perParent(COUNTERS.parentBans, (p) => p.tally.bans);
+    perParent(COUNTERS.parentSentBytes, (p) => p.tally.wire().sent);
+    perParent(COUNTERS.parentReceivedBytes, (p) => p.tally.wire().received);
+    const perPool = (row: SeriesRow, value: (pool: ParentPool) => number) =>
+      new Counter({
+        name: row.name,
+        help: row.help,
+        labelNames: row.labels,
+        registers,
+        collect() {
+          this.reset();
+          for (const pool of router.pools.values()) this.inc({ pool: pool.name }, value(pool));
+        },
+      });
+    perPool(COUNTERS.parentAvoidedRequests, (pool) => pool.savings.avoidedRequests);
+    perPool(COUNTERS.parentAvoidedBytes, (pool) => pool.savings.avoidedBytes);
+    const price = COUNTERS.parentPricePerGb;
+    new Gauge({
+      name: price.name,
+      help: price.help,
+      labelNames: price.labels,
+      aggregator: price.aggregator,
+      registers,
+      collect() {
+        for (const pool of router.pools.values()) this.set({ pool: pool.name }, pool.spec.pricePerGB ?? 0);
+      },
+    });
   }
 
   /** An origin answered (its head arrived) after `seconds`. */

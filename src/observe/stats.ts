@@ -21,6 +21,61 @@ export interface Stats {
   upstream: { requests: number; byStatus: Record<string, number>; receivedBytes: number; meanResponseSeconds: number | null };
   store: { errors: number; breakerOpen: boolean; entries: number; bytes: number };
   hosts?: Record<string, Record<string, number>>;
+  /** Per parent pool (src/parents): what it carried and what the cache saved it; absent without parents. */
+  parents?: Record<string, PoolStats>;
+}
+
+export interface ParentStats {
+  requests: number;
+  notModified: number;
+  errors: number;
+  bans: number;
+  sentBytes: number;
+  receivedBytes: number;
+}
+
+export interface PoolStats extends ParentStats {
+  avoidedRequests: number;
+  avoidedBytes: number;
+  pricePerGB?: number;
+  /** avoidedBytes / 1e9 × pricePerGB. */
+  moneySaved?: number;
+  /** Received bytes / 1e9 × pricePerGB. */
+  moneySpent?: number;
+  byParent: Record<string, ParentStats>;
+}
+
+const PARENT_SERIES = {
+  requests: COUNTERS.parentRequests.name,
+  notModified: COUNTERS.parentNotModified.name,
+  errors: COUNTERS.parentErrors.name,
+  bans: COUNTERS.parentBans.name,
+  sentBytes: COUNTERS.parentSentBytes.name,
+  receivedBytes: COUNTERS.parentReceivedBytes.name,
+} as const;
+
+function parentStats(metrics: MetricJson[]): Record<string, PoolStats> | undefined {
+  const pools: Record<string, PoolStats> = {};
+  const poolOf = (name: string): PoolStats =>
+    (pools[name] ??= { requests: 0, notModified: 0, errors: 0, bans: 0, sentBytes: 0, receivedBytes: 0, avoidedRequests: 0, avoidedBytes: 0, byParent: {} });
+  for (const [field, series] of Object.entries(PARENT_SERIES) as Array<[keyof ParentStats, string]>) {
+    for (const { labels, value } of metrics.find((m) => m.name === series)?.values ?? []) {
+      const pool = poolOf(String(labels['pool']));
+      const parent = (pool.byParent[String(labels['parent'])] ??= { requests: 0, notModified: 0, errors: 0, bans: 0, sentBytes: 0, receivedBytes: 0 });
+      parent[field] += value;
+      pool[field] += value;
+    }
+  }
+  for (const { labels, value } of metrics.find((m) => m.name === COUNTERS.parentAvoidedRequests.name)?.values ?? []) poolOf(String(labels['pool'])).avoidedRequests += value;
+  for (const { labels, value } of metrics.find((m) => m.name === COUNTERS.parentAvoidedBytes.name)?.values ?? []) poolOf(String(labels['pool'])).avoidedBytes += value;
+  for (const { labels, value } of metrics.find((m) => m.name === COUNTERS.parentPricePerGb.name)?.values ?? []) {
+    if (value <= 0) continue;
+    const pool = poolOf(String(labels['pool']));
+    pool.pricePerGB = value;
+    pool.moneySaved = Math.round((pool.avoidedBytes / 1e9) * value * 100) / 100;
+    pool.moneySpent = Math.round((pool.receivedBytes / 1e9) * value * 100) / 100;
+  }
+  return Object.keys(pools).length ? pools : undefined;
 }
 
 function byLabel(metrics: MetricJson[], name: string, label: string): Record<string, number> {
@@ -70,6 +125,8 @@ export function statsOf(metrics: MetricJson[]): Stats {
       bytes: total(metrics, COUNTERS.cacheBytes.name),
     },
   };
+  const parents = parentStats(metrics);
+  if (parents) stats.parents = parents;
   const hostValues = metrics.find((m) => m.name === COUNTERS.hostRequests.name)?.values ?? [];
   if (hostValues.length) {
     stats.hosts = {};

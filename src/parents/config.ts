@@ -4,8 +4,9 @@
 // or an admin answer: a parent is shown as `scheme://host:port` only (STYLE.md invariant 4).
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../observe/redact.js';
-import { expectObject, parseBoolean, parseDuration, parseInteger, parseString, rejectUnknownKeys } from '../config/schema.js';
+import { expectObject, parseBoolean, parseChoice, parseDuration, parseFieldName, parseGlob, parseInteger, parseString, rejectUnknownKeys } from '../config/schema.js';
 import { readSecretFile } from '../config/secrets.js';
+import { parseBanMarkers, type BanMarkers } from './ban.js';
 
 export const PARENT_SCHEMES = ['http', 'https', 'socks5', 'socks5h'] as const;
 export type ParentScheme = (typeof PARENT_SCHEMES)[number];
@@ -28,19 +29,43 @@ export interface ParentSpec {
   label: string;
 }
 
+export const SELECTIONS = ['round-robin', 'random', 'weighted', 'sticky'] as const;
+export type Selection = (typeof SELECTIONS)[number];
+
+/** Variables a user-name template may use: `{session}`, `{country}` (from the session header), `{client}` (the identity). */
+export const TEMPLATE_VARIABLES = ['session', 'country', 'client'] as const;
+
 export interface PoolSpec {
   name: string;
   parents: ParentSpec[];
+  /** How a parent is chosen: round-robin, random, weighted (random by weight) or sticky (one parent per session or client). */
+  selection: Selection;
+  /** The parents' user name, filled per request: `user-session-{session}-country-{country}`. */
+  usernameTemplate?: string;
   /** Close the connection to the parent after each request, so a rotating pool gives a new exit each time. */
   newConnectionPerRequest: boolean;
   /** How long a failed parent is skipped. */
   cooldownMs: number;
   /** Money one GB through this pool costs, to show what the cache saved. */
   pricePerGB?: number;
+  /** Answers that mean the exit was blocked (parents/ban.ts). */
+  ban?: BanMarkers;
 }
+
+/** A routing rule: every given test must match; the first rule that matches wins. */
+export interface RouteSpec {
+  match: { host?: string; client?: string; url?: string };
+  /** Pool name or "direct". */
+  pool: string;
+}
+
+export const DEFAULT_SESSION_HEADER = 'x-proxy-session';
 
 export interface ParentsConfig {
   pools: PoolSpec[];
+  routes: RouteSpec[];
+  /** Request header with the session (and country) for sticky selection and user-name templates; removed before forwarding. */
+  sessionHeader: string;
   /** Pool name or "direct": where requests go that no rule routes. */
   default: string;
   /** A request routed to a pool never goes direct, even when the pool has no parent left. */
@@ -48,7 +73,7 @@ export interface ParentsConfig {
 }
 
 export function emptyParents(): ParentsConfig {
-  return { pools: [], default: DIRECT, neverDirect: false };
+  return { pools: [], routes: [], sessionHeader: DEFAULT_SESSION_HEADER, default: DIRECT, neverDirect: false };
 }
 
 const DEFAULT_PORTS: Record<ParentScheme, number> = { http: 80, https: 443, socks5: 1080, socks5h: 1080 };
@@ -93,10 +118,10 @@ function parseParentEntry(path: string, value: unknown): ParentSpec {
   return spec;
 }
 
-export const POOL_KEYS = ['parents', 'passwordFile', 'passwordEnv', 'newConnectionPerRequest', 'cooldown', 'pricePerGB'] as const;
+export const POOL_KEYS = ['parents', 'selection', 'username', 'ban', 'passwordFile', 'passwordEnv', 'newConnectionPerRequest', 'cooldown', 'pricePerGB'] as const;
 
 export function newPool(name: string, parents: ParentSpec[] = []): PoolSpec {
-  return { name, parents, newConnectionPerRequest: false, cooldownMs: 30_000 };
+  return { name, parents, selection: 'round-robin', newConnectionPerRequest: false, cooldownMs: 30_000 };
 }
 
 function parsePool(path: string, name: string, value: unknown, env: NodeJS.ProcessEnv): PoolSpec {
@@ -105,6 +130,9 @@ function parsePool(path: string, name: string, value: unknown, env: NodeJS.Proce
   rejectUnknownKeys(path, raw, POOL_KEYS);
   if (!Array.isArray(raw['parents']) || raw['parents'].length === 0) throw new ConfigError(`${path}.parents: expected a list of parent proxy URLs, got ${raw['parents'] === undefined ? 'no value' : 'an empty or non-list value'}`);
   const pool = newPool(name, raw['parents'].map((item, i) => parseParentEntry(`${path}.parents[${i}]`, item)));
+  if (raw['ban'] !== undefined) pool.ban = parseBanMarkers(`${path}.ban`, raw['ban']);
+  if (raw['selection'] !== undefined) pool.selection = parseChoice(`${path}.selection`, raw['selection'], SELECTIONS);
+  if (raw['username'] !== undefined) pool.usernameTemplate = parseUsernameTemplate(`${path}.username`, raw['username']);
   if (raw['newConnectionPerRequest'] !== undefined) pool.newConnectionPerRequest = parseBoolean(`${path}.newConnectionPerRequest`, raw['newConnectionPerRequest']);
   if (raw['cooldown'] !== undefined) pool.cooldownMs = parseDuration(`${path}.cooldown`, raw['cooldown']);
   if (raw['pricePerGB'] !== undefined) {
@@ -123,6 +151,32 @@ function parsePool(path: string, name: string, value: unknown, env: NodeJS.Proce
   return pool;
 }
 
+function parseUsernameTemplate(path: string, value: unknown): string {
+  const template = parseString(path, value);
+  for (const [, name] of template.matchAll(/\{([^}]*)\}/g)) {
+    if (!(TEMPLATE_VARIABLES as readonly string[]).includes(name!)) throw new ConfigError(`${path}: expected variables ${TEMPLATE_VARIABLES.map((v) => `{${v}}`).join(', ')}, got {${name}}`);
+  }
+  if (template.includes(':')) throw new ConfigError(`${path}: a user name cannot hold ":" (Basic credentials), got ${JSON.stringify(template)}`);
+  return template;
+}
+
+function parseRoutes(path: string, value: unknown): RouteSpec[] {
+  if (!Array.isArray(value)) throw new ConfigError(`${path}: expected a list of { match: { host?, client?, url? }, pool }, got ${JSON.stringify(value)}`);
+  return value.map((item, i) => {
+    const rulePath = `${path}[${i}]`;
+    const raw = expectObject(rulePath, item);
+    rejectUnknownKeys(rulePath, raw, ['match', 'pool']);
+    const match = expectObject(`${rulePath}.match`, raw['match']);
+    rejectUnknownKeys(`${rulePath}.match`, match, ['host', 'client', 'url']);
+    if (!Object.keys(match).length) throw new ConfigError(`${rulePath}.match: expected at least one of host, client, url`);
+    const route: RouteSpec = { match: {}, pool: parseString(`${rulePath}.pool`, raw['pool']) };
+    if (match['host'] !== undefined) route.match.host = parseGlob(`${rulePath}.match.host`, String(match['host']).toLowerCase(), 'name');
+    if (match['client'] !== undefined) route.match.client = parseGlob(`${rulePath}.match.client`, match['client'], 'name');
+    if (match['url'] !== undefined) route.match.url = parseGlob(`${rulePath}.match.url`, match['url'], 'wildcard');
+    return route;
+  });
+}
+
 /** Give `password` to every parent of the pool that has none of its own. */
 export function withPassword(pool: PoolSpec, password: string): void {
   for (const parent of pool.parents) parent.password ??= password;
@@ -131,13 +185,15 @@ export function withPassword(pool: PoolSpec, password: string): void {
 /** `parents:` from the config file: `{ pools: { name: {…} }, default, neverDirect }`. */
 export function parseParents(path: string, value: unknown, config: ParentsConfig, env: NodeJS.ProcessEnv = process.env): ParentsConfig {
   const raw = expectObject(path, value);
-  rejectUnknownKeys(path, raw, ['pools', 'default', 'neverDirect']);
+  rejectUnknownKeys(path, raw, ['pools', 'routes', 'default', 'neverDirect', 'sessionHeader']);
   const pools = expectObject(`${path}.pools`, raw['pools'] ?? {});
   const parsed = Object.entries(pools).map(([name, pool]) => parsePool(`${path}.pools.${name}`, name, pool, env));
   const result: ParentsConfig = { ...config, pools: [...config.pools.filter((p) => !pools[p.name]), ...parsed] };
   if (raw['default'] !== undefined) result.default = parseString(`${path}.default`, raw['default']);
   else if (parsed.length === 1 && result.default === DIRECT) result.default = parsed[0]!.name;
   if (raw['neverDirect'] !== undefined) result.neverDirect = parseBoolean(`${path}.neverDirect`, raw['neverDirect']);
+  if (raw['routes'] !== undefined) result.routes = parseRoutes(`${path}.routes`, raw['routes']);
+  if (raw['sessionHeader'] !== undefined) result.sessionHeader = parseFieldName(`${path}.sessionHeader`, raw['sessionHeader']);
   checkParents(path, result);
   return result;
 }
@@ -148,6 +204,11 @@ export function checkParents(path: string, config: ParentsConfig): void {
   if (config.default !== DIRECT && !names.has(config.default)) {
     throw new ConfigError(`${path}.default: expected "direct" or a pool name (${[...names].join(', ') || 'none defined'}), got ${JSON.stringify(config.default)}`);
   }
+  config.routes.forEach((route, i) => {
+    if (route.pool !== DIRECT && !names.has(route.pool)) {
+      throw new ConfigError(`${path}.routes[${i}].pool: expected "direct" or a pool name (${[...names].join(', ') || 'none defined'}), got ${JSON.stringify(route.pool)}`);
+    }
+  });
 }
 
 /** `--parent URL` (repeatable): the parents of the pool named "default", which becomes the default route. */

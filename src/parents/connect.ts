@@ -9,7 +9,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { SocksClient } from 'socks';
 import { ProxyError } from '../errors.js';
-import type { Parent } from './pool.js';
+import type { Credentials, Parent } from './pool.js';
+import { basic } from './pool.js';
 
 export interface ParentConnectOptions {
   timeoutMs: number;
@@ -30,17 +31,18 @@ const MAX_ANSWER_HEAD = 16 * 1024;
 export class ParentFailure extends ProxyError {
   constructor(
     readonly parent: Parent,
-    code: 'parent_refused' | 'parent_auth_failed' | 'parent_unreachable' | 'parent_timeout' | 'parent_error',
+    code: 'parent_refused' | 'parent_auth_failed' | 'parent_unreachable' | 'parent_timeout' | 'parent_banned' | 'parent_error',
     text: string,
   ) {
     super(code === 'parent_timeout' ? 504 : 502, code, `parent ${parent.label} (pool "${parent.pool}") ${text}`);
   }
 }
 
-export function connectThroughParent(parent: Parent, host: string, port: number, options: ParentConnectOptions): Promise<Socket> {
+/** `credentials`: the route's (a filled user-name template, or the parent's own). */
+export function connectThroughParent(parent: Parent, credentials: Credentials | undefined, host: string, port: number, options: ParentConnectOptions): Promise<Socket> {
   const { scheme } = parent.spec;
-  if (scheme === 'socks5' || scheme === 'socks5h') return socksConnect(parent, host, port, options);
-  return httpConnect(parent, host, port, options);
+  if (scheme === 'socks5' || scheme === 'socks5h') return socksConnect(parent, credentials, host, port, options);
+  return httpConnect(parent, credentials, host, port, options);
 }
 
 function authority(host: string, port: number): string {
@@ -49,18 +51,23 @@ function authority(host: string, port: number): string {
 
 function openToParent(parent: Parent, options: ParentConnectOptions): Socket {
   const { scheme, host, port } = parent.spec;
-  if (scheme !== 'https') return net.connect({ host, port });
-  return tls.connect({
+  if (scheme !== 'https') return tracked(parent, net.connect({ host, port }));
+  return tracked(parent, tls.connect({
     host,
     port,
     ...(net.isIP(host) === 0 && { servername: host }),
     ...(options.ca && { ca: options.ca }),
     rejectUnauthorized: options.rejectUnauthorized,
     ALPNProtocols: ['http/1.1'],
-  });
+  }));
 }
 
-function httpConnect(parent: Parent, host: string, port: number, options: ParentConnectOptions): Promise<Socket> {
+function tracked(parent: Parent, socket: Socket): Socket {
+  parent.tally.track(socket);
+  return socket;
+}
+
+function httpConnect(parent: Parent, credentials: Credentials | undefined, host: string, port: number, options: ParentConnectOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = openToParent(parent, options);
     const target = authority(host, port);
@@ -98,12 +105,12 @@ function httpConnect(parent: Parent, host: string, port: number, options: Parent
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.setTimeout(options.timeoutMs, () => fail(new ParentFailure(parent, 'parent_timeout', `did not answer the CONNECT to ${target} in ${options.timeoutMs} ms`)));
-    const auth = parent.authorization ? `proxy-authorization: ${parent.authorization}\r\n` : '';
+    const auth = credentials ? `proxy-authorization: ${basic(credentials.username, credentials.password)}\r\n` : '';
     socket.write(`CONNECT ${target} HTTP/1.1\r\nhost: ${target}\r\n${auth}\r\n`);
   });
 }
 
-async function socksConnect(parent: Parent, host: string, port: number, options: ParentConnectOptions): Promise<Socket> {
+async function socksConnect(parent: Parent, credentials: Credentials | undefined, host: string, port: number, options: ParentConnectOptions): Promise<Socket> {
   const { spec } = parent;
   let destination = host;
   // socks5: the name is resolved here, on the addresses the guard allows; socks5h: by the parent.
@@ -112,10 +119,11 @@ async function socksConnect(parent: Parent, host: string, port: number, options:
     const { socket } = await SocksClient.createConnection({
       command: 'connect',
       destination: { host: destination, port },
-      proxy: { host: spec.host, port: spec.port, type: 5, ...(spec.username !== undefined && { userId: spec.username, password: spec.password ?? '' }) },
+      proxy: { host: spec.host, port: spec.port, type: 5, ...(credentials && { userId: credentials.username, password: credentials.password }) },
       timeout: options.timeoutMs,
     });
-    return socket;
+    // Counted from here: the handshake's bytes are not (a few dozen per connection).
+    return tracked(parent, socket);
   } catch (error) {
     throw parentConnectError(parent, error as NodeJS.ErrnoException, authority(host, port));
   }

@@ -8,7 +8,11 @@ import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
 
 /** Upstream failures that mean "the origin cannot be reached", as opposed to a bad answer. */
-const DISCONNECTED: ReadonlySet<string> = new Set(['upstream_refused', 'upstream_unknown_host', 'upstream_reset', 'upstream_unreachable', 'upstream_timeout', 'upstream_error']);
+const DISCONNECTED: ReadonlySet<string> = new Set([
+  'upstream_refused', 'upstream_unknown_host', 'upstream_reset', 'upstream_unreachable', 'upstream_timeout', 'upstream_error',
+  // Every parent of the pool failed or was banned (src/parents): the origin could not be asked.
+  'parent_pool_down', 'parent_refused', 'parent_auth_failed', 'parent_unreachable', 'parent_timeout', 'parent_banned', 'parent_error',
+]);
 
 export async function backendError(tx: Tx): Promise<Step> {
   const { ctx } = tx;

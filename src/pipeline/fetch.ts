@@ -9,6 +9,7 @@ import { originDrops } from './origin-fields.js';
 import { decideStorage } from './storage-decision.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
+import { routeKeyOf } from '../parents/request-key.js';
 
 export async function fetch(tx: Tx): Promise<Step> {
   const { ctx, clientReq } = tx;
@@ -16,7 +17,7 @@ export async function fetch(tx: Tx): Promise<Step> {
   tx.status.fwd('uri-miss');
   const headers = forwardHeaders(clientReq, target, originDrops(tx).conditionals, forwardedConditionalFields(tx.conditionals));
   try {
-    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified });
+    tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, clientReq, tx.client?.id) });
   } catch (error) {
     throw upstreamError(error, target.host);
   }

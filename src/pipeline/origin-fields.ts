@@ -17,7 +17,10 @@ export function originDrops(tx: Pick<Tx, 'ctx'>): DropSets {
   const identity = tx.ctx.policies.identityHeaders;
   let sets = memo.get(identity);
   if (!sets) {
-    sets = { identity: droppedFields(identity), conditionals: droppedFields(CLIENT_CONDITIONAL_FIELDS, identity) };
+    // The parents' session header is the proxy's too (parents/session.ts): it never goes upstream.
+    const parents = tx.ctx.config.parents;
+    const own = parents.pools.length ? [...identity, parents.sessionHeader] : identity;
+    sets = { identity: droppedFields(own), conditionals: droppedFields(CLIENT_CONDITIONAL_FIELDS, own) };
     memo.set(identity, sets);
   }
   return sets;

@@ -14,6 +14,7 @@ import { interimRelay } from './interim.js';
 import { hasBody } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
+import { routeKeyOf } from '../parents/request-key.js';
 
 function passHeaders(tx: Tx, framing: Record<string, string>) {
   const { clientReq } = tx;
@@ -46,7 +47,7 @@ export async function pass(tx: Tx): Promise<Step> {
   const framing = framingOf(clientReq);
   try {
     tx.originRes = await ctx.upstream.request(
-      { url: target, method: tx.method, headers: passHeaders(tx, framing ?? {}), onInterim: interimRelay(tx), client: tx.client?.verified },
+      { url: target, method: tx.method, headers: passHeaders(tx, framing ?? {}), onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, tx.clientReq, tx.client?.id) },
       framing ? clientReq : undefined,
     );
   } catch (error) {

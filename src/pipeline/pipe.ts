@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream';
 import { ProxyError } from '../errors.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { upstreamError } from '../http/upstream.js';
-import { connectThroughParent } from '../parents/connect.js';
+import { connectThroughParent, ParentFailure } from '../parents/connect.js';
+import { routeKeyOf } from '../parents/request-key.js';
 import type { TunnelContents, TunnelTarget } from '../server/tunnel-contents.js';
 import { tunnelPayload, type TunnelPayload } from '../tls/client-hello.js';
 import { redactAuthority } from '../observe/redact.js';
@@ -53,7 +54,8 @@ export function handleConnect(ctx: ProxyContext, clientReq: IncomingMessage, cli
     portListed = ctx.guard.listsConnectPort(target.port);
     if (!portListed && !inside) ctx.guard.checkConnectPort(target.port);
     ctx.guard.checkLiteral(target.host, target.port);
-    tunnel = { host: target.host, port: target.port, identity, client: clientReq.socket.remoteAddress ?? '' };
+    const routeKey = routeKeyOf(ctx, clientReq, identity.id);
+    tunnel = { host: target.host, port: target.port, identity, client: clientReq.socket.remoteAddress ?? '', ...(routeKey && { routeKey }) };
   } catch (error) {
     refuse(error);
     return;
@@ -170,16 +172,20 @@ function relay(ctx: ProxyContext, clientSocket: Duplex, pending: Buffer, tunnel:
   let route;
   try {
     const bare = host.replace(/^\[|\]$/g, '');
-    route = ctx.upstream.options.parents?.route(new URL(`https://${bare.includes(':') ? `[${bare}]` : bare}:${port}/`));
+    route = ctx.upstream.options.parents?.route(new URL(`https://${bare.includes(':') ? `[${bare}]` : bare}:${port}/`), tunnel.routeKey);
   } catch (error) {
     return failed(error);
   }
   if (route?.kind === 'parent') {
     // Through a parent: a CONNECT (or SOCKS5) to it; the parent resolves and reaches the target.
     carried = { pool: route.pool.name, parent: route.parent.label };
-    connectThroughParent(route.parent, host, port, ctx.upstream.parentConnect).then(
+    connectThroughParent(route.parent, route.credentials, host, port, ctx.upstream.parentConnect).then(
       (socket) => (clientSocket.destroyed ? socket.destroy() : opened(socket)),
-      failed,
+      (error: unknown) => {
+        // A tunnel is not retried (the client may have sent bytes already); the parent cools down.
+        if (error instanceof ParentFailure) ctx.upstream.options.parents?.failed(error.parent);
+        failed(error);
+      },
     );
     return;
   }

@@ -16,6 +16,7 @@ import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision
 import { semanticsRequest } from './recv.js';
 import type { Step } from './steps.js';
 import type { Tx } from './transaction.js';
+import { routeKeyOf } from '../parents/request-key.js';
 
 /** The origin request's fields for a revalidation, and whether we added validators. */
 function revalidationHeaders(tx: Tx): { headers: OutgoingHttpHeaders; sentValidators: boolean } {
@@ -43,7 +44,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
   const { headers, sentValidators } = revalidationHeaders(tx);
   tx.sentValidators = sentValidators;
   try {
-    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified });
+    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, tx.clientReq, tx.client?.id) });
   } catch (error) {
     tx.error = upstreamError(error, tx.target!.host);
     return 'backendError';

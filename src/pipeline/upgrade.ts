@@ -12,6 +12,7 @@ import { redactUrl } from '../observe/redact.js';
 import type { ProxyContext } from './context.js';
 import { originDrops } from './origin-fields.js';
 import { reject } from './pipe.js';
+import { routeKeyOf } from '../parents/request-key.js';
 
 const DECLINED_DROPS: ReadonlySet<string> = new Set(['transfer-encoding', 'content-length', 'connection', 'keep-alive']);
 
@@ -39,7 +40,7 @@ async function open(ctx: ProxyContext, clientReq: IncomingMessage, clientSocket:
   const headers = forwardHeaders(clientReq, url, originDrops({ ctx }).identity, { connection: 'upgrade', upgrade: String(clientReq.headers['upgrade']) });
   let answer;
   try {
-    answer = await ctx.upstream.upgrade({ url, method: clientReq.method ?? 'GET', headers });
+    answer = await ctx.upstream.upgrade({ url, method: clientReq.method ?? 'GET', headers, routeKey: routeKeyOf(ctx, clientReq, client.id) });
   } catch (error) {
     throw upstreamError(error, url.host);
   }

@@ -6,6 +6,7 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { RouteKey } from '../parents/session.js';
 import { inheritIdentity } from '../policy/identity.js';
 import type { ClientIdentity } from '../policy/types.js';
 import type { TunnelPayload } from '../tls/client-hello.js';
@@ -17,6 +18,8 @@ export interface TunnelTarget {
   identity: ClientIdentity;
   /** The client's address (leaf signing is shared out per address). */
   client: string;
+  /** Identity and session header of the CONNECT, for parent routing (parents/request-key.ts). */
+  routeKey?: RouteKey;
 }
 
 /** What the connection bookkeeping (connection-guard.ts) hears of a tunnel after its CONNECT. */

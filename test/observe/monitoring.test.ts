@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/observe/log.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { parsePrometheusText, type Family } from '../helpers/prometheus.js';
+import { emptyParents, parseParents } from '../../src/parents/config.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
 
 interface Panel {
@@ -51,7 +52,8 @@ let families: Map<string, Family>;
 
 beforeAll(async () => {
   origin = await startOrigin({ '*': (_req, res) => void res.writeHead(200, { 'cache-control': 'max-age=60' }).end('x') });
-  proxy = await startProxy({ metricsTopHosts: 5 });
+  // A parent pool no request is routed to: its per-pool series exist (at 0) for the panels to name.
+  proxy = await startProxy({ metricsTopHosts: 5, parents: parseParents('parents', { pools: { pool: { parents: ['http://127.0.0.1:9'], pricePerGB: 1 } }, default: 'direct' }, emptyParents()) });
   admin = await startAdminServer(proxy.proxy, { port: 0, host: '127.0.0.1', token: 't0ken' }, silentLogger);
   await viaProxy(proxy.url, `${origin.url}/a`);
   await viaProxy(proxy.url, `${origin.url}/a`);
