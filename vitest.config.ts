@@ -11,9 +11,9 @@ export default defineConfig({
     // Each file starts its own origins, proxies and (when needed) redis-server on free ports.
     pool: 'forks',
     fileParallelism: true,
-    // Two files per core: most files spend their time waiting on sockets, timers and child
-    // processes, not on the CPU (vitest's default, cores - 1, ran one file at a time on 2 cores).
-    // `--maxWorkers N` overrides it.
-    maxWorkers: Math.max(2, availableParallelism() * 2),
+    // One file per core: most files wait on sockets, timers and child processes, so vitest's
+    // default (cores - 1: one file at a time on 2 cores) left a core idle. Four at a time
+    // overloaded a shared 2-core machine (CLI starts past their deadlines). `--maxWorkers N` overrides.
+    maxWorkers: Math.max(2, availableParallelism()),
   },
 });

@@ -10,8 +10,11 @@
 // BENCH_LOAD_GENERATOR (wrk | autocannon), BENCH_WRK_THREADS (1),
 // BENCH_MANY_CACHE_SIZE (64MiB: --cache-size of the many-URLs proxy), BENCH_ZIPF_EXPONENT (1),
 // BENCH_WORKERS (2: also run the hits, revalidation and pass-through with --workers N, Redis and
-// memory store; 0 = skip).
+// memory store; 0 = skip), BENCH_DISK (1: also the disk store's rows, bench/disk.ts; 0 = skip),
+// BENCH_MANY_LARGE_CACHE_SIZE (512MiB: the disk rows' many-URLs cap above the working set).
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { urlKey } from '../src/cache/keys.js';
@@ -21,6 +24,7 @@ import { pct } from './format.js';
 import { runHttpsBench } from './https.js';
 import { loadGenerator, runLoad, type LoadTarget } from './load.js';
 import { freePort, get, isLocalProcess, MachineCpu, runScript, machineBusy, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child, type Fetched } from './processes.js';
+import { diskReport, type DiskRow, type DiskStartup } from './disk.js';
 import { BenchRedis, type KeyCost } from './redis.js';
 import { report, type BenchSetup, type FloorRuns, type MemorySection, type RedisSection, type WorkersSection } from './report.js';
 import { allScenarios, MANY_URLS, rate, upstreamCount, WORKER_SCENARIOS, type Measured, type Scenario } from './scenarios.js';
@@ -33,6 +37,8 @@ const IDLE_WAIT_SECONDS = positive('BENCH_IDLE_WAIT_SECONDS', 30, true);
 const WORKERS = Math.round(positive('BENCH_WORKERS', 2, true));
 const ZIPF_EXPONENT = positive('BENCH_ZIPF_EXPONENT', 1);
 const MANY_CACHE_SIZE = process.env.BENCH_MANY_CACHE_SIZE || '64MiB';
+const MANY_LARGE_CACHE_SIZE = process.env.BENCH_MANY_LARGE_CACHE_SIZE || '512MiB';
+const DISK = process.env.BENCH_DISK !== '0';
 // CPU of the machine not used by the load generator, proxy or origin (other processes, irq)
 // above which a run is flagged: on a shared machine it lowers whichever side it hits.
 const CONTENDED_PERCENT = 20;
@@ -362,6 +368,64 @@ async function redisSection(origin: Origin): Promise<{ redis: RedisSection | str
   }
 }
 
+/**
+ * The disk store's rows: 1 KB and 100 KB hits and many URLs (at MANY_CACHE_SIZE and at
+ * MANY_LARGE_CACHE_SIZE), each on the disk store and, for the large cap, on the memory store too
+ * (the other memory rows are memorySection's, from the same run). Then start-up on the cache the
+ * large many-URLs run left behind.
+ */
+async function diskSection(origin: Origin, memory: MemorySection): Promise<string> {
+  const wanted = ALL_SCENARIOS.filter((s) => ['1k', '100k', 'many'].includes(s.id) && (!ONLY || ONLY.has(s.id)));
+  const many = ALL_SCENARIOS.find((s) => s.id === 'many')!;
+  const large: Scenario = { ...many, name: many.name.replace(MANY_CACHE_SIZE, MANY_LARGE_CACHE_SIZE), proxyArgs: ['--cache-size', MANY_LARGE_CACHE_SIZE] };
+  const dirs: string[] = [];
+  const diskArgs = (): string[] => {
+    const dir = mkdtempSync(join(tmpdir(), 'etag-proxy-bench-disk-'));
+    dirs.push(dir);
+    return ['--store', `disk:${dir}`];
+  };
+  const rows: DiskRow[] = [];
+  const shared = await startProxy(diskArgs());
+  progress(`proxy (disk store) on ${shared.url} (pid ${shared.child.pid})`);
+  let startup: DiskStartup | string = 'BENCH_ONLY leaves out many';
+  try {
+    for (const scenario of wanted) {
+      const memoryRun = memory.runs.get(scenario)?.proxy;
+      if (!memoryRun) continue;
+      rows.push({ scenario, memory: memoryRun, disk: await bestThroughProxy(scenario, shared, diskArgs(), origin, 'disk store') });
+    }
+    if (wanted.includes(many)) {
+      const memoryLarge = await bestThroughProxy(large, shared, [], origin, 'memory store');
+      const largeArgs = diskArgs();
+      rows.push({ scenario: large, memory: memoryLarge, disk: await bestThroughProxy(large, shared, largeArgs, origin, 'disk store') });
+      startup = await firstAnswer(largeArgs, diskArgs(), origin);
+    }
+    return diskReport(rows, startup, { memory: memory.peakRss, disk: shared.monitor.lifetimePeak() });
+  } finally {
+    await stopProxy(shared);
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Spawn to the first 200 through the proxy on a filled disk store, and on an empty one. */
+async function firstAnswer(filledArgs: string[], emptyArgs: string[], origin: Origin): Promise<DiskStartup> {
+  const time = async (args: string[]): Promise<{ ms: number; status: string }> => {
+    const started = performance.now();
+    const proxy = await startProxy([...args, '--cache-size', MANY_LARGE_CACHE_SIZE]);
+    try {
+      const host = `127.0.0.1:${origin.port}`;
+      const res = await getThrough(proxy, `http://${host}/many?k=0`, host, 'first answer');
+      return { ms: performance.now() - started, status: String(res.headers['cache-status'] ?? '') };
+    } finally {
+      await stopProxy(proxy);
+    }
+  };
+  const fileBytes = statSync(join(filledArgs[1]!.slice('disk:'.length), 'data.mdb')).size;
+  const filled = await time(filledArgs);
+  const empty = await time(emptyArgs);
+  return { fileBytes, firstAnswerMs: filled.ms, emptyFirstAnswerMs: empty.ms, firstCacheStatus: filled.status };
+}
+
 function workersSkipped(): string {
   return WORKERS > 1 ? `BENCH_ONLY leaves out all of ${WORKER_SCENARIOS.join(', ')}` : `BENCH_WORKERS=${WORKERS}`;
 }
@@ -382,6 +446,7 @@ async function main(): Promise<void> {
   progress(`origin on 127.0.0.1:${origin.port} (pid ${origin.child.pid})`);
 
   const memory = await memorySection(origin);
+  const disk = DISK ? await diskSection(origin, memory) : 'BENCH_DISK=0';
   const memoryWorkers = WORKERS > 1 && SCENARIOS_WITH_WORKERS.length ? await workersRuns([], origin, `memory store, --workers ${WORKERS}`) : workersSkipped();
   const { redis, workers: redisWorkers } = await redisSection(origin);
   if (typeof redis === 'string') progress(`Redis column skipped: ${redis}`);
@@ -411,7 +476,7 @@ async function main(): Promise<void> {
     workers: WORKERS,
   };
   const workers: WorkersSection = { memory: memoryWorkers, redis: redisWorkers };
-  process.stdout.write(`${report(setup, originPeak, memory, redis, workers, https)}\n`);
+  process.stdout.write(`${report(setup, originPeak, memory, redis, workers, https)}\n\n${disk}\n`);
 }
 
 await runScript('bench', main, progress);

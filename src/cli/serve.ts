@@ -161,6 +161,8 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
   }
   logger.info(`etag-proxy listening on ${address.url}`, {
     store: redactUrl(config.store),
+    // Where a disk cache lives is the store field; its cap is worth the same line.
+    ...(config.store.startsWith('disk:') && { cacheSizeBytes: config.cacheSizeBytes }),
     validators: config.validators,
     requestCacheControl: config.requestCacheControl,
     rules: describeRules(proxy.policies.rules),

@@ -103,6 +103,18 @@ export const COUNTERS = {
     help: 'Bytes counted against --cache-size: the memory store, or the near cache in front of Redis',
     labels: ['store'],
   },
+  cacheEvictions: {
+    type: 'counter',
+    name: 'etag_proxy_cache_evictions_total',
+    help: 'Records the disk store evicted to stay within --cache-size, by this process',
+    labels: ['store'],
+  },
+  cacheFileBytes: {
+    type: 'gauge',
+    name: 'etag_proxy_cache_file_bytes',
+    help: 'Size of the disk store\'s database file (LMDB reuses freed pages and never shrinks it)',
+    labels: ['store'],
+  },
   hostRequests: {
     type: 'counter',
     name: 'etag_proxy_host_requests_total',

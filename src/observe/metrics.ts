@@ -106,6 +106,30 @@ export class ProxyMetrics implements StoreObserver {
         if (now) this.set({ store: now.store }, now.bytes);
       },
     });
+    const { cacheEvictions, cacheFileBytes } = COUNTERS;
+    new Counter({
+      name: cacheEvictions.name,
+      help: cacheEvictions.help,
+      labelNames: cacheEvictions.labels,
+      registers,
+      collect() {
+        const now = usage?.();
+        if (now?.evictions === undefined) return;
+        // The store counts; the counter shows its total (monotonic within the process).
+        this.reset();
+        this.inc({ store: now.store }, now.evictions);
+      },
+    });
+    new Gauge({
+      name: cacheFileBytes.name,
+      help: cacheFileBytes.help,
+      labelNames: cacheFileBytes.labels,
+      registers,
+      collect() {
+        const now = usage?.();
+        if (now?.fileBytes !== undefined) this.set({ store: now.store }, now.fileBytes);
+      },
+    });
     // Every outcome and policy series exists from the start at 0 (the tallies start at 0), so
     // rates and ratios are defined.
     this.upstreamBytes.inc(0);

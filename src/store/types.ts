@@ -132,6 +132,10 @@ export interface StoreUsage {
   store: 'memory' | 'near-cache' | 'disk';
   entries: number;
   bytes: number;
+  /** Records evicted by this process since it started (disk store). */
+  evictions?: number;
+  /** Size of the store's file on disk (disk store). */
+  fileBytes?: number;
 }
 
 /** What a guarded store reports about each call (store/guarded.ts → observe/metrics.ts). */

@@ -19,7 +19,7 @@ export function freePort(): Promise<number> {
 export interface RunningCli {
   child: ChildProcess;
   output: () => string;
-  /** Resolve once `count` lines containing `text` were printed (rejects after `ms`). */
+  /** Resolve once `count` lines containing `text` were printed (rejects after `ms`, 20 s by default). */
   waitFor(text: string, count?: number, ms?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -33,7 +33,8 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
   return {
     child,
     output: () => text,
-    async waitFor(needle, count = 1, ms = 10_000) {
+    // 20 s: a CLI start costs most of a second of CPU, and a loaded 2-core machine stretches that.
+    async waitFor(needle, count = 1, ms = 20_000) {
       const deadline = Date.now() + ms;
       while (text.split(needle).length - 1 < count) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${JSON.stringify(needle)} x${count}; output:\n${text}`);

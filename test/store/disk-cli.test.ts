@@ -44,7 +44,8 @@ function cacheDir(): string {
 async function start(dir: string, extra: string[] = []): Promise<{ cli: RunningCli; url: string }> {
   const port = await freePort();
   const cli = startCli(['--port', String(port), '--store', `disk:${dir}`, ...extra]);
-  await cli.waitFor('listening on', extra.includes('--workers') ? Number(extra[extra.indexOf('--workers') + 1]) : 1);
+  // Generous: a loaded test machine starts Node slowly.
+  await cli.waitFor('listening on', extra.includes('--workers') ? Number(extra[extra.indexOf('--workers') + 1]) : 1, 30_000);
   return { cli, url: `http://127.0.0.1:${port}` };
 }
 
@@ -77,7 +78,7 @@ describe('disk store across restarts', () => {
     } finally {
       await second.cli.stop();
     }
-  });
+  }, 90_000);
 
   it('revalidates a stale entry stored before a SIGKILL with its stored ETag, and answers from disk on 304 (RFC 9111 §4.3.1)', async () => {
     const dir = cacheDir();
@@ -95,7 +96,7 @@ describe('disk store across restarts', () => {
     } finally {
       await second.cli.stop();
     }
-  });
+  }, 90_000);
 
   it('replays a crawl recorded with --record byte-identical with --offline after a SIGKILL and a restart, the origin never asked', async () => {
     const dir = cacheDir();
@@ -116,7 +117,7 @@ describe('disk store across restarts', () => {
     } finally {
       await replay.cli.stop();
     }
-  });
+  }, 90_000);
 });
 
 describe('disk store with --workers', () => {
@@ -148,5 +149,5 @@ describe('disk store with --workers', () => {
     } finally {
       await cli.stop();
     }
-  });
+  }, 90_000);
 });

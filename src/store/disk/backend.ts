@@ -28,6 +28,7 @@ export function createDiskBackend<Rules>(options: DiskBackendOptions): Backend<R
   const volatile = openVolatileDatabases(options.dir);
   const writes = new WriteHealth(options.dir, logger);
   const entries = new DiskEntryStore(db, {
+    dir: options.dir,
     cacheSizeBytes: options.cacheSizeBytes,
     now: options.now,
     onCorrupt: (url, problem) => logger.warn('disk store dropped a damaged entry', { url, problem }),

@@ -7,7 +7,7 @@
 import { boundedEvent } from '../change-bounds.js';
 import { parseId, PER_URL_CHANGES } from '../memory/change-log.js';
 import type { ChangeEvent, ChangeLog, CheckSummary } from '../types.js';
-import type { DiskDatabases } from './open.js';
+import { transact, type DiskDatabases } from './open.js';
 import { keyPart } from './record.js';
 
 /** Disk is cheap: ten times what the memory store keeps. */
@@ -37,7 +37,7 @@ export class DiskChangeLog implements ChangeLog {
 
   async append(event: Omit<ChangeEvent, 'id'>, urlKey: string): Promise<ChangeEvent> {
     const bounded = boundedEvent(event);
-    const stored = await this.db.root.transaction(() => {
+    const stored = await transact(this.db.root, () => {
       const counters = this.counters();
       // The ms part never goes back (a clock stepped back), so ids stay ordered.
       counters.ms = Math.max(Math.floor(bounded.time), counters.ms);
@@ -88,7 +88,7 @@ export class DiskChangeLog implements ChangeLog {
   }
 
   async checkedUnchanged(urlKey: string, time: number, count = 1): Promise<void> {
-    await this.db.root.transaction(() => {
+    await transact(this.db.root, () => {
       const counters = this.counters();
       this.check(counters, keyPart(urlKey), time, count);
       this.db.state.putSync(COUNTERS_KEY, counters);

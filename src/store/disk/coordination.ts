@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { MAX_VALIDATORS_PER_RECORD } from '../memory/coordination.js';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
-import type { DiskDatabases, VolatileDatabases } from './open.js';
+import { transact, type DiskDatabases, type VolatileDatabases } from './open.js';
 import { keyPart } from './record.js';
 
 interface Lease {
@@ -27,7 +27,7 @@ export class DiskCoordination implements Coordination {
   async acquireFill(key: string, ttlMs: number): Promise<FillLock | null> {
     const id = keyPart(key);
     const token = randomBytes(9).toString('base64url');
-    const won = await this.db.root.transaction(() => {
+    const won = await transact(this.db.root, () => {
       if (this.holds(this.db.locks.get(id) as Lease | undefined)) return false;
       this.db.locks.putSync(id, { token, expires: this.now() + ttlMs } satisfies Lease);
       return true;
@@ -44,15 +44,14 @@ export class DiskCoordination implements Coordination {
         if (released) return;
         released = true;
         this.releasing.add(token);
-        void this.db.root
-          .transaction(() => {
-            if ((this.db.locks.get(id) as Lease | undefined)?.token === token) this.db.locks.removeSync(id);
-          })
+        void transact(this.db.root, () => {
+          if ((this.db.locks.get(id) as Lease | undefined)?.token === token) this.db.locks.removeSync(id);
+        })
           .catch(() => {})
           .finally(() => this.releasing.delete(token));
       },
       renew: (renewMs) =>
-        this.db.root.transaction(() => {
+        transact(this.db.root, () => {
           const held = this.db.locks.get(id) as Lease | undefined;
           if (released || held?.token !== token || held.expires <= this.now()) return false;
           this.db.locks.putSync(id, { token, expires: this.now() + renewMs } satisfies Lease);
@@ -87,7 +86,7 @@ export class DiskLedger implements ValidatorLedger {
 
   async recordServed(client: string, key: string, validator: string, ttlMs: number): Promise<void> {
     const id = ledgerKey(client, key);
-    await this.db.root.transaction(() => {
+    await transact(this.db.root, () => {
       const now = this.now();
       const held = this.db.ledger.get(id) as Served | undefined;
       const live = held && held.expires > now ? held.validators.filter((v) => v !== validator) : [];
@@ -144,7 +143,7 @@ export class DiskRuleStore<Rules> implements RuleStore<Rules> {
   }
 
   async save(rules: Rules): Promise<void> {
-    const version = await this.db.root.transaction(() => {
+    const version = await transact(this.db.root, () => {
       const next = (this.stored()?.version ?? 0) + 1;
       this.db.rules.putSync(RULES_KEY, { version: next, rules } satisfies StoredRules<Rules>);
       return next;

@@ -4,14 +4,18 @@
 // CRC-32 once per process (bodies never change under their id). The byte bound and the LRU order
 // live in the same database (eviction.ts), so they survive restarts and hold across processes.
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, Found, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
 import { DiskLru, type Tx } from './eviction.js';
-import type { DiskDatabases } from './open.js';
+import { transact, type DiskDatabases } from './open.js';
 import { CHUNK_BYTES, isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
 import { VerifiedBodies } from './verified.js';
 
 export interface DiskEntryStoreOptions {
+  /** The store's directory (for the file size in usage()). */
+  dir: string;
   cacheSizeBytes: number;
   now: () => number;
   /** A body failed its length or digest check (it is dropped and reads as a miss). */
@@ -23,6 +27,7 @@ export class DiskEntryStore implements EntryStore {
   private readonly verified = new VerifiedBodies();
   /** Which stored body a Buffer handed out by lookup is (refresh's `revalidated`). */
   private readonly bodyIds = new WeakMap<Buffer, string>();
+  private fileStat: { at: number; bytes: number | undefined } = { at: 0, bytes: undefined };
 
   constructor(
     private readonly db: DiskDatabases,
@@ -37,7 +42,20 @@ export class DiskEntryStore implements EntryStore {
 
   usage(): StoreUsage {
     const state = this.lru.state();
-    return { store: 'disk', entries: state.entries, bytes: state.bytes };
+    return { store: 'disk', entries: state.entries, bytes: state.bytes, evictions: this.lru.counts.evicted, fileBytes: this.fileBytes() };
+  }
+
+  /** data.mdb's size, read at most once a second (usage() is read per metrics scrape). */
+  private fileBytes(): number | undefined {
+    const now = Date.now();
+    if (now - this.fileStat.at > 1000) {
+      try {
+        this.fileStat = { at: now, bytes: statSync(join(this.options.dir, 'data.mdb')).size };
+      } catch {
+        this.fileStat = { at: now, bytes: undefined };
+      }
+    }
+    return this.fileStat.bytes;
   }
 
   lookup(url: string, variantOf: (vary: string[]) => string): Found | undefined {
@@ -63,7 +81,7 @@ export class DiskEntryStore implements EntryStore {
     const chunks = Math.max(1, Math.ceil(body.length / CHUNK_BYTES));
     const size = body.length + metaBytes(entry.meta) + RECORD_OVERHEAD;
     const plain = !address.vary || address.variant === null;
-    await this.db.root.transaction(() => {
+    await transact(this.db.root, () => {
       const tx = this.lru.begin();
       const now = this.options.now();
       const exp = now + ttlMs;
@@ -90,7 +108,7 @@ export class DiskEntryStore implements EntryStore {
 
   async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, _fill?: FillLock, revalidated?: Entry): Promise<void> {
     const key = keyOf(address);
-    await this.db.root.transaction(() => {
+    await transact(this.db.root, () => {
       const now = this.options.now();
       const record = this.record(key);
       if (record?.k !== 'e' || record.exp <= now) return;
@@ -106,7 +124,7 @@ export class DiskEntryStore implements EntryStore {
   }
 
   async invalidate(url: string): Promise<void> {
-    await this.db.root.transaction(() => {
+    await transact(this.db.root, () => {
       const urlKey = urlRecordKey(url);
       const top = this.record(urlKey);
       if (top) this.removeTree(this.lru.begin(), urlKey, top);

@@ -4,7 +4,7 @@
 // older generation moves it to the current one (one small write per record per generation, not
 // per hit), and eviction removes records oldest generation first until the store is back under
 // 95 % of its cap. Within a generation the order is by key: LRU to within 1/16 of the cap.
-import type { DiskDatabases } from './open.js';
+import { transact, type DiskDatabases } from './open.js';
 import { keyFromOrder, orderKey, type RecordKey, type StoreRecord } from './record.js';
 
 export interface DiskState {
@@ -88,17 +88,16 @@ export class DiskLru {
     const id = typeof key === 'string' ? key : `${key[0]}\n${key[1]}`;
     if (this.touching.has(id)) return;
     this.touching.add(id);
-    this.db.root
-      .transaction(() => {
-        const now = this.db.records.get(key) as StoreRecord | undefined;
-        // Gone, or replaced by another body since the hit: nothing to move.
-        if (!now || now.gen !== record.gen || (now.k === 'e' && record.k === 'e' && now.body !== record.body)) return;
-        const tx = this.begin();
-        this.db.order.removeSync(orderKey(now.gen, key));
-        this.db.records.putSync(key, { ...now, gen: tx.state.gen });
-        this.db.order.putSync(orderKey(tx.state.gen, key), 1);
-        this.counts.touched++;
-      })
+    transact(this.db.root, () => {
+      const now = this.db.records.get(key) as StoreRecord | undefined;
+      // Gone, or replaced by another body since the hit: nothing to move.
+      if (!now || now.gen !== record.gen || (now.k === 'e' && record.k === 'e' && now.body !== record.body)) return;
+      const tx = this.begin();
+      this.db.order.removeSync(orderKey(now.gen, key));
+      this.db.records.putSync(key, { ...now, gen: tx.state.gen });
+      this.db.order.putSync(orderKey(tx.state.gen, key), 1);
+      this.counts.touched++;
+    })
       // A failed move costs LRU accuracy only; the store's write errors are reported by put.
       .catch(() => {})
       .finally(() => this.touching.delete(id));
@@ -111,7 +110,7 @@ export class DiskLru {
     try {
       let more = true;
       while (more) {
-        more = await this.db.root.transaction(() => this.evictBatch(removeTree));
+        more = await transact(this.db.root, () => this.evictBatch(removeTree));
       }
     } finally {
       this.evicting = false;

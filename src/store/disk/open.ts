@@ -76,3 +76,16 @@ export function openVolatileDatabases(dir: string): VolatileDatabases {
     return tryOpen();
   }
 }
+
+/**
+ * A write transaction. When a commit fails, lmdb-js rejects the call with an error whose
+ * `commitError` is a second promise that rejects later with the cause (ENOSPC, EIO): handled here,
+ * so a full disk never becomes an unhandled rejection.
+ */
+export function transact<T>(root: RootDatabase, work: () => T): Promise<T> {
+  return root.transaction(work).catch((err: unknown) => {
+    const later = (err as { commitError?: unknown } | null)?.commitError;
+    if (later instanceof Promise) later.catch(() => {});
+    throw err;
+  });
+}

@@ -4,8 +4,9 @@
 import type { Logger } from '../../observe/log.js';
 import type { EntryStore } from '../types.js';
 
-// errno codes and LMDB's own: no space, over quota, read-only, no permission, map full.
-const REFUSALS = /\b(ENOSPC|EDQUOT|EROFS|EACCES|EPERM|MDB_MAP_FULL)\b|No space left|Read-only file system|Permission denied/i;
+// errno codes and LMDB's own: no space, over quota, read-only, no permission, map full, and the
+// I/O error a full tmpfs (or a failing disk) gives a commit; reads that fail still open the breaker.
+const REFUSALS = /\b(ENOSPC|EDQUOT|EROFS|EACCES|EPERM|EIO|MDB_MAP_FULL)\b|No space left|Read-only file system|Permission denied|Input\/output error|Commit failed/i;
 
 export function isWriteRefusal(err: unknown): boolean {
   const error = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
