@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { endToEnd } from '../http/hop-by-hop.js';
-import { directiveNames } from './response-fields.js';
+import { directiveNames } from '../http/cache-control.js';
 import { PROCESS_NAME } from '../observe/process-name.js';
 import { redactUrl } from '../observe/redact.js';
 import type { EntryMeta } from '../store/types.js';

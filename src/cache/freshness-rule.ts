@@ -5,6 +5,7 @@
 // defaultTtl), clamped to minTtl / maxTtl and written back as max-age. The stored fields and
 // what the client receives are untouched: only the policy is built from these.
 import type { CrawlSettings, OverrideToken } from '../policy/crawl-rules.js';
+import { directiveName, splitDirectives } from '../http/cache-control.js';
 import { parseHttpDate } from '../http/http-date.js';
 
 // RFC 9110 §15.1: statuses that may get heuristic freshness.
@@ -32,15 +33,8 @@ export function hasFreshnessLevers(rule: CrawlSettings | undefined): rule is Cra
   return !!rule && (rule.defaultTtl !== undefined || rule.negativeTtl !== undefined || rule.minTtl !== undefined || rule.maxTtl !== undefined || rule.heuristicPercent !== undefined || !!rule.override?.length);
 }
 
-/** Cache-Control split on commas outside quoted strings (`no-cache="a, b"` is one directive). */
-function splitDirectives(value: string): string[] {
-  return (value.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? []).map((d) => d.trim()).filter(Boolean);
-}
-
-const nameOf = (directive: string): string => directive.split('=')[0]!.trim().toLowerCase();
-
 function deltaSeconds(directives: string[], name: string): number | undefined {
-  const found = directives.find((d) => nameOf(d) === name);
+  const found = directives.find((d) => directiveName(d) === name);
   if (found === undefined) return undefined;
   const n = Number.parseInt((found.split('=')[1] ?? '').replace(/"/g, ''), 10);
   return Number.isFinite(n) && n >= 0 ? n : 0;
@@ -48,19 +42,19 @@ function deltaSeconds(directives: string[], name: string): number | undefined {
 
 export function applyFreshnessRule(input: Record<string, string>, status: number, rule: CrawlSettings, now: number): RuleEffect {
   const fields = { ...input };
-  let directives = splitDirectives(fields['cache-control'] ?? '');
+  let directives = splitDirectives(fields['cache-control']);
   const overridden: OverrideToken[] = [];
   for (const token of rule.override ?? []) {
     if (token === 'expires') {
       // Squid's override-expire: the origin's explicit lifetime is set aside for the rule's.
-      const had = directives.some((d) => ['max-age', 's-maxage'].includes(nameOf(d))) || fields['expires'] !== undefined;
-      directives = directives.filter((d) => !['max-age', 's-maxage'].includes(nameOf(d)));
+      const had = directives.some((d) => ['max-age', 's-maxage'].includes(directiveName(d))) || fields['expires'] !== undefined;
+      directives = directives.filter((d) => !['max-age', 's-maxage'].includes(directiveName(d)));
       delete fields['expires'];
       if (had) overridden.push(token);
       continue;
     }
     const removed = REMOVED_BY[token];
-    const kept = directives.filter((d) => !removed.includes(nameOf(d)));
+    const kept = directives.filter((d) => !removed.includes(directiveName(d)));
     const pragmaNoCache = token === 'no-cache' && /no-cache/i.test(fields['pragma'] ?? '');
     if (pragmaNoCache) delete fields['pragma'];
     if (kept.length !== directives.length || pragmaNoCache) overridden.push(token);
@@ -70,8 +64,8 @@ export function applyFreshnessRule(input: Record<string, string>, status: number
   const lifetime = freshnessLifetime(fields, directives, status, rule, now);
   if (lifetime !== undefined) {
     // One explicit lifetime replaces the others; s-maxage keeps its own meaning (§5.2.2.10) if present.
-    const hadShared = directives.some((d) => nameOf(d) === 's-maxage');
-    directives = directives.filter((d) => !['max-age', 's-maxage'].includes(nameOf(d)));
+    const hadShared = directives.some((d) => directiveName(d) === 's-maxage');
+    directives = directives.filter((d) => !['max-age', 's-maxage'].includes(directiveName(d)));
     directives.push(`max-age=${lifetime}`);
     if (hadShared) directives.push(`s-maxage=${lifetime}`);
     delete fields['expires'];

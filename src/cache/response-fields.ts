@@ -2,6 +2,7 @@
 // sees them (it parses leniently): strict HTTP-dates (RFC 9110 §5.6.7), one Expires only
 // (RFC 9111 §5.3), Age as delta-seconds (§5.1), case-insensitive directive names (§5.2), and a
 // targeted field such as CDN-Cache-Control taking over from Cache-Control (RFC 9213 §2.2).
+import { lowerCaseDirectiveNames } from '../http/cache-control.js';
 import { formatHttpDate, parseHttpDate } from '../http/http-date.js';
 
 /** RFC 9111 §1.2.2: the largest Age a cache must be able to send. */
@@ -51,24 +52,6 @@ function countLines(rawHeaders: readonly string[] | undefined, name: string): nu
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) count++;
   return count;
-}
-
-/** Lower-case directive names of a Cache-Control value; commas inside quoted values do not split. */
-export function directiveNames(value: string | undefined): Set<string> {
-  const names = new Set<string>();
-  if (!value) return names;
-  const re = /\s*([^=,\s]+)\s*(?:=\s*(?:"(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)/gy;
-  let match: RegExpExecArray | null;
-  while ((match = re.exec(value)) !== null && match[0] !== '') names.add(match[1]!.toLowerCase());
-  return names;
-}
-
-const HAS_UPPER_CASE = /[A-Z]/;
-
-/** `No-CaChE, MaX-AgE=60` → `no-cache, max-age=60` (values such as field lists keep their case). */
-export function lowerCaseDirectiveNames(value: string): string {
-  if (!HAS_UPPER_CASE.test(value)) return value; // the usual case: nothing to rewrite
-  return value.replace(/(^|,)(\s*)([^=,\s]+)/g, (_, sep: string, space: string, name: string) => `${sep}${space}${name.toLowerCase()}`);
 }
 
 // RFC 9213 §2.1: the targeted field is a Structured Fields Dictionary (RFC 8941 §3.2). We accept

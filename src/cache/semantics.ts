@@ -10,6 +10,7 @@ import { policyObject } from './entry.js';
 import type { CrawlSettings, OverrideToken } from '../policy/crawl-rules.js';
 import { applyFreshnessRule, hasFreshnessLevers } from './freshness-rule.js';
 import { fieldsForPolicy } from './response-fields.js';
+import { parseDirectives } from '../http/cache-control.js';
 import { formatHttpDate, parseHttpDate } from '../http/http-date.js';
 
 export type CachePolicyObject = CachePolicy.CachePolicyObject;
@@ -131,20 +132,7 @@ export interface Semantics {
   storeTtlMs(policy: CachePolicy, hasValidators: boolean, keepValidatorsMs: number, disconnectedMs: number): number;
 }
 
-const NO_DIRECTIVES: ReadonlyMap<string, string | true> = new Map();
 const NO_OVERRIDES: readonly OverrideToken[] = [];
-
-function parseDirectives(value: string | undefined): ReadonlyMap<string, string | true> {
-  if (!value) return NO_DIRECTIVES;
-  const out = new Map<string, string | true>();
-  for (const part of value.split(',')) {
-    const [rawName, ...rest] = part.split('=');
-    const name = rawName?.trim().toLowerCase();
-    if (!name) continue;
-    out.set(name, rest.length ? rest.join('=').trim().replace(/^"|"$/g, '') : true);
-  }
-  return out;
-}
 
 function isEmpty(object: object): boolean {
   for (const _ in object) return false;

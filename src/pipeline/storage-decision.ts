@@ -4,7 +4,7 @@
 import type CachePolicy from 'http-cache-semantics';
 import { DETAIL } from '../cache/cache-status.js';
 import { policyHeaders } from '../cache/entry.js';
-import { directiveNames } from '../cache/response-fields.js';
+import { directiveNames } from '../http/cache-control.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { CrawlSettings, OverrideToken, ResolvedCrawlRule } from '../policy/crawl-rules.js';
 import type { ProxyContext } from './context.js';
