@@ -78,13 +78,15 @@ export async function createBackend(config: ProxyConfig, now: () => number, logg
 function withCoalescedChecks<Rules>(backend: Backend<Rules>): Backend<Rules> {
   if (!backend.changes) return backend;
   const changes = coalesceChecks(backend.changes);
-  return Object.assign(Object.create(backend) as Backend<Rules>, {
+  // A plain copy with two fields replaced: every backend is a plain object of fields set once (store/*/backend.ts).
+  return {
+    ...backend,
     changes,
     close: async () => {
       await changes.flush();
       await backend.close();
     },
-  });
+  };
 }
 
 async function openBackend(config: ProxyConfig, now: () => number, logger: Logger): Promise<Backend<StoredPolicies>> {

@@ -1,6 +1,8 @@
 // Unchanged revalidations are gathered per process: N checks of a URL are one store write,
 // a read through the same process sees them at once, and close() (flush) loses none.
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createBackend, defaultConfig } from '../../src/index.js';
+import { createLogger } from '../../src/observe/log.js';
 import { coalesceChecks } from '../../src/store/coalesced-checks.js';
 import { MemoryChangeLog } from '../../src/store/memory/change-log.js';
 
@@ -20,6 +22,16 @@ describe('coalesced checked-unchanged counts', () => {
     expect(write).toHaveBeenCalledWith('u1', 1050, 50);
     expect(await store.checks('u1')).toEqual({ lastChecked: 1050, unchanged: 50 });
     expect(await store.checks('u2')).toEqual({ lastChecked: 5000, unchanged: 1 });
+  });
+
+  it('createBackend hands out a plain backend object whose changes go through the coalescer', async () => {
+    const backend = await createBackend(defaultConfig(), Date.now, createLogger('silent'));
+    expect(Object.getPrototypeOf(backend)).toBe(Object.prototype);
+    expect(Object.keys(backend)).toEqual(expect.arrayContaining(['kind', 'entries', 'coordination', 'ledger', 'rules', 'changes', 'close']));
+    await backend.changes!.checkedUnchanged('u1', 10);
+    await backend.changes!.checkedUnchanged('u1', 20);
+    expect(await backend.changes!.checks('u1')).toEqual({ lastChecked: 20, unchanged: 2 });
+    await backend.close();
   });
 
   it('a read through it sees its pending counts at once', async () => {
