@@ -335,6 +335,7 @@ export const OPTIONS = {
     type: 'string',
     default: undefined,
     describe: `file holding the password of the --parent proxies (keeps it out of ps; also ${PARENT_PASSWORD_ENV})`,
+    env: PARENT_PASSWORD_ENV,
     apply: (c, v, p) => withPassword(defaultPool(c.parents, p), readSecretFile(p, v)),
   },
   'parent-new-connection': {
