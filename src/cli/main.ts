@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `etag-proxy` command: registers the commands and their options (from the one table in
 // config/options.ts), nothing else.
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CONFIG_OPTION, OPTIONS } from '../config/options.js';
@@ -33,10 +34,18 @@ const serveOptions = Object.fromEntries(
 const REPEATABLE: ReadonlySet<string> = new Set(Object.entries(OPTIONS).filter(([, row]) => 'repeatable' in row).map(([name]) => name));
 
 function lastValueWins(argv: Record<string, unknown>): void {
+  // No command takes arguments after `--` (`npx etag-proxy -- --version` would otherwise start
+  // the proxy with them ignored); `--` itself is yargs' list of them, never cut to its last.
+  const afterDashes = argv['--'];
+  if (Array.isArray(afterDashes) && afterDashes.length > 0) usageError(`${afterDashes.map((a) => JSON.stringify(String(a))).join(', ')}: unexpected after --`, undefined);
   for (const [key, value] of Object.entries(argv)) {
-    if (key !== '_' && !REPEATABLE.has(key) && Array.isArray(value)) argv[key] = value.at(-1);
+    if (key !== '_' && key !== '--' && !REPEATABLE.has(key) && Array.isArray(value)) argv[key] = value.at(-1);
   }
 }
+
+// This package's own version, read from the package.json three folders above dist/src/cli/main.js,
+// so --version never depends on where yargs' own lookup would find a package.json.
+const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Bad command-line input: one line naming the flag, exit code 2, no help dump. */
 function usageError(message: string | null | undefined, error: Error | undefined): never {
@@ -87,6 +96,6 @@ await yargs(hideBin(process.argv))
   .fail((message, error) => usageError(message, error))
   .help()
   .alias('h', 'help')
-  .version()
+  .version(version)
   .wrap(Math.min(110, process.stdout.columns || 110))
   .parseAsync();

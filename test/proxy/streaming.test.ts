@@ -2,7 +2,7 @@
 // receiving side reads nothing, the sending side is held back after a few socket buffers
 // (backpressure), so the proxy never holds the body. Asserted on the wire rather than on RSS:
 // freed chunks leave the RSS only when V8's background sweeper gets to them, which a loaded
-// machine delays. The proxy runs in its own process (test/fixtures/proxy-process.ts).
+// machine delays. The proxy runs in its own process (test/fixtures/proxy-process.mjs, the built proxy).
 // Bodies are generated and counted chunk by chunk; the test never holds 50 MB either.
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -27,8 +27,7 @@ interface ChildProxy {
 }
 
 async function startChildProxy(config: Record<string, unknown> = {}): Promise<ChildProxy> {
-  const child: ChildProcess = fork(fileURLToPath(new URL('../fixtures/proxy-process.ts', import.meta.url)), [], {
-    execArgv: ['--import', fileURLToPath(new URL('../fixtures/register-ts.mjs', import.meta.url))],
+  const child: ChildProcess = fork(fileURLToPath(new URL('../fixtures/proxy-process.mjs', import.meta.url)), [], {
     env: { ...process.env, PROXY_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -153,3 +153,17 @@ describe('page pool', () => {
     expect(pool.usage()).toMatchObject({ heldBytes: 64 * KiB, pages: 1 });
   });
 });
+
+describe('page pool: second chances', () => {
+  it('keeps hot bodies in at most half of a recycled page, so each recycling frees half a page or more', () => {
+    const owners = new Owners();
+    const pool = new PagePool(64 * KiB, () => 128 * KiB);
+    const slots = [1, 2, 3, 4, 5, 6].map((name) => put(pool, owners, name, 10 * KiB)!);
+    for (const slot of slots) slot.hot = true;
+    put(pool, owners, 7, 60 * KiB); // second page
+    put(pool, owners, 8, 10 * KiB); // recycles the first: 1, 2 and 3 kept (30 KiB ≤ 32), 4, 5 and 6 evicted
+    expect(owners.moved).toEqual([1, 2, 3]);
+    expect(owners.evicted).toEqual([4, 5, 6]);
+    expect(slots.slice(0, 3).every((slot, i) => intact(slot, i + 1, 10 * KiB))).toBe(true);
+  });
+});

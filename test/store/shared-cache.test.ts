@@ -107,8 +107,7 @@ describe('one cache shared by proxy instances through Redis', () => {
     const namespace = testNamespace('killed-filler');
     namespaces.push(namespace);
     // The filler is a process of its own, so SIGKILL leaves its lock behind as a crash would.
-    const filler = fork(fileURLToPath(new URL('../fixtures/proxy-process.ts', import.meta.url)), [], {
-      execArgv: ['--import', fileURLToPath(new URL('../fixtures/register-ts.mjs', import.meta.url))],
+    const filler = fork(fileURLToPath(new URL('../fixtures/proxy-process.mjs', import.meta.url)), [], {
       env: { ...process.env, PROXY_CONFIG: JSON.stringify({ store: redis.url, namespace, storeTimeoutMs: 5000 }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

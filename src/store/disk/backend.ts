@@ -4,6 +4,7 @@
 // one beside it (open.ts), so one fill per URL holds across the host's processes. The guard turns a failing database into StoreUnavailable (served uncached); a write that
 // fails for lack of space or permission is not an outage: lookups keep hitting, and the state
 // change is logged once.
+import { StoreUnavailable } from '../../errors.js';
 import type { Logger } from '../../observe/log.js';
 import { guardBackend } from '../guarded.js';
 import type { Backend } from '../types.js';
@@ -47,5 +48,11 @@ export function createDiskBackend<Rules>(options: DiskBackendOptions): Backend<R
       await db.root.close();
     },
   };
-  return guardBackend(backend, { timeoutMs: options.storeTimeoutMs, logger, name: 'disk', isOutage: (err) => !isWriteRefusal(err) });
+  // A commit slower than --store-timeout (fsync behind a busy disk) still completes: that call is
+  // served uncached, but it is no outage, and reads (synchronous, from the map) keep hitting.
+  return guardBackend(backend, { timeoutMs: options.storeTimeoutMs, logger, name: 'disk', isOutage: (err) => !isWriteRefusal(err) && !isTimeout(err) });
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof StoreUnavailable && / timed out after /.test(err.message);
 }

@@ -133,7 +133,9 @@ export class PagePool {
         this.dropPage(page);
         continue;
       }
-      this.recycle(page, this.pageBytes - length);
+      // Hot bodies keep at most half the page: each recycling frees half a page or more, so a
+      // cache of bodies all read since written moves half a page per half page written, not a page per body.
+      this.recycle(page, Math.min(this.pageBytes - length, this.pageBytes / 2));
       return page;
     }
     return null;
