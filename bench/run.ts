@@ -22,6 +22,7 @@ import { parseSize } from '../src/config/schema.js';
 import { churnSize, KEYED_MAX, KEYED_MIN } from './churn.js';
 import { pct } from './format.js';
 import { runHttpsBench } from './https.js';
+import { runParentBench } from './parents.js';
 import { loadGenerator, runLoad, type LoadTarget } from './load.js';
 import { freePort, get, isLocalProcess, MachineCpu, runScript, machineBusy, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child, type Fetched } from './processes.js';
 import { diskReport, type DiskRow, type DiskStartup } from './disk.js';
@@ -52,6 +53,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ORIGIN_SCRIPT = join(HERE, 'origin-server.js');
 const CLI_SCRIPT = join(HERE, '..', 'src', 'cli', 'main.js');
 const FORWARDER_SCRIPT = join(HERE, 'bare-forwarder.js');
+const PARENT_SCRIPT = join(HERE, 'parent-server.js');
 
 const ALL_SCENARIOS = allScenarios(MANY_CACHE_SIZE);
 const SCENARIOS = ALL_SCENARIOS.filter((s) => !ONLY || ONLY.has(s.id));
@@ -476,7 +478,12 @@ async function main(): Promise<void> {
     workers: WORKERS,
   };
   const workers: WorkersSection = { memory: memoryWorkers, redis: redisWorkers };
-  process.stdout.write(`${report(setup, originPeak, memory, redis, workers, https)}\n\n${disk}\n`);
+  // BENCH_ONLY=parent runs only this one; a list without it skips it.
+  const parents =
+    ONLY && !ONLY.has('parent')
+      ? '## Through a parent proxy\n\nBENCH_ONLY leaves it out'
+      : await runParentBench({ originScript: ORIGIN_SCRIPT, cliScript: CLI_SCRIPT, parentScript: PARENT_SCRIPT, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, connections: CONNECTIONS, progress });
+  process.stdout.write(`${report(setup, originPeak, memory, redis, workers, https)}\n\n${disk}\n\n${parents}\n`);
 }
 
 await runScript('bench', main, progress);
