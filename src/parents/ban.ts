@@ -3,13 +3,14 @@
 // Such an answer is never stored and never replaces an entry: upstream.ts turns it into a
 // failure of the parent (cooldown, one retry on another), so the pipeline never sees it.
 import type { IncomingHttpHeaders } from 'node:http';
+import { RE2JS } from 're2js';
 import { ConfigError } from '../errors.js';
 import { expectObject, parseInteger, parseString, rejectUnknownKeys } from '../config/schema.js';
 
 export interface BanMarkers {
   statuses: number[];
   /** Lower-case header name, and a pattern its value must match (none: present is enough). */
-  header?: { name: string; pattern?: RegExp };
+  header?: { name: string; pattern?: (value: string) => boolean };
 }
 
 /** `ban: { status: [403, 429], header: "x-blocked" | { name, pattern } }`. */
@@ -27,8 +28,11 @@ export function parseBanMarkers(path: string, value: unknown): BanMarkers {
       if (header['pattern'] !== undefined) {
         const source = parseString(`${path}.header.pattern`, header['pattern']);
         if (source.length > 256) throw new ConfigError(`${path}.header.pattern: expected a regular expression of at most 256 characters, got ${source.length}`);
+        // RE2 (re2js), as for URL rules: the value comes from a parent or an origin, and a
+        // JavaScript RegExp such as `(a+)+$` could backtrack for seconds on a hostile one.
         try {
-          markers.header.pattern = new RegExp(source, 'i');
+          const re = RE2JS.compile(source, RE2JS.CASE_INSENSITIVE);
+          markers.header.pattern = (value) => re.test(value);
         } catch (error) {
           throw new ConfigError(`${path}.header.pattern: expected a regular expression, got ${JSON.stringify(source)} (${(error as Error).message})`);
         }
@@ -49,6 +53,6 @@ export function banReason(markers: BanMarkers | undefined, status: number, heade
   if (value === undefined) return undefined;
   const text = Array.isArray(value) ? value.join(', ') : value;
   // Header values are bounded by the parser (16 KiB); the pattern by its length.
-  if (header.pattern && !header.pattern.test(text.slice(0, 1024))) return undefined;
+  if (header.pattern && !header.pattern(text.slice(0, 1024))) return undefined;
   return `header ${header.name}`;
 }
