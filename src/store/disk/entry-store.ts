@@ -11,6 +11,7 @@ import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, Found, Scann
 import { DiskLru, type Tx } from './eviction.js';
 import { transact, type DiskDatabases } from './open.js';
 import { CHUNK_BYTES, isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
+import { HotBodies } from './hot-bodies.js';
 import { VerifiedBodies } from './verified.js';
 
 export interface DiskEntryStoreOptions {
@@ -20,11 +21,17 @@ export interface DiskEntryStoreOptions {
   now: () => number;
   /** A body failed its length or digest check (it is dropped and reads as a miss). */
   onCorrupt?: (url: string, problem: string) => void;
+  /** Bytes of recently read bodies this process keeps on the heap (hot-bodies.ts); 0 turns it off. */
+  hotBodyBytes?: number;
 }
+
+/** The hot-body cache's default: a sixteenth of the cap, at most 32 MiB (bodies up to 4 MiB). */
+export const hotBodyBytesFor = (cacheSizeBytes: number): number => Math.min(32 * 2 ** 20, Math.floor(cacheSizeBytes / 16));
 
 export class DiskEntryStore implements EntryStore {
   private readonly lru: DiskLru;
   private readonly verified = new VerifiedBodies();
+  private readonly hot: HotBodies;
   /** Which stored body a Buffer handed out by lookup is (refresh's `revalidated`). */
   private readonly bodyIds = new WeakMap<Buffer, string>();
   private fileStat: { at: number; bytes: number | undefined } = { at: 0, bytes: undefined };
@@ -34,6 +41,7 @@ export class DiskEntryStore implements EntryStore {
     private readonly options: DiskEntryStoreOptions,
   ) {
     this.lru = new DiskLru(db, options.cacheSizeBytes);
+    this.hot = new HotBodies(options.hotBodyBytes ?? hotBodyBytesFor(options.cacheSizeBytes));
   }
 
   maxBodyBytes(headers: Readonly<Record<string, string | string[] | undefined>>): number {
@@ -189,6 +197,10 @@ export class DiskEntryStore implements EntryStore {
 
   /** The whole body, or undefined (and the entry dropped) when it is not what was stored. */
   private readBody(record: EntryRecord): Buffer | undefined {
+    // The record was read just now, so the body is still stored under this id; a kept copy passed
+    // the checks below when it was read, and the id names those bytes for good.
+    const kept = this.hot.get(record.body);
+    if (kept && kept.length === record.len) return kept;
     let body: Buffer | undefined;
     if (record.chunks === 1) body = this.db.bodies.getBinary([record.body, 0]);
     else {
@@ -207,6 +219,7 @@ export class DiskEntryStore implements EntryStore {
       return undefined;
     }
     this.verified.add(record.body);
+    this.hot.add(record.body, body!);
     return body;
   }
 
@@ -230,6 +243,7 @@ export class DiskEntryStore implements EntryStore {
   private dropBody(bodyId: string, chunks: number): void {
     for (let i = 0; i < chunks; i++) this.db.bodies.removeSync([bodyId, i]);
     this.verified.delete(bodyId);
+    this.hot.delete(bodyId);
   }
 }
 
