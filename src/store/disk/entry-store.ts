@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, Found, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
+import { DecodedRecords } from './decoded-records.js';
 import { DiskLru, type Tx } from './eviction.js';
 import { transact, type DiskDatabases } from './open.js';
 import { CHUNK_BYTES, isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
@@ -32,6 +33,7 @@ export class DiskEntryStore implements EntryStore {
   private readonly lru: DiskLru;
   private readonly verified = new VerifiedBodies();
   private readonly hot: HotBodies;
+  private readonly decoded: DecodedRecords;
   /** Which stored body a Buffer handed out by lookup is (refresh's `revalidated`). */
   private readonly bodyIds = new WeakMap<Buffer, string>();
   private fileStat: { at: number; bytes: number | undefined } = { at: 0, bytes: undefined };
@@ -41,6 +43,7 @@ export class DiskEntryStore implements EntryStore {
     private readonly options: DiskEntryStoreOptions,
   ) {
     this.lru = new DiskLru(db, options.cacheSizeBytes);
+    this.decoded = new DecodedRecords(db.records);
     this.hot = new HotBodies(options.hotBodyBytes ?? hotBodyBytesFor(options.cacheSizeBytes));
   }
 
@@ -185,7 +188,7 @@ export class DiskEntryStore implements EntryStore {
   }
 
   private record(key: RecordKey): StoreRecord | undefined {
-    const value = this.db.records.get(key);
+    const value = this.decoded.get(key);
     return isRecord(value) ? value : undefined;
   }
 

@@ -1,0 +1,43 @@
+// Records this process has decoded, kept with the bytes they came from. A hit reads its record's
+// bytes as a view into lmdb's shared read buffer (getBinaryFast: no copy, no allocation; the view
+// is overwritten by the next read, so it is only compared here, synchronously, never kept) and,
+// when they equal the bytes kept, returns the object decoded before. So a hot hit neither decodes
+// msgpack nor makes a new meta object, and the pipeline's per-meta work (the prebuilt head in
+// deliver.ts, kept on the meta object) is done once per stored version, as with the memory store.
+// Whatever another process wrote is seen at once: it changes the bytes. The records handed out are
+// shared and must not be mutated (the store only spreads them into new records).
+import type { Database } from 'lmdb';
+import type { RecordKey } from './record.js';
+
+const MAX_RECORDS = 4096;
+
+interface Decoded {
+  bytes: Buffer;
+  value: unknown;
+}
+
+export class DecodedRecords {
+  private readonly decoded = new Map<string, Decoded>();
+
+  constructor(private readonly records: Database<unknown, RecordKey>) {}
+
+  get(key: RecordKey): unknown {
+    const view = this.records.getBinaryFast(key);
+    if (view === undefined) return undefined;
+    // The shared buffer is larger than the value: its size is lastSize (as lmdb's own getBinary reads it).
+    const size = (this.records as unknown as { lastSize: number }).lastSize;
+    const id = typeof key === 'string' ? key : `${key[0]}\u0000${key[1]}`;
+    const kept = this.decoded.get(id);
+    if (kept && kept.bytes.length === size && kept.bytes.compare(view, 0, size) === 0) return kept.value;
+    // A copy: the decoded object may refer to its bytes, and the view is reused by the next read.
+    const bytes = Buffer.from(Buffer.from(view.buffer, view.byteOffset, size));
+    const value: unknown = (this.records as unknown as { decoder: { decode(bytes: Buffer): unknown } }).decoder.decode(bytes);
+    if (this.decoded.size >= MAX_RECORDS && !kept) {
+      // Oldest inserted first out: a bound, not an LRU (a miss costs one decode).
+      const oldest = this.decoded.keys().next().value;
+      if (oldest !== undefined) this.decoded.delete(oldest);
+    }
+    this.decoded.set(id, { bytes, value });
+    return value;
+  }
+}
