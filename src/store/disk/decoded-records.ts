@@ -16,12 +16,12 @@ interface Decoded {
   value: unknown;
 }
 
-export class DecodedRecords {
+export class DecodedRecords<K extends RecordKey = RecordKey> {
   private readonly decoded = new Map<string, Decoded>();
 
-  constructor(private readonly records: Database<unknown, RecordKey>) {}
+  constructor(private readonly records: Database<unknown, K>) {}
 
-  get(key: RecordKey): unknown {
+  get(key: K): unknown {
     const view = this.records.getBinaryFast(key);
     if (view === undefined) return undefined;
     // The shared buffer is larger than the value: its size is lastSize (as lmdb's own getBinary reads it).

@@ -4,6 +4,7 @@
 // older generation moves it to the current one (one small write per record per generation, not
 // per hit), and eviction removes records oldest generation first until the store is back under
 // 95 % of its cap. Within a generation the order is by key: LRU to within 1/16 of the cap.
+import { DecodedRecords } from './decoded-records.js';
 import { transact, type DiskDatabases } from './open.js';
 import { keyFromOrder, orderKey, type RecordKey, type StoreRecord } from './record.js';
 
@@ -35,14 +36,19 @@ export class DiskLru {
   private evicting = false;
   /** Records moved to a newer generation since start, and records evicted by this process. */
   readonly counts = { touched: 0, evicted: 0, evictedBytes: 0 };
+  /** The counters are read on every hit (touch): decoded once per change, not per read. */
+  private readonly decodedState: DecodedRecords<string>;
 
   constructor(
     private readonly db: DiskDatabases,
     private readonly capBytes: number,
-  ) {}
+  ) {
+    this.decodedState = new DecodedRecords(db.state);
+  }
 
+  /** A copy: the decoded object is shared (decoded-records.ts) and transactions change theirs. */
   state(): DiskState {
-    const stored = this.db.state.get(STATE_KEY) as DiskState | undefined;
+    const stored = this.decodedState.get(STATE_KEY) as DiskState | undefined;
     return stored ? { ...stored } : { bytes: 0, entries: 0, gen: 1, written: 0 };
   }
 
