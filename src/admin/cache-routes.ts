@@ -8,7 +8,7 @@ import { ProxyError, StoreUnavailable } from '../errors.js';
 import type { Proxy } from '../index.js';
 import type { Logger } from '../observe/log.js';
 import { redactUrl } from '../observe/redact.js';
-import { parseRequestTarget } from '../http/request-target.js';
+import { optionalQueryUrl } from './query-url.js';
 import type { EntryStore, StoredVariant } from '../store/types.js';
 import type { AdminReply, AdminRequest, AdminRoute } from './admin-route.js';
 
@@ -20,18 +20,6 @@ function unavailable(error: unknown): never {
   throw new ProxyError(503, 'store_unavailable', `store unavailable (${error.message})`);
 }
 
-/** ?url= as the proxy would have keyed it (absolute http:// or https:// URL). */
-function targetUrl(query: URLSearchParams): URL | undefined {
-  const url = query.get('url');
-  if (url === null) return undefined;
-  try {
-    const target = parseRequestTarget('GET', url);
-    if (target.form === 'absolute') return target.url;
-  } catch {
-    // answered below
-  }
-  throw new ProxyError(400, 'bad_request', `url: expected an absolute http:// or https:// URL, got ${JSON.stringify(url)}`);
-}
 
 function needs<K extends 'variants' | 'scanPage'>(entries: EntryStore, method: K): NonNullable<EntryStore[K]> {
   const fn = entries[method];
@@ -66,7 +54,7 @@ export function createCacheRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
   };
 
   async function inspect(req: AdminRequest): Promise<AdminReply> {
-    const target = targetUrl(req.query);
+    const target = optionalQueryUrl(req.query);
     if (!target) throw new ProxyError(400, 'bad_request', 'give ?url=<absolute URL>');
     const variants = await needs(entries(), 'variants')(urlKey(target)).catch(unavailable);
     if (!variants.length) throw new ProxyError(404, 'not_found', `nothing stored for ${redactUrl(target.href)}`);
@@ -90,7 +78,7 @@ export function createCacheRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
   }
 
   async function purge(req: AdminRequest): Promise<AdminReply> {
-    const url = targetUrl(req.query);
+    const url = optionalQueryUrl(req.query);
     const target = purgeTarget(req.query);
     if (url && target) throw new ProxyError(400, 'bad_request', 'give one of url, prefix or host, not several');
     if (url) return purgeUrl(url);

@@ -7,7 +7,7 @@
 import { urlKey } from '../cache/keys.js';
 import { purgeTarget, type PurgeTarget } from '../cache/purge-match.js';
 import { ProxyError, StoreUnavailable } from '../errors.js';
-import { parseRequestTarget } from '../http/request-target.js';
+import { optionalQueryUrl } from './query-url.js';
 import type { Proxy } from '../index.js';
 import { redactUrl } from '../observe/redact.js';
 import type { ChangeLog } from '../store/types.js';
@@ -46,16 +46,8 @@ export function createChangesRoutes(proxy: Proxy): AdminRoute[] {
 
   async function list(req: AdminRequest): Promise<AdminReply> {
     const { query } = req;
-    const url = query.get('url');
-    if (url !== null) {
-      let target: URL | undefined;
-      try {
-        const parsed = parseRequestTarget('GET', url);
-        if (parsed.form === 'absolute') target = parsed.url;
-      } catch {
-        // answered below
-      }
-      if (!target) throw new ProxyError(400, 'bad_request', `url: expected an absolute http:// or https:// URL, got ${JSON.stringify(url)}`);
+    const target = optionalQueryUrl(query);
+    if (target) {
       const key = urlKey(target);
       const [changes, checks] = await Promise.all([log().history(key), log().checks(key)]).catch(unavailable);
       // lastChecked / unchanged: what revalidations found when nothing changed (no event for those).

@@ -2,10 +2,10 @@
 // cooling down, the routing rules and the default. GET /parents/explain?url=…&client=…&session=…:
 // where a request would go and why (the first matching rule, or the default), as
 // `etag-proxy parents explain` prints it.
-import { ProxyError } from '../errors.js';
 import type { Proxy } from '../index.js';
 import { parseSessionHeader } from '../parents/session.js';
 import type { AdminReply, AdminRoute } from './admin-route.js';
+import { queryUrl } from './query-url.js';
 
 const ok = (body: unknown): AdminReply => ({ status: 200, body });
 
@@ -44,14 +44,7 @@ export function createParentsRoutes(proxy: Proxy): AdminRoute[] {
       pattern: /^\/parents\/explain$/,
       methods: {
         GET: async (req) => {
-          const text = req.query.get('url');
-          let target: URL;
-          try {
-            target = new URL(text ?? '');
-          } catch {
-            throw new ProxyError(400, 'bad_request', `query.url: expected an absolute http:// or https:// URL, got ${JSON.stringify(text ?? '')}`);
-          }
-          if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new ProxyError(400, 'bad_request', `query.url: expected an absolute http:// or https:// URL, got ${JSON.stringify(text)}`);
+          const target = queryUrl(req.query);
           const router = proxy.ctx.upstream.options.parents;
           const client = req.query.get('client') ?? undefined;
           if (!router) return ok({ url: target.href, ...(client !== undefined && { client }), pool: 'direct', because: 'no parent proxies are configured' });

@@ -12,6 +12,7 @@ import { queryRuleFor } from '../pipeline/cache-key.js';
 import { describeMatch, type CrawlRule } from '../policy/crawl-rules.js';
 import type { StoredPolicies } from '../policy/stored-rules.js';
 import type { AdminReply, AdminRoute } from './admin-route.js';
+import { queryUrl } from './query-url.js';
 import { serialised } from './change-queue.js';
 import { currentDocument, unavailable, validated } from './rule-document.js';
 
@@ -98,16 +99,7 @@ export function createRuleRoutes(proxy: Proxy, logger: Logger): AdminRoute[] {
       pattern: /^\/rules\/resolve$/,
       methods: {
         GET: async (req) => {
-          const text = req.query.get('url');
-          let target: URL;
-          try {
-            target = new URL(text ?? '');
-          } catch {
-            throw new ProxyError(400, 'bad_request', `query.url: expected an absolute http:// or https:// URL, got ${JSON.stringify(text ?? '')}`);
-          }
-          if (target.protocol !== 'http:' && target.protocol !== 'https:') {
-            throw new ProxyError(400, 'bad_request', `query.url: expected an absolute http:// or https:// URL, got ${JSON.stringify(text)}`);
-          }
+          const target = queryUrl(req.query);
           return ok(explainUrl(proxy, target, req.query.get('client') ?? undefined));
         },
       },

@@ -62,6 +62,9 @@ export class OriginResponse {
   private failure: Error | null = null;
   private paused = false;
   private settledHook: (() => void) | null = null;
+  /** A peek in progress (peekHead): how many bytes it waits for, and whom to tell. */
+  private peeker: { bytes: number; done: (head: Buffer) => void } | null = null;
+  private queuedBytes = 0;
 
   constructor(
     readonly statusCode: number,
@@ -92,6 +95,12 @@ export class OriginResponse {
       return false;
     }
     (this.queued ??= []).push(chunk);
+    this.queuedBytes += chunk.length;
+    if (this.peeker) {
+      // A peek keeps the source flowing until it has its bytes (at most one chunk past them).
+      if (this.queuedBytes < this.peeker.bytes) return true;
+      this.endPeek();
+    }
     // Nobody reads yet (the step is still deciding): hold a little, then stop the socket.
     if (this.queued.length >= 4) {
       this.paused = true;
@@ -104,6 +113,7 @@ export class OriginResponse {
     if (this.state !== 'open') return;
     this.state = 'ended';
     if (this.sink && !this.queued) this.sink.end();
+    this.endPeek();
     this.settle();
   }
 
@@ -111,12 +121,35 @@ export class OriginResponse {
     if (this.state !== 'open') return;
     this.state = 'failed';
     this.failure = error;
+    this.endPeek();
     this.queued = null;
     if (this.sink) this.sink.fail(error);
     this.settle();
   }
 
   // ── the pipeline's side ──
+
+  /**
+   * Wait for the first `bytes` of the body (or its end, or its failure) without consuming them:
+   * `done` gets a copy of what arrived, and the whole body still goes to the sink given to
+   * `pipeInto` later, byte for byte. Before `pipeInto` only; once per response. The returned
+   * function stops waiting (a deadline) and calls `done` with what arrived so far.
+   */
+  peekHead(bytes: number, done: (head: Buffer) => void): () => void {
+    if (this.sink || this.peeker) throw new Error('peekHead: the body is already being read');
+    this.peeker = { bytes, done };
+    if (this.state !== 'open' || this.queuedBytes >= bytes) this.endPeek();
+    // Paused by the four-chunk hold before the peek began: let the origin send its first bytes.
+    else if (this.paused) this.resumeBody();
+    return () => this.endPeek();
+  }
+
+  private endPeek(): void {
+    const peeker = this.peeker;
+    if (!peeker) return;
+    this.peeker = null;
+    peeker.done(Buffer.concat(this.queued ?? [], Math.min(this.queuedBytes, peeker.bytes)));
+  }
 
   /** Send the body (what arrived so far, then the rest) into `sink`; once per response. */
   pipeInto(sink: BodySink): void {
@@ -126,6 +159,7 @@ export class OriginResponse {
     let ready = true;
     if (queued) {
       this.queued = null;
+      this.queuedBytes = 0;
       for (const chunk of queued) ready = sink.write(chunk);
     }
     if (this.state === 'ended') return sink.end();

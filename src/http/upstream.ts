@@ -18,7 +18,7 @@ import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstr
 import { connectThroughParent, parentConnectError, ParentFailure, type ParentConnectOptions } from '../parents/connect.js';
 import type { Parent } from '../parents/pool.js';
 import type { ParentRouter, Route } from '../parents/router.js';
-import { banReason } from '../parents/ban.js';
+import { BAN_BODY_BYTES, banReason, bodyBanReason, bodyMayBan } from '../parents/ban.js';
 import type { RouteKey } from '../parents/session.js';
 
 export { OriginResponse, type InterimResponse } from './origin-response.js';
@@ -280,15 +280,26 @@ export class Upstream {
     const { tally } = route.parent;
     tally.requests++;
     return {
-      resolve(originRes) {
-        const ban = banReason(route.pool.spec.ban, originRes.statusCode, originRes.headers);
-        if (!ban) {
-          if (originRes.statusCode === 304) tally.notModified++;
-          return settle.resolve(originRes);
-        }
-        tally.bans++;
-        originRes.destroy();
-        retry(new ParentFailure(route.parent, 'parent_banned', `answered with a ban marker (${ban}) for ${originReq.url.host}`));
+      resolve: (originRes) => {
+        const markers = route.pool.spec.ban;
+        const banned = (ban: string): void => {
+          tally.bans++;
+          originRes.destroy();
+          retry(new ParentFailure(route.parent, 'parent_banned', `answered with a ban marker (${ban}) for ${originReq.url.host}`));
+        };
+        const ban = banReason(markers, originRes.statusCode, originRes.headers);
+        if (ban) return banned(ban);
+        if (originRes.statusCode === 304) tally.notModified++;
+        if (!bodyMayBan(markers, originReq.method, originRes.statusCode, originRes.headers)) return settle.resolve(originRes);
+        // A body marker: hold the answer until its first bytes are in (or its end, or the
+        // upstream timeout: then what came is judged), and hand it on whole, peeked bytes included.
+        const timer = setTimeout(() => stop(), this.options.timeoutMs);
+        const stop = originRes.peekHead(BAN_BODY_BYTES, (head) => {
+          clearTimeout(timer);
+          const bodyBan = bodyBanReason(markers, head);
+          if (bodyBan) return banned(bodyBan);
+          settle.resolve(originRes);
+        });
       },
       reject(error) {
         tally.errors++;

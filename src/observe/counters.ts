@@ -157,6 +157,12 @@ export const COUNTERS = {
     help: 'Bytes read from each parent proxy on the wire (heads, bodies, 304s and errors): what the pool bills',
     labels: ['pool', 'parent'],
   },
+  parentNotModifiedAvoidedBytes: {
+    type: 'counter',
+    name: 'etag_proxy_parent_not_modified_avoided_bytes_total',
+    help: 'Body bytes of stored entries that 304s through each parent proxy did not carry (the per-parent share of the avoided bytes)',
+    labels: ['pool', 'parent'],
+  },
   parentAvoidedRequests: {
     type: 'counter',
     name: 'etag_proxy_parent_avoided_requests_total',

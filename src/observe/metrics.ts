@@ -159,7 +159,10 @@ export class ProxyMetrics implements StoreObserver {
       // The 304 came through a parent (or direct): the stored body it stood for was not carried.
       const carried = tx.originRes?.parent;
       const pool = carried && router.pools.get(carried.pool);
-      if (pool && tx.entry) pool.savings.avoidedBytes += tx.entry.meta.bodyLength;
+      if (!pool || !tx.entry) return;
+      pool.savings.avoidedBytes += tx.entry.meta.bodyLength;
+      const parent = pool.parents.find((p) => p.label === carried.label);
+      if (parent) parent.tally.avoidedBytes += tx.entry.meta.bodyLength;
       return;
     }
     if (outcome !== 'hit' && outcome !== 'collapsed' && outcome !== 'stale') return;
@@ -192,6 +195,7 @@ export class ProxyMetrics implements StoreObserver {
     perParent(COUNTERS.parentBans, (p) => p.tally.bans);
     perParent(COUNTERS.parentSentBytes, (p) => p.tally.wire().sent);
     perParent(COUNTERS.parentReceivedBytes, (p) => p.tally.wire().received);
+    perParent(COUNTERS.parentNotModifiedAvoidedBytes, (p) => p.tally.avoidedBytes);
     const perPool = (row: SeriesRow, value: (pool: ParentPool) => number) =>
       new Counter({
         name: row.name,

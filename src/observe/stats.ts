@@ -32,6 +32,8 @@ export interface ParentStats {
   bans: number;
   sentBytes: number;
   receivedBytes: number;
+  /** Body bytes of stored entries that 304s through it did not carry. */
+  notModifiedAvoidedBytes: number;
 }
 
 export interface PoolStats extends ParentStats {
@@ -52,16 +54,17 @@ const PARENT_SERIES = {
   bans: COUNTERS.parentBans.name,
   sentBytes: COUNTERS.parentSentBytes.name,
   receivedBytes: COUNTERS.parentReceivedBytes.name,
+  notModifiedAvoidedBytes: COUNTERS.parentNotModifiedAvoidedBytes.name,
 } as const;
 
 function parentStats(metrics: MetricJson[]): Record<string, PoolStats> | undefined {
   const pools: Record<string, PoolStats> = {};
   const poolOf = (name: string): PoolStats =>
-    (pools[name] ??= { requests: 0, notModified: 0, errors: 0, bans: 0, sentBytes: 0, receivedBytes: 0, avoidedRequests: 0, avoidedBytes: 0, byParent: {} });
+    (pools[name] ??= { requests: 0, notModified: 0, errors: 0, bans: 0, sentBytes: 0, receivedBytes: 0, notModifiedAvoidedBytes: 0, avoidedRequests: 0, avoidedBytes: 0, byParent: {} });
   for (const [field, series] of Object.entries(PARENT_SERIES) as Array<[keyof ParentStats, string]>) {
     for (const { labels, value } of metrics.find((m) => m.name === series)?.values ?? []) {
       const pool = poolOf(String(labels['pool']));
-      const parent = (pool.byParent[String(labels['parent'])] ??= { requests: 0, notModified: 0, errors: 0, bans: 0, sentBytes: 0, receivedBytes: 0 });
+      const parent = (pool.byParent[String(labels['parent'])] ??= { requests: 0, notModified: 0, errors: 0, bans: 0, sentBytes: 0, receivedBytes: 0, notModifiedAvoidedBytes: 0 });
       parent[field] += value;
       pool[field] += value;
     }

@@ -12,6 +12,8 @@ export class ParentTally {
   notModified = 0;
   errors = 0;
   bans = 0;
+  /** Body bytes of stored entries that 304s through this parent did not carry (hits have no parent: they count per pool). */
+  avoidedBytes = 0;
   private closedSent = 0;
   private closedReceived = 0;
   private readonly live = new Set<Socket>();

@@ -9,7 +9,7 @@ import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress, FillLock } from '../store/types.js';
 import type { ProxyContext } from './context.js';
-import { carryPrebuiltHead } from './deliver.js';
+import { carryPrebuiltHead } from './stored-head.js';
 import { sameFieldsOutside } from '../cache/same-fields.js';
 
 const DATE: ReadonlySet<string> = new Set(['date']);

@@ -3,19 +3,15 @@
 import { DETAIL } from '../cache/cache-status.js';
 import { cookieBinding, variantId } from '../cache/keys.js';
 import { ProxyError, StoreUnavailable } from '../errors.js';
-import { redactUrl } from '../observe/redact.js';
 import { holdEntry } from './entry-hold.js';
 import { revalidateInBackground } from './revalidate.js';
 import { markOverride } from './storage-decision.js';
-import { requestDirectives } from './recv.js';
+import { offlineError } from './offline.js';
+import { requestDirectives } from './request-facts.js';
 import type { Step } from './step.js';
 import type { Found } from '../store/types.js';
 import type { Tx } from './transaction.js';
 
-/** Offline with nothing stored that may answer: a 504 whose body names the URL. */
-export function offlineError(tx: Tx): ProxyError {
-  return new ProxyError(504, 'offline', `the proxy is offline and has nothing stored for ${redactUrl(tx.target!.href)}`);
-}
 
 // Synchronous when the store answers synchronously (memory): a hit then never waits for a microtask.
 export function lookup(tx: Tx): Step | Promise<Step> {

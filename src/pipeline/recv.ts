@@ -1,7 +1,7 @@
 // First step: parse the target, identify the client, resolve its policy, plan what happens
 // to its validators, and classify the request: synth, pass, or a cache lookup.
 import { DETAIL } from '../cache/cache-status.js';
-import type { SemanticsRequest } from '../cache/semantics.js';
+import { directiveNames } from '../http/cache-control.js';
 import { maxForwards } from '../http/max-forwards.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import { MAX_OWN_HOPS, ownHops } from '../http/via.js';
@@ -10,7 +10,8 @@ import { clientConditionals } from '../policy/conditional-fields.js';
 import { ledgerClient } from '../policy/identity.js';
 import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
 import { keyOf } from './cache-key.js';
-import { answerAsFinalRecipient, selfPage } from './synth.js';
+import { hasBody } from './request-facts.js';
+import { answerAsFinalRecipient, selfPage } from './own-pages.js';
 import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
@@ -63,12 +64,6 @@ export function recv(tx: Tx): Step | Promise<Step> {
   return planConditionals(conditionals, tx.policy.validators, servedHere).then((plan) => classify(tx, plan));
 }
 
-/** Does the request carry a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length)? */
-export function hasBody(clientReq: Tx['clientReq']): boolean {
-  const length = clientReq.headers['content-length'];
-  return clientReq.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
-}
-
 /** GET / HEAD with its validator plan: pass it, or look it up. */
 function classify(tx: Tx, plan: ConditionalPlan): Step {
   const { clientReq } = tx;
@@ -77,48 +72,15 @@ function classify(tx: Tx, plan: ConditionalPlan): Step {
   if (tx.conditionals.dropped.length) tx.log.dropped = tx.conditionals.dropped.join(',');
 
   const ignoreRequestCacheControl = tx.policy!.requestCacheControl === 'ignore';
-  if (!ignoreRequestCacheControl && /(^|,)\s*no-store\s*(,|$)/i.test(String(clientReq.headers['cache-control'] ?? ''))) {
-    tx.status.fwd('request').detail(DETAIL.requestNoStore);
-    return 'pass';
-  }
-
   tx.ignoreRequestCacheControl = ignoreRequestCacheControl;
   const requestCacheControl = clientReq.headers['cache-control'];
-  if (!ignoreRequestCacheControl && requestCacheControl !== undefined && /only-if-cached/i.test(requestCacheControl)) tx.onlyIfCached = true;
-  return 'lookup';
-}
-
-const NO_REQUEST_DIRECTIVES: SemanticsRequest = Object.freeze({ url: '', method: 'GET', headers: Object.freeze({}) });
-
-/** What usability() reads of the request: its Cache-Control and Pragma, unless the policy ignores them. */
-export function requestDirectives(tx: Tx): SemanticsRequest {
-  if (tx.ignoreRequestCacheControl) return NO_REQUEST_DIRECTIVES;
-  const cacheControl = tx.clientReq.headers['cache-control'];
-  const pragma = tx.clientReq.headers['pragma'];
-  if (cacheControl === undefined && pragma === undefined) return NO_REQUEST_DIRECTIVES;
-  const headers: Record<string, string> = {};
-  if (cacheControl !== undefined) headers['cache-control'] = cacheControl;
-  if (pragma !== undefined) headers['pragma'] = pragma;
-  return { url: '', method: 'GET', headers };
-}
-
-/**
- * The request http-cache-semantics stores with a response, built when a response is about to be
- * stored or revalidated. Only what the RFC engine reads goes in: the request's caching
- * directives (unless the policy ignores them) and whether it carried Authorization. Trap 1
- * (STYLE.md): never the client's validators; invariant 4: never its cookies, credentials or
- * other fields, which the policy object would otherwise carry into the store.
- */
-export function semanticsRequest(tx: Tx): SemanticsRequest {
-  if (!tx.semanticsReq) {
-    const client = tx.clientReq.headers;
-    const headers: Record<string, string> = { host: tx.target!.host };
-    if (!tx.ignoreRequestCacheControl) {
-      if (client['cache-control'] !== undefined) headers['cache-control'] = client['cache-control'];
-      if (client['pragma'] !== undefined) headers['pragma'] = client['pragma'];
+  if (!ignoreRequestCacheControl && requestCacheControl !== undefined) {
+    const directives = directiveNames(requestCacheControl);
+    if (directives.has('no-store')) {
+      tx.status.fwd('request').detail(DETAIL.requestNoStore);
+      return 'pass';
     }
-    if (client['authorization'] !== undefined) headers['authorization'] = '(present, not stored)';
-    tx.semanticsReq = { url: tx.target!.href, method: 'GET', headers };
+    if (directives.has('only-if-cached')) tx.onlyIfCached = true;
   }
-  return tx.semanticsReq;
+  return 'lookup';
 }

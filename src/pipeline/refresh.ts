@@ -2,7 +2,7 @@
 // and answer the client from the refreshed entry — a full 200 unless its own validators match.
 import { unstoredLines } from '../cache/entry.js';
 import { refreshEntry } from './entry-writes.js';
-import { semanticsRequest } from './recv.js';
+import { semanticsRequest } from './request-facts.js';
 import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 

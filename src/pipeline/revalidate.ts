@@ -13,7 +13,7 @@ import { collectBody } from './body.js';
 import { interimRelay } from './interim.js';
 import { originDrops } from './origin-fields.js';
 import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision.js';
-import { semanticsRequest } from './recv.js';
+import { semanticsRequest } from './request-facts.js';
 import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 import { routeKeyOf } from '../parents/request-key.js';

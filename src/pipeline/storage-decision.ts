@@ -8,7 +8,7 @@ import { directiveNames } from '../http/cache-control.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { CrawlSettings, OverrideToken, ResolvedCrawlRule } from '../policy/crawl-rules.js';
 import type { ProxyContext } from './context.js';
-import { semanticsRequest } from './recv.js';
+import { semanticsRequest } from './request-facts.js';
 import type { Tx } from './transaction.js';
 import type { OriginResponse } from '../http/origin-response.js';
 

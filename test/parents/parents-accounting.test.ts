@@ -54,11 +54,12 @@ describe('per-pool accounting', () => {
     expect(paid.receivedBytes).toBeLessThan(52_000);
     expect(paid.avoidedBytes).toBe(50_000 + 2 * 'fresh body'.length);
     expect(paid.moneySaved).toBe(Math.round((paid.avoidedBytes / 1e9) * 4 * 100) / 100);
-    expect(paid.byParent[chain.url]).toMatchObject({ requests: 3, notModified: 1 });
+    expect(paid.byParent[chain.url]).toMatchObject({ requests: 3, notModified: 1, notModifiedAvoidedBytes: 50_000 });
 
     const text = await proxy.proxy.ctx.metrics.registry.metrics();
     expect(text).toContain(`etag_proxy_parent_received_bytes_total{pool="paid",parent="${chain.url}"} ${paid.receivedBytes}`);
     expect(text).toContain(`etag_proxy_parent_avoided_bytes_total{pool="paid"} ${paid.avoidedBytes}`);
+    expect(text).toContain(`etag_proxy_parent_not_modified_avoided_bytes_total{pool="paid",parent="${chain.url}"} 50000`);
     expect(text).not.toContain('accounting-pw');
     expect(formatStats(stats)).toMatch(/pool paid\s+3 requests, 1 304s, 0 errors, 0 bans/);
 

@@ -112,6 +112,43 @@ describe('parent failures', () => {
     expect(a.requests.length + b.requests.length).toBe(5);
   });
 
+  it('a body ban marker: a 200 whose first bytes match is neither stored nor served, the request goes through the other parent; a 200 that does not match is served byte-identical and stored', async () => {
+    // A large page that does not match, in many chunks, so the peek holds part of it and the rest streams after.
+    const page = Buffer.alloc(256 * 1024, 0);
+    for (let i = 0; i < page.length; i++) page[i] = (i * 7 + (i >> 9)) & 0xff;
+    page.write('<html><title>Results</title>', 0, 'latin1');
+    // The first exit asked is banned: the site answers it a 200 captcha page; the next one gets the page.
+    let answered = 0;
+    const site = await origin({
+      '/page': (_req, res) => {
+        if (answered++ === 0) {
+          return void res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'text/html' }).end('<html><head><title>Attention</title></head><body>Access denied: solve the captcha to continue</body></html>');
+        }
+        res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'application/octet-stream' });
+        for (let at = 0; at < page.length; at += 1000) res.write(page.subarray(at, at + 1000));
+        res.end();
+      },
+    });
+    const [a, b] = [await parent(), await parent()];
+    const proxy = await proxyWith({ p: { parents: [a.url, b.url], selection: 'round-robin', ban: { body: 'access denied.{0,80}captcha' }, cooldown: '10m' } });
+
+    const first = await viaProxy(proxy.url, `${site.url}/page`);
+    expect(first.status).toBe(200);
+    expect(Buffer.compare(first.body, page)).toBe(0);
+    expect(first.text).not.toContain('captcha');
+    expect(a.requests).toHaveLength(1);
+    expect(b.requests).toHaveLength(1);
+    expect(site.requests).toHaveLength(2);
+
+    // Stored: the next request is a hit, the origin and both parents see nothing more.
+    const second = await viaProxy(proxy.url, `${site.url}/page`);
+    expect(second.status).toBe(200);
+    expect(Buffer.compare(second.body, page)).toBe(0);
+    expect(second.headers['cache-status']).toMatch(/hit/);
+    expect(site.requests).toHaveLength(2);
+    expect(a.requests.length + b.requests.length).toBe(2);
+  });
+
   it('when every parent fails, a stale entry answers as when the origin is unreachable (--serve-stale-if-disconnected)', async () => {
     const clock = fakeClock();
     let banned = false;
