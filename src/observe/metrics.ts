@@ -178,7 +178,8 @@ export class ProxyMetrics implements StoreObserver {
     this.parents = router;
     const registers = [this.registry];
     type SeriesRow = { name: string; help: string; labels: readonly string[] };
-    const perParent = (row: SeriesRow, value: (parent: Parent) => number) =>
+    // A counter read from the tallies at scrape time; `each` adds one series per label set.
+    const scraped = (row: SeriesRow, each: (add: (labels: Record<string, string>, value: number) => void) => void) =>
       new Counter({
         name: row.name,
         help: row.help,
@@ -186,8 +187,12 @@ export class ProxyMetrics implements StoreObserver {
         registers,
         collect() {
           this.reset();
-          for (const pool of router.pools.values()) for (const parent of pool.parents) this.inc({ pool: pool.name, parent: parent.label }, value(parent));
+          each((labels, value) => this.inc(labels, value));
         },
+      });
+    const perParent = (row: SeriesRow, value: (parent: Parent) => number) =>
+      scraped(row, (add) => {
+        for (const pool of router.pools.values()) for (const parent of pool.parents) add({ pool: pool.name, parent: parent.label }, value(parent));
       });
     perParent(COUNTERS.parentRequests, (p) => p.tally.requests);
     perParent(COUNTERS.parentNotModified, (p) => p.tally.notModified);
@@ -197,15 +202,8 @@ export class ProxyMetrics implements StoreObserver {
     perParent(COUNTERS.parentReceivedBytes, (p) => p.tally.wire().received);
     perParent(COUNTERS.parentNotModifiedAvoidedBytes, (p) => p.tally.avoidedBytes);
     const perPool = (row: SeriesRow, value: (pool: ParentPool) => number) =>
-      new Counter({
-        name: row.name,
-        help: row.help,
-        labelNames: row.labels,
-        registers,
-        collect() {
-          this.reset();
-          for (const pool of router.pools.values()) this.inc({ pool: pool.name }, value(pool));
-        },
+      scraped(row, (add) => {
+        for (const pool of router.pools.values()) add({ pool: pool.name }, value(pool));
       });
     perPool(COUNTERS.parentAvoidedRequests, (pool) => pool.savings.avoidedRequests);
     perPool(COUNTERS.parentAvoidedBytes, (pool) => pool.savings.avoidedBytes);
