@@ -4,7 +4,7 @@
 // cache across two workers, and a rule change travelling between two backends through pub/sub.
 // Uses REDIS_URL or a private server.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createClient, RESP_TYPES } from '@redis/client';
 import { silentLogger } from '../../src/observe/log.js';
 import { createRedisBackend } from '../../src/store/redis/backend.js';
@@ -178,6 +178,24 @@ describe('Redis layout', () => {
     } finally {
       await other.close();
       await cleanNamespace(redis.url, `${namespace}-other`);
+    }
+  });
+});
+
+describe('Redis validator ledger', () => {
+  // Regression: scored by Date.now() alone, records made in one millisecond tied and Redis broke
+  // the tie by member bytes, so trimming to 16 dropped "v10".."v12" and kept "v4" (CI, 2026-12-07).
+  it('trims to the 16 latest even when all 20 are recorded in the same millisecond', async () => {
+    const made = await backend();
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_800_000_000_000);
+    try {
+      const key = `ledger-${randomBytes(6).toString('hex')}`;
+      for (let n = 1; n <= 20; n++) await made.ledger.recordServed('erin', key, `"v${n}"`, 60_000);
+      for (let n = 1; n <= 4; n++) expect(await made.ledger.wasServed('erin', key, `"v${n}"`)).toBe(false);
+      for (let n = 5; n <= 20; n++) expect(await made.ledger.wasServed('erin', key, `"v${n}"`)).toBe(true);
+    } finally {
+      now.mockRestore();
+      await made.close();
     }
   });
 });

@@ -34,6 +34,20 @@ export class RedisCoordination implements Coordination {
 /** Longer client ids go into ledger keys as a digest. */
 const MAX_CLIENT_IN_KEY = 128;
 
+/**
+ * A score that orders this process's records even within one millisecond: Redis breaks score
+ * ties by member bytes, so with plain `Date.now()` a burst could trim `"v4"` and keep `"v10"`.
+ * The fraction counts records in the same millisecond (a double near 2^41 still resolves 1/1024).
+ */
+let lastMs = 0;
+let sameMs = 0;
+function servedScore(): number {
+  const now = Date.now();
+  sameMs = now === lastMs ? Math.min(sameMs + 1, 1023) : 0;
+  lastMs = now;
+  return now + sameMs / 1024;
+}
+
 export class RedisLedger implements ValidatorLedger {
   constructor(
     private readonly redis: RedisConnection,
@@ -52,7 +66,7 @@ export class RedisLedger implements ValidatorLedger {
   async recordServed(client: string, key: string, validator: string, ttlMs: number): Promise<void> {
     const setKey = this.key(client, key);
     await this.redis.transaction(setKey, [
-      ['ZADD', setKey, String(Date.now()), validator],
+      ['ZADD', setKey, String(servedScore()), validator],
       ['ZREMRANGEBYRANK', setKey, '0', String(-MAX_VALIDATORS_PER_RECORD - 1)],
       ['PEXPIRE', setKey, ms(ttlMs)],
     ]);
