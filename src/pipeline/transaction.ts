@@ -1,7 +1,7 @@
 // Tx: the per-request record every step reads and writes, named by side of the proxy
 // (client*, origin*, entry) as Varnish names req / bereq / beresp / obj.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type CachePolicy from 'http-cache-semantics';
+import type { ResponsePolicy } from '../cache/response-policy.js';
 import { CacheStatus, type ForwardReason } from '../cache/cache-status.js';
 import type { FillTicket } from '../cache/collapse.js';
 import type { SemanticsRequest, Usability } from '../cache/semantics.js';
@@ -32,7 +32,7 @@ export interface Tx {
   /** Store every successful GET response for replay (URL rule or --record). */
   record?: boolean;
   conditionals?: ConditionalPlan;
-  /** The request http-cache-semantics stores: built on demand by semanticsRequest() (recv.ts). */
+  /** The request the cache policy is built with: built on demand by semanticsRequest() (recv.ts). */
   semanticsReq?: SemanticsRequest;
   /** The client's policy says requestCacheControl: ignore. */
   ignoreRequestCacheControl?: boolean;
@@ -44,7 +44,7 @@ export interface Tx {
   releaseEntry?: () => void;
   /** The entry this request stored (store.ts): finish compares it with `entry` for the change log. */
   storedEntry?: Entry;
-  entryPolicy?: CachePolicy;
+  entryPolicy?: ResponsePolicy;
   /** The entry this request stores was kept against the origin's word by a crawl rule's `override`. */
   entryRuleOverride?: boolean;
   address?: EntryAddress;
