@@ -64,7 +64,7 @@ export function formatStats(stats: Stats & { processes?: number }): string {
 
 export const statsCommand: CommandModule<object, StatsArgs> = {
   command: 'stats',
-  describe: 'show what the cache saves: hit ratio, bandwidth saved, origin requests avoided, requests per outcome',
+  describe: 'show what the cache saves: hit ratio, bandwidth saved, origin requests avoided, requests per outcome, and per parent pool and parent',
   builder: (y) => withConnection(y).option('json', { type: 'boolean', describe: "print the admin API's JSON" }) as Argv<StatsArgs>,
   handler: async (args) => {
     try {
