@@ -13,8 +13,9 @@ const bySocket = new WeakMap<object, TunnelSession>();
 
 /** Requests on `socket` without a session header are in the session of the CONNECT that opened it. */
 export function inheritSession(socket: object, connectKey: RouteKey | undefined): void {
-  if (connectKey?.session === undefined && connectKey?.country === undefined) return;
-  bySocket.set(socket, { ...(connectKey.session !== undefined && { session: connectKey.session }), ...(connectKey.country !== undefined && { country: connectKey.country }) });
+  const { session, country } = connectKey ?? {};
+  if (session === undefined && country === undefined) return;
+  bySocket.set(socket, { ...(session !== undefined && { session }), ...(country !== undefined && { country }) });
 }
 
 export function routeKeyOf(ctx: ProxyContext, clientReq: IncomingMessage, client: string | undefined): RouteKey | undefined {
