@@ -21,7 +21,7 @@ function revalidationHeaders(tx: Tx): { headers: OutgoingHttpHeaders; sentValida
   const { etag, lastModified } = tx.entry!.meta;
   if (etag) set['if-none-match'] = etag;
   if (lastModified) set['if-modified-since'] = lastModified;
-  const headers = forwardHeaders(tx.clientReq, tx.target!, originDrops(tx).conditionals, set);
+  const headers = forwardHeaders(tx.clientReq, tx.target!, originDrops(tx.ctx, 'revalidation'), set);
   return { headers, sentValidators: !!(etag || lastModified) };
 }
 
