@@ -16,6 +16,7 @@ import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
 import { answerMetricsCollection, serveClusterMetrics } from '../observe/cluster-metrics.js';
 import { startWatcher, type Watcher } from '../observe/watch.js';
 import { serveClusterStore } from '../store/cluster/primary.js';
+import { fatal } from './fatal.js';
 import { onStopRequest, stopWorkers, type StopRequest } from './shutdown.js';
 
 /** Start-up lines list at most this many rules; the rest are counted. */
@@ -34,12 +35,6 @@ export async function serve(flags: Partial<Record<OptionName, unknown>> & { conf
     return;
   }
   await startWorker(config, flags.config !== undefined);
-}
-
-/** One line on stderr and the exit code: never a stack trace. */
-export function fatal(code: number, message: string): never {
-  process.stderr.write(`etag-proxy: ${message}\n`);
-  process.exit(code);
 }
 
 /** The CLI's logger: stdout or --log-file; SIGHUP reopens the file (and, in the primary, the workers'). */
