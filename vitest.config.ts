@@ -2,12 +2,12 @@ import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Folders whose files pass in any file order in one process (checked with
-// --sequence.shuffle.files): they start in-process proxies and origins on free ports and close
-// them. Sharing the worker process (isolate: false) spares each file a fresh import of the
-// proxy's ~300 modules through vite, which was most of their CPU. The other folders (CLIs and
-// workers as child processes, Redis and disk faults, parent pools: some pass only in a fresh
-// process) keep one process per file.
-const SHARED_PROCESS = ['unit', 'rfc9111', 'proxy', 'policies', 'security', 'crawl', 'admin', 'observe'].map((dir) => `test/${dir}/**/*.test.ts`);
+// --sequence.shuffle.files): they close the proxies, origins and child processes they start.
+// Sharing the worker process (isolate: false) spares each file a fresh import of the proxy's
+// ~300 modules through vite, which was most of the in-process files' CPU. test/store and
+// test/parents keep one process per file: some of their files (Redis outages, ban markers)
+// pass only in a fresh process.
+const SHARED_PROCESS = ['unit', 'rfc9111', 'proxy', 'policies', 'security', 'crawl', 'admin', 'observe', 'cli', 'https'].map((dir) => `test/${dir}/**/*.test.ts`);
 // In a shared folder, but reads the process-wide registry of memos (bounded-memo.ts
 // memoUsage()), where other files' proxies would be.
 const OWN_PROCESS = ['test/unit/bounded-memos.test.ts'];
