@@ -83,7 +83,10 @@ export class ParentRouter {
     if (name === DIRECT) return DIRECT_ROUTE;
     const pool = this.pools.get(name)!;
     const parent = pool.pick(key, avoid);
-    if (parent) return { kind: 'parent', pool, parent, ...pool.credentialsFor(parent, key), key };
+    if (parent) {
+      const { credentials, authorization } = pool.credentialsFor(parent, key);
+      return { kind: 'parent', pool, parent, credentials, authorization, key };
+    }
     if (!this.config.neverDirect) return DIRECT_ROUTE;
     throw new ProxyError(502, 'parent_pool_down', `no parent of pool "${pool.name}" is up (neverDirect: the request was not sent direct)`);
   }
