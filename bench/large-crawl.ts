@@ -50,6 +50,7 @@ interface Phase {
   originResponses: number;
   cpuMicros: number | undefined;
   peakRss: number | undefined;
+  peakAnonRss: number | undefined;
 }
 
 async function originResponses(port: number): Promise<number> {
@@ -91,7 +92,7 @@ async function phase(name: string, target: LoadTarget, seconds: number, originPo
   const window = proxy?.end();
   const upstream = (await originResponses(originPort)) - before;
   const cpuMicros = window?.cpuPercent === undefined ? undefined : (window.cpuPercent / 100) * 1e6 / load.requestsPerSecond;
-  return { name, load, originResponses: upstream, cpuMicros, peakRss: window?.peakRss };
+  return { name, load, originResponses: upstream, cpuMicros, peakRss: window?.peakRss, peakAnonRss: window?.peakAnonRss };
 }
 
 function workingSetBytes(): number {
@@ -153,6 +154,7 @@ async function main(): Promise<void> {
       ms(p.load.p99Ms),
       p.cpuMicros === undefined ? 'n/a' : int(p.cpuMicros),
       mb(p.peakRss),
+      mb(p.peakAnonRss),
     ];
     const crawled = phases[0]!.load.total >= URLS ? 'every URL was requested' : `only ${int(phases[0]!.load.total)} of ${int(URLS)} URLs were requested (raise BENCH_CRAWL_SECONDS)`;
     console.log(
@@ -161,7 +163,9 @@ async function main(): Promise<void> {
         '',
         `wrk -c${CONNECTIONS}; origin alone on the recrawl's shape: ${int(originAlone.load.requestsPerSecond)} req/s. In the crawl pass ${crawled}.`,
         '',
-        table(['Phase', 'Requests', 'req/s', '× origin', 'Hit ratio', 'p99 ms', 'Proxy µs CPU / req', 'Proxy peak RSS'], phases.map(row)),
+        table(['Phase', 'Requests', 'req/s', '× origin', 'Hit ratio', 'p99 ms', 'Proxy µs CPU / req', 'Proxy peak RSS', 'of it anonymous'], phases.map(row)),
+        '',
+        'RSS counts the pages of data.mdb the proxy has touched (its map of the file: the OS page cache, shared and reclaimable); the anonymous part is the process’s own memory.',
         '',
         `At the end: ${int(usage.entries ?? 0)} entries holding ${mb(usage.bytes)} (cap ${mb(capBytes)}), ${int(evicted)} evicted; ` +
           `data.mdb ${mb(fileBytes)} = ${pct((100 * fileBytes) / capBytes)} of the cap.`,
