@@ -131,6 +131,9 @@ async function measure(subject: Subject, scenario: Scenario, originHost: string,
     await load(at, path, originHost, REQUESTS);
     control(child.pid, '-d');
     return dumpedInstructions(dir, child.pid) / REQUESTS;
+  } catch (error) {
+    // What the subject said (a proxy logs its 5xx with their cause at warn).
+    throw new Error(`${subject.name}, ${scenario.label}: ${(error as Error).message}\n${child.output()}`, { cause: error });
   } finally {
     await child.stop();
   }
