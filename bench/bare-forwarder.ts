@@ -2,7 +2,8 @@
 // (bench/run.ts): the least a Node forward proxy does per request — node:http server, one undici
 // Pool per origin, hop-by-hop fields dropped, the body relayed — and nothing else (no cache, no
 // policy, no metrics, no limits). Not a proxy for any other use. Prints `listening <port>` once
-// ready.
+// ready. With `--parent http://user:password@host:port` every request goes to that parent in
+// absolute form with its Proxy-Authorization, on one Pool: the floor of a request through a parent.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
@@ -10,6 +11,9 @@ import { HOP_BY_HOP } from '../src/http/hop-by-hop.js';
 
 const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP);
 const pools = new Map<string, Pool>();
+const parentFlag = process.argv.indexOf('--parent');
+const parent = parentFlag > 0 ? new URL(process.argv[parentFlag + 1] ?? '') : undefined;
+const parentAuthorization = parent && `Basic ${Buffer.from(`${decodeURIComponent(parent.username)}:${decodeURIComponent(parent.password)}`).toString('base64')}`;
 
 function poolFor(origin: string): Pool {
   let pool = pools.get(origin);
@@ -46,7 +50,10 @@ const server = http.createServer((req, res) => {
       res.end();
     },
   };
-  poolFor(target.origin).dispatch({ method: req.method as Dispatcher.HttpMethod, path: `${target.pathname}${target.search}`, headers: endToEnd(req.rawHeaders) }, handler);
+  const headers = endToEnd(req.rawHeaders);
+  const method = req.method as Dispatcher.HttpMethod;
+  if (parent) poolFor(parent.origin).dispatch({ method, path: target.href, headers: [...headers, 'proxy-authorization', parentAuthorization!] }, handler);
+  else poolFor(target.origin).dispatch({ method, path: `${target.pathname}${target.search}`, headers }, handler);
 });
 server.keepAliveTimeout = 30_000;
 server.listen(0, '127.0.0.1', () => process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`));

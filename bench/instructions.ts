@@ -8,9 +8,14 @@
 // (the JIT settles) instrumentation is switched on (`callgrind_control -i on`), a fixed number of
 // requests is sent by a keep-alive client in this process, and the counters are dumped.
 // Needs valgrind (Debian: `apt-get install valgrind`, which brings callgrind_control).
+// The parent table (issue 19): the hit, revalidation and pass-through scenarios through the proxy
+// going direct and through the proxy started with `--parent` (a proxy-chain parent,
+// bench/parent-server.ts, not under valgrind: only the proxy's instructions count), and the bare
+// forwarder both ways (the floor of what a request through a parent costs a Node proxy).
 // Environment: BENCH_INSTR_REQUESTS (2000 measured), BENCH_INSTR_WARMUP (3000),
-// BENCH_INSTR_CONCURRENCY (10), BENCH_ONLY (scenario names, as for `npm run bench`),
-// BENCH_PROXY_SCRIPT (another build's dist/src/cli/main.js, to compare builds).
+// BENCH_INSTR_CONCURRENCY (10), BENCH_ONLY (scenario names, as for `npm run bench`; `parent`: the
+// parent table, alone or with the names of its scenarios), BENCH_PROXY_SCRIPT (another build's
+// dist/src/cli/main.js, to compare builds).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -36,6 +41,9 @@ interface Scenario {
   route: string;
   urls: number;
 }
+
+/** The scenarios of the parent table (those of `npm run bench`'s parent scenario). */
+const PARENT_SCENARIOS: ReadonlySet<string> = new Set(['1k', 'revalidate', 'nostore']);
 
 const SCENARIOS: Scenario[] = [
   { name: '1k', label: 'Hit, 1 KB', route: '/1k', urls: 1 },
@@ -123,6 +131,9 @@ async function measure(subject: Subject, scenario: Scenario, originHost: string,
     await load(at, path, originHost, REQUESTS);
     control(child.pid, '-d');
     return dumpedInstructions(dir, child.pid) / REQUESTS;
+  } catch (error) {
+    // What the subject said (a proxy logs its 5xx with their cause at warn).
+    throw new Error(`${subject.name}, ${scenario.label}: ${(error as Error).message}\n${child.output()}`, { cause: error });
   } finally {
     await child.stop();
   }
@@ -150,7 +161,9 @@ async function main(): Promise<void> {
     const originAlone: Subject = { name: 'origin', command: () => [process.execPath, join(here, 'origin-server.js')], ready: printsPort, target: (route) => route };
     const bare: Subject = { name: 'bare forwarder', command: () => [process.execPath, join(here, 'bare-forwarder.js')], ready: printsPort, target: viaProxy };
     const rows: string[][] = [];
-    const chosen = SCENARIOS.filter((scenario) => !ONLY || ONLY.has(scenario.name));
+    // `BENCH_ONLY=parent` alone: only the parent table (all its scenarios).
+    const onlyParent = ONLY?.has('parent') && !SCENARIOS.some((scenario) => ONLY.has(scenario.name));
+    const chosen = onlyParent ? [] : SCENARIOS.filter((scenario) => !ONLY || ONLY.has(scenario.name));
     progress(`${WARMUP} warm-up and ${REQUESTS} measured requests per subject, ${CONCURRENCY} at a time; proxy ${PROXY_SCRIPT}`);
     const direct = new Map<string, number>();
     for (const scenario of chosen) {
@@ -167,10 +180,51 @@ async function main(): Promise<void> {
       const through = await measure(bare, forwarded, originHost, dir);
       rows.push([`${forwarded.label}, bare forwarder (bench/bare-forwarder.ts)`, int(through), int(direct.get(forwarded.route)!), `${(through / direct.get(forwarded.route)!).toFixed(2)}x`]);
     }
-    process.stdout.write(`${table(['Scenario', 'Proxy instructions / req', 'Origin alone instructions / req', 'Proxy / origin'], rows)}\n`);
+    if (rows.length) process.stdout.write(`${table(['Scenario', 'Proxy instructions / req', 'Origin alone instructions / req', 'Proxy / origin'], rows)}\n`);
+    if (!ONLY || ONLY.has('parent')) {
+      const parentChosen = SCENARIOS.filter((scenario) => PARENT_SCENARIOS.has(scenario.name) && (onlyParent || !ONLY || ONLY.has(scenario.name)));
+      process.stdout.write(`\n${await parentTable(parentChosen, { proxy, bare, originHost, dir })}\n`);
+    }
   } finally {
     await origin.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface ParentSubjects {
+  proxy: Subject;
+  bare: Subject;
+  originHost: string;
+  dir: string;
+}
+
+/** The same subject started with `--parent` (the parent's password from the environment for the proxy). */
+function throughParent(subject: Subject, parentUrl: string): Subject {
+  return { ...subject, name: `${subject.name} via parent`, command: (port) => [...subject.command(port), '--parent', parentUrl] };
+}
+
+/** Direct and through a proxy-chain parent, for the proxy and the bare forwarder; the parent runs at full speed. */
+async function parentTable(scenarios: Scenario[], { proxy, bare, originHost, dir }: ParentSubjects): Promise<string> {
+  const parent = spawnNode('parent', join(here, 'parent-server.js'), []);
+  try {
+    const parentPort = Number(await waitForLine(parent, /listening (\d+)/));
+    process.env['ETAG_PROXY_PARENT_PASSWORD'] = 'bench-pw';
+    const proxyVia = throughParent(proxy, `http://bench@127.0.0.1:${parentPort}`);
+    const bareVia = throughParent(bare, `http://bench:bench-pw@127.0.0.1:${parentPort}`);
+    const rows: string[][] = [];
+    const row = async (label: string, straight: Subject, via: Subject, scenario: Scenario): Promise<void> => {
+      progress(`${label}: direct`);
+      const direct = await measure(straight, scenario, originHost, dir);
+      progress(`${label}: through the parent`);
+      const through = await measure(via, scenario, originHost, dir);
+      rows.push([label, int(direct), int(through), `${((through / direct) * 100).toFixed(0)} %`]);
+    };
+    for (const scenario of scenarios) await row(scenario.label, proxy, proxyVia, scenario);
+    const forwarded = scenarios.find((scenario) => scenario.name === 'nostore');
+    if (forwarded) await row(`${forwarded.label}, bare forwarder (bench/bare-forwarder.ts)`, bare, bareVia, forwarded);
+    return table(['Scenario', 'Instructions / req direct', 'Instructions / req via parent', 'Via parent / direct'], rows);
+  } finally {
+    await parent.stop();
   }
 }
 

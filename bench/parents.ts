@@ -1,9 +1,15 @@
 // The parent scenario of `npm run bench` (issue 19): hits, revalidations and pass-through through
 // a proxy started with `--parent` (a proxy-chain parent, bench/parent-server.ts) beside the same
 // load through a proxy that goes direct, in the same run, alternating. It reports the proxy's CPU
-// per request on each side (the bar: at most 15 % more through a parent) and the parent's own.
+// per request on each side (the bar: at most 15 % more through a parent) and the parent's own,
+// twice: each side as fast as it goes (closed loop), and both sides paced at the same rate
+// (bench/paced-load.ts). The bar reads the paced runs: CPU per request depends on the load (a
+// busier event loop handles more events per wakeup), and in the closed loop the side through the
+// parent runs at a lower rate only because the parent shares the machine's two cores
+// (docs/design-notes/parents.md, "What a request through a parent costs").
 import { bar, int, pct, table } from './format.js';
 import { runLoad, type LoadResult } from './load.js';
+import { runPacedLoad } from './paced-load.js';
 import { freePort, get, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child } from './processes.js';
 
 export interface ParentBenchOptions {
@@ -31,6 +37,12 @@ const SCENARIOS = [
 /** The bar: proxy CPU per request through a parent, as a % of the same going direct. */
 export const PARENT_CPU_BAR = 115;
 
+/** The paced rate, as a share of the slower side's closed-loop rate: neither side is saturated. */
+const PACED_SHARE = 0.5;
+
+/** Paced runs compare only when both sides answered within this share of each other's rate. */
+const SAME_RATE = 0.1;
+
 interface Running {
   child: Child;
   port: number;
@@ -53,7 +65,7 @@ async function startProxy(cliScript: string, args: string[]): Promise<Running> {
 const cpuUsPerRequest = (cpuPercent: number | undefined, seconds: number, total: number): number | undefined =>
   cpuPercent === undefined || total === 0 ? undefined : ((cpuPercent / 100) * seconds * 1e6) / total;
 
-async function measure(options: ParentBenchOptions, proxy: Running, originPort: number, scenario: (typeof SCENARIOS)[number], parent?: Running): Promise<Side> {
+async function measure(options: ParentBenchOptions, proxy: Running, originPort: number, scenario: (typeof SCENARIOS)[number], parent?: Running, rate?: number): Promise<Side> {
   const host = `127.0.0.1:${originPort}`;
   const target = { connectTo: `http://127.0.0.1:${proxy.port}`, path: `http://${host}/${scenario.id}`, host, ...(scenario.spread && { spread: scenario.spread }) };
   // Every spread URL once, so the revalidations find entries; then the warm-up.
@@ -61,7 +73,7 @@ async function measure(options: ParentBenchOptions, proxy: Running, originPort: 
   if (options.warmupSeconds > 0) await runLoad(target, { connections: options.connections, seconds: options.warmupSeconds });
   proxy.monitor.begin();
   parent?.monitor.begin();
-  const load = await runLoad(target, { connections: options.connections, seconds: options.seconds });
+  const load = rate ? await runPacedLoad(target, { connections: options.connections, seconds: options.seconds, rate }) : await runLoad(target, { connections: options.connections, seconds: options.seconds });
   const proxyWindow = proxy.monitor.end();
   const parentWindow = parent?.monitor.end();
   if (load.errors || load.non2xx) options.progress(`  warning: ${load.errors} errors, ${load.non2xx} non-2xx responses`);
@@ -85,21 +97,36 @@ export async function runParentBench(options: ParentBenchOptions): Promise<strin
   const direct = await startProxy(options.cliScript, []);
   const viaParent = await startProxy(options.cliScript, ['--parent', `http://bench@127.0.0.1:${parent.port}`]);
   const rows: string[][] = [];
+  const pacedRows: string[][] = [];
   const bars: string[] = [];
+  // Direct, parent, parent, direct: the best of each pair, so a burst of other work on a
+  // shared machine does not land on one side only.
+  const pair = async (scenario: (typeof SCENARIOS)[number], rate?: number): Promise<{ straight: Side; through: Side; ratio: number | undefined }> => {
+    const straightA = await measure(options, direct, origin.port, scenario, undefined, rate);
+    const throughA = await measure(options, viaParent, origin.port, scenario, parent, rate);
+    const throughB = await measure(options, viaParent, origin.port, scenario, parent, rate);
+    const straightB = await measure(options, direct, origin.port, scenario, undefined, rate);
+    const straight = cheaper(straightA, straightB);
+    const through = cheaper(throughA, throughB);
+    const ratio = straight.proxyCpuUs && through.proxyCpuUs ? (through.proxyCpuUs / straight.proxyCpuUs) * 100 : undefined;
+    return { straight, through, ratio };
+  };
+  const ratioText = (ratio: number | undefined): string => (ratio === undefined ? '-' : pct(ratio));
   try {
     for (const scenario of SCENARIOS) {
-      // Direct, parent, parent, direct: the best of each pair, so a burst of other work on a
-      // shared machine does not land on one side only.
-      options.progress(`parent scenario, ${scenario.name}: direct, through the parent, through the parent, direct`);
-      const straightA = await measure(options, direct, origin.port, scenario);
-      const throughA = await measure(options, viaParent, origin.port, scenario, parent);
-      const throughB = await measure(options, viaParent, origin.port, scenario, parent);
-      const straightB = await measure(options, direct, origin.port, scenario);
-      const straight = cheaper(straightA, straightB);
-      const through = cheaper(throughA, throughB);
-      const ratio = straight.proxyCpuUs && through.proxyCpuUs ? (through.proxyCpuUs / straight.proxyCpuUs) * 100 : undefined;
-      rows.push([scenario.name, int(straight.load.requestsPerSecond), int(through.load.requestsPerSecond), us(straight.proxyCpuUs), us(through.proxyCpuUs), ratio === undefined ? '-' : pct(ratio), us(through.parentCpuUs)]);
-      bars.push(bar(`${scenario.name}: proxy CPU per request through a parent ≤ ${PARENT_CPU_BAR} % of direct`, ratio === undefined ? undefined : ratio <= PARENT_CPU_BAR, ratio === undefined ? 'no CPU figures (no /proc)' : pct(ratio)));
+      options.progress(`parent scenario, ${scenario.name}: direct, through the parent, through the parent, direct; closed loop`);
+      const closed = await pair(scenario);
+      rows.push([scenario.name, int(closed.straight.load.requestsPerSecond), int(closed.through.load.requestsPerSecond), us(closed.straight.proxyCpuUs), us(closed.through.proxyCpuUs), ratioText(closed.ratio), us(closed.through.parentCpuUs)]);
+      const rate = Math.max(1, Math.round(PACED_SHARE * Math.min(closed.straight.load.requestsPerSecond, closed.through.load.requestsPerSecond)));
+      options.progress(`parent scenario, ${scenario.name}: the same, both paced at ${rate} req/s`);
+      const paced = await pair(scenario, rate);
+      pacedRows.push([scenario.name, int(rate), int(paced.straight.load.requestsPerSecond), int(paced.through.load.requestsPerSecond), us(paced.straight.proxyCpuUs), us(paced.through.proxyCpuUs), ratioText(paced.ratio), us(paced.through.parentCpuUs)]);
+      const { ratio } = paced;
+      const answered = [paced.straight.load.requestsPerSecond, paced.through.load.requestsPerSecond];
+      const sameRate = Math.max(...answered) - Math.min(...answered) <= SAME_RATE * Math.max(...answered);
+      const label = `${scenario.name}: proxy CPU per request through a parent ≤ ${PARENT_CPU_BAR} % of direct (both paced at ${int(rate)} req/s; closed loop: ${ratioText(closed.ratio)})`;
+      if (!sameRate) bars.push(bar(label, undefined, `the two sides answered ${answered.map(int).join(' and ')} req/s: not the same load, so not compared (a machine too busy to hold the pace); paced ratio ${ratioText(ratio)}`));
+      else bars.push(bar(label, ratio === undefined ? undefined : ratio <= PARENT_CPU_BAR, ratio === undefined ? 'no CPU figures (no /proc)' : pct(ratio)));
     }
   } finally {
     for (const running of [viaParent, direct, parent, origin]) {
@@ -110,7 +137,13 @@ export async function runParentBench(options: ParentBenchOptions): Promise<strin
   return [
     '## Through a parent proxy (proxy-chain, Basic auth)',
     '',
+    'Closed loop: each side as fast as it goes.',
+    '',
     table(['Scenario', 'req/s direct', 'req/s via parent', 'proxy CPU µs/req direct', 'proxy CPU µs/req via parent', 'via parent / direct', 'parent CPU µs/req'], rows),
+    '',
+    `Paced: both sides at the same rate (${PACED_SHARE * 100} % of the slower side's closed-loop rate; bench/paced-load.ts). The bars read these.`,
+    '',
+    table(['Scenario', 'paced req/s', 'req/s direct', 'req/s via parent', 'proxy CPU µs/req direct', 'proxy CPU µs/req via parent', 'via parent / direct', 'parent CPU µs/req'], pacedRows),
     '',
     ...bars,
   ].join('\n');

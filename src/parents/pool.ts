@@ -13,6 +13,8 @@ export interface Parent {
   readonly label: string;
   /** `Basic …` for Proxy-Authorization without a template, or undefined when the parent needs none. Never logged. */
   readonly authorization: string | undefined;
+  /** The configured credentials, made once (a pool without a user-name template sends these on every request). */
+  readonly credentials: Credentials | undefined;
   /** Until when (clock ms) the parent is skipped after a failure; 0 = up. */
   downUntil: number;
   readonly tally: ParentTally;
@@ -27,9 +29,14 @@ export function basic(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
 
-export function basicAuthorization(spec: ParentSpec): string | undefined {
+function configuredCredentials(spec: ParentSpec): Credentials | undefined {
   if (spec.username === undefined && spec.password === undefined) return undefined;
-  return basic(spec.username ?? '', spec.password ?? '');
+  return { username: spec.username ?? '', password: spec.password ?? '' };
+}
+
+export function basicAuthorization(spec: ParentSpec): string | undefined {
+  const credentials = configuredCredentials(spec);
+  return credentials && basic(credentials.username, credentials.password);
 }
 
 /** FNV-1a, 32 bits: a cheap, stable hash for rendezvous scores. */
@@ -49,7 +56,15 @@ export class ParentPool {
     private readonly now: () => number,
     private readonly random: () => number = Math.random,
   ) {
-    this.parents = spec.parents.map((parentSpec) => ({ spec: parentSpec, pool: spec.name, label: parentSpec.label, authorization: basicAuthorization(parentSpec), downUntil: 0, tally: new ParentTally() }));
+    this.parents = spec.parents.map((parentSpec) => ({
+      spec: parentSpec,
+      pool: spec.name,
+      label: parentSpec.label,
+      authorization: basicAuthorization(parentSpec),
+      credentials: configuredCredentials(parentSpec),
+      downUntil: 0,
+      tally: new ParentTally(),
+    }));
   }
 
   get name(): string {
@@ -57,9 +72,10 @@ export class ParentPool {
   }
 
   /** The parents that are up, without `avoid` when another one is up. */
-  private candidates(avoid: Parent | undefined): Parent[] {
+  private candidates(avoid: Parent | undefined): readonly Parent[] {
     const now = this.now();
-    const up = this.parents.filter((p) => p.downUntil <= now);
+    // Usually every parent is up: the pool's own list then, no copy per request.
+    const up = this.parents.every((p) => p.downUntil <= now) ? this.parents : this.parents.filter((p) => p.downUntil <= now);
     const others = avoid ? up.filter((p) => p !== avoid) : up;
     return others.length ? others : up;
   }
@@ -100,13 +116,15 @@ export class ParentPool {
     }
   }
 
-  /** Credentials for this parent and request: the user name template filled from the key, else the configured ones. */
-  credentialsFor(parent: Parent, key: RouteKey): Credentials | undefined {
+  /**
+   * Credentials and Proxy-Authorization for this parent and request: the user name template
+   * filled from the key, else the configured ones (made once, not per request).
+   */
+  credentialsFor(parent: Parent, key: RouteKey): { credentials: Credentials | undefined; authorization: string | undefined } {
     const template = this.spec.usernameTemplate;
-    const { username, password } = parent.spec;
-    if (template !== undefined) return { username: fillUsername(template, key), password: password ?? '' };
-    if (username === undefined && password === undefined) return undefined;
-    return { username: username ?? '', password: password ?? '' };
+    if (template === undefined) return { credentials: parent.credentials, authorization: parent.authorization };
+    const credentials = { username: fillUsername(template, key), password: parent.spec.password ?? '' };
+    return { credentials, authorization: basic(credentials.username, credentials.password) };
   }
 
   /** A failed parent is skipped for the pool's cooldown. */

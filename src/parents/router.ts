@@ -6,7 +6,7 @@
 import { compileGlob, type GlobTest } from '../policy/glob.js';
 import { ProxyError } from '../errors.js';
 import { DIRECT, type ParentsConfig, type RouteSpec } from './config.js';
-import { basic, ParentPool, type Credentials, type Parent } from './pool.js';
+import { ParentPool, type Credentials, type Parent } from './pool.js';
 import type { RouteKey } from './session.js';
 
 export type Route =
@@ -41,6 +41,7 @@ export interface RouteDecision {
 export class ParentRouter {
   readonly pools: ReadonlyMap<string, ParentPool>;
   private readonly routes: CompiledRoute[];
+  private readonly byDefault: RouteDecision;
 
   constructor(
     readonly config: ParentsConfig,
@@ -53,6 +54,7 @@ export class ParentRouter {
       ...(spec.match.client !== undefined && { client: compileGlob(spec.match.client, 'name') }),
       ...(spec.match.url !== undefined && { url: compileGlob(spec.match.url, 'wildcard') }),
     }));
+    this.byDefault = Object.freeze({ pool: config.default, because: 'default' });
   }
 
   /** Whether any request can go through a parent. */
@@ -62,6 +64,7 @@ export class ParentRouter {
 
   /** The rule (or the default) that routes a request; pure. */
   decide(url: URL, client: string | undefined): RouteDecision {
+    if (!this.routes.length) return this.byDefault;
     const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
     for (let i = 0; i < this.routes.length; i++) {
       const route = this.routes[i]!;
@@ -71,7 +74,7 @@ export class ParentRouter {
       const tests = Object.entries(route.spec.match).map(([name, glob]) => `${name} ${glob}`);
       return { pool: route.spec.pool, because: `routes[${i}] (${tests.join(', ')})` };
     }
-    return { pool: this.config.default, because: 'default' };
+    return this.byDefault;
   }
 
   /** The route for one request; `avoid`: a parent that just failed it (another is taken when one is up). */
@@ -81,8 +84,8 @@ export class ParentRouter {
     const pool = this.pools.get(name)!;
     const parent = pool.pick(key, avoid);
     if (parent) {
-      const credentials = pool.credentialsFor(parent, key);
-      return { kind: 'parent', pool, parent, credentials, authorization: credentials && basic(credentials.username, credentials.password), key };
+      const { credentials, authorization } = pool.credentialsFor(parent, key);
+      return { kind: 'parent', pool, parent, credentials, authorization, key };
     }
     if (!this.config.neverDirect) return DIRECT_ROUTE;
     throw new ProxyError(502, 'parent_pool_down', `no parent of pool "${pool.name}" is up (neverDirect: the request was not sent direct)`);
