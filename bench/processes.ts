@@ -172,7 +172,7 @@ export async function freePort(): Promise<number> {
 // /proc/<pid>/stat counts CPU time in clock ticks; USER_HZ is 100 on every Linux we run on.
 const CLOCK_TICKS_PER_SECOND = 100;
 
-function readProc(pid: number): { rssKb: number; hwmKb: number; cpuSeconds: number; sysSeconds: number } | undefined {
+function readProc(pid: number): { rssKb: number; anonKb: number; hwmKb: number; cpuSeconds: number; sysSeconds: number } | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
@@ -181,7 +181,7 @@ function readProc(pid: number): { rssKb: number; hwmKb: number; cpuSeconds: numb
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const sysTicks = Number(fields[12] ?? 0);
     const cpuTicks = Number(fields[11] ?? 0) + sysTicks;
-    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SECOND, sysSeconds: sysTicks / CLOCK_TICKS_PER_SECOND };
+    return { rssKb: kb('VmRSS'), anonKb: kb('RssAnon'), hwmKb: kb('VmHWM'), cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SECOND, sysSeconds: sysTicks / CLOCK_TICKS_PER_SECOND };
   } catch {
     return undefined;
   }
@@ -190,6 +190,11 @@ function readProc(pid: number): { rssKb: number; hwmKb: number; cpuSeconds: numb
 export interface WindowStats {
   /** Highest RSS seen in the window, in bytes (undefined without /proc). */
   peakRss: number | undefined;
+  /**
+   * Highest anonymous RSS (RssAnon: heap, stacks, buffers; not pages of mapped files such as the
+   * disk store's, which are the OS page cache) seen in the window, in bytes.
+   */
+  peakAnonRss?: number | undefined;
   /** CPU time (user + system) used in the window as a % of one core. */
   cpuPercent: number | undefined;
   /** The system (kernel) part of cpuPercent. */
@@ -210,6 +215,7 @@ export function isLocalProcess(pid: number | undefined, command: string): boolea
 export class ProcessMonitor {
   private readonly timer: NodeJS.Timeout;
   private windowPeakKb = 0;
+  private windowPeakAnonKb = 0;
   private windowCpu = new Map<number, { cpu: number; sys: number }>();
   private windowStart = 0;
 
@@ -231,12 +237,14 @@ export class ProcessMonitor {
   private sample(): Map<number, NonNullable<ReturnType<typeof readProc>>> {
     const now = this.read();
     this.windowPeakKb = Math.max(this.windowPeakKb, sum(now, (p) => p.rssKb));
+    this.windowPeakAnonKb = Math.max(this.windowPeakAnonKb, sum(now, (p) => p.anonKb));
     return now;
   }
 
   begin(): void {
     const now = this.read();
     this.windowPeakKb = sum(now, (p) => p.rssKb);
+    this.windowPeakAnonKb = sum(now, (p) => p.anonKb);
     this.windowCpu = new Map([...now].map(([pid, p]) => [pid, { cpu: p.cpuSeconds, sys: p.sysSeconds }]));
     this.windowStart = performance.now();
   }
@@ -248,7 +256,7 @@ export class ProcessMonitor {
     // A process born during the window (a restarted worker) counts from zero.
     const cpu = sum(now, (p, pid) => p.cpuSeconds - (this.windowCpu.get(pid)?.cpu ?? 0));
     const sys = sum(now, (p, pid) => p.sysSeconds - (this.windowCpu.get(pid)?.sys ?? 0));
-    return { peakRss: this.windowPeakKb * 1024, cpuPercent: (100 * cpu) / wallSeconds, sysPercent: (100 * sys) / wallSeconds };
+    return { peakRss: this.windowPeakKb * 1024, peakAnonRss: this.windowPeakAnonKb * 1024, cpuPercent: (100 * cpu) / wallSeconds, sysPercent: (100 * sys) / wallSeconds };
   }
 
   /** The kernel's high-water mark for the whole life of the process, in bytes (summed over its tree). */

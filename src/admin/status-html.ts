@@ -1,7 +1,7 @@
 // The status page's HTML: one server-rendered document (no front-end framework) with the
 // numbers since start, the chart (status-chart.ts, as an image the page reloads), the top
-// hosts, the rules in force and the latest ETag changes, plus a small script that polls /stats
-// and follows /changes/stream. URLs, hosts, client ids and rule globs come from clients and
+// hosts, the parent pools, the rules in force and the latest ETag changes, plus a small script
+// that polls /stats (numbers, hosts, pools) and follows /changes/stream. URLs, hosts, client ids and rule globs come from clients and
 // origins: everything is escaped here, and the script only ever sets textContent.
 import type { Stats } from '../observe/stats.js';
 import type { CrawlRule } from '../policy/crawl-rules.js';
@@ -75,17 +75,28 @@ function changeRow(event: ChangeEvent): string {
   return `<tr><td>${escapeHtml(new Date(event.time).toISOString())}</td><td class="url">${escapeHtml(event.url)}</td><td>${escapeHtml(tag(event.old))} → ${escapeHtml(tag(event.new))}</td><td>${escapeHtml(formatBytes(event.size))}</td><td>${escapeHtml(event.client ?? '')}</td></tr>`;
 }
 
-/** Parent pools (src/parents): what each carried and what the cache saved it, as at page load. */
+// Shared with the page's script like formatBytes (it calls it), so the parent pools table reads
+// the same at page load and after each poll of /stats. One row per pool, then one per parent
+// under it; a pool's avoided bytes include its hits, a parent's only the 304s it carried.
+export function poolTableRows(parents: Stats['parents']): string[][] {
+  const money = (amount: number | undefined, price: number | undefined) => (amount === undefined ? '–' : `${amount.toFixed(2)} at ${price}/GB`);
+  const rows: string[][] = [];
+  for (const [name, pool] of Object.entries(parents ?? {})) {
+    rows.push([name, String(pool.requests), String(pool.notModified), `${pool.errors} / ${pool.bans}`, formatBytes(pool.sentBytes), formatBytes(pool.receivedBytes), `${pool.avoidedRequests} requests, ${formatBytes(pool.avoidedBytes)}`, money(pool.moneySaved, pool.pricePerGB)]);
+    for (const [label, parent] of Object.entries(pool.byParent)) {
+      rows.push([`↳ ${label}`, String(parent.requests), String(parent.notModified), `${parent.errors} / ${parent.bans}`, formatBytes(parent.sentBytes), formatBytes(parent.receivedBytes), `${formatBytes(parent.notModifiedAvoidedBytes)} by 304s`, money(parent.moneySaved, pool.pricePerGB)]);
+    }
+  }
+  return rows;
+}
+
+/** Parent pools (src/parents): what each pool and parent carried and what the cache saved it. */
 function poolsSection(stats: StatusView['stats']): string {
-  const pools = Object.entries(stats.parents ?? {});
-  if (!pools.length) return '';
-  const rows = pools.map(([name, pool]) => {
-    const money = pool.moneySaved === undefined ? '' : ` (${pool.moneySaved.toFixed(2)} at ${pool.pricePerGB}/GB)`;
-    const cells = [name, String(pool.requests), String(pool.notModified), `${pool.errors} / ${pool.bans}`, formatBytes(pool.receivedBytes), `${pool.avoidedRequests} requests, ${formatBytes(pool.avoidedBytes)}${money}`];
-    return `<tr>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join('')}</tr>`;
-  });
+  const rows = poolTableRows(stats.parents);
+  if (!rows.length) return '';
+  const body = rows.map((cells) => `<tr>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join('')}</tr>`).join('');
   return `<h2>Parent pools</h2>
-<table><thead><tr><th>pool</th><th>requests</th><th>304s</th><th>errors / bans</th><th>received</th><th>avoided</th></tr></thead><tbody id="pools">${rows.join('')}</tbody></table>
+<table><thead><tr><th>pool / parent</th><th>requests</th><th>304s</th><th>errors / bans</th><th>sent</th><th>received</th><th>avoided</th><th>saved</th></tr></thead><tbody id="pools">${body}</tbody></table>
 `;
 }
 
@@ -136,6 +147,7 @@ function pageScript(view: StatusView): string {
 ${formatBytes.toString()}
 ${formatRatio.toString()}
 ${topHosts.toString()}
+${poolTableRows.toString()}
 const HOSTS_SHOWN = ${HOSTS_SHOWN}, CHANGES_SHOWN = ${CHANGES_SHOWN}, PER_HOST = ${view.topHostsLimit > 0};
 const cell = (text) => { const td = document.createElement('td'); td.textContent = String(text); return td; };
 const row = (...texts) => { const tr = document.createElement('tr'); for (const t of texts) tr.append(cell(t)); return tr; };
@@ -150,6 +162,8 @@ async function refresh() {
     setStat('originRequestsAvoided', String(stats.originRequestsAvoided));
     setStat('requests', String(stats.requests));
     setStat('processes', String(stats.processes));
+    const pools = document.getElementById('pools');
+    if (pools) pools.replaceChildren(...poolTableRows(stats.parents).map((cells) => row(...cells)));
     if (PER_HOST) document.getElementById('hosts').replaceChildren(...topHosts(stats.hosts, HOSTS_SHOWN).map(([h, n]) => row(h === 'other' ? '(other hosts)' : h, n)));
     document.getElementById('chart').src = '/status/chart.svg?t=' + Date.now();
   } catch {}

@@ -360,7 +360,7 @@ export const OPTIONS = {
   'parent-session-header': {
     type: 'string',
     default: 'X-Proxy-Session',
-    describe: 'request header with the session (abc, or session=abc; country=us) for sticky parents and user-name templates; removed before forwarding',
+    describe: 'request header with the session (abc, or session=abc; country=us) for sticky parents and user-name templates (on a CONNECT: for the intercepted requests inside without their own); removed before forwarding',
     apply: (c, v, p) => void (c.parents.sessionHeader = parseFieldName(p, v)),
   },
 } satisfies Record<string, OptionRow>;

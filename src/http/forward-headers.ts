@@ -1,23 +1,11 @@
-// The header fields of a request on its way to the origin: end-to-end fields only, Host set to
-// the target's authority (RFC 9112 §3.2.2), our Via appended (RFC 9110 §7.6.3), plus the
-// fields the caller removes (identity, client validators) or sets (our validators).
+// The header fields of a request on its way to the origin: end-to-end fields only, less those
+// the path's row of the table leaves behind (upstream-fields.ts), Host set to the target's
+// authority (RFC 9112 §3.2.2), our Via appended (RFC 9110 §7.6.3), plus the fields the caller
+// sets (framing, our validators, the planned ones).
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { endToEnd } from './hop-by-hop.js';
 import type { OriginResponse } from './origin-response.js';
 import { viaFor, VIA_PSEUDONYM } from './via.js';
-
-/**
- * Expect was answered by this proxy (node sends 100 Continue itself); Host is rewritten; the
- * framing (Content-Length, Transfer-Encoding) is the caller's to set from what it sends, never
- * the client's (STYLE.md invariant 1: a copied Content-Length without its body desynchronises
- * the pooled upstream connection).
- */
-const NEVER_FORWARDED = ['expect', 'host', 'content-length', 'transfer-encoding'];
-
-/** The fields a kind of forward drops: NEVER_FORWARDED plus `lists`; build once, pass per request. */
-export function droppedFields(...lists: ReadonlyArray<readonly string[]>): ReadonlySet<string> {
-  return new Set([...NEVER_FORWARDED, ...lists.flat()]);
-}
 
 // The Via we add to a message that had none, by the version it arrived in (most of them).
 const OWN_VIA: Readonly<Record<string, string>> = { '1.1': `1.1 ${VIA_PSEUDONYM}`, '1.0': `1.0 ${VIA_PSEUDONYM}` };
@@ -26,6 +14,7 @@ function ourVia(message: { httpVersion: string }, existing: string | string[] | 
   return (existing === undefined && OWN_VIA[message.httpVersion]) || viaFor(message, existing);
 }
 
+/** `drop`: the path's fields not copied (upstream-fields.ts notCopied, through pipeline/origin-fields.ts). */
 export function forwardHeaders(clientReq: IncomingMessage, target: URL, drop: ReadonlySet<string>, set?: Record<string, string>): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = endToEnd(clientReq.headers, drop);
   headers['host'] = target.host;

@@ -1,9 +1,9 @@
 // What the counters read of a finished request: the fields of pipeline/transaction.ts's Tx that
 // observe/metrics.ts uses, declared here so observe/ does not import the pipeline (Tx → context →
 // metrics → Tx was an import cycle). A Tx is a FinishedRequest as it stands.
-import type { ServerResponse } from 'node:http';
 import type { CacheStatus } from '../cache/cache-status.js';
 import type { ProxyError } from '../errors.js';
+import type { ClientResponse } from '../http/client-response.js';
 import type { OriginResponse } from '../http/origin-response.js';
 import type { ConditionalPlan } from '../policy/validators.js';
 import type { ClientIdentity, ClientPolicy } from '../policy/types.js';
@@ -12,7 +12,7 @@ import type { LogFields } from './log.js';
 
 export interface FinishedRequest {
   readonly method: string;
-  readonly clientRes: ServerResponse;
+  readonly clientRes: ClientResponse;
   readonly status: CacheStatus;
   readonly log: LogFields;
   readonly error?: ProxyError;

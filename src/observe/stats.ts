@@ -34,6 +34,10 @@ export interface ParentStats {
   receivedBytes: number;
   /** Body bytes of stored entries that 304s through it did not carry. */
   notModifiedAvoidedBytes: number;
+  /** With the pool's pricePerGB: notModifiedAvoidedBytes / 1e9 × pricePerGB (a pool's hits have no parent). */
+  moneySaved?: number;
+  /** With the pool's pricePerGB: receivedBytes / 1e9 × pricePerGB. */
+  moneySpent?: number;
 }
 
 export interface PoolStats extends ParentStats {
@@ -57,11 +61,14 @@ const PARENT_SERIES = {
   notModifiedAvoidedBytes: COUNTERS.parentNotModifiedAvoidedBytes.name,
 } as const;
 
+/** Bytes at a price per GB (10^9 bytes, as providers bill), to the cent. */
+const money = (bytes: number, pricePerGB: number): number => Math.round((bytes / 1e9) * pricePerGB * 100) / 100;
+
 function parentStats(metrics: MetricJson[]): Record<string, PoolStats> | undefined {
   const pools: Record<string, PoolStats> = {};
   const poolOf = (name: string): PoolStats =>
     (pools[name] ??= { requests: 0, notModified: 0, errors: 0, bans: 0, sentBytes: 0, receivedBytes: 0, notModifiedAvoidedBytes: 0, avoidedRequests: 0, avoidedBytes: 0, byParent: {} });
-  for (const [field, series] of Object.entries(PARENT_SERIES) as Array<[keyof ParentStats, string]>) {
+  for (const [field, series] of Object.entries(PARENT_SERIES) as Array<[keyof typeof PARENT_SERIES, string]>) {
     for (const { labels, value } of metrics.find((m) => m.name === series)?.values ?? []) {
       const pool = poolOf(String(labels['pool']));
       const parent = (pool.byParent[String(labels['parent'])] ??= { requests: 0, notModified: 0, errors: 0, bans: 0, sentBytes: 0, receivedBytes: 0, notModifiedAvoidedBytes: 0 });
@@ -75,8 +82,12 @@ function parentStats(metrics: MetricJson[]): Record<string, PoolStats> | undefin
     if (value <= 0) continue;
     const pool = poolOf(String(labels['pool']));
     pool.pricePerGB = value;
-    pool.moneySaved = Math.round((pool.avoidedBytes / 1e9) * value * 100) / 100;
-    pool.moneySpent = Math.round((pool.receivedBytes / 1e9) * value * 100) / 100;
+    pool.moneySaved = money(pool.avoidedBytes, value);
+    pool.moneySpent = money(pool.receivedBytes, value);
+    for (const parent of Object.values(pool.byParent)) {
+      parent.moneySaved = money(parent.notModifiedAvoidedBytes, value);
+      parent.moneySpent = money(parent.receivedBytes, value);
+    }
   }
   return Object.keys(pools).length ? pools : undefined;
 }

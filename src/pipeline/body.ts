@@ -2,8 +2,8 @@
 // bounded by --max-object-size and what the store can hold: past it the copy is dropped and the
 // stream goes on), or a stored one. A client that closes, or that the send deadline cut
 // (server/send-deadline.ts), ends the transfer and releases the origin exchange and the copy.
-import type { ServerResponse } from 'node:http';
 import { AbortTransfer } from '../errors.js';
+import type { ClientResponse } from '../http/client-response.js';
 import type { OriginResponse } from '../http/origin-response.js';
 import type { ReservedBody } from '../store/types.js';
 import { midBodyError } from '../http/upstream.js';
@@ -30,7 +30,7 @@ export interface Teed {
  */
 export async function teeBody(
   originRes: OriginResponse,
-  clientRes: ServerResponse,
+  clientRes: ClientResponse,
   cap: number,
   host: string,
   /** The store's room for a body of known length (the memory store's pages): the copy is then made there. */
@@ -166,16 +166,8 @@ function exactCopy(buffer: Buffer, size: number): Buffer {
   return body;
 }
 
-/** Chunks joined into one buffer of their own (see BodyCopy on the shared pool). */
-function joined(chunks: Buffer[], size: number): Buffer {
-  const body = Buffer.allocUnsafeSlow(size);
-  let offset = 0;
-  for (const chunk of chunks) offset += chunk.copy(body, offset);
-  return body;
-}
-
 /** The client's side of a transfer ended: it closed, or the send deadline cut it. */
-function clientGone(clientRes: ServerResponse): AbortTransfer {
+function clientGone(clientRes: ClientResponse): AbortTransfer {
   if (wasCutBySendDeadline(clientRes.req?.socket)) return new AbortTransfer('client_send_timeout', 'the client accepted no bytes for --send-timeout: cut');
   return new AbortTransfer('client_gone', 'the client closed the connection');
 }
@@ -187,7 +179,7 @@ function clientGone(clientRes: ServerResponse): AbortTransfer {
  */
 export function streamTo(
   originRes: OriginResponse,
-  clientRes: ServerResponse,
+  clientRes: ClientResponse,
   host: string,
   /** `onChunk` sees each chunk first and returns what the client gets of it. */
   options: { end?: boolean; onChunk?: (chunk: Buffer) => Buffer } = {},
@@ -232,28 +224,6 @@ export function streamTo(
   });
 }
 
-/** Read a whole body with no client attached (background refresh); null past `cap`. */
-export function collectBody(originRes: OriginResponse, cap: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    originRes.pipeInto({
-      write(chunk) {
-        size += chunk.length;
-        if (size > cap) {
-          originRes.destroy();
-          resolve(null);
-          return false;
-        }
-        chunks.push(chunk);
-        return true;
-      },
-      end: () => resolve(joined(chunks, size)),
-      fail: reject,
-    });
-  });
-}
-
 /** Stored bodies up to this size go out in one write (the hit path); larger ones in pieces. */
 const ONE_WRITE_MAX = 256 * 1024;
 const PIECE = 64 * 1024;
@@ -264,7 +234,7 @@ const PIECE = 64 * 1024;
  * megabytes completes only when all of it is read, so a slow reader would look stalled.
  * Settles when the last piece is handed over; rejects when the client goes first.
  */
-export function sendBody(clientRes: ServerResponse, body: Buffer | undefined): void | Promise<void> {
+export function sendBody(clientRes: ClientResponse, body: Buffer | undefined): void | Promise<void> {
   if (!body || body.length <= ONE_WRITE_MAX) {
     clientRes.end(body);
     return;

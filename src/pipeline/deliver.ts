@@ -24,9 +24,10 @@ const NOT_MODIFIED_FIELDS: ReadonlySet<string> = new Set([
 ]);
 
 // Synchronous on a plain hit: only a collapsed fill to release or an isolate ledger write waits.
+// A background transaction has no client to answer: releasing its fill is all there is to do.
 export function deliver(tx: Tx): Step | Promise<Step> {
-  if (tx.fill) return tx.fill.finish('stored').then(() => respond(tx));
-  return respond(tx);
+  if (tx.fill) return tx.fill.finish('stored').then(() => (tx.background ? 'done' : respond(tx)));
+  return tx.background ? 'done' : respond(tx);
 }
 
 function respond(tx: Tx): Step | Promise<Step> {

@@ -15,7 +15,7 @@ export async function fetch(tx: Tx): Promise<Step> {
   const { ctx, clientReq } = tx;
   const target = tx.target!;
   tx.status.fwd('uri-miss');
-  const headers = forwardHeaders(clientReq, target, originDrops(tx).conditionals, forwardedConditionalFields(tx.conditionals));
+  const headers = forwardHeaders(clientReq, target, originDrops(ctx, 'miss'), forwardedConditionalFields(tx.conditionals));
   try {
     tx.originRes = await ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, clientReq, tx.client?.id) });
   } catch (error) {

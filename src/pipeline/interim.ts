@@ -18,8 +18,8 @@ export const MAX_INTERIM_RELAYED = 10;
 /** A relay for `OriginRequest.onInterim`, or undefined when the client cannot take 1xx. */
 export function interimRelay(tx: Tx): ((interim: InterimResponse) => void) | undefined {
   const { clientReq, clientRes } = tx;
-  // RFC 9110 §15.2: a proxy must not send 1xx to an HTTP/1.0 client.
-  if (clientReq.httpVersionMajor !== 1 || clientReq.httpVersionMinor === 0) return undefined;
+  // RFC 9110 §15.2: a proxy must not send 1xx to an HTTP/1.0 client; a background transaction has none.
+  if (tx.background || clientReq.httpVersionMajor !== 1 || clientReq.httpVersionMinor === 0) return undefined;
   let relayed = 0;
   let dropped = 0;
   return (interim) => {

@@ -4,7 +4,6 @@ import { DETAIL } from '../cache/cache-status.js';
 import { cookieBinding, variantId } from '../cache/keys.js';
 import { ProxyError, StoreUnavailable } from '../errors.js';
 import { holdEntry } from './entry-hold.js';
-import { revalidateInBackground } from './revalidate.js';
 import { markOverride } from './storage-decision.js';
 import { offlineError } from './offline.js';
 import { requestDirectives } from './request-facts.js';
@@ -86,7 +85,8 @@ function judge(tx: Tx, found: Found | undefined): Step {
       return 'deliver';
     case 'stale-while-revalidate':
       tx.status.hit().detail(DETAIL.staleWhileRevalidate);
-      revalidateInBackground(tx);
+      // RFC 5861 §3: refreshed once the client has its answer, by a background transaction (run.ts).
+      tx.refreshInBackground = true;
       return 'deliver';
     case 'revalidate':
       tx.forwardReason = tx.entryPolicy.stale() ? 'stale' : 'request';

@@ -1,27 +1,25 @@
-// Which client fields stay behind when a request goes to the origin, per kind of forward: sets
-// built once per identity-header list (it is fixed for a proxy's life), not per request.
-import { droppedFields } from '../http/forward-headers.js';
-import { CLIENT_CONDITIONAL_FIELDS } from '../policy/conditional-fields.js';
-import type { Tx } from './transaction.js';
+// Which client fields stay behind when a request goes to the origin, per path: the table in
+// http/upstream-fields.ts, with this deployment's own field names (the identity header, the
+// parents' session header) filled in. Sets built once per identity-header list (fixed for a
+// proxy's life), not per request.
+import { notCopied, type UpstreamPath } from '../http/upstream-fields.js';
+import type { ProxyContext } from './context.js';
 
-interface DropSets {
-  /** Identity fields only (unsafe methods keep If-Match and the like; Upgrade). */
-  identity: ReadonlySet<string>;
-  /** Identity fields and the client's conditionals (fetch, revalidate, pass with a plan). */
-  conditionals: ReadonlySet<string>;
+const proxyOwnMemo = new WeakMap<readonly string[], readonly string[]>();
+
+/** The fields this deployment reads for itself: the identity header(s), and the parents' session header when there are parents (parents/session.ts). */
+function proxyOwnFields(ctx: ProxyContext): readonly string[] {
+  const identity = ctx.policies.identityHeaders;
+  let own = proxyOwnMemo.get(identity);
+  if (!own) {
+    const parents = ctx.config.parents;
+    own = parents.pools.length ? [...identity, parents.sessionHeader] : identity;
+    proxyOwnMemo.set(identity, own);
+  }
+  return own;
 }
 
-const memo = new WeakMap<readonly string[], DropSets>();
-
-export function originDrops(tx: Pick<Tx, 'ctx'>): DropSets {
-  const identity = tx.ctx.policies.identityHeaders;
-  let sets = memo.get(identity);
-  if (!sets) {
-    // The parents' session header is the proxy's too (parents/session.ts): it never goes upstream.
-    const parents = tx.ctx.config.parents;
-    const own = parents.pools.length ? [...identity, parents.sessionHeader] : identity;
-    sets = { identity: droppedFields(own), conditionals: droppedFields(CLIENT_CONDITIONAL_FIELDS, own) };
-    memo.set(identity, sets);
-  }
-  return sets;
+/** The client fields not copied onto the origin request on `path` (the step sets its own). */
+export function originDrops(ctx: ProxyContext, path: UpstreamPath): ReadonlySet<string> {
+  return notCopied(path, proxyOwnFields(ctx));
 }

@@ -23,9 +23,9 @@ function passHeaders(tx: Tx, framing: Record<string, string>) {
     // RFC 9110 §7.6.2: an OPTIONS goes on with Max-Forwards one less (recv answered a 0 itself).
     const hop = maxForwards(tx.method, clientReq.headers['max-forwards']);
     const set = hop.kind === 'forward' ? { ...framing, 'max-forwards': hop.value } : framing;
-    return forwardHeaders(clientReq, tx.target!, originDrops(tx).identity, set);
+    return forwardHeaders(clientReq, tx.target!, originDrops(tx.ctx, 'unsafe'), set);
   }
-  return forwardHeaders(clientReq, tx.target!, originDrops(tx).conditionals, { ...forwardedConditionalFields(plan), ...framing });
+  return forwardHeaders(clientReq, tx.target!, originDrops(tx.ctx, 'pass'), { ...forwardedConditionalFields(plan), ...framing });
 }
 
 /**

@@ -1,19 +1,16 @@
 // Revalidate a stale entry upstream with *its* validators (never the client's): the origin
 // request is built from the client's request with its validators removed, then the entry's
-// ETag / Last-Modified added (STYLE.md trap 1; Varnish's F filter + vbf_stp_mkbereq).
+// ETag / Last-Modified added (STYLE.md trap 1; Varnish's F filter + vbf_stp_mkbereq). A
+// background transaction (stale-while-revalidate) starts here; one per key, as the fill lock
+// admits one leader: a background follower has nobody to answer and ends.
 import type { OutgoingHttpHeaders } from 'node:http';
 import { fillKey } from '../cache/keys.js';
 import { ProxyError } from '../errors.js';
 import { forwardHeaders } from '../http/forward-headers.js';
 import { upstreamError } from '../http/upstream.js';
-import { recordRevalidation } from '../observe/changes.js';
-import { redactUrl } from '../observe/redact.js';
-import { addressFor, commitEntry, refreshEntry } from './entry-writes.js';
-import { collectBody } from './body.js';
 import { interimRelay } from './interim.js';
 import { originDrops } from './origin-fields.js';
-import { decideStorage, maxObjectSize, storageVerdict } from './storage-decision.js';
-import { semanticsRequest } from './request-facts.js';
+import { decideStorage } from './storage-decision.js';
 import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 import { routeKeyOf } from '../parents/request-key.js';
@@ -24,7 +21,7 @@ function revalidationHeaders(tx: Tx): { headers: OutgoingHttpHeaders; sentValida
   const { etag, lastModified } = tx.entry!.meta;
   if (etag) set['if-none-match'] = etag;
   if (lastModified) set['if-modified-since'] = lastModified;
-  const headers = forwardHeaders(tx.clientReq, tx.target!, originDrops(tx).conditionals, set);
+  const headers = forwardHeaders(tx.clientReq, tx.target!, originDrops(tx.ctx, 'revalidation'), set);
   return { headers, sentValidators: !!(etag || lastModified) };
 }
 
@@ -34,6 +31,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
     const waitedSince = ctx.now();
     const ticket = await ctx.collapser.join(fillKey(tx.urlKey!, tx.address!.variant));
     if (ticket.role === 'follower') {
+      if (tx.background) return 'done';
       tx.waitedSince = waitedSince;
       tx.status.collapsed();
       return 'lookup';
@@ -63,51 +61,4 @@ export async function revalidate(tx: Tx): Promise<Step> {
   // RFC 9111 §4.4 spirit: a response that replaces the entry but may not be stored removes it.
   await ctx.backend.entries.invalidate(tx.urlKey!).catch(() => {});
   return 'relay';
-}
-
-/** stale-while-revalidate: refresh once in the background; the client was already served. */
-export function revalidateInBackground(tx: Tx): void {
-  const { ctx } = tx;
-  const address = tx.address!;
-  const entry = tx.entry!;
-  const semanticsReq = semanticsRequest(tx);
-  const target = tx.target!;
-  const clientHeaders = { ...tx.clientReq.headers };
-  const rule = tx.rule;
-  const clientId = tx.client?.id ?? '';
-  const verifiedClient = tx.client?.verified ?? '';
-  const { headers } = revalidationHeaders(tx);
-  // Its own hold on the stored body: the request's goes with its client, this job reads the body later.
-  const release = ctx.backend.entries.hold?.(entry);
-  const job = (async () => {
-    const ticket = await ctx.collapser.join(fillKey(address.url, address.variant));
-    if (ticket.role !== 'leader') return;
-    let outcome: 'stored' | 'not-stored' = 'not-stored';
-    try {
-      const originRes = await ctx.upstream.request({ url: target, method: 'GET', headers });
-      if (originRes.statusCode === 304) {
-        originRes.resume();
-        await refreshEntry(ctx, address, entry, semanticsReq, originRes, { headers: clientHeaders, clientId }, rule?.settings, ticket.lock);
-        outcome = 'stored';
-        recordRevalidation(ctx, { urlKey: address.url, before: entry, after: null, target, client: clientId || null });
-      } else if (originRes.statusCode === 200) {
-        const verdict = storageVerdict(ctx, semanticsReq, originRes, rule);
-        const body = await collectBody(originRes, maxObjectSize(ctx, rule, originRes.headers));
-        if (body && verdict.decision === 'store') {
-          const newAddress = addressFor(address.url, originRes.headers, clientHeaders, verdict.perClient ? verifiedClient : undefined, rule?.settings.varyIgnore);
-          const stored = await commitEntry(ctx, newAddress, originRes, verdict.policy, body, { clientCookie: clientHeaders['cookie'], perClient: verdict.perClient, target, ruleOverride: verdict.ruleOverridden.length > 0 });
-          if (stored) outcome = 'stored';
-          if (stored) recordRevalidation(ctx, { urlKey: address.url, before: entry, after: stored, target, client: clientId || null });
-        }
-      } else {
-        originRes.resume();
-      }
-    } catch (error) {
-      ctx.logger.warn('background revalidation failed', { url: redactUrl(target.href), error: (error as Error).message });
-    } finally {
-      await ticket.finish(outcome);
-    }
-  })().finally(release);
-  ctx.background.add(job);
-  void job.finally(() => ctx.background.delete(job));
 }

@@ -5,13 +5,14 @@
 //       ─ PURGE (--purge) ─────────────────────────────► purge
 //       ─ unsafe method, Authorization, Range, no-store ► pass ─► relay
 //       ─ GET / HEAD ─► lookup ─ fresh / max-stale ─────► deliver
-//                              ─ stale-while-revalidate ► deliver (+ background revalidate)
+//                              ─ stale-while-revalidate ► deliver ─► (background) revalidate ─► …
 //                              ─ stale / no-cache ─────► revalidate ─ 304 ─► refresh ─► deliver
 //                              │                          ├ 200 ─► store | relay
 //                              │                          └ error / 5xx ─► backendError ─► deliver | relay | synth
 //                              └ none ─► miss ─ leader ─► fetch ─► store | relay
 //                                             └ follower: wait ─► lookup
 //  every path ends in finish (pipeline/run.ts), exactly once.
+//  (background): a transaction with no client, from revalidate on; deliver answers nobody.
 import { backendError } from './backend-error.js';
 import { deliver } from './deliver.js';
 import { fetch } from './fetch.js';

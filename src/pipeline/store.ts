@@ -41,7 +41,8 @@ export async function store(tx: Tx): Promise<Step> {
     target: tx.target!,
     ruleOverride: tx.entryRuleOverride === true,
   });
-  if (entry && tx.policy?.validators === 'isolate') await recordServedTo(tx, entry.meta);
+  // A background transaction served nobody: the client it refreshes for was given the old entry.
+  if (entry && tx.policy?.validators === 'isolate' && !tx.background) await recordServedTo(tx, entry.meta);
   endClient();
   tx.log.stored = !!entry;
   if (entry) tx.storedEntry = entry;

@@ -1,11 +1,13 @@
 // Tx: the per-request record every step reads and writes, named by side of the proxy
-// (client*, origin*, entry) as Varnish names req / bereq / beresp / obj.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// (client*, origin*, entry) as Varnish names req / bereq / beresp / obj. A background
+// transaction (a stale-while-revalidate refresh) is one too, with a sink for its client.
+import type { IncomingMessage } from 'node:http';
 import type CachePolicy from 'http-cache-semantics';
 import { CacheStatus, type ForwardReason } from '../cache/cache-status.js';
 import type { FillTicket } from '../cache/collapse.js';
 import type { SemanticsRequest, Usability } from '../cache/semantics.js';
 import type { ProxyError } from '../errors.js';
+import { NullClientResponse, type ClientResponse } from '../http/client-response.js';
 import type { OriginResponse } from '../http/origin-response.js';
 import type { LogFields } from '../observe/log.js';
 import type { ConditionalPlan } from '../policy/validators.js';
@@ -17,8 +19,15 @@ import type { ProxyContext } from './context.js';
 export interface Tx {
   readonly ctx: ProxyContext;
   readonly clientReq: IncomingMessage;
-  readonly clientRes: ServerResponse;
+  readonly clientRes: ClientResponse;
   readonly startedAt: number;
+  /**
+   * No client waits for this transaction: it refreshes an entry a client was already served
+   * (stale-while-revalidate), its clientRes is a NullClientResponse and deliver answers nobody.
+   */
+  readonly background: boolean;
+  /** lookup served this client a stale entry it may: the driver refreshes it in a background transaction. */
+  refreshInBackground?: boolean;
   method: string;
   target?: URL;
   client?: ClientIdentity;
@@ -66,13 +75,50 @@ export interface Tx {
   readonly log: LogFields;
 }
 
-export function createTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ServerResponse): Tx {
+export function createTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ClientResponse): Tx {
   return {
     ctx,
     clientReq,
     clientRes,
+    background: false,
     startedAt: ctx.now(),
     method: clientReq.method ?? 'GET',
+    sentValidators: false,
+    storeDown: false,
+    status: new CacheStatus(),
+    log: {},
+  };
+}
+
+/**
+ * The background transaction that revalidates what `clientTx` was served: the same request as far
+ * as the origin and the store are concerned (target, client identity, rules, the entry and its
+ * address), a GET whatever the client sent, and nobody to answer. Its own hold on the entry's
+ * body: the client's goes with its client, this one reads the entry later.
+ */
+export function createBackgroundTx(clientTx: Tx): Tx {
+  const { ctx } = clientTx;
+  return {
+    ctx,
+    clientReq: clientTx.clientReq,
+    clientRes: new NullClientResponse(),
+    background: true,
+    startedAt: ctx.now(),
+    method: 'GET',
+    target: clientTx.target,
+    client: clientTx.client,
+    policy: clientTx.policy,
+    rule: clientTx.rule,
+    record: clientTx.record,
+    semanticsReq: clientTx.semanticsReq,
+    ignoreRequestCacheControl: clientTx.ignoreRequestCacheControl,
+    urlKey: clientTx.urlKey,
+    entry: clientTx.entry,
+    entryPolicy: clientTx.entryPolicy,
+    address: clientTx.address,
+    usability: clientTx.usability,
+    forwardReason: 'stale',
+    releaseEntry: ctx.backend.entries.hold?.(clientTx.entry!),
     sentValidators: false,
     storeDown: false,
     status: new CacheStatus(),

@@ -37,7 +37,7 @@ async function open(ctx: ProxyContext, clientReq: IncomingMessage, clientSocket:
   const client = ctx.policies.identify(clientReq);
   const url = target.url;
   // Upgrade and Connection are hop-by-hop (RFC 9110 §7.6.1): a proxy that relays the upgrade sends its own.
-  const headers = forwardHeaders(clientReq, url, originDrops({ ctx }).identity, { connection: 'upgrade', upgrade: String(clientReq.headers['upgrade']) });
+  const headers = forwardHeaders(clientReq, url, originDrops(ctx, 'upgrade'), { connection: 'upgrade', upgrade: String(clientReq.headers['upgrade']) });
   let answer;
   try {
     answer = await ctx.upstream.upgrade({ url, method: clientReq.method ?? 'GET', headers, routeKey: routeKeyOf(ctx, clientReq, client.id) });

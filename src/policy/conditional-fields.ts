@@ -1,9 +1,8 @@
 // The request fields that make a GET conditional or partial (RFC 9110 §13.1, §14.2): read
-// from the client in one place, removed from whatever is built from the client's request.
+// from the client in one place. Which path sends them upstream, and how, is the table's
+// (http/upstream-fields.ts): as planned here on a miss or pass, never on a revalidation.
 import type { IncomingMessage } from 'node:http';
 import type { ClientConditionals, ConditionalPlan } from './validators.js';
-
-export const CLIENT_CONDITIONAL_FIELDS = ['if-none-match', 'if-modified-since', 'if-range', 'range'] as const;
 
 export function clientConditionals(clientReq: IncomingMessage): ClientConditionals {
   const h = clientReq.headers;

@@ -1,11 +1,12 @@
 // What arrives inside a CONNECT tunnel and is served here rather than relayed as bytes: plain
 // HTTP/1.1 (undici's ProxyAgent tunnels http:// this way) and, when intercepting, decrypted TLS.
 // Either socket is handed to the same node:http server (mockttp's http-combo-server does the
-// same) with the CONNECT's origin and identity attached, so the pipeline sees an absolute
+// same) with the CONNECT's origin, identity and parent session attached, so the pipeline sees an absolute
 // http:// or https:// target and the CONNECT's client, and knows nothing else of the tunnel.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { inheritSession } from '../parents/request-key.js';
 import type { RouteKey } from '../parents/session.js';
 import { inheritIdentity } from '../policy/identity.js';
 import type { ClientIdentity } from '../policy/types.js';
@@ -84,7 +85,7 @@ export class TunnelContents {
     const authority = tunnel.host.includes(':') ? `[${tunnel.host}]:${tunnel.port}` : `${tunnel.host}:${tunnel.port}`;
     if (payload === 'http') {
       socket.unshift(firstBytes);
-      this.attach(socket, socket, `http://${authority}`, tunnel.identity);
+      this.attach(socket, socket, `http://${authority}`, tunnel);
       // node's HTTP parser listens for 'data' on a socket that was already read from: let it flow.
       socket.resume();
       return true;
@@ -92,7 +93,7 @@ export class TunnelContents {
     if (payload === 'tls' && this.interceptor && this.intercepts(tunnel.host)) {
       const interceptor = this.interceptor;
       interceptor.terminate(socket, firstBytes, tunnel.host, { client: tunnel.client, ...handshake }, (tlsSocket, name) => {
-        const entry = this.attach(socket, tlsSocket, `https://${authority}`, tunnel.identity);
+        const entry = this.attach(socket, tlsSocket, `https://${authority}`, tunnel);
         // Node and some other clients check our certificate after the handshake and just hang up.
         tlsSocket.once('close', () => {
           if (!entry.used) interceptor.closedUnused(name);
@@ -103,10 +104,11 @@ export class TunnelContents {
     return false;
   }
 
-  private attach(socket: Duplex, inner: Duplex, origin: string, identity: ClientIdentity): ServedTunnel {
+  private attach(socket: Duplex, inner: Duplex, origin: string, tunnel: TunnelTarget): ServedTunnel {
     const entry = { origin, used: false };
     served.set(inner, entry);
-    inheritIdentity(inner, identity);
+    inheritIdentity(inner, tunnel.identity);
+    inheritSession(inner, tunnel.routeKey);
     this.states.served(socket, inner);
     this.server.emit('connection', inner as Socket);
     return entry;

@@ -24,8 +24,10 @@ export interface RunningCli {
   stop(): Promise<void>;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `wrapper`: a command the CLI runs under, e.g. `['prlimit', '--fsize=6000000']`. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, wrapper: string[] = []): RunningCli {
+  const [command, ...rest] = [...wrapper, process.execPath, CLI, ...args];
+  const child = spawn(command!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout!.on('data', (c: Buffer) => (text += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (text += c.toString()));

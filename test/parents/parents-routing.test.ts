@@ -10,8 +10,8 @@ import { viaProxy } from '../helpers/client.js';
 import { runCli } from '../helpers/cli.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startParent, type TestParent } from '../helpers/parent.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { respond } from '../helpers/respond.js';
+import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
+import { eventually, respond } from '../helpers/respond.js';
 
 const PASSWORD = 'routing-s3cret';
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -54,6 +54,28 @@ describe('routing rules', () => {
     expect(chains[0]!.requests.map((r) => new URL(r.url).pathname)).toEqual(['/1', '/via-a/3']);
     expect(chains[1]!.requests.map((r) => new URL(r.url).pathname)).toEqual(['/4']);
     expect(origin.requests.map((r) => r.url)).toEqual(['/1', '/2', '/via-a/3', '/4']);
+  });
+
+  it('a background stale-while-revalidate refresh (RFC 5861 §3) takes the route of the client whose request started it, as its own revalidation would', async () => {
+    const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000);
+    const origin: Origin = await startOrigin({ '*': respond(200, { 'cache-control': 'max-age=10, stale-while-revalidate=60', etag: '"s1"', 'content-type': 'text/plain' }, 'page') });
+    cleanups.push(() => origin.close());
+    const chain = await startParent();
+    cleanups.push(() => chain.close());
+    const parents = { pools: { b: { parents: [chain.url] } }, routes: [{ match: { client: 'own-*' }, pool: 'direct' }], default: 'b' };
+    const proxy = await startProxy({ parents: parseParents('parents', parents, emptyParents(), { TEST_PARENT_PW: PASSWORD }) }, { now: clock.now });
+    cleanups.push(() => proxy.stop());
+    const url = `http://127.0.0.1:${origin.port}/swr`;
+    const own = { headers: { 'x-proxy-client': 'own-laptop' } };
+
+    await viaProxy(proxy.url, url, own);
+    clock.advance(20);
+    const stale = await viaProxy(proxy.url, url, own);
+    await eventually(() => proxy.proxy.ctx.background.size === 0 && origin.requests.length === 2, 5000);
+
+    expect(stale.headers['cache-status']).toContain('detail=stale-while-revalidate');
+    expect(origin.requests.map((r) => r.headers['if-none-match'])).toEqual([undefined, '"s1"']);
+    expect(chain.requests).toEqual([]);
   });
 
   it('sticky selection keeps a session on one parent and fills the user-name template; the session header never goes upstream', async () => {

@@ -19,6 +19,7 @@ import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { respond } from '../helpers/respond.js';
 import { startSocksServer, type TestSocksServer } from '../helpers/socks-server.js';
 import { makeTestCa, type TestCa } from '../helpers/tls.js';
+import { httpsThroughTunnel } from '../helpers/tunnel-client.js';
 
 const USER = 'pool-user';
 const PASSWORD = 'tunnel-s3cret-pw';
@@ -82,6 +83,28 @@ describe('tunnels through a parent proxy', () => {
     expect(chain.requests).toHaveLength(1);
     expect(chain.requests[0]).toMatchObject({ method: 'CONNECT', isHttp: false, hostname: 'localhost', username: USER, password: PASSWORD });
     expect(httpsOrigin.requests.at(-1)!.headers['proxy-authorization']).toBeUndefined();
+  });
+
+  it('applies the session header of the CONNECT to the intercepted requests inside it (an inner header wins), and sends it to neither parent nor origin', async () => {
+    const chain = await parent({});
+    const templated = parseParents('parents', { pools: { resi: { parents: [chain.url], username: 'user-session-{session}', passwordEnv: 'TEST_PARENT_PW' } } }, emptyParents(), { TEST_PARENT_PW: PASSWORD });
+    const proxy = await proxyWith(templated, { intercept: true, caDir: proxyCa.dir });
+    httpsOrigin.route('/in-session', respond(200, { 'cache-control': 'no-store', 'content-type': 'text/plain' }, 'in session'));
+    const url = `https://localhost:${httpsOrigin.port}/in-session`;
+    const before = httpsOrigin.requests.length;
+
+    const inherited = await httpsThroughTunnel(proxy.url, url, { ca: proxyCa.ca.certPem, servername: 'localhost', connectHeaders: { 'X-Proxy-Session': 'tunnel7' } });
+    const overridden = await httpsThroughTunnel(proxy.url, url, { ca: proxyCa.ca.certPem, servername: 'localhost', connectHeaders: { 'X-Proxy-Session': 'tunnel7' }, headers: { 'X-Proxy-Session': 'inner9' } });
+
+    expect([inherited.status, inherited.text, overridden.status, overridden.text]).toEqual([200, 'in session', 200, 'in session']);
+    expect(chain.requests.map((r) => [r.method, r.username, r.password])).toEqual([
+      ['CONNECT', 'user-session-tunnel7', PASSWORD],
+      ['CONNECT', 'user-session-inner9', PASSWORD],
+    ]);
+    expect(chain.requests.every((r) => r.headers['x-proxy-session'] === undefined)).toBe(true);
+    const atOrigin = httpsOrigin.requests.slice(before);
+    expect(atOrigin.map((r) => r.url)).toEqual(['/in-session', '/in-session']);
+    expect(atOrigin.every((r) => r.headers['x-proxy-session'] === undefined)).toBe(true);
   });
 
   it('relays a passthrough CONNECT through a CONNECT to the parent', async () => {

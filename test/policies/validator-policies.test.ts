@@ -10,6 +10,7 @@ import type { StoredPolicies } from '../../src/policy/stored-rules.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
+import { eventually } from '../helpers/respond.js';
 
 const ETAG = '"v1-4f2a"';
 const LAST_MODIFIED = 'Tue, 01 Jul 2025 10:00:00 GMT';
@@ -131,6 +132,32 @@ describe('the stale-validator story: client B replays the If-None-Match client A
     expect(own.status).toBe(304);
     expect(own.headers['cache-status']).not.toContain('dropped');
     expect(origin.requestsTo(path)).toHaveLength(1);
+  });
+
+  it('under isolate, a background stale-while-revalidate refresh records nothing as served: the client that started it was given the old entry, so the new ETag is not its own yet', async () => {
+    const clock = fakeClock();
+    const { url, proxy } = await proxyWith('isolate', {}, { now: clock.now });
+    const path = `/page-${++pathCount}`;
+    let version = 1;
+    origin.route(path, (req, res) => {
+      const head = { etag: `"i${version}"`, 'cache-control': 'max-age=10, stale-while-revalidate=60' };
+      if (req.headers['if-none-match'] === head.etag) return void res.writeHead(304, head).end();
+      res.writeHead(200, { ...head, 'content-type': 'text/plain' }).end(`version ${version}`);
+    });
+    const target = `${origin.url}${path}`;
+    await viaProxy(url, target, as('client-a'));
+    version = 2;
+    clock.advance(20);
+    const stale = await viaProxy(url, target, as('client-a'));
+    await eventually(() => proxy.ctx.background.size === 0);
+
+    const guessed = await viaProxy(url, target, as('client-a', { 'if-none-match': '"i2"' }));
+
+    expect(stale.text).toBe('version 1');
+    expect(guessed.status).toBe(200);
+    expect(guessed.text).toBe('version 2');
+    expect(guessed.headers['cache-status']).toContain('dropped-if-none-match');
+    expect(origin.requestsTo(path)).toHaveLength(2);
   });
 
   it('under isolate, validators served to a client for one URL do not count as served for another URL with the same ETag and Last-Modified (the ledger is keyed by URL)', async () => {

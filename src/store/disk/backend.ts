@@ -26,7 +26,7 @@ export function createDiskBackend<Rules>(options: DiskBackendOptions): Backend<R
   const { logger } = options;
   const db = openDiskDatabases(options.dir);
   const volatile = openVolatileDatabases(options.dir);
-  const writes = new WriteHealth(options.dir, logger);
+  const writes = new WriteHealth(options.dir, logger, options.now);
   const entries = new DiskEntryStore(db, {
     dir: options.dir,
     cacheSizeBytes: options.cacheSizeBytes,

@@ -11,7 +11,7 @@ import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, Found, Scann
 import { DecodedRecords } from './decoded-records.js';
 import { DiskLru, type Tx } from './eviction.js';
 import { transact, type DiskDatabases } from './open.js';
-import { CHUNK_BYTES, isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
+import { bodyBytesOnDisk, CHUNK_BYTES, isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
 import { HotBodies } from './hot-bodies.js';
 import { VerifiedBodies } from './verified.js';
 
@@ -90,7 +90,7 @@ export class DiskEntryStore implements EntryStore {
     const bodyId = randomBytes(9).toString('base64url');
     const crc = crc32(body);
     const chunks = Math.max(1, Math.ceil(body.length / CHUNK_BYTES));
-    const size = body.length + metaBytes(entry.meta) + RECORD_OVERHEAD;
+    const size = bodyBytesOnDisk(body.length) + metaBytes(entry.meta) + RECORD_OVERHEAD;
     const plain = !address.vary || address.variant === null;
     await transact(this.db.root, () => {
       const tx = this.lru.begin();
@@ -127,7 +127,7 @@ export class DiskEntryStore implements EntryStore {
       if (revalidated && !this.isBody(record, revalidated.body)) return;
       const tx = this.lru.begin();
       const exp = now + ttlMs;
-      this.lru.write(tx, key, { ...record, meta, exp, size: record.len + metaBytes(meta) + RECORD_OVERHEAD });
+      this.lru.write(tx, key, { ...record, meta, exp, size: bodyBytesOnDisk(record.len) + metaBytes(meta) + RECORD_OVERHEAD });
       if (typeof key === 'string') return;
       const top = this.record(key[0]);
       if (top?.k === 'v') this.lru.write(tx, key[0], { ...top, exp: Math.max(top.exp, exp) });
