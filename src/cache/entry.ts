@@ -2,14 +2,15 @@
 // What is kept: the end-to-end fields of the origin's response, minus Set-Cookie (a shared
 // cache must not hand one client's cookie to another). Age is kept for the freshness maths
 // and replaced on delivery. The cache policy is built from those same fields, so its copy of
-// them is not stored twice: it is restored from `headers` when the policy is rebuilt.
+// them is not stored twice: it is rebuilt from `headers` (semantics.policyOf).
 import type { IncomingHttpHeaders } from 'node:http';
-import type CachePolicy from 'http-cache-semantics';
 import { endToEnd } from '../http/hop-by-hop.js';
 import { directiveNames } from '../http/cache-control.js';
 import { PROCESS_NAME } from '../observe/process-name.js';
 import { redactUrl } from '../observe/redact.js';
-import type { EntryMeta } from '../store/types.js';
+import { ENTRY_META_VERSION, type EntryMeta } from '../store/types.js';
+import type { ResponsePolicy } from './response-policy.js';
+import type { StoredPolicy } from './stored-policy.js';
 
 // RFC 6265 Set-Cookie, and RFC 2965's obsolete Set-Cookie2, which some origins still send.
 const NOT_STORED = ['set-cookie', 'set-cookie2'] as const;
@@ -38,8 +39,8 @@ export function unstoredLines(originHeaders: IncomingHttpHeaders): string[] | nu
  * The response fields the cache policy is built from: the stored ones, plus a mark when the
  * response sets a cookie without saying it may be shared (`public` or `s-maxage`): such a
  * response is never stored (semantics.unstorableReason, invariant 2). A shareable one is
- * stored without its Set-Cookie and gets its freshness as usual (http-cache-semantics would
- * give `s-maxage` none, counting only `public`).
+ * stored without its Set-Cookie and gets its freshness as usual (cache/freshness.ts gives a
+ * response that sets a cookie none without `public`).
  */
 export function policyHeaders(originHeaders: IncomingHttpHeaders): Record<string, string> {
   const headers = semanticsHeaders(storedHeaders(originHeaders));
@@ -55,25 +56,15 @@ export function marksShareable(cacheControl: string | undefined): boolean {
 }
 
 /**
- * The policy's serialised form (`object`, made for this entry) without its copy of the response
- * fields when it equals ours (`known`: the caller has checked). Dropped by setting `resh` to
- * undefined (JSON leaves it out): a rest copy or `delete` would put the object in V8's slow
- * dictionary mode, and every later copy of it (policyObject) costs microseconds.
+ * The policy's stored form, with its own copy of the fields only when they differ from the
+ * entry's headers (`known`: the caller has checked they do not).
  */
-function compactPolicy(object: CachePolicy.CachePolicyObject, headers: Record<string, string | string[]>, known = false): CachePolicy.CachePolicyObject {
-  if (!known) {
-    const own = semanticsHeaders(headers);
-    const resh = object.resh as Record<string, string>;
-    const same = Object.keys(resh).length === Object.keys(own).length && Object.entries(own).every(([k, v]) => resh[k] === v);
-    if (!same) return object;
-  }
-  (object as { resh: unknown }).resh = undefined;
-  return object;
-}
-
-/** The serialised policy, whole again (see compactPolicy). */
-export function policyObject(meta: EntryMeta): CachePolicy.CachePolicyObject {
-  return meta.policy.resh ? meta.policy : { ...meta.policy, resh: semanticsHeaders(meta.headers) };
+function storedPolicy(policy: ResponsePolicy, headers: Record<string, string | string[]>, known = false): StoredPolicy {
+  if (known) return policy.toStored(false);
+  const own = semanticsHeaders(headers);
+  const fields = policy.fields;
+  const same = Object.keys(fields).length === Object.keys(own).length && Object.entries(own).every(([k, v]) => fields[k] === v);
+  return policy.toStored(!same);
 }
 
 /** The URL kept in an entry: never a password (userinfo) or a credential in the query (invariant 4). */
@@ -84,23 +75,21 @@ export function storedUrl(target: URL): string {
 export function buildMeta(
   status: number,
   headers: Record<string, string | string[]>,
-  policy: CachePolicy,
+  policy: ResponsePolicy,
   storedAt: number,
   bodyLength: number,
   extra: {
     boundTo?: string | undefined;
     url?: string | undefined;
-    /** The policy's serialised form when the caller has it (a 304 refresh), made for this entry alone. */
-    serialised?: CachePolicy.CachePolicyObject | undefined;
     /** The caller knows the policy's fields equal `headers` (compactPolicy need not compare them). */
     fieldsMatch?: boolean;
   } = {},
 ): EntryMeta {
   const meta: EntryMeta = {
-    v: 1,
+    v: ENTRY_META_VERSION,
     status,
     headers,
-    policy: compactPolicy(extra.serialised ?? policy.toObject(), headers, extra.fieldsMatch),
+    policy: storedPolicy(policy, headers, extra.fieldsMatch),
     storedAt,
     bodyLength,
     storedBy: PROCESS_NAME,
@@ -135,7 +124,7 @@ export function responseHead(
   return head;
 }
 
-/** Flatten node's header object to the string map http-cache-semantics expects. */
+/** Flatten node's header object to the string map the cache policy reads (lists joined with ", "). */
 export function semanticsHeaders(headers: IncomingHttpHeaders | Record<string, string | string[]>, without?: ReadonlySet<string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name in headers) {

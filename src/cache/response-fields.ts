@@ -1,5 +1,5 @@
-// The response fields as the RFC engine must read them, corrected before http-cache-semantics
-// sees them (it parses leniently): strict HTTP-dates (RFC 9110 §5.6.7), one Expires only
+// The response fields as the RFC rules must read them, corrected before the cache policy is
+// built from them (cache/response-policy.ts): strict HTTP-dates (RFC 9110 §5.6.7), one Expires only
 // (RFC 9111 §5.3), Age as delta-seconds (§5.1), case-insensitive directive names (§5.2), and a
 // targeted field such as CDN-Cache-Control taking over from Cache-Control (RFC 9213 §2.2).
 import { lowerCaseDirectiveNames } from '../http/cache-control.js';
@@ -68,7 +68,7 @@ function validTargetedField(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const members = value.split(',').map((m) => m.trim());
   if (!members.length || members.some((m) => !SF_MEMBER.test(m))) return undefined;
-  // http-cache-semantics reads Cache-Control syntax: the sf parameters it would not know are
+  // The cache policy reads Cache-Control syntax: the sf parameters it would not know are
   // stripped, and each value is rewritten in Cache-Control form.
   const directives: string[] = [];
   for (const member of members) {

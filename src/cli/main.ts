@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `etag-proxy` command: registers the commands and their options (from the one table in
-// config/options.ts), nothing else.
+// config/options.ts), nothing else. The proxy itself (serve.ts) is imported only when started.
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -9,7 +9,7 @@ import { caCommand } from './ca-command.js';
 import { policyCommand } from './policy-command.js';
 import { parentsCommand } from './parents-command.js';
 import { rulesCommand } from './rules-command.js';
-import { fatal, serve } from './serve.js';
+import { fatal } from './fatal.js';
 import { changesCommand } from './changes-command.js';
 import { purgeCommand } from './purge-command.js';
 import { statsCommand } from './stats-command.js';
@@ -75,6 +75,9 @@ await yargs(hideBin(process.argv))
         describe: CONFIG_OPTION.describe,
       }),
     async (argv) => {
+      // Loaded only to start the proxy: the whole proxy's module graph (undici, pino,
+      // prom-client, the pipeline) costs most of --version's and every admin command's start-up.
+      const { serve } = await import('./serve.js');
       await serve(argv as Parameters<typeof serve>[0]);
     },
   )

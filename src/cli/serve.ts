@@ -6,16 +6,15 @@ import type { OptionName } from '../config/options.js';
 import { loadConfig } from '../config/load.js';
 import type { ProxyConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
-import { createProxy, type Proxy } from '../index.js';
+import type { Proxy } from '../index.js';
 import { openLogDestination, type LogDestination } from '../observe/log-destination.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { redactUrl } from '../observe/redact.js';
 import type { RulesAtStart } from '../policy/engine.js';
 import type { PolicyRules } from '../policy/rules.js';
-import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
-import { answerMetricsCollection, serveClusterMetrics } from '../observe/cluster-metrics.js';
-import { startWatcher, type Watcher } from '../observe/watch.js';
-import { serveClusterStore } from '../store/cluster/primary.js';
+import type { AdminServer } from '../admin/admin-server.js';
+import type { Watcher } from '../observe/watch.js';
+import { fatal } from './fatal.js';
 import { onStopRequest, stopWorkers, type StopRequest } from './shutdown.js';
 
 /** Start-up lines list at most this many rules; the rest are counted. */
@@ -30,16 +29,10 @@ export async function serve(flags: Partial<Record<OptionName, unknown>> & { conf
     throw error;
   }
   if (config.workers > 1 && cluster.isPrimary) {
-    startPrimary(config);
+    await startPrimary(config);
     return;
   }
   await startWorker(config, flags.config !== undefined);
-}
-
-/** One line on stderr and the exit code: never a stack trace. */
-export function fatal(code: number, message: string): never {
-  process.stderr.write(`etag-proxy: ${message}\n`);
-  process.exit(code);
 }
 
 /** The CLI's logger: stdout or --log-file; SIGHUP reopens the file (and, in the primary, the workers'). */
@@ -69,8 +62,12 @@ async function exitWhenLogged(destination: LogDestination, code: number): Promis
   process.exit(code);
 }
 
-function startPrimary(config: ProxyConfig): void {
+// The proxy's modules are imported once the configuration is known to be good, and only where
+// they run: a bad flag costs no more than --help, and a --workers primary (which serves no
+// requests) loads neither the pipeline nor the upstream client.
+async function startPrimary(config: ProxyConfig): Promise<void> {
   const { logger, destination } = cliLogger(config);
+  const [{ serveClusterStore }, { serveClusterMetrics }] = await Promise.all([import('../store/cluster/primary.js'), import('../observe/cluster-metrics.js')]);
   const memory = config.store === 'memory';
   logger.info('starting workers', {
     workers: config.workers,
@@ -142,6 +139,7 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
 
   let proxy: Proxy;
   try {
+    const { createProxy } = await import('../index.js');
     proxy = await createProxy(config, { logger });
   } catch (error) {
     // Files the config names (the CA of --intercept, --upstream-ca) are checked here: bad configuration.
@@ -154,6 +152,7 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
   });
   let admin: AdminServer | undefined;
   if (config.admin.port) {
+    const { startAdminServer } = await import('../admin/admin-server.js');
     admin = await startAdminServer(proxy, config.admin, logger).catch(async (error: Error) => {
       await proxy.close();
       fatal(1, `cannot listen on ${config.admin.host}:${config.admin.port} (--admin-port): ${describeListenError(error)}`);
@@ -177,10 +176,13 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
   });
 
   const running: Running = { proxy, ...(admin && { admin }) };
+  const startWatcher = config.watch.length > 0 ? (await import('../observe/watch.js')).startWatcher : undefined;
   const watch = () => {
+    if (!startWatcher) return;
     if (!running.watcher && !running.stopping) running.watcher = startWatcher(proxy, config, logger);
   };
   if (cluster.isWorker) {
+    const { answerMetricsCollection } = await import('../observe/cluster-metrics.js');
     answerMetricsCollection(proxy.ctx.metrics);
     // The primary names the one worker that watches (startPrimary).
     if (config.watch.length) process.on('message', (message: unknown) => isWatchRequest(message) && watch());

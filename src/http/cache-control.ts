@@ -2,7 +2,6 @@
 // directive names are case-insensitive tokens, a value is a token or a quoted-string, and a comma
 // inside a quoted-string does not end a directive (`no-cache="Set-Cookie, Foo"` is one). Lenient
 // on malformed input, as caches must be. What the directives mean is decided in cache/.
-// (http-cache-semantics parses its own copy internally; cache/response-fields.ts cleans what it reads.)
 
 /** A directive's value when it has one; `true` for a bare directive such as `no-store`. */
 export type DirectiveValue = string | true;
@@ -59,7 +58,7 @@ export function directiveNames(value: string | undefined): Set<string> {
 
 /**
  * Name → value, names lower case, a quoted-string's quotes and escapes removed (RFC 9110 §5.6.4).
- * A repeated directive keeps its last value, as http-cache-semantics does.
+ * A repeated directive keeps its last value (as http-cache-semantics did, the engine before cache/freshness.ts).
  */
 export function parseDirectives(value: string | undefined): ReadonlyMap<string, DirectiveValue> {
   if (!value) return NO_DIRECTIVES;

@@ -1,7 +1,7 @@
 // Writing entries: a whole new entry at the end of its body, or new metadata after a 304.
 // Store failures are logged and swallowed here: the client has been (or will be) served anyway.
 import type { IncomingHttpHeaders } from 'node:http';
-import type CachePolicy from 'http-cache-semantics';
+import type { ResponsePolicy } from '../cache/response-policy.js';
 import { buildMeta, marksShareable, semanticsHeaders, single, storedHeaders, storedUrl } from '../cache/entry.js';
 import { cookieBinding, PER_CLIENT, storedVary, variantId, varyNames } from '../cache/keys.js';
 import type { OriginResponse } from '../http/origin-response.js';
@@ -30,7 +30,7 @@ export async function commitEntry(
   ctx: ProxyContext,
   address: EntryAddress,
   originRes: OriginResponse,
-  policy: CachePolicy,
+  policy: ResponsePolicy,
   body: Buffer,
   options: {
     /** The Cookie field of the request the response was made for. */
@@ -104,16 +104,16 @@ export async function refreshEntry(
   selecting: SelectingRequest,
   rule?: CrawlSettings,
   fill?: FillLock,
-): Promise<{ entry: Entry; policy: CachePolicy }> {
+): Promise<{ entry: Entry; policy: ResponsePolicy }> {
   const before = entry.meta;
   const headers = ctx.semantics.mergeNotModified(before.headers, storedHeaders(notModified.headers));
   // The usual 304 changes Date alone: the policy is then copied from the stored one, not rebuilt.
   const onlyDate = sameFieldsOutside(before.headers, headers, DATE);
   const refreshed = onlyDate ? ctx.semantics.refreshedPolicy(before, semanticsReq, headers['date'], rule) : null;
-  const policy = refreshed?.policy ?? ctx.semantics.policyFor(semanticsReq, { status: before.status, headers: semanticsHeaders(headers) }, rule);
+  const policy = refreshed ?? ctx.semantics.policyFor(semanticsReq, { status: before.status, headers: semanticsHeaders(headers) }, rule);
   // Its fields equal ours when the old ones did (refreshedPolicy requires it) and the new Date is canonical.
-  const fieldsMatch = !!refreshed && refreshed.serialised.resh['date'] === headers['date'];
-  const meta = buildMeta(before.status, headers, policy, ctx.now(), entry.body.length, { boundTo: before.boundTo, url: before.url, serialised: refreshed?.serialised, fieldsMatch });
+  const fieldsMatch = !!refreshed && refreshed.fields['date'] === headers['date'];
+  const meta = buildMeta(before.status, headers, policy, ctx.now(), entry.body.length, { boundTo: before.boundTo, url: before.url, fieldsMatch });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
   // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta,
   // and its head's prebuilt lines when only Date changed.

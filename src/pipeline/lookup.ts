@@ -89,7 +89,7 @@ function judge(tx: Tx, found: Found | undefined): Step {
       tx.refreshInBackground = true;
       return 'deliver';
     case 'revalidate':
-      tx.forwardReason = tx.entryPolicy.stale() ? 'stale' : 'request';
+      tx.forwardReason = ctx.semantics.stale(tx.entryPolicy) ? 'stale' : 'request';
       return goUpstream(tx, 'revalidate');
   }
 }

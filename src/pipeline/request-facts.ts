@@ -1,4 +1,4 @@
-// What the cache engine (http-cache-semantics, src/cache/semantics.ts) reads of a client's
+// What the cache engine (src/cache/semantics.ts) reads of a client's
 // request, and whether it carries a body: facts about the request several steps need.
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Tx } from './transaction.js';
@@ -24,7 +24,8 @@ export function requestDirectives(tx: Tx): SemanticsRequest {
 }
 
 /**
- * The request http-cache-semantics stores with a response, built when a response is about to be
+ * The request the cache policy is built with (it keeps only whether it carried Authorization or
+ * no-store: cache/response-policy.ts), built when a response is about to be
  * stored or revalidated. Only what the RFC engine reads goes in: the request's caching
  * directives (unless the policy ignores them) and whether it carried Authorization. Trap 1
  * (STYLE.md): never the client's validators; invariant 4: never its cookies, credentials or

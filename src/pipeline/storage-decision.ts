@@ -1,7 +1,7 @@
 // May this origin response be stored? RFC 9111 §3 (through semantics) plus our own limits and
 // the crawl rule's levers. A rule that overrides `private` stores private and cookie-setting
 // responses per client (the verified client identity joins the key), never shared (invariant 2).
-import type CachePolicy from 'http-cache-semantics';
+import type { ResponsePolicy } from '../cache/response-policy.js';
 import { DETAIL } from '../cache/cache-status.js';
 import { policyHeaders } from '../cache/entry.js';
 import { directiveNames } from '../http/cache-control.js';
@@ -16,7 +16,7 @@ export type StorageDecision = 'store' | 'too-large' | 'not-storable' | 'vary-sta
 
 export interface StorageVerdict {
   decision: StorageDecision;
-  policy: CachePolicy;
+  policy: ResponsePolicy;
   /** Stored for the requesting client only. */
   perClient: boolean;
   /** Override tokens that made it storable or changed its freshness. */
@@ -43,7 +43,7 @@ export function storageVerdict(
   let cookiePerClient = false;
   if (res.headers['set-cookie'] !== undefined && settings?.override?.includes('private')) {
     // The cookie is never stored (entry.ts); the page made for it is kept for its client alone,
-    // so the shared-cache rule that gives it no freshness (http-cache-semantics) does not apply.
+    // so the shared-cache rule that gives it no freshness (cache/freshness.ts) does not apply.
     delete res.headers['set-cookie'];
     cookiePerClient = true;
   }

@@ -2,7 +2,7 @@
 // (client*, origin*, entry) as Varnish names req / bereq / beresp / obj. A background
 // transaction (a stale-while-revalidate refresh) is one too, with a sink for its client.
 import type { IncomingMessage } from 'node:http';
-import type CachePolicy from 'http-cache-semantics';
+import type { ResponsePolicy } from '../cache/response-policy.js';
 import { CacheStatus, type ForwardReason } from '../cache/cache-status.js';
 import type { FillTicket } from '../cache/collapse.js';
 import type { SemanticsRequest, Usability } from '../cache/semantics.js';
@@ -41,7 +41,7 @@ export interface Tx {
   /** Store every successful GET response for replay (URL rule or --record). */
   record?: boolean;
   conditionals?: ConditionalPlan;
-  /** The request http-cache-semantics stores: built on demand by semanticsRequest() (recv.ts). */
+  /** The request the cache policy is built with: built on demand by semanticsRequest() (recv.ts). */
   semanticsReq?: SemanticsRequest;
   /** The client's policy says requestCacheControl: ignore. */
   ignoreRequestCacheControl?: boolean;
@@ -53,7 +53,7 @@ export interface Tx {
   releaseEntry?: () => void;
   /** The entry this request stored (store.ts): finish compares it with `entry` for the change log. */
   storedEntry?: Entry;
-  entryPolicy?: CachePolicy;
+  entryPolicy?: ResponsePolicy;
   /** The entry this request stores was kept against the origin's word by a crawl rule's `override`. */
   entryRuleOverride?: boolean;
   address?: EntryAddress;

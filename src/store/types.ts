@@ -1,16 +1,27 @@
 // The storage contracts the pipeline depends on. Each has a memory and a Redis implementation,
 // and each is checked by one contract suite in test/contracts/ run against both.
 // Every method resolves, or rejects with StoreUnavailable: nothing else escapes a store.
-import type CachePolicy from 'http-cache-semantics';
+import type { StoredPolicy } from '../cache/stored-policy.js';
+
+/**
+ * EntryMeta's version. 2: the policy is this project's own StoredPolicy. 1 (http-cache-semantics'
+ * toObject()) is never read: stores treat such an entry as absent (isCurrentMeta).
+ */
+export const ENTRY_META_VERSION = 2;
+
+/** Is this metadata of the current version (an older proxy's entry reads as a miss)? */
+export function isCurrentMeta(meta: { v?: unknown } | null | undefined): meta is EntryMeta {
+  return meta?.v === ENTRY_META_VERSION;
+}
 
 /** Small, JSON-safe part of an entry; rewritten on every 304, the body never is. */
 export interface EntryMeta {
-  v: 1;
+  v: typeof ENTRY_META_VERSION;
   status: number;
   /** Response header fields as received (lower-case names), hop-by-hop fields removed. */
   headers: Record<string, string | string[]>;
-  /** http-cache-semantics toObject(); rebuilt only with CachePolicy.fromObject(). */
-  policy: CachePolicy.CachePolicyObject;
+  /** The cache policy's facts (cache/stored-policy.ts); rebuilt with semantics.policyOf(). */
+  policy: StoredPolicy;
   etag?: string;
   lastModified?: string;
   storedAt: number;

@@ -16,8 +16,8 @@ const semantics = createSemantics(() => Date.now());
 
 export function sampleMeta(overrides: Partial<EntryMeta> = {}): EntryMeta {
   const headers = { 'cache-control': 'max-age=60', etag: '"v1"', 'content-type': 'application/octet-stream' };
-  const policy = semantics.policyFor({ url: '/x', method: 'GET', headers: {} }, { status: 200, headers }).toObject();
-  return { v: 1, status: 200, headers, policy, etag: '"v1"', storedAt: Date.now(), bodyLength: 0, ...overrides };
+  const policy = semantics.policyFor({ url: '/x', method: 'GET', headers: {} }, { status: 200, headers }).toStored(false);
+  return { v: 2, status: 200, headers, policy, etag: '"v1"', storedAt: Date.now(), bodyLength: 0, ...overrides };
 }
 
 export function sampleEntry(body: Buffer, overrides: Partial<EntryMeta> = {}): Entry {

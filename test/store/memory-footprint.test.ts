@@ -50,7 +50,7 @@ describe('memory store footprint', () => {
     const MiB = 1024 * 1024;
     const store = new MemoryEntryStore(2 * MiB);
     const entry = (i: number): Entry => ({
-      meta: { v: 1, status: 200, headers: {}, policy: {} as Entry['meta']['policy'], storedAt: 0, bodyLength: 100 * 1024 },
+      meta: { v: 2, status: 200, headers: {}, policy: {} as Entry['meta']['policy'], storedAt: 0, bodyLength: 100 * 1024 },
       body: Buffer.alloc(100 * 1024, i),
     });
     const put = (i: number) => store.put({ url: `http://example.test/${i}`, vary: null, variant: null }, entry(i), 60_000);

@@ -126,7 +126,7 @@ describe('sendBody', () => {
 });
 
 describe('BodyCopy into the memory store\'s room (reserveBody)', () => {
-  const meta = (length: number) => ({ v: 1 as const, status: 200, headers: {}, policy: {} as never, storedAt: 0, bodyLength: length });
+  const meta = (length: number) => ({ v: 2 as const, status: 200, headers: {}, policy: {} as never, storedAt: 0, bodyLength: length });
   const address = { url: 'http://example.test/r', vary: null, variant: null };
 
   it('writes a body of known length straight into a page of the store, which keeps those bytes on put (no second copy)', async () => {

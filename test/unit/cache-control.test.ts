@@ -33,7 +33,7 @@ describe('Cache-Control parsing', () => {
     expect(directives.size).toBe(3);
   });
 
-  it('keeps the last value of a repeated directive, as http-cache-semantics does', () => {
+  it('keeps the last value of a repeated directive, as http-cache-semantics did', () => {
     expect(parseDirectives('max-age=10, max-age=20').get('max-age')).toBe('20');
   });
 

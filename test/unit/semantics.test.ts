@@ -1,4 +1,4 @@
-// cache/semantics.ts: the RFC 9111 decisions over http-cache-semantics, with an injected clock.
+// cache/semantics.ts: the RFC 9111 decisions over the project's own cache policy, with an injected clock.
 import { describe, expect, it } from 'vitest';
 import { buildMeta } from '../../src/cache/entry.js';
 import { createSemantics, type SemanticsRequest } from '../../src/cache/semantics.js';
@@ -165,11 +165,11 @@ describe('refreshedPolicy: the policy after a 304 that changed only Date', () =>
       const rebuilt = semantics.policyFor(req, { status: 200, headers: { ...fields, date: later } });
 
       expect(refreshed).not.toBeNull();
-      expect(refreshed!.policy.toObject()).toEqual(rebuilt.toObject());
-      expect(refreshed!.serialised).toEqual(rebuilt.toObject());
+      expect(refreshed!.toStored(true)).toEqual(rebuilt.toStored(true));
+      expect(refreshed!.lifetime).toBe(rebuilt.lifetime);
       for (const at of [0, 30, 700]) {
         advance(at);
-        expect([semantics.ttlSeconds(refreshed!.policy), semantics.usability(refreshed!.policy, req)]).toEqual([semantics.ttlSeconds(rebuilt), semantics.usability(rebuilt, req)]);
+        expect([semantics.ttlSeconds(refreshed!), semantics.usability(refreshed!, req)]).toEqual([semantics.ttlSeconds(rebuilt), semantics.usability(rebuilt, req)]);
       }
     });
   }
@@ -178,22 +178,32 @@ describe('refreshedPolicy: the policy after a 304 that changed only Date', () =>
     const { semantics, req } = setup();
     const before = stored(semantics, req, { 'cache-control': 'max-age=60' });
 
-    expect(semantics.refreshedPolicy(before, req, 'Tuesday, 01-Jul-25 10:01:30 GMT')!.serialised.resh['date']).toBe(later);
-    expect(semantics.refreshedPolicy(before, req, 'not a date')!.serialised.resh).not.toHaveProperty('date');
-    expect(semantics.refreshedPolicy(before, req, undefined)!.serialised.resh).not.toHaveProperty('date');
+    expect(semantics.refreshedPolicy(before, req, 'Tuesday, 01-Jul-25 10:01:30 GMT')!.fields['date']).toBe(later);
+    expect(semantics.refreshedPolicy(before, req, 'not a date')!.fields).not.toHaveProperty('date');
+    expect(semantics.refreshedPolicy(before, req, undefined)!.fields).not.toHaveProperty('date');
   });
 
-  it('declines when the request or a crawl rule could make the policy differ', () => {
+  it('declines when the request\'s facts (credentials, no-store) or a crawl rule could make the policy differ', () => {
     const { semantics, req } = setup();
     const before = stored(semantics, req, { 'cache-control': 'max-age=60' });
     const withHeaders = (headers: Record<string, string>) => ({ ...req, headers: { ...req.headers, ...headers } });
 
-    expect(semantics.refreshedPolicy(before, withHeaders({ 'cache-control': 'max-age=0' }), later)).toBeNull();
+    expect(semantics.refreshedPolicy(before, withHeaders({ 'cache-control': 'no-store' }), later)).toBeNull();
     expect(semantics.refreshedPolicy(before, withHeaders({ authorization: '(present, not stored)' }), later)).toBeNull();
-    expect(semantics.refreshedPolicy(before, { ...req, url: 'http://example.com/other' }, later)).toBeNull();
     expect(semantics.refreshedPolicy(before, req, later, { defaultTtl: 60_000 })).toBeNull();
-    const fromNoCacheRequest = stored(semantics, withHeaders({ 'cache-control': 'no-cache' }), { 'cache-control': 'max-age=60' });
-    expect(semantics.refreshedPolicy(fromNoCacheRequest, req, later)).toBeNull();
+    const fromNoStoreRequest = stored(semantics, withHeaders({ 'cache-control': 'no-store' }), { 'cache-control': 'max-age=60' });
+    expect(semantics.refreshedPolicy(fromNoStoreRequest, req, later)).toBeNull();
+  });
+
+  it('ignores what the policy does not read of the request (its URL, a request max-age or no-cache)', () => {
+    const { semantics, req } = setup();
+    const before = stored(semantics, req, { 'cache-control': 'max-age=60' });
+    const withHeaders = (headers: Record<string, string>) => ({ ...req, headers: { ...req.headers, ...headers } });
+    const rebuilt = semantics.policyFor(req, { status: 200, headers: { 'cache-control': 'max-age=60', date: later } });
+
+    for (const other of [{ ...req, url: 'http://example.com/other' }, withHeaders({ 'cache-control': 'max-age=0' }), withHeaders({ 'cache-control': 'no-cache' })]) {
+      expect(semantics.refreshedPolicy(before, other, later)!.toStored(true)).toEqual(rebuilt.toStored(true));
+    }
   });
 
   // A crawl rule applied when the entry was stored and gone at the refresh: the origin's own
@@ -207,7 +217,7 @@ describe('refreshedPolicy: the policy after a 304 that changed only Date', () =>
     const refreshed = semantics.refreshedPolicy(before, req, at);
     const rebuilt = semantics.policyFor(req, { status: 200, headers: { ...fields, date: at } });
 
-    expect(refreshed === null || semantics.usability(refreshed.policy, req) === semantics.usability(rebuilt, req)).toBe(true);
+    expect(refreshed === null || semantics.usability(refreshed, req) === semantics.usability(rebuilt, req)).toBe(true);
   });
 
   it('does not carry an override (no-cache) kept in an entry read back into a refresh without the rule', () => {
@@ -219,6 +229,6 @@ describe('refreshedPolicy: the policy after a 304 that changed only Date', () =>
     const refreshed = semantics.refreshedPolicy(before, req, at);
 
     expect(semantics.usability(semantics.policyFor(req, { status: 200, headers: { ...fields, date: at } }), req)).toBe('revalidate');
-    expect(refreshed === null || semantics.usability(refreshed.policy, req) === 'revalidate').toBe(true);
+    expect(refreshed === null || semantics.usability(refreshed, req) === 'revalidate').toBe(true);
   });
 });

@@ -1,9 +1,10 @@
 // Records this process has decoded, kept with the bytes they came from. A hit reads its record's
 // bytes as a view into lmdb's shared read buffer (getBinaryFast: no copy, no allocation; the view
 // is overwritten by the next read, so it is only compared here, synchronously, never kept) and,
-// when they equal the bytes kept, returns the object decoded before. So a hot hit neither decodes
-// msgpack nor makes a new meta object, and the pipeline's per-meta work (the prebuilt head in
-// stored-head.ts, kept on the meta object) is done once per stored version, as with the memory store.
+// when they equal the bytes kept, returns the object decoded before; otherwise it reads the record
+// again through get(). So a hot hit neither decodes msgpack nor makes a new meta object, and the
+// pipeline's per-meta work (the prebuilt head in stored-head.ts, kept on the meta object) is done
+// once per stored version, as with the memory store.
 // Whatever another process wrote is seen at once: it changes the bytes. The records handed out are
 // shared and must not be mutated (the store only spreads them into new records).
 import type { Database } from 'lmdb';
@@ -24,14 +25,17 @@ export class DecodedRecords<K extends RecordKey = RecordKey> {
   get(key: K): unknown {
     const view = this.records.getBinaryFast(key);
     if (view === undefined) return undefined;
-    // The shared buffer is larger than the value: its size is lastSize (as lmdb's own getBinary reads it).
-    const size = (this.records as unknown as { lastSize: number }).lastSize;
+    // The reused buffer is larger than the value: lmdb sets its `length` to the value's size
+    // (documented for getBinaryFast), while its memory runs on (`byteLength`).
+    const size = view.length;
     const id = typeof key === 'string' ? key : `${key[0]}\u0000${key[1]}`;
     const kept = this.decoded.get(id);
     if (kept && kept.bytes.length === size && kept.bytes.compare(view, 0, size) === 0) return kept.value;
-    // A copy: the decoded object may refer to its bytes, and the view is reused by the next read.
+    // A copy: the view is reused by the next read (the get() below among them).
     const bytes = Buffer.from(Buffer.from(view.buffer, view.byteOffset, size));
-    const value: unknown = (this.records as unknown as { decoder: { decode(bytes: Buffer): unknown } }).decoder.decode(bytes);
+    // Decoded by lmdb's public get(): synchronous reads in one turn of the event loop share one
+    // read transaction, so it reads the same version as the bytes above.
+    const value: unknown = this.records.get(key);
     if (this.decoded.size >= MAX_RECORDS && !kept) {
       // Oldest inserted first out: a bound, not an LRU (a miss costs one decode).
       const oldest = this.decoded.keys().next().value;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import type { Entry, EntryAddress, EntryMeta, EntryStore, FillLock, Found, ScannedEntry, StoredVariant, StoreUsage } from '../types.js';
+import { isCurrentMeta, type Entry, type EntryAddress, type EntryMeta, type EntryStore, type FillLock, type Found, type ScannedEntry, type StoredVariant, type StoreUsage } from '../types.js';
 import { DecodedRecords } from './decoded-records.js';
 import { DiskLru, type Tx } from './eviction.js';
 import { transact, type DiskDatabases } from './open.js';
@@ -76,7 +76,8 @@ export class DiskEntryStore implements EntryStore {
     if (!top) return undefined;
     const key: RecordKey = top.k === 'e' ? urlKey : [urlKey, keyPart(variantOf(top.vary))];
     const record = top.k === 'e' ? top : this.read(key, now);
-    if (record?.k !== 'e') return undefined;
+    // An older proxy's metadata (another policy form) is never read: a miss, not a wrong answer.
+    if (record?.k !== 'e' || !isCurrentMeta(record.meta)) return undefined;
     const body = this.readBody(record);
     if (!body) return undefined;
     this.bodyIds.set(body, record.body);
@@ -151,7 +152,7 @@ export class DiskEntryStore implements EntryStore {
     const found: StoredVariant[] = [];
     for (const key of keys) {
       const record = this.read(key, now);
-      if (record?.k === 'e') found.push({ address: record.address, meta: record.meta, bytes: record.size, expiresInMs: Math.max(0, record.exp - now) });
+      if (record?.k === 'e' && isCurrentMeta(record.meta)) found.push({ address: record.address, meta: record.meta, bytes: record.size, expiresInMs: Math.max(0, record.exp - now) });
     }
     return found;
   }

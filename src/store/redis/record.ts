@@ -3,7 +3,7 @@
 // one small string per varying URL (its Vary names and variant ids). Pure encode/decode only:
 // which commands read and write these records is entry-store.ts's job, and its Lua scripts
 // read the same offsets (keep the two in step).
-import type { EntryMeta } from '../types.js';
+import { isCurrentMeta, type EntryMeta } from '../types.js';
 
 /**
  * Entry record: `E` | version (8) | body version (8) | meta length (u32 BE) | meta JSON | body.
@@ -99,7 +99,8 @@ export function decodeEntry(record: Buffer, withBody = true): EntryRecord | unde
   } catch {
     return undefined;
   }
-  if (meta?.v !== 1) return undefined;
+  // An older proxy's metadata (another policy form) is never read: a miss, not a wrong answer.
+  if (!isCurrentMeta(meta)) return undefined;
   return {
     version: record.subarray(VERSION_AT, BODY_VERSION_AT),
     bodyVersion: record.subarray(BODY_VERSION_AT, META_LENGTH_AT),
