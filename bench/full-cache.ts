@@ -4,7 +4,8 @@
 // writes), many at once so LMDB commits them in batches, not one fsync per entry. The entries
 // answer URLs no bench request asks for; run.ts then stores the URL it times through a proxy.
 import { randomBytes } from 'node:crypto';
-import type { EntryMeta } from '../src/store/types.js';
+import { STORED_POLICY_VERSION } from '../src/cache/stored-policy.js';
+import { ENTRY_META_VERSION, type EntryMeta } from '../src/store/types.js';
 import { createDiskBackend } from '../src/store/disk/backend.js';
 import { createLogger } from '../src/observe/log.js';
 
@@ -23,10 +24,10 @@ export async function fillDiskCache(dir: string, targetBytes: number, capBytes: 
     const body = Buffer.from(block);
     body.writeUInt32BE(k, 0);
     const meta: EntryMeta = {
-      v: 1,
+      v: ENTRY_META_VERSION,
       status: 200,
       headers: { 'content-type': 'application/octet-stream', 'cache-control': 'max-age=86400', etag: `"fill-${k}"` },
-      policy: { v: 1, t: Date.now(), sh: true, ch: 0, imm: 0, st: 200, resh: { 'cache-control': 'max-age=86400' }, rescc: { 'max-age': '86400' }, m: 'GET', u: `/fill/${k}`, h: 'bench.invalid', a: true, reqh: null, reqcc: {} },
+      policy: { v: STORED_POLICY_VERSION, receivedAt: Date.now() },
       etag: `"fill-${k}"`,
       storedAt: Date.now(),
       bodyLength: body.length,

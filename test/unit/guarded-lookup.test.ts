@@ -5,11 +5,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StoreUnavailable } from '../../src/errors.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { guardBackend } from '../../src/store/guarded.js';
-import type { Backend, EntryStore, Found } from '../../src/store/types.js';
+import { STORED_POLICY_VERSION } from '../../src/cache/stored-policy.js';
+import { ENTRY_META_VERSION, type Backend, type EntryStore, type Found } from '../../src/store/types.js';
 import { diskBackendForTests } from '../helpers/disk.js';
 
 const FOUND: Found = {
-  entry: { meta: { v: 1, status: 200, headers: {}, policy: {} as never, storedAt: 0, bodyLength: 2 }, body: Buffer.from('ok') },
+  entry: { meta: { v: ENTRY_META_VERSION, status: 200, headers: {}, policy: { v: STORED_POLICY_VERSION, receivedAt: 0 }, storedAt: 0, bodyLength: 2 }, body: Buffer.from('ok') },
   address: { url: 'u', vary: null, variant: null },
 };
 
