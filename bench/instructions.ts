@@ -15,7 +15,8 @@
 // Environment: BENCH_INSTR_REQUESTS (2000 measured), BENCH_INSTR_WARMUP (3000),
 // BENCH_INSTR_CONCURRENCY (10), BENCH_ONLY (scenario names, as for `npm run bench`; `parent`: the
 // parent table, alone or with the names of its scenarios), BENCH_PROXY_SCRIPT (another build's
-// dist/src/cli/main.js, to compare builds).
+// dist/src/cli/main.js, to compare builds), BENCH_INSTR_DISK (1: the hit scenarios also through a
+// proxy on the disk store, a fresh directory each; 0 = memory store only).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -32,6 +33,10 @@ const CONCURRENCY = count('BENCH_INSTR_CONCURRENCY', 10);
 const PROXY_SCRIPT = process.env.BENCH_PROXY_SCRIPT || join(here, '..', 'src', 'cli', 'main.js');
 // Start-up under valgrind takes seconds (every module is loaded and compiled 50 times slower).
 const STARTUP_MS = 120_000;
+const DISK = process.env.BENCH_INSTR_DISK !== '0';
+// The scenarios answered from the store, which the disk-store proxy repeats (issue 20's bar: a
+// disk hit within 10 % of a memory hit).
+const HIT_SCENARIOS = new Set(['1k', '100k']);
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((name) => name.trim())) : undefined;
 
 interface Scenario {
@@ -148,15 +153,17 @@ async function main(): Promise<void> {
     const originPort = Number(await waitForLine(origin, /listening (\d+)/));
     const originHost = `127.0.0.1:${originPort}`;
     const viaProxy = (route: string) => `http://${originHost}${route}`;
-    const proxy: Subject = {
-      name: 'proxy',
-      command: (port) => [process.execPath, PROXY_SCRIPT, '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn'],
+    const proxyWith = (name: string, args: () => string[]): Subject => ({
+      name,
+      command: (port) => [process.execPath, PROXY_SCRIPT, '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...args()],
       ready: async (child, port) => {
         await waitForHttp(child, `http://127.0.0.1:${port}/`, 200, STARTUP_MS);
         return port;
       },
       target: viaProxy,
-    };
+    });
+    const proxy = proxyWith('proxy', () => ['--store', 'memory']);
+    const diskProxy = proxyWith('proxy (disk store)', () => ['--store', `disk:${mkdtempSync(join(dir, 'disk-'))}`]);
     const printsPort = async (child: Child) => Number(await waitForLine(child, /listening (\d+)/, STARTUP_MS));
     const originAlone: Subject = { name: 'origin', command: () => [process.execPath, join(here, 'origin-server.js')], ready: printsPort, target: (route) => route };
     const bare: Subject = { name: 'bare forwarder', command: () => [process.execPath, join(here, 'bare-forwarder.js')], ready: printsPort, target: viaProxy };
@@ -173,6 +180,11 @@ async function main(): Promise<void> {
       const through = await measure(proxy, scenario, originHost, dir);
       const alone = direct.get(scenario.route)!;
       rows.push([scenario.label, int(through), int(alone), `${(through / alone).toFixed(2)}x`]);
+      if (DISK && HIT_SCENARIOS.has(scenario.name)) {
+        progress(`${scenario.label}: through the proxy on the disk store`);
+        const throughDisk = await measure(diskProxy, scenario, originHost, dir);
+        rows.push([`${scenario.label}, disk store (disk / memory ${(throughDisk / through).toFixed(2)}x)`, int(throughDisk), int(alone), `${(throughDisk / alone).toFixed(2)}x`]);
+      }
     }
     const forwarded = chosen.find((scenario) => scenario.name === 'nostore');
     if (forwarded) {

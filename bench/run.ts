@@ -11,7 +11,8 @@
 // BENCH_MANY_CACHE_SIZE (64MiB: --cache-size of the many-URLs proxy), BENCH_ZIPF_EXPONENT (1),
 // BENCH_WORKERS (2: also run the hits, revalidation and pass-through with --workers N, Redis and
 // memory store; 0 = skip), BENCH_DISK (1: also the disk store's rows, bench/disk.ts; 0 = skip),
-// BENCH_MANY_LARGE_CACHE_SIZE (512MiB: the disk rows' many-URLs cap above the working set).
+// BENCH_MANY_LARGE_CACHE_SIZE (512MiB: the disk rows' many-URLs cap above the working set),
+// BENCH_STARTUP_CACHE_SIZE (1GiB: the disk cache filled before the start-up measurement; BENCH_ONLY=startup runs only it).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,7 @@ import { runParentBench } from './parents.js';
 import { loadGenerator, runLoad, type LoadTarget } from './load.js';
 import { freePort, get, isLocalProcess, MachineCpu, runScript, machineBusy, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child, type Fetched } from './processes.js';
 import { diskReport, type DiskRow, type DiskStartup } from './disk.js';
+import { fillDiskCache } from './full-cache.js';
 import { BenchRedis, type KeyCost } from './redis.js';
 import { report, type BenchSetup, type FloorRuns, type MemorySection, type RedisSection, type WorkersSection } from './report.js';
 import { allScenarios, MANY_URLS, rate, upstreamCount, WORKER_SCENARIOS, type Measured, type Scenario } from './scenarios.js';
@@ -40,6 +42,7 @@ const ZIPF_EXPONENT = positive('BENCH_ZIPF_EXPONENT', 1);
 const MANY_CACHE_SIZE = process.env.BENCH_MANY_CACHE_SIZE || '64MiB';
 const MANY_LARGE_CACHE_SIZE = process.env.BENCH_MANY_LARGE_CACHE_SIZE || '512MiB';
 const DISK = process.env.BENCH_DISK !== '0';
+const STARTUP_CACHE_SIZE = process.env.BENCH_STARTUP_CACHE_SIZE || '1GiB';
 // CPU of the machine not used by the load generator, proxy or origin (other processes, irq)
 // above which a run is flagged: on a shared machine it lowers whichever side it hits.
 const CONTENDED_PERCENT = 20;
@@ -373,8 +376,8 @@ async function redisSection(origin: Origin): Promise<{ redis: RedisSection | str
 /**
  * The disk store's rows: 1 KB and 100 KB hits and many URLs (at MANY_CACHE_SIZE and at
  * MANY_LARGE_CACHE_SIZE), each on the disk store and, for the large cap, on the memory store too
- * (the other memory rows are memorySection's, from the same run). Then start-up on the cache the
- * large many-URLs run left behind.
+ * (the other memory rows are memorySection's, from the same run). Then start-up on a cache filled
+ * to STARTUP_CACHE_SIZE (BENCH_ONLY=startup: only that).
  */
 async function diskSection(origin: Origin, memory: MemorySection): Promise<string> {
   const wanted = ALL_SCENARIOS.filter((s) => ['1k', '100k', 'many'].includes(s.id) && (!ONLY || ONLY.has(s.id)));
@@ -389,7 +392,7 @@ async function diskSection(origin: Origin, memory: MemorySection): Promise<strin
   const rows: DiskRow[] = [];
   const shared = await startProxy(diskArgs());
   progress(`proxy (disk store) on ${shared.url} (pid ${shared.child.pid})`);
-  let startup: DiskStartup | string = 'BENCH_ONLY leaves out many';
+  let startup: DiskStartup | string = 'BENCH_ONLY leaves out many and startup';
   try {
     for (const scenario of wanted) {
       const memoryRun = memory.runs.get(scenario)?.proxy;
@@ -400,8 +403,8 @@ async function diskSection(origin: Origin, memory: MemorySection): Promise<strin
       const memoryLarge = await bestThroughProxy(large, shared, [], origin, 'memory store');
       const largeArgs = diskArgs();
       rows.push({ scenario: large, memory: memoryLarge, disk: await bestThroughProxy(large, shared, largeArgs, origin, 'disk store') });
-      startup = await firstAnswer(largeArgs, diskArgs(), origin);
     }
+    if (!ONLY || ONLY.has('many') || ONLY.has('startup')) startup = await firstAnswer(diskArgs(), diskArgs(), origin);
     return diskReport(rows, startup, { memory: memory.peakRss, disk: shared.monitor.lifetimePeak() });
   } finally {
     await stopProxy(shared);
@@ -409,23 +412,41 @@ async function diskSection(origin: Origin, memory: MemorySection): Promise<strin
   }
 }
 
-/** Spawn to the first 200 through the proxy on a filled disk store, and on an empty one. */
+/**
+ * Spawn to the first 200 through the proxy on a disk store filled to STARTUP_CACHE_SIZE (1 MiB
+ * entries through the store's API, then the timed URL stored by a proxy run of its own, so it is
+ * the newest entry), and on an empty directory. Each start: a new process, timed until the first
+ * request through it (a hit on the full cache) has its whole answer.
+ */
 async function firstAnswer(filledArgs: string[], emptyArgs: string[], origin: Origin): Promise<DiskStartup> {
+  const capArgs = ['--cache-size', STARTUP_CACHE_SIZE];
+  const host = `127.0.0.1:${origin.port}`;
+  const target = `http://${host}/many?k=0`;
   const time = async (args: string[]): Promise<{ ms: number; status: string }> => {
     const started = performance.now();
-    const proxy = await startProxy([...args, '--cache-size', MANY_LARGE_CACHE_SIZE]);
+    const proxy = await startProxy([...args, ...capArgs]);
     try {
-      const host = `127.0.0.1:${origin.port}`;
-      const res = await getThrough(proxy, `http://${host}/many?k=0`, host, 'first answer');
+      const res = await getThrough(proxy, target, host, 'first answer');
       return { ms: performance.now() - started, status: String(res.headers['cache-status'] ?? '') };
     } finally {
       await stopProxy(proxy);
     }
   };
-  const fileBytes = statSync(join(filledArgs[1]!.slice('disk:'.length), 'data.mdb')).size;
-  const filled = await time(filledArgs);
+  const dir = filledArgs[1]!.slice('disk:'.length);
+  const capBytes = parseSize('BENCH_STARTUP_CACHE_SIZE', STARTUP_CACHE_SIZE);
+  const fillStarted = performance.now();
+  const filled = await fillDiskCache(dir, capBytes * 0.97, capBytes);
+  progress(`filled ${dir}: ${filled.entries} entries, ${Math.round(filled.bytes / 2 ** 20)} MiB in ${Math.round((performance.now() - fillStarted) / 1000)} s`);
+  const storing = await startProxy([...filledArgs, ...capArgs]);
+  try {
+    await getThrough(storing, target, host, 'storing the timed URL');
+  } finally {
+    await stopProxy(storing);
+  }
+  const fileBytes = statSync(join(dir, 'data.mdb')).size;
+  const full = await time(filledArgs);
   const empty = await time(emptyArgs);
-  return { fileBytes, firstAnswerMs: filled.ms, emptyFirstAnswerMs: empty.ms, firstCacheStatus: filled.status };
+  return { fileBytes, storedBytes: filled.bytes, firstAnswerMs: full.ms, emptyFirstAnswerMs: empty.ms, firstCacheStatus: full.status };
 }
 
 function workersSkipped(): string {

@@ -36,7 +36,9 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
   return {
     kind: backend.kind,
     entries: {
-      lookup: (url, variantOf) => breaker.call('lookup', async () => entries.lookup(url, variantOf)),
+      // A store that answers from memory or a memory map (disk) answers synchronously: the hit
+      // then arms no deadline timer and waits for no microtask. One that does I/O gets the deadline.
+      lookup: (url, variantOf) => breaker.callMaybeSync('lookup', () => entries.lookup(url, variantOf)),
       // A large body takes longer to send than a lookup does to answer; it must not read as an outage.
       put: (address, entry, ttlMs) =>
         breaker.call('put', () => entries.put(address, entry, ttlMs), options.timeoutMs + entry.body.length / PUT_BYTES_PER_MS),
@@ -154,6 +156,27 @@ class Breaker {
     } finally {
       if (isProbe) this.probing = false;
     }
+  }
+
+  /**
+   * call() for an operation the store may answer synchronously (lookup). A synchronous answer
+   * needs no deadline (it is already here) and is returned as is; a promise gets call()'s deadline.
+   * While the breaker is open every call takes call()'s path, so probing works as for any op.
+   */
+  callMaybeSync<T>(op: string, run: () => T | Promise<T>): T | Promise<T> {
+    if (this.down) return this.call(op, async () => run());
+    const startedAt = this.observers.size ? performance.now() : undefined;
+    let value: T | Promise<T>;
+    try {
+      value = run();
+    } catch (err) {
+      if (startedAt !== undefined) this.report(op, startedAt, false);
+      if (this.isOutage(err)) this.markDown(err);
+      return Promise.reject(err instanceof StoreUnavailable ? err : new StoreUnavailable(`${this.options.name} store ${op} failed: ${reason(err)}`, { cause: err }));
+    }
+    if (value instanceof Promise) return this.call(op, () => value);
+    if (startedAt !== undefined) this.report(op, startedAt, true);
+    return value;
   }
 
   /** Shutdown: a deadline but no breaker, since connections must be closed even while down. */
