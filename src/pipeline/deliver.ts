@@ -1,14 +1,13 @@
 // Answer from a stored entry: the client's own validators (as the policy planned them) are
 // evaluated against it → 304, else the full stored response. Age, Via and Cache-Status are
 // set here; HEAD gets the head only.
-import type { ServerResponse } from 'node:http';
 import { responseHead, single } from '../cache/entry.js';
 import { notModified } from '../http/conditionals.js';
 import { ifRangeMatches, planRange } from '../http/range.js';
 import { appendVia } from '../http/via.js';
 import { sendBody } from './body.js';
 import { recordServedTo } from './record-served.js';
-import { PER_HIT, prebuiltHead, storedHead } from './stored-head.js';
+import { PER_HIT, storedHead } from './stored-head.js';
 import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
@@ -80,19 +79,8 @@ function sendRange(tx: Tx, age: string, answer: { kind: 'partial'; start: number
 
 function sendEntry(tx: Tx, age: string): Step | Promise<Step> {
   const { meta, body } = tx.entry!;
-  const clientRes = tx.clientRes as ServerResponse & { _header?: string | null };
-  const prebuilt = prebuiltHead(meta);
-  // node keeps the head it will send in `_header` (null until writeHead). Where that holds, the
-  // stored fields go in as lines built and validated once per entry; otherwise writeHead has them.
-  if (prebuilt && clientRes._header === null && !tx.ownLines) {
-    clientRes.writeHead(meta.status, prebuilt.framing);
-    const head = clientRes._header as string | null;
-    if (typeof head === 'string') {
-      const afterStatusLine = head.indexOf('\r\n') + 2;
-      clientRes._header = `${head.slice(0, afterStatusLine)}${prebuilt.lines}age: ${age}\r\ncache-status: ${tx.status.toString()}\r\n${head.slice(afterStatusLine)}`;
-      return sent(sendBody(clientRes, tx.method === 'HEAD' ? undefined : body));
-    }
-  }
+  // The stored fields, Via and Content-Length are built once per entry (stored-head.ts); node's
+  // writeHead validates and joins them on each hit (public API: no write to its private head).
   const head = storedHead(meta);
   head.push('age', age, 'cache-status', tx.status.toString());
   if (tx.ownLines) head.push(...tx.ownLines);

@@ -9,7 +9,6 @@ import type { CrawlSettings } from '../policy/crawl-rules.js';
 import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress, FillLock } from '../store/types.js';
 import type { ProxyContext } from './context.js';
-import { carryPrebuiltHead } from './stored-head.js';
 import { sameFieldsOutside } from '../cache/same-fields.js';
 
 const DATE: ReadonlySet<string> = new Set(['date']);
@@ -115,10 +114,8 @@ export async function refreshEntry(
   const fieldsMatch = !!refreshed && refreshed.fields['date'] === headers['date'];
   const meta = buildMeta(before.status, headers, policy, ctx.now(), entry.body.length, { boundTo: before.boundTo, url: before.url, fieldsMatch });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
-  // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta,
-  // and its head's prebuilt lines when only Date changed.
+  // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta.
   ctx.semantics.adopt(meta, policy);
-  carryPrebuiltHead(before, meta, onlyDate);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs);
   const moved = headers['vary'] === before.headers['vary'] ? address : refreshedAddress(address, headers, selecting, rule?.varyIgnore);
   try {

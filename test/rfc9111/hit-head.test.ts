@@ -2,7 +2,7 @@
 // each of its values (RFC 9111 §3.1: a cache stores and forwards all end-to-end fields), exactly
 // one Date, the stored body's Content-Length, and the hit's own Age, Via and Cache-Status; and
 // the connection handling around it (keep-alive, HTTP/1.0, HEAD) as for any other answer.
-// deliver.ts writes most of this head from lines prebuilt per entry, so this pins it down.
+// deliver.ts writes this head from fields built once per entry, so this pins it down.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';

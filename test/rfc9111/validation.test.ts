@@ -86,23 +86,23 @@ describe('validation (RFC 9111 §4.3)', () => {
   it('sends the fields of each 304 on the hits after it, whether the 304 changed a field or only Date (RFC 9111 §3.2, §4.3.4)', async () => {
     let version = 1;
     let date = new Date(clock.now()).toUTCString();
-    origin.route('/prebuilt-head', (req, res) => {
+    origin.route('/kept-head', (req, res) => {
       const fields = { 'cache-control': 'max-age=10', etag: '"p1"', 'x-version': String(version), date };
       if (req.headers['if-none-match'] === '"p1"') return void res.writeHead(304, fields).end();
       res.writeHead(200, { ...fields, 'content-length': '4' }).end('body');
     });
 
-    await get('/prebuilt-head');
-    await get('/prebuilt-head'); // a hit: its head is built once and kept with the entry
+    await get('/kept-head');
+    await get('/kept-head'); // a hit: its head is built once and kept with the entry
     version = 2;
     clock.advance(20);
     date = new Date(clock.now()).toUTCString();
-    const changed = await get('/prebuilt-head');
-    const hitAfterChange = await get('/prebuilt-head');
+    const changed = await get('/kept-head');
+    const hitAfterChange = await get('/kept-head');
     clock.advance(20);
     date = new Date(clock.now()).toUTCString();
-    const dateOnly = await get('/prebuilt-head');
-    const hitAfterDateOnly = await get('/prebuilt-head');
+    const dateOnly = await get('/kept-head');
+    const hitAfterDateOnly = await get('/kept-head');
 
     expect(changed.headers['x-version']).toBe('2');
     expect(hitAfterChange.headers['x-version']).toBe('2');
@@ -112,7 +112,7 @@ describe('validation (RFC 9111 §4.3)', () => {
     expect(hitAfterDateOnly.headers['x-version']).toBe('2');
     expect(hitAfterDateOnly.headers['content-length']).toBe('4');
     expect(hitAfterDateOnly.text).toBe('body');
-    expect(origin.requestsTo('/prebuilt-head')).toHaveLength(3);
+    expect(origin.requestsTo('/kept-head')).toHaveLength(3);
   });
 
   it('revalidates an entry that has only Last-Modified with If-Modified-Since (RFC 9111 §4.3.1)', async () => {

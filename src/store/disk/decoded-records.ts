@@ -3,7 +3,7 @@
 // is overwritten by the next read, so it is only compared here, synchronously, never kept) and,
 // when they equal the bytes kept, returns the object decoded before; otherwise it reads the record
 // again through get(). So a hot hit neither decodes msgpack nor makes a new meta object, and the
-// pipeline's per-meta work (the prebuilt head in stored-head.ts, kept on the meta object) is done
+// pipeline's per-meta work (the head built in stored-head.ts, kept on the meta object) is done
 // once per stored version, as with the memory store.
 // Whatever another process wrote is seen at once: it changes the bytes. The records handed out are
 // shared and must not be mutated (the store only spreads them into new records).
