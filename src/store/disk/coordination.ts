@@ -3,12 +3,13 @@
 // fleet's rules. Every check-and-set is one LMDB write transaction, which LMDB serialises across
 // processes. Another process's rule change is noticed by reading a version number a few times a
 // second, only while someone listens.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { MAX_VALIDATORS_PER_RECORD } from '../memory/coordination.js';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
 import { transact, type DiskDatabases, type VolatileDatabases } from './open.js';
 import { keyPart } from './record.js';
+import { uniqueId } from './unique-id.js';
 
 interface Lease {
   token: string;
@@ -26,7 +27,7 @@ export class DiskCoordination implements Coordination {
 
   async acquireFill(key: string, ttlMs: number): Promise<FillLock | null> {
     const id = keyPart(key);
-    const token = randomBytes(9).toString('base64url');
+    const token = uniqueId();
     const won = await transact(this.db.root, () => {
       if (this.holds(this.db.locks.get(id) as Lease | undefined)) return false;
       this.db.locks.putSync(id, { token, expires: this.now() + ttlMs } satisfies Lease);

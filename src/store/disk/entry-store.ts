@@ -3,7 +3,6 @@
 // moment an entry is whole or absent. Each body read is checked against its stored length, and its
 // CRC-32 once per process (bodies never change under their id). The byte bound and the LRU order
 // live in the same database (eviction.ts), so they survive restarts and hold across processes.
-import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -14,6 +13,7 @@ import { transact, type DiskDatabases } from './open.js';
 import { bodyBytesOnDisk, CHUNK_BYTES, isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
 import { HotBodies } from './hot-bodies.js';
 import { VerifiedBodies } from './verified.js';
+import { uniqueId } from './unique-id.js';
 
 export interface DiskEntryStoreOptions {
   /** The store's directory (for the file size in usage()). */
@@ -88,7 +88,7 @@ export class DiskEntryStore implements EntryStore {
 
   async put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void> {
     const { body } = entry;
-    const bodyId = randomBytes(9).toString('base64url');
+    const bodyId = uniqueId();
     const crc = crc32(body);
     const chunks = Math.max(1, Math.ceil(body.length / CHUNK_BYTES));
     const size = bodyBytesOnDisk(body.length) + metaBytes(entry.meta) + RECORD_OVERHEAD;
