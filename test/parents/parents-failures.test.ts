@@ -97,7 +97,9 @@ describe('parent failures', () => {
       },
     });
     const [a, b] = [await parent(), await parent()];
-    const proxy = await proxyWith({ p: { parents: [a.url, b.url], ban: { status: [429], header: { name: 'x-blocked', pattern: 'captcha' } }, cooldown: '10ms' } });
+    // A cooldown far shorter than a request: the third request's ban (on either parent) always
+    // finds the other one up again. With 10 ms, three fast requests found both cooling (504).
+    const proxy = await proxyWith({ p: { parents: [a.url, b.url], ban: { status: [429], header: { name: 'x-blocked', pattern: 'captcha' } }, cooldown: '1ms' } });
 
     const results = [];
     for (let i = 0; i < 3; i++) results.push(await viaProxy(proxy.url, `${site.url}/page`));
