@@ -2,7 +2,7 @@
 // (admin/parents-routes.ts), like `etag-proxy rules`. Parents are shown as scheme://host:port:
 // the API never holds their credentials.
 import type { Argv, CommandModule } from 'yargs';
-import { call, PolicyCommandError, withConnection, type ConnectionArgs } from './policy-command.js';
+import { call, PolicyCommandError, shown, withConnection, type ConnectionArgs } from './policy-command.js';
 
 interface ListArgs extends ConnectionArgs {
   json?: boolean;
@@ -56,7 +56,7 @@ const list: CommandModule<object, ListArgs> = {
   handler: (args) =>
     run(async () => {
       const view = (await call(args, 'GET', '/parents')) as ParentsView;
-      return args.json ? JSON.stringify(view, null, 2) : formatList(view);
+      return shown(args.json, view, formatList);
     }),
 };
 

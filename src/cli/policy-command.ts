@@ -47,6 +47,11 @@ function withTarget<T>(y: Argv<T>): Argv<T & TargetArgs> {
     .conflicts('host', 'default') as Argv<T & TargetArgs>;
 }
 
+/** What an admin subcommand prints: the admin API's JSON with --json, else its own text. */
+export function shown<T>(json: boolean | undefined, value: T, format: (value: T) => string): string {
+  return json ? JSON.stringify(value, null, 2) : format(value);
+}
+
 export async function call(args: ConnectionArgs, method: string, path: string, body?: unknown): Promise<unknown> {
   const base = args['admin-url'].replace(/\/+$/, '');
   const token = args['admin-token'] ?? process.env['ETAG_PROXY_ADMIN_TOKEN'];
@@ -134,7 +139,7 @@ const list: CommandModule<object, ListArgs> = {
   handler: (args) =>
     run(async () => {
       const view = await call(args, 'GET', '/policies');
-      return args.json ? JSON.stringify(view, null, 2) : formatList(view as PoliciesView);
+      return shown(args.json, view as PoliciesView, formatList);
     }),
 };
 

@@ -2,7 +2,7 @@
 // (admin/rules-routes.ts), like `etag-proxy policy`. The server validates; a non-2xx answer
 // prints its reason on stderr and exits 1. A rule is given as JSON or YAML flow text.
 import type { Argv, CommandModule } from 'yargs';
-import { call, PolicyCommandError, withConnection, type ConnectionArgs } from './policy-command.js';
+import { call, PolicyCommandError, shown, withConnection, type ConnectionArgs } from './policy-command.js';
 
 interface ListArgs extends ConnectionArgs {
   json?: boolean;
@@ -58,7 +58,7 @@ const list: CommandModule<object, ListArgs> = {
   handler: (args) =>
     run(async () => {
       const view = (await call(args, 'GET', '/rules')) as { rules: RuleView[] };
-      return args.json ? JSON.stringify(view, null, 2) : formatList(view.rules);
+      return shown(args.json, view, (v) => formatList(v.rules));
     }),
 };
 
@@ -139,7 +139,7 @@ const explain: CommandModule<object, ExplainArgs> = {
       if (!args.url) throw new PolicyCommandError('give the URL to explain, e.g. http://news.example/articles/1');
       const query = new URLSearchParams({ url: args.url, ...(args.client !== undefined && { client: args.client }) });
       const explanation = (await call(args, 'GET', `/rules/resolve?${query}`)) as Explanation;
-      return args.json ? JSON.stringify(explanation, null, 2) : formatExplanation(explanation);
+      return shown(args.json, explanation, formatExplanation);
     }),
 };
 

@@ -4,7 +4,7 @@
 // of the admin API, as `policy` is (policy-command.ts holds the connection options).
 import type { Argv, CommandModule } from 'yargs';
 import type { ParentStats, PoolStats, Stats } from '../observe/stats.js';
-import { call, PolicyCommandError, withConnection, type ConnectionArgs } from './policy-command.js';
+import { call, PolicyCommandError, shown, withConnection, type ConnectionArgs } from './policy-command.js';
 
 interface StatsArgs extends ConnectionArgs {
   json?: boolean;
@@ -69,7 +69,7 @@ export const statsCommand: CommandModule<object, StatsArgs> = {
   handler: async (args) => {
     try {
       const stats = (await call(args, 'GET', '/stats')) as Stats;
-      process.stdout.write(`${args.json ? JSON.stringify(stats, null, 2) : formatStats(stats)}\n`);
+      process.stdout.write(`${shown(args.json, stats, formatStats)}\n`);
     } catch (error) {
       if (!(error instanceof PolicyCommandError)) throw error;
       process.stderr.write(`etag-proxy stats: ${error.message}\n`);
