@@ -300,7 +300,7 @@ export function report(setup: BenchSetup, originPeak: number | undefined, memory
 
 /** One table for the `--workers` question: WORKER_SCENARIOS with one process and with N, per store. */
 function workersReport(setup: BenchSetup, memory: MemorySection, redis: RedisSection | string, workers: WorkersSection): string[] {
-  if (setup.workers < 2) return [`\`--workers\` runs skipped: ${typeof workers.redis === 'string' ? workers.redis : 'BENCH_WORKERS < 2'}.`, ''];
+  if (setup.workers < 2) return [`\`--workers\` runs skipped: BENCH_WORKERS=${setup.workers}.`, ''];
   const out = [`### \`--workers ${setup.workers}\` (hits, revalidation, pass-through; CPU summed over the primary, its workers and, with Redis, redis-server)`, ''];
   const rows: string[][] = [];
   const refused: string[] = [];
@@ -369,7 +369,7 @@ function barReference(b: Bar, memory: MemorySection): { name: string; run: Measu
 /** Not a bar: what a floor reached on its load in the same run, as a share of the origin. */
 function floorLine(floor: Floor, runs: FloorRuns | string): string {
   const subject = `For reference, the ${floor.name} (\`bench/${floor.file}.ts\`)`;
-  if (typeof runs === 'string') return `- ${subject} was not run (${runs}).`;
+  if (typeof runs === 'string') return `- ${subject} was not run: ${runs}.`;
   return `- ${subject} reached ${pct((100 * rate(runs.bare)) / rate(runs.direct))} of the origin on ${floor.load} in this run, ${us(cpuPerRequest(runs.bare))} µs CPU / req; not a bar.`;
 }
 
@@ -378,8 +378,8 @@ function floorReport(memory: MemorySection): string[] {
   const out = [
     '### The floors: a bare forwarder (pass-through) and a bare cache (1 KB hit)',
     '',
-    "Each floor is its scenario's load (same load generator options, warm-up and rounds) through a bare Node server, run right after the proxy's row of that scenario against the same origin runs, " +
-      'and measured as the proxy is (CPU: all of its process). `bench/bare-forwarder.ts` (pass-through, 1 KB `no-store` over 1,000 URLs): a node:http server and one undici `Pool` per origin, ' +
+    "Each floor is its scenario's load (same load generator options, warm-up and rounds) through a bare Node server, run right after the proxy's row of that scenario against the same origin runs " +
+      '(when BENCH_ONLY left that row out, alternating with origin runs of its own), and measured as the proxy is (CPU: all of its process). `bench/bare-forwarder.ts` (pass-through, 1 KB `no-store` over 1,000 URLs): a node:http server and one undici `Pool` per origin, ' +
       'hop-by-hop fields dropped, nothing else, the least a Node forward proxy does per request; the forwarding bars read it. `bench/bare-cache.ts` (1 KB hit): a node:http server and a Map ' +
       'of stored responses, each hit answered with one `writeHead` and one `end()`, the least a Node cache does per hit; the hit bars read the origin, this is for reference.',
     '',
@@ -407,7 +407,8 @@ function floorReport(memory: MemorySection): string[] {
     if (proxy) rows.push(row('', 'etag-proxy, memory store', proxy, proxy.origin));
     rows.push(row('', 'origin alone', direct, direct.server));
   }
-  if (rows.length) out.push(table(['Load', 'Subject', 'req/s', '% of origin', 'p50 / p99 ms', 'µs CPU / req (sys part)', 'Origin CPU during the run'], rows), '');
+  const header = ['Load', 'Subject', 'req/s', '% of origin', 'p50 / p99 ms', 'µs CPU / req (sys part)', 'Origin CPU during the run'];
+  if (rows.length) out.push(table(header, rows, header.map((_, i) => i > 1)), '');
   if (skipped.length) out.push(...skipped, '');
   return out;
 }

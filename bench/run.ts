@@ -283,7 +283,7 @@ function floorWanted(floor: Floor): boolean {
 
 function floorSkipped(floor: Floor): string {
   const [own, ...bringers] = floor.only;
-  return `BENCH_ONLY leaves out ${bringers.join(' and ')} (which bring${bringers.length > 1 ? '' : 's'} it); add \`${own}\` to run it alone`;
+  return `BENCH_ONLY leaves out ${bringers.join(' and ')}, which bring${bringers.length > 1 ? '' : 's'} it: add \`${own}\` to run it alone`;
 }
 
 /**
