@@ -42,8 +42,8 @@ export class DiskEntryStore implements EntryStore {
     private readonly db: DiskDatabases,
     private readonly options: DiskEntryStoreOptions,
   ) {
-    this.lru = new DiskLru(db, options.cacheSizeBytes);
     this.decoded = new DecodedRecords(db.records);
+    this.lru = new DiskLru(db, options.cacheSizeBytes, this.decoded);
     this.hot = new HotBodies(options.hotBodyBytes ?? hotBodyBytesFor(options.cacheSizeBytes));
   }
 
@@ -80,7 +80,6 @@ export class DiskEntryStore implements EntryStore {
     if (record?.k !== 'e' || !isCurrentMeta(record.meta)) return undefined;
     const body = this.readBody(record);
     if (!body) return undefined;
-    this.bodyIds.set(body, record.body);
     this.lru.touch(key, record);
     if (top.k === 'v') this.lru.touch(urlKey, top);
     return { entry: { meta: record.meta, body }, address: record.address };
@@ -93,8 +92,7 @@ export class DiskEntryStore implements EntryStore {
     const chunks = Math.max(1, Math.ceil(body.length / CHUNK_BYTES));
     const size = bodyBytesOnDisk(body.length) + metaBytes(entry.meta) + RECORD_OVERHEAD;
     const plain = !address.vary || address.variant === null;
-    await transact(this.db.root, () => {
-      const tx = this.lru.begin();
+    await transact(this.db.root, () => this.lru.update((tx) => {
       const now = this.options.now();
       const exp = now + ttlMs;
       const urlKey = urlRecordKey(address.url);
@@ -114,7 +112,7 @@ export class DiskEntryStore implements EntryStore {
       const varyExp = Math.max(sameVary && top ? top.exp : 0, exp);
       this.lru.write(tx, urlKey, { k: 'v', url: address.url, vary: address.vary!, variants, exp: varyExp, size: RECORD_OVERHEAD });
       this.lru.write(tx, key, stored);
-    });
+    }));
     await this.lru.evictIfOver((tx, key, record) => this.removeTree(tx, key, record));
   }
 
@@ -126,12 +124,13 @@ export class DiskEntryStore implements EntryStore {
       if (record?.k !== 'e' || record.exp <= now) return;
       // Another body was stored meanwhile: the 304 was about the one the pipeline looked up.
       if (revalidated && !this.isBody(record, revalidated.body)) return;
-      const tx = this.lru.begin();
-      const exp = now + ttlMs;
-      this.lru.write(tx, key, { ...record, meta, exp, size: bodyBytesOnDisk(record.len) + metaBytes(meta) + RECORD_OVERHEAD });
-      if (typeof key === 'string') return;
-      const top = this.record(key[0]);
-      if (top?.k === 'v') this.lru.write(tx, key[0], { ...top, exp: Math.max(top.exp, exp) });
+      this.lru.update((tx) => {
+        const exp = now + ttlMs;
+        this.lru.write(tx, key, { ...record, meta, exp, size: bodyBytesOnDisk(record.len) + metaBytes(meta) + RECORD_OVERHEAD });
+        if (typeof key === 'string') return;
+        const top = this.record(key[0]);
+        if (top?.k === 'v') this.lru.write(tx, key[0], { ...top, exp: Math.max(top.exp, exp) });
+      });
     });
   }
 
@@ -139,7 +138,7 @@ export class DiskEntryStore implements EntryStore {
     await transact(this.db.root, () => {
       const urlKey = urlRecordKey(url);
       const top = this.record(urlKey);
-      if (top) this.removeTree(this.lru.begin(), urlKey, top);
+      if (top) this.lru.update((tx) => this.removeTree(tx, urlKey, top));
     });
   }
 
@@ -223,6 +222,8 @@ export class DiskEntryStore implements EntryStore {
       return undefined;
     }
     this.verified.add(record.body);
+    // Each read makes a new Buffer, so a Buffer names one body id for good; a kept one already has it.
+    this.bodyIds.set(body!, record.body);
     this.hot.add(record.body, body!);
     return body;
   }
