@@ -138,3 +138,31 @@ describe('disk store: a body is whole or absent', () => {
     await second.close();
   });
 });
+
+describe('disk store: a hit kept for the rest of the event-loop turn (turn-memo.ts)', () => {
+  it('stops answering once the entry expires, even within the same turn', async () => {
+    let now = 1_000_000;
+    const backend = createDiskBackend({ dir: tempDir(), cacheSizeBytes: 64 * 1024 * 1024, storeTimeoutMs: 5000, logger, now: () => now });
+    const url = freshUrl();
+    await backend.entries.put(plain(url), sampleEntry(Buffer.from('short-lived')), 1000);
+    // Synchronous lookups (no await between them): one turn.
+    const first = backend.entries.lookup(url, noVariant) as unknown;
+    now += 1001;
+    const second = backend.entries.lookup(url, noVariant) as unknown;
+    expect((first as { entry: { body: Buffer } } | undefined)?.entry.body.toString()).toBe('short-lived');
+    expect(second).toBeUndefined();
+    await backend.close();
+  });
+
+  it('answers with what this process wrote, once its write is done, in the same turn as the hit before it', async () => {
+    const backend = open(tempDir());
+    const url = freshUrl();
+    await backend.entries.put(plain(url), sampleEntry(Buffer.from('old')), 60_000);
+    expect((await backend.entries.lookup(url, noVariant))?.entry.body.toString()).toBe('old');
+    await backend.entries.put(plain(url), sampleEntry(Buffer.from('new')), 60_000);
+    expect((await backend.entries.lookup(url, noVariant))?.entry.body.toString()).toBe('new');
+    await backend.entries.invalidate(url);
+    expect(await backend.entries.lookup(url, noVariant)).toBeUndefined();
+    await backend.close();
+  });
+});

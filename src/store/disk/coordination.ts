@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { MAX_VALIDATORS_PER_RECORD } from '../memory/coordination.js';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
+import { DecodedRecords } from './decoded-records.js';
 import { transact, type DiskDatabases, type VolatileDatabases } from './open.js';
 import { keyPart } from './record.js';
 import { uniqueId } from './unique-id.js';
@@ -134,8 +135,11 @@ export class DiskRuleStore<Rules> implements RuleStore<Rules> {
   private readonly events = new EventEmitter();
   private seen = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The poll's read: the stored bytes compared with the last ones, decoded only when they changed. */
+  private readonly polled: DecodedRecords<string>;
 
   constructor(private readonly db: DiskDatabases) {
+    this.polled = new DecodedRecords(db.rules);
     this.seen = this.stored()?.version ?? 0;
   }
 
@@ -169,8 +173,11 @@ export class DiskRuleStore<Rules> implements RuleStore<Rules> {
 
   private poll(): void {
     try {
+      const polled = this.polled.get(RULES_KEY) as StoredRules<Rules> | undefined;
+      if (!polled || polled.version <= this.seen) return;
+      // A fresh copy for the listeners: the polled object is kept for the next comparison.
       const stored = this.stored();
-      if (!stored || stored.version <= this.seen) return;
+      if (!stored) return;
       this.seen = stored.version;
       this.events.emit('change', stored.rules);
     } catch {

@@ -14,6 +14,7 @@ import { bodyBytesOnDisk, CHUNK_BYTES, isRecord, keyOf, keyPart, RECORD_OVERHEAD
 import { HotBodies } from './hot-bodies.js';
 import { VerifiedBodies } from './verified.js';
 import { uniqueId } from './unique-id.js';
+import { TurnMemo } from './turn-memo.js';
 
 export interface DiskEntryStoreOptions {
   /** The store's directory (for the file size in usage()). */
@@ -34,6 +35,8 @@ export class DiskEntryStore implements EntryStore {
   private readonly verified = new VerifiedBodies();
   private readonly hot: HotBodies;
   private readonly decoded: DecodedRecords;
+  /** Plain (no Vary) hits already answered in this event-loop turn (turn-memo.ts). */
+  private readonly answered = new TurnMemo<{ found: Found; exp: number }>();
   /** Which stored body a Buffer handed out by lookup is (refresh's `revalidated`). */
   private readonly bodyIds = new WeakMap<Buffer, string>();
   private fileStat: { at: number; bytes: number | undefined } = { at: 0, bytes: undefined };
@@ -42,8 +45,8 @@ export class DiskEntryStore implements EntryStore {
     private readonly db: DiskDatabases,
     private readonly options: DiskEntryStoreOptions,
   ) {
-    this.lru = new DiskLru(db, options.cacheSizeBytes);
     this.decoded = new DecodedRecords(db.records);
+    this.lru = new DiskLru(db, options.cacheSizeBytes, this.decoded);
     this.hot = new HotBodies(options.hotBodyBytes ?? hotBodyBytesFor(options.cacheSizeBytes));
   }
 
@@ -72,6 +75,8 @@ export class DiskEntryStore implements EntryStore {
   lookup(url: string, variantOf: (vary: string[]) => string): Found | undefined {
     const now = this.options.now();
     const urlKey = urlRecordKey(url);
+    const memo = this.answered.get(urlKey);
+    if (memo && memo.exp > now) return memo.found;
     const top = this.read(urlKey, now);
     if (!top) return undefined;
     const key: RecordKey = top.k === 'e' ? urlKey : [urlKey, keyPart(variantOf(top.vary))];
@@ -80,10 +85,11 @@ export class DiskEntryStore implements EntryStore {
     if (record?.k !== 'e' || !isCurrentMeta(record.meta)) return undefined;
     const body = this.readBody(record);
     if (!body) return undefined;
-    this.bodyIds.set(body, record.body);
     this.lru.touch(key, record);
     if (top.k === 'v') this.lru.touch(urlKey, top);
-    return { entry: { meta: record.meta, body }, address: record.address };
+    const found: Found = { entry: { meta: record.meta, body }, address: record.address };
+    if (top.k === 'e') this.answered.set(urlKey, { found, exp: record.exp });
+    return found;
   }
 
   async put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void> {
@@ -93,8 +99,8 @@ export class DiskEntryStore implements EntryStore {
     const chunks = Math.max(1, Math.ceil(body.length / CHUNK_BYTES));
     const size = bodyBytesOnDisk(body.length) + metaBytes(entry.meta) + RECORD_OVERHEAD;
     const plain = !address.vary || address.variant === null;
-    await transact(this.db.root, () => {
-      const tx = this.lru.begin();
+    this.answered.clear();
+    await this.written(transact(this.db.root, () => this.lru.update((tx) => {
       const now = this.options.now();
       const exp = now + ttlMs;
       const urlKey = urlRecordKey(address.url);
@@ -114,33 +120,45 @@ export class DiskEntryStore implements EntryStore {
       const varyExp = Math.max(sameVary && top ? top.exp : 0, exp);
       this.lru.write(tx, urlKey, { k: 'v', url: address.url, vary: address.vary!, variants, exp: varyExp, size: RECORD_OVERHEAD });
       this.lru.write(tx, key, stored);
-    });
-    await this.lru.evictIfOver((tx, key, record) => this.removeTree(tx, key, record));
+    })));
+    await this.written(this.lru.evictIfOver((tx, key, record) => this.removeTree(tx, key, record)));
   }
 
   async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, _fill?: FillLock, revalidated?: Entry): Promise<void> {
     const key = keyOf(address);
-    await transact(this.db.root, () => {
+    this.answered.clear();
+    await this.written(transact(this.db.root, () => {
       const now = this.options.now();
       const record = this.record(key);
       if (record?.k !== 'e' || record.exp <= now) return;
       // Another body was stored meanwhile: the 304 was about the one the pipeline looked up.
       if (revalidated && !this.isBody(record, revalidated.body)) return;
-      const tx = this.lru.begin();
-      const exp = now + ttlMs;
-      this.lru.write(tx, key, { ...record, meta, exp, size: bodyBytesOnDisk(record.len) + metaBytes(meta) + RECORD_OVERHEAD });
-      if (typeof key === 'string') return;
-      const top = this.record(key[0]);
-      if (top?.k === 'v') this.lru.write(tx, key[0], { ...top, exp: Math.max(top.exp, exp) });
-    });
+      this.lru.update((tx) => {
+        const exp = now + ttlMs;
+        this.lru.write(tx, key, { ...record, meta, exp, size: bodyBytesOnDisk(record.len) + metaBytes(meta) + RECORD_OVERHEAD });
+        if (typeof key === 'string') return;
+        const top = this.record(key[0]);
+        if (top?.k === 'v') this.lru.write(tx, key[0], { ...top, exp: Math.max(top.exp, exp) });
+      });
+    }));
   }
 
   async invalidate(url: string): Promise<void> {
-    await transact(this.db.root, () => {
+    this.answered.clear();
+    await this.written(transact(this.db.root, () => {
       const urlKey = urlRecordKey(url);
       const top = this.record(urlKey);
-      if (top) this.removeTree(this.lru.begin(), urlKey, top);
-    });
+      if (top) this.lru.update((tx) => this.removeTree(tx, urlKey, top));
+    }));
+  }
+
+  /** A write of this process: no hit kept from before it answers after it, committed or not. */
+  private async written<T>(write: Promise<T>): Promise<T> {
+    try {
+      return await write;
+    } finally {
+      this.answered.clear();
+    }
   }
 
   async variants(url: string): Promise<StoredVariant[]> {
@@ -223,6 +241,8 @@ export class DiskEntryStore implements EntryStore {
       return undefined;
     }
     this.verified.add(record.body);
+    // Each read makes a new Buffer, so a Buffer names one body id for good; a kept one already has it.
+    this.bodyIds.set(body!, record.body);
     this.hot.add(record.body, body!);
     return body;
   }
