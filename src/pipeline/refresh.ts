@@ -17,6 +17,11 @@ export async function refresh(tx: Tx): Promise<Step> {
   if (own) tx.ownLines = own;
   tx.entry = refreshed.entry;
   tx.entryPolicy = refreshed.policy;
-  if (tx.fill) await tx.fill.finish('stored');
+  const fill = tx.fill;
+  if (fill) {
+    // Settled here: deliver and finish then have no fill to wait on (a promise each, per request).
+    tx.fill = undefined;
+    await fill.finish('stored');
+  }
   return 'deliver';
 }
