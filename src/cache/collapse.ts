@@ -20,6 +20,7 @@ export type FillTicket =
   | { role: 'follower'; outcome: FillOutcome };
 
 const NO_LOCK: FillLock = { release: async () => {}, renew: async () => false };
+const NOTHING_TO_STOP = (): void => undefined;
 
 export interface CollapserOptions {
   /**
@@ -35,6 +36,13 @@ export interface CollapserOptions {
   /** How often such a follower looks at the lock. */
   pollMs?: number;
 }
+interface Lease {
+  /** When it was taken or last renewed (epoch ms). */
+  renewedAt: number;
+  /** A renewal is under way (a slow store call is not sent twice). */
+  renewing: boolean;
+}
+
 const UNCACHEABLE_MEMORY_MS = 120_000;
 const UNCACHEABLE_MAX_KEYS = 10_000;
 
@@ -42,6 +50,10 @@ export class Collapser {
   private readonly inflight = new Map<string, Promise<FillOutcome>>();
   /** key → until when (epoch ms) requests for it go upstream on their own. */
   private readonly uncacheable = new Map<string, number>();
+
+  /** Leases held by this process's fills, renewed by one timer (keepRenewing). */
+  private readonly leases = new Map<FillLock, Lease>();
+  private sweep: NodeJS.Timeout | undefined;
 
   private readonly leaseMs: number;
   private readonly maxWaitMs: number;
@@ -84,7 +96,8 @@ export class Collapser {
       return { role: 'follower', outcome: 'unknown' };
     }
     let finished = false;
-    const stopRenewing = this.keepRenewing(lock);
+    // Without a store lock (the store is down) there is nothing to renew.
+    const stopRenewing = lock === NO_LOCK ? NOTHING_TO_STOP : this.keepRenewing(lock);
     return {
       role: 'leader',
       lock,
@@ -101,26 +114,48 @@ export class Collapser {
   }
 
   /**
-   * Renew the lease every third of it until stopped, so two renewals may fail (a slow store call)
-   * before it lapses. A timer per fill that lasts longer than that, never a store call per request;
-   * it stops by itself once the lease is lost (expired meanwhile, or released with a write).
+   * Renew each held lease once it is a third of the lease old, so two renewals may fail (a slow
+   * store call) before it lapses; a failed renewal is retried at the next tick. One timer for all
+   * fills, ticking every sixth of the lease while any is held, rather than a timer per fill: most
+   * fills end long before their first renewal, and a timer costs more than the fill's other
+   * bookkeeping. A lease stops being renewed once lost (expired meanwhile, or released with a write).
    */
   private keepRenewing(lock: FillLock): () => void {
-    let renewing = false;
+    const lease: Lease = { renewedAt: Date.now(), renewing: false };
+    this.leases.set(lock, lease);
+    this.sweep ??= this.startSweep();
+    return () => void this.leases.delete(lock);
+  }
+
+  private startSweep(): NodeJS.Timeout {
+    const renewAfterMs = Math.max(1, Math.floor(this.leaseMs / 3));
     const timer = setInterval(() => {
-      if (renewing) return;
-      if (lock.released) return clearInterval(timer);
-      renewing = true;
-      lock.renew(this.leaseMs).then(
-        (held) => {
-          renewing = false;
-          if (!held) clearInterval(timer);
-        },
-        () => (renewing = false), // the store is down: the next tick tries again
-      );
-    }, Math.max(1, Math.floor(this.leaseMs / 3)));
+      // Stopped at the first tick with nothing held; the next fill starts it again.
+      if (this.leases.size === 0) {
+        clearInterval(timer);
+        this.sweep = undefined;
+        return;
+      }
+      const now = Date.now();
+      for (const [lock, lease] of this.leases) {
+        if (lock.released) {
+          this.leases.delete(lock);
+          continue;
+        }
+        if (lease.renewing || now - lease.renewedAt < renewAfterMs) continue;
+        lease.renewing = true;
+        lock.renew(this.leaseMs).then(
+          (held) => {
+            lease.renewing = false;
+            lease.renewedAt = now; // the lease runs from when the renewal was asked for
+            if (!held) this.leases.delete(lock);
+          },
+          () => (lease.renewing = false), // the store is down: the next tick tries again
+        );
+      }
+    }, Math.max(1, Math.floor(this.leaseMs / 6)));
     timer.unref();
-    return () => clearInterval(timer);
+    return timer;
   }
 
   private rememberUncacheable(key: string): void {
