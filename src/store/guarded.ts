@@ -76,7 +76,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
         after: (afterId, limit) => breaker.call('changes.after', () => backend.changes!.after(afterId, limit)),
         cursorAt: (time) => backend.changes!.cursorAt(time),
         latest: () => breaker.call('changes.latest', () => backend.changes!.latest()),
-        checkedUnchanged: (urlKey, time, count) => breaker.call('changes.checked', () => backend.changes!.checkedUnchanged(urlKey, time, count)),
+        checkedUnchanged: (urlKey, time, count) => breaker.call('changes.checked', async () => backend.changes!.checkedUnchanged(urlKey, time, count)),
         checks: (urlKey) => breaker.call('changes.checks', () => backend.changes!.checks(urlKey)),
         watch: (listener) => backend.changes!.watch(listener),
       },

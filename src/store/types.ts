@@ -234,8 +234,11 @@ export interface ChangeLog {
   /** The newest event's id ("0" when there is none): a stream's start that no clock skew can shift. */
   latest(): Promise<string>;
   /** A revalidation found the URL unchanged: count it and move its last-checked time (append moves it too). */
-  /** `count` unchanged revalidations (1 unless gathered, see coalesced-checks.ts), the latest at `time`. */
-  checkedUnchanged(urlKey: string, time: number, count?: number): Promise<void>;
+  /**
+   * `count` unchanged revalidations (1 unless gathered, see coalesced-checks.ts), the latest at `time`.
+   * Nothing to wait for (void) when counted at once in this process, as coalesced-checks.ts does.
+   */
+  checkedUnchanged(urlKey: string, time: number, count?: number): Promise<void> | void;
   checks(urlKey: string): Promise<CheckSummary>;
   /**
    * Call `listener` when an event may have been appended (by this process or, through the store,
