@@ -10,6 +10,7 @@ import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress, FillLock } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 import { sameFieldsOutside } from '../cache/same-fields.js';
+import { carryStoredHead } from './stored-head.js';
 
 const DATE: ReadonlySet<string> = new Set(['date']);
 
@@ -114,6 +115,7 @@ export async function refreshEntry(
   const fieldsMatch = !!refreshed && refreshed.fields['date'] === headers['date'];
   const meta = buildMeta(before.status, headers, policy, ctx.now(), entry.body.length, { boundTo: before.boundTo, url: before.url, fieldsMatch });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
+  if (onlyDate) carryStoredHead(before, meta);
   // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta.
   ctx.semantics.adopt(meta, policy);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs);
