@@ -21,6 +21,7 @@ export type FillTicket =
 
 const NO_LOCK: FillLock = { release: async () => {}, renew: async () => false };
 const NOTHING_TO_STOP = (): void => undefined;
+const SETTLED: Promise<void> = Promise.resolve();
 
 export interface CollapserOptions {
   /**
@@ -72,43 +73,65 @@ export class Collapser {
     return this.inflight.size;
   }
 
-  async join(key: string): Promise<FillTicket> {
+  /**
+   * Leader or follower for `key`. Synchronous when the store answers at once (the memory store's
+   * lock) and no other fill is under way: a revalidation's lock then costs no promise.
+   */
+  join(key: string): FillTicket | Promise<FillTicket> {
     const until = this.uncacheable.get(key);
     if (until !== undefined) {
       if (until > Date.now()) return { role: 'leader', lock: NO_LOCK, finish: async (outcome) => void (outcome === 'stored' && this.uncacheable.delete(key)) };
       this.uncacheable.delete(key);
     }
     const existing = this.inflight.get(key);
-    if (existing) return { role: 'follower', outcome: await existing };
+    if (existing) return existing.then((outcome): FillTicket => ({ role: 'follower', outcome }));
 
     let settle!: (outcome: FillOutcome) => void;
     this.inflight.set(key, new Promise<FillOutcome>((resolve) => (settle = resolve)));
-    let lock: FillLock | null;
+    let acquired: FillLock | null | Promise<FillLock | null>;
     try {
-      lock = await this.coordination.acquireFill(key, this.leaseMs);
+      acquired = this.coordination.acquireFill(key, this.leaseMs);
     } catch {
-      lock = NO_LOCK; // store unavailable: collapse within this process only
+      acquired = NO_LOCK; // store unavailable: collapse within this process only
     }
+    if (acquired instanceof Promise) return acquired.catch(() => NO_LOCK).then((lock) => this.ticketFor(key, lock, settle));
+    return this.ticketFor(key, acquired, settle);
+  }
+
+  /** The ticket once the store answered: leader with `lock`, or a follower of another worker's fill (null). */
+  private ticketFor(key: string, lock: FillLock | null, settle: (outcome: FillOutcome) => void): FillTicket | Promise<FillTicket> {
     if (lock === null) {
-      await this.waitForOtherWorker(key);
-      this.inflight.delete(key);
-      settle('unknown');
-      return { role: 'follower', outcome: 'unknown' };
+      return this.waitForOtherWorker(key).then((): FillTicket => {
+        this.inflight.delete(key);
+        settle('unknown');
+        return { role: 'follower', outcome: 'unknown' };
+      });
     }
     let finished = false;
     // Without a store lock (the store is down) there is nothing to renew.
     const stopRenewing = lock === NO_LOCK ? NOTHING_TO_STOP : this.keepRenewing(lock);
+    const settled = (outcome: FillOutcome): void => {
+      this.inflight.delete(key);
+      if (outcome === 'not-stored') this.rememberUncacheable(key);
+      settle(outcome);
+    };
     return {
       role: 'leader',
       lock,
-      finish: async (outcome) => {
-        if (finished) return;
+      finish: (outcome) => {
+        if (finished) return SETTLED;
         finished = true;
         stopRenewing();
-        await lock.release().catch(() => {});
-        this.inflight.delete(key);
-        if (outcome === 'not-stored') this.rememberUncacheable(key);
-        settle(outcome);
+        let releasing: Promise<void> | void;
+        try {
+          releasing = lock.release();
+        } catch {
+          releasing = undefined; // the lease lapses by itself
+        }
+        // Followers are told once the lock is free (at once when the store released it synchronously).
+        if (releasing) return releasing.catch(() => {}).then(() => settled(outcome));
+        settled(outcome);
+        return SETTLED;
       },
     };
   }

@@ -55,7 +55,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       close: () => breaker.closing('entries.close', () => entries.close()),
     },
     coordination: {
-      acquireFill: async (key, ttlMs) => guardLock(await breaker.call('acquireFill', () => coordination.acquireFill(key, ttlMs))),
+      acquireFill: async (key, ttlMs) => guardLock(await breaker.call('acquireFill', async () => coordination.acquireFill(key, ttlMs))),
       isFilling: (key) => breaker.call('isFilling', () => coordination.isFilling(key)),
     },
     ledger: {
@@ -102,7 +102,7 @@ class GuardedLock implements FillLock {
 
   release(): Promise<void> {
     if (this.released) return Promise.resolve();
-    return this.breaker.call('release', () => this.inner.release());
+    return this.breaker.call('release', async () => this.inner.release());
   }
 
   renew(ttlMs: number): Promise<boolean> {

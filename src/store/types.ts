@@ -156,8 +156,11 @@ export interface StoreObserver {
 }
 
 export interface FillLock {
-  /** Resolves at once when the lock is already released (also by EntryStore.refresh). */
-  release(): Promise<void>;
+  /**
+   * Resolves at once when the lock is already released (also by EntryStore.refresh). An
+   * in-process lock may release synchronously (void): nothing to wait for.
+   */
+  release(): Promise<void> | void;
   /**
    * Extend the lock to `ttlMs` from now, if this holder still has it: false once it expired or
    * was released. The holder renews a short lease while its fill runs, so a holder that dies
@@ -171,7 +174,8 @@ export interface FillLock {
 /** Cross-worker request collapsing: at most one holder of a key's fill lock at a time. */
 export interface Coordination {
   /** Take the fill lock for `key` for `ttlMs` (a lease: see FillLock.renew), or null when another holder has it. */
-  acquireFill(key: string, ttlMs: number): Promise<FillLock | null>;
+  /** An in-process store may answer synchronously (the memory store): callers accept both. */
+  acquireFill(key: string, ttlMs: number): Promise<FillLock | null> | FillLock | null;
   /** Whether some holder currently has the fill lock for `key`. */
   isFilling(key: string): Promise<boolean>;
 }
