@@ -43,7 +43,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       put: (address, entry, ttlMs) =>
         breaker.call('put', () => entries.put(address, entry, ttlMs), options.timeoutMs + entry.body.length / PUT_BYTES_PER_MS),
       refresh: (address, meta, ttlMs, fill, revalidated) =>
-        breaker.call('refresh', () => entries.refresh(address, meta, ttlMs, fill instanceof GuardedLock ? fill.inner : fill, revalidated)),
+        breaker.call('refresh', async () => entries.refresh(address, meta, ttlMs, fill instanceof GuardedLock ? fill.inner : fill, revalidated)),
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
       ...(entries.usage && { usage: () => entries.usage!() }),
       ...(entries.hold && { hold: (entry: Entry) => entries.hold!(entry) }),

@@ -79,8 +79,9 @@ export interface EntryStore {
    * `revalidated`: the entry (as this store's lookup returned it) the 304 was about. When the
    * address holds another body by now, the store leaves it alone: the 304's fields (ETag,
    * Content-Length) belong to the old body.
+   * An in-process store may write synchronously (void): nothing to wait for.
    */
-  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock, revalidated?: Entry): Promise<void>;
+  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock, revalidated?: Entry): Promise<void> | void;
   /** Remove the URL's entry and every variant of it. */
   invalidate(url: string): Promise<void>;
   /** Every stored variant of a URL key, with its size and time left in the store (GET /cache). Optional: wrappers and test doubles may lack it; both stores have it (contract). */
