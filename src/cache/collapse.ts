@@ -137,11 +137,12 @@ export class Collapser {
   }
 
   /**
-   * Renew each held lease once it is a third of the lease old, so two renewals may fail (a slow
-   * store call) before it lapses; a failed renewal is retried at the next tick. One timer for all
-   * fills, ticking every sixth of the lease while any is held, rather than a timer per fill: most
-   * fills end long before their first renewal, and a timer costs more than the fill's other
-   * bookkeeping. A lease stops being renewed once lost (expired meanwhile, or released with a write).
+   * Renew each held lease at the latest a third of the lease after it was taken or last renewed
+   * (at the tick before that), so two renewals may fail (a slow store call) before it lapses; a
+   * failed renewal is retried at the next tick. One timer for all fills, ticking every sixth of
+   * the lease while any is held, rather than a timer per fill: most fills end long before their
+   * first renewal, and a timer costs more than the fill's other bookkeeping. A lease stops being
+   * renewed once lost (expired meanwhile, or released with a write).
    */
   private keepRenewing(lock: FillLock): () => void {
     const lease: Lease = { renewedAt: Date.now(), renewing: false };
@@ -151,7 +152,9 @@ export class Collapser {
   }
 
   private startSweep(): NodeJS.Timeout {
-    const renewAfterMs = Math.max(1, Math.floor(this.leaseMs / 3));
+    const tickMs = Math.max(1, Math.floor(this.leaseMs / 6));
+    // Renewed at the last tick before it is a third of the lease old.
+    const renewAfterMs = Math.max(0, Math.floor(this.leaseMs / 3) - tickMs);
     const timer = setInterval(() => {
       // Stopped at the first tick with nothing held; the next fill starts it again.
       if (this.leases.size === 0) {
@@ -176,7 +179,7 @@ export class Collapser {
           () => (lease.renewing = false), // the store is down: the next tick tries again
         );
       }
-    }, Math.max(1, Math.floor(this.leaseMs / 6)));
+    }, tickMs);
     timer.unref();
     return timer;
   }
