@@ -224,13 +224,14 @@ describe('--max-connections and --max-connections-per-client', () => {
       const second = new RawSocket(proxy.port).write(get('/hold?2'));
       await eventually(() => held.length === 2);
 
-      const third = new RawSocket(proxy.port).write(get('/ok'));
+      // A URL of its own: the other tests' connections ask the origin for /ok, in any order.
+      const third = new RawSocket(proxy.port).write(get('/ok?refused'));
       const { responses } = parseResponses(await third.untilClose());
 
       expect(responses).toHaveLength(1);
       expect(responses[0]!.statusLine).toBe('HTTP/1.1 503 Service Unavailable');
       expect(responses[0]!.body.toString()).toMatch(/^503 too_many_connections: this proxy already serves 2 connections \(--max-connections\)[^\n]*\n$/);
-      expect(origin.requestsTo('/ok')).toHaveLength(0);
+      expect(origin.requestsTo('/ok?refused')).toHaveLength(0);
 
       release();
       expect((await first.responses(1))[0]!.body.toString()).toBe('held');
