@@ -11,7 +11,8 @@
 // The parent table (issue 19): the hit, revalidation and pass-through scenarios through the proxy
 // going direct and through the proxy started with `--parent` (a proxy-chain parent,
 // bench/parent-server.ts, not under valgrind: only the proxy's instructions count), and the bare
-// forwarder both ways (the floor of what a request through a parent costs a Node proxy).
+// forwarder both ways (the floor of what a request through a parent costs a Node proxy). The hit
+// scenarios also run through bench/bare-cache.ts: the floor of what a hit costs a Node cache.
 // Environment: BENCH_INSTR_REQUESTS (2000 measured), BENCH_INSTR_WARMUP (3000),
 // BENCH_INSTR_CONCURRENCY (10), BENCH_ONLY (scenario names, as for `npm run bench`; `parent`: the
 // parent table, alone or with the names of its scenarios), BENCH_PROXY_SCRIPT (another build's
@@ -167,6 +168,7 @@ async function main(): Promise<void> {
     const printsPort = async (child: Child) => Number(await waitForLine(child, /listening (\d+)/, STARTUP_MS));
     const originAlone: Subject = { name: 'origin', command: () => [process.execPath, join(here, 'origin-server.js')], ready: printsPort, target: (route) => route };
     const bare: Subject = { name: 'bare forwarder', command: () => [process.execPath, join(here, 'bare-forwarder.js')], ready: printsPort, target: viaProxy };
+    const bareCache: Subject = { name: 'bare cache', command: () => [process.execPath, join(here, 'bare-cache.js')], ready: printsPort, target: viaProxy };
     const rows: string[][] = [];
     // `BENCH_ONLY=parent` alone: only the parent table (all its scenarios).
     const onlyParent = ONLY?.has('parent') && !SCENARIOS.some((scenario) => ONLY.has(scenario.name));
@@ -184,6 +186,11 @@ async function main(): Promise<void> {
         progress(`${scenario.label}: through the proxy on the disk store`);
         const throughDisk = await measure(diskProxy, scenario, originHost, dir);
         rows.push([`${scenario.label}, disk store (disk / memory ${(throughDisk / through).toFixed(2)}x)`, int(throughDisk), int(alone), `${(throughDisk / alone).toFixed(2)}x`]);
+      }
+      if (HIT_SCENARIOS.has(scenario.name)) {
+        progress(`${scenario.label}: bare cache`);
+        const throughBare = await measure(bareCache, scenario, originHost, dir);
+        rows.push([`${scenario.label}, bare cache (bench/bare-cache.ts)`, int(throughBare), int(alone), `${(throughBare / alone).toFixed(2)}x`]);
       }
     }
     const forwarded = chosen.find((scenario) => scenario.name === 'nostore');
