@@ -62,7 +62,7 @@ entryStoreVaryTtlContract('redis', async () => {
   return { store: made.entries, cleanup: () => made.close() };
 });
 
-coordinationContract('redis', sharedStoreSubject(() => backend<ContractRules>()));
+coordinationContract('redis', sharedStoreSubject((store) => backend<ContractRules>(`${namespace}:${store}`)));
 
 describe('Redis layout', () => {
   let raw: ReturnType<typeof createClient>;
