@@ -6,7 +6,7 @@
 // no metrics, no limits, no logging: not a cache for any other use. Prints `listening <port>`.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { HOP_BY_HOP } from '../src/http/hop-by-hop.js';
 
 const HOP_BY_HOP_SET: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length']);
@@ -20,6 +20,8 @@ interface Stored {
 }
 
 const stored = new Map<string, Stored>();
+// Generous: under valgrind (bench/instructions.ts) the first connection takes seconds to open.
+const dispatcher = new Agent({ connect: { timeout: 60_000 } });
 
 function headOf(headers: Record<string, string | string[] | undefined>): string[] {
   const head: string[] = [];
@@ -41,7 +43,7 @@ const server = http.createServer((req, res) => {
   const url = req.url ?? '/';
   const entry = stored.get(url);
   if (entry && Date.now() - entry.storedAt < entry.maxAge * 1000) return answer(res, entry, 'hit');
-  request(url, { headers: { 'user-agent': 'bare-cache' } }).then(
+  request(url, { dispatcher, headers: { 'user-agent': 'bare-cache' } }).then(
     async (upstream) => {
       const body = Buffer.from(await upstream.body.arrayBuffer());
       const cacheControl = String(upstream.headers['cache-control'] ?? '');
@@ -50,7 +52,7 @@ const server = http.createServer((req, res) => {
       if (maxAge > 0 && upstream.statusCode === 200 && !/no-store|private/.test(cacheControl)) stored.set(url, fresh);
       answer(res, fresh, 'fwd=miss');
     },
-    () => res.writeHead(502).end(),
+    (error: Error) => res.writeHead(502, { 'content-type': 'text/plain' }).end(`bare-cache: ${error.message}\n`),
   );
 });
 server.keepAliveTimeout = 30_000;
