@@ -4,7 +4,7 @@
 // history ends with when it was last checked and how often a check found it unchanged.
 import type { Argv, CommandModule } from 'yargs';
 import type { ChangeEvent, CheckSummary } from '../store/types.js';
-import { call, PolicyCommandError, withConnection, type ConnectionArgs } from './policy-command.js';
+import { AdminCommandError, call, runAdminCommand, withConnection, type ConnectionArgs } from './admin-client.js';
 import { formatBytes } from './stats-command.js';
 
 interface ChangesArgs extends ConnectionArgs {
@@ -41,7 +41,7 @@ async function follow(args: ChangesArgs): Promise<void> {
         headers: { accept: 'text/event-stream', ...(token && { authorization: `Bearer ${token}` }), ...(lastId && { 'last-event-id': lastId }) },
       });
     } catch (error) {
-      if (attempt === 0) throw new PolicyCommandError(`cannot reach the admin API at ${base} (${(error as Error).message}); is the proxy running with --admin-port?`);
+      if (attempt === 0) throw new AdminCommandError(`cannot reach the admin API at ${base} (${(error as Error).message}); is the proxy running with --admin-port?`);
       await new Promise((resolve) => setTimeout(resolve, 1000));
       continue;
     }
@@ -53,7 +53,7 @@ async function follow(args: ChangesArgs): Promise<void> {
       } catch {
         // not JSON: as it came
       }
-      throw new PolicyCommandError(`GET /changes/stream: ${res.status} ${reason}`);
+      throw new AdminCommandError(`GET /changes/stream: ${res.status} ${reason}`);
     }
     if (lastId === undefined) process.stderr.write(`following changes at ${base} (Ctrl-C to stop)\n`);
     attempt = 0;
@@ -96,9 +96,9 @@ export const changesCommand: CommandModule<object, ChangesArgs> = {
       .option('json', { type: 'boolean', describe: 'one JSON event per line' })
       .example('$0 changes http://example.com/feed', '')
       .example('$0 changes --follow --host example.com', '') as Argv<ChangesArgs>,
-  handler: async (args) => {
-    try {
-      if (args.follow) return await follow(args);
+  handler: (args) =>
+    runAdminCommand('changes', async () => {
+      if (args.follow) return follow(args);
       let changes: ChangeEvent[];
       let checks: CheckSummary | undefined;
       if (args.url !== undefined) {
@@ -112,10 +112,5 @@ export const changesCommand: CommandModule<object, ChangesArgs> = {
       for (const event of changes) process.stdout.write(`${formatChange(event, args.json)}\n`);
       if (!changes.length && !args.json) process.stderr.write('no changes\n');
       if (checks && !args.json) process.stdout.write(`${formatChecks(checks)}\n`);
-    } catch (error) {
-      if (!(error instanceof PolicyCommandError)) throw error;
-      process.stderr.write(`etag-proxy changes: ${error.message}\n`);
-      process.exitCode = 1;
-    }
-  },
+    }),
 };

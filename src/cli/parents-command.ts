@@ -2,7 +2,7 @@
 // (admin/parents-routes.ts), like `etag-proxy rules`. Parents are shown as scheme://host:port:
 // the API never holds their credentials.
 import type { Argv, CommandModule } from 'yargs';
-import { call, PolicyCommandError, shown, withConnection, type ConnectionArgs } from './policy-command.js';
+import { AdminCommandError, call, runAdminCommand, shown, withConnection, type ConnectionArgs } from './admin-client.js';
 
 interface ListArgs extends ConnectionArgs {
   json?: boolean;
@@ -27,15 +27,7 @@ interface ParentsView {
   neverDirect: boolean;
 }
 
-async function run(action: () => Promise<string>): Promise<void> {
-  try {
-    process.stdout.write(`${await action()}\n`);
-  } catch (error) {
-    if (!(error instanceof PolicyCommandError)) throw error;
-    process.stderr.write(`etag-proxy parents: ${error.message}\n`);
-    process.exitCode = 1;
-  }
-}
+const run = (action: () => Promise<string>) => runAdminCommand('parents', action);
 
 function formatList(view: ParentsView): string {
   if (!view.pools.length) return 'no parent proxies: every request goes direct';
@@ -71,7 +63,7 @@ const explain: CommandModule<object, ExplainArgs> = {
       .option('json', { type: 'boolean', describe: "print the admin API's JSON" }) as Argv<ExplainArgs>,
   handler: (args) =>
     run(async () => {
-      if (!args.url) throw new PolicyCommandError('give the URL to explain, e.g. https://shop.example/item/1');
+      if (!args.url) throw new AdminCommandError('give the URL to explain, e.g. https://shop.example/item/1');
       const query = new URLSearchParams({ url: args.url, ...(args.client !== undefined && { client: args.client }), ...(args.session !== undefined && { session: args.session }) });
       const e = (await call(args, 'GET', `/parents/explain?${query}`)) as Record<string, unknown>;
       if (args.json) return JSON.stringify(e, null, 2);

@@ -3,14 +3,8 @@
 // stderr and exits 1. The admin URL defaults to http://127.0.0.1:8081, the address of a proxy
 // started with --admin-port 8081 (the admin listener is off unless --admin-port is given).
 import type { Argv, CommandModule } from 'yargs';
+import { AdminCommandError, call, formatTable, runAdminCommand, shown, withConnection, type ConnectionArgs } from './admin-client.js';
 
-export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8081';
-const REQUEST_TIMEOUT_MS = 10_000;
-
-export interface ConnectionArgs {
-  'admin-url': string;
-  'admin-token'?: string;
-}
 interface TargetArgs extends ConnectionArgs {
   client?: string;
   host?: string;
@@ -24,22 +18,6 @@ interface ListArgs extends ConnectionArgs {
   json?: boolean;
 }
 
-/** A failure to report on stderr: usage mistakes, an unreachable admin API, a non-2xx answer. */
-export class PolicyCommandError extends Error {}
-
-export function withConnection<T>(y: Argv<T>): Argv<T & ConnectionArgs> {
-  return y
-    .option('admin-url', {
-      type: 'string',
-      default: process.env['ETAG_PROXY_ADMIN_URL'] ?? DEFAULT_ADMIN_URL,
-      describe: 'admin API of a running proxy (started with --admin-port); also ETAG_PROXY_ADMIN_URL',
-    })
-    .option('admin-token', {
-      type: 'string',
-      describe: 'bearer token of the admin API (the proxy\'s --admin-token); also ETAG_PROXY_ADMIN_TOKEN',
-    }) as Argv<T & ConnectionArgs>;
-}
-
 function withTarget<T>(y: Argv<T>): Argv<T & TargetArgs> {
   return withConnection(y)
     .option('host', { type: 'string', describe: "a host rule (glob, e.g. '*.example.com') instead of a client rule" })
@@ -47,50 +25,11 @@ function withTarget<T>(y: Argv<T>): Argv<T & TargetArgs> {
     .conflicts('host', 'default') as Argv<T & TargetArgs>;
 }
 
-/** What an admin subcommand prints: the admin API's JSON with --json, else its own text. */
-export function shown<T>(json: boolean | undefined, value: T, format: (value: T) => string): string {
-  return json ? JSON.stringify(value, null, 2) : format(value);
-}
-
-export async function call(args: ConnectionArgs, method: string, path: string, body?: unknown): Promise<unknown> {
-  const base = args['admin-url'].replace(/\/+$/, '');
-  const token = args['admin-token'] ?? process.env['ETAG_PROXY_ADMIN_TOKEN'];
-  let res: Response;
-  try {
-    res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        accept: 'application/json',
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-        ...(token && { authorization: `Bearer ${token}` }),
-      },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-  } catch (error) {
-    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (error as Error).message;
-    throw new PolicyCommandError(`cannot reach the admin API at ${base} (${why}); is the proxy running with --admin-port, and is --admin-url right?`);
-  }
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // Not JSON (a different server on that port?): report the text as it came.
-  }
-  if (!res.ok) {
-    const reason = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? String(parsed.error) : text.trim();
-    throw new PolicyCommandError(`${method} ${path}: ${res.status} ${reason}`);
-  }
-  return parsed;
-}
-
 /** The admin path of the rule a command names, and how to call it in messages. */
 function target(args: TargetArgs): { path: string; label: string } {
   if (args.default) return { path: '/policies/default', label: 'default rule' };
   if (args.host !== undefined) return { path: `/policies/hosts/${encodeURIComponent(args.host)}`, label: `host rule ${args.host}` };
-  if (!args.client) throw new PolicyCommandError('name a client, or use --host <glob> or --default');
+  if (!args.client) throw new AdminCommandError('name a client, or use --host <glob> or --default');
   return { path: `/policies/clients/${encodeURIComponent(args.client)}`, label: `client rule ${args.client}` };
 }
 
@@ -118,19 +57,10 @@ function formatList(view: PoliciesView): string {
   for (const rule of view.policies.hosts) row(`host ${rule.match}`, rule);
   row('default', view.policies.default);
   rows.push(['flags', view.flags.validators, view.flags.requestCacheControl]);
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
-  return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd()).join('\n');
+  return formatTable(rows);
 }
 
-async function run(action: () => Promise<string>): Promise<void> {
-  try {
-    process.stdout.write(`${await action()}\n`);
-  } catch (error) {
-    if (!(error instanceof PolicyCommandError)) throw error;
-    process.stderr.write(`etag-proxy policy: ${error.message}\n`);
-    process.exitCode = 1;
-  }
-}
+const run = (action: () => Promise<string>) => runAdminCommand('policy', action);
 
 const list: CommandModule<object, ListArgs> = {
   command: 'list',
@@ -159,14 +89,14 @@ const set: CommandModule<object, SetArgs> = {
     run(async () => {
       // With --host or --default there is no client: the one positional given is the policy.
       const named = args.host !== undefined || args.default;
-      if (named && args.policy !== undefined) throw new PolicyCommandError(`unexpected argument ${JSON.stringify(args.policy)}`);
+      if (named && args.policy !== undefined) throw new AdminCommandError(`unexpected argument ${JSON.stringify(args.policy)}`);
       const policy = named ? args.client : args.policy;
       const { path, label } = target(named ? { ...args, client: undefined } : args);
       const settings = {
         ...(policy !== undefined && { validators: policy }),
         ...(args['request-cache-control'] !== undefined && { requestCacheControl: args['request-cache-control'] }),
       };
-      if (!Object.keys(settings).length) throw new PolicyCommandError('give a policy (pass | strip | isolate) or --request-cache-control');
+      if (!Object.keys(settings).length) throw new AdminCommandError('give a policy (pass | strip | isolate) or --request-cache-control');
       const saved = (await call(args, 'PUT', path, settings)) as RuleView;
       return `${label}: ${describeSettings(saved)}`;
     }),

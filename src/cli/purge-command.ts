@@ -2,7 +2,7 @@
 // A prefix or host purge goes page by page (?cursor=), so on a terminal a progress line shows
 // what has been walked and removed so far; the final count goes to stdout.
 import type { Argv, CommandModule } from 'yargs';
-import { call, PolicyCommandError, withConnection, type ConnectionArgs } from './policy-command.js';
+import { AdminCommandError, call, runAdminCommand, withConnection, type ConnectionArgs } from './admin-client.js';
 
 interface PurgeArgs extends ConnectionArgs {
   url?: string;
@@ -45,22 +45,14 @@ export const purgeCommand: CommandModule<object, PurgeArgs> = {
       .example('$0 purge http://example.com/page', '')
       .example('$0 purge --prefix http://example.com/api/', '')
       .example('$0 purge --host example.com', '') as Argv<PurgeArgs>,
-  handler: async (args) => {
-    try {
+  handler: (args) =>
+    runAdminCommand('purge', async () => {
       const given = [args.url, args.prefix, args.host].filter((v) => v !== undefined);
-      if (given.length !== 1) throw new PolicyCommandError('give one of: a URL, --prefix <URL prefix>, --host <host>');
-      let line: string;
+      if (given.length !== 1) throw new AdminCommandError('give one of: a URL, --prefix <URL prefix>, --host <host>');
       if (args.url !== undefined) {
         const answer = (await call(args, 'DELETE', `/cache?url=${encodeURIComponent(args.url)}`)) as { purged: number; variants: number };
-        line = answer.purged ? `purged ${args.url} (${plural(answer.variants, 'variant')})` : `nothing stored for ${args.url}`;
-      } else {
-        line = await purgeAll(args, args.prefix !== undefined ? `prefix=${encodeURIComponent(args.prefix)}` : `host=${encodeURIComponent(args.host!)}`);
+        return answer.purged ? `purged ${args.url} (${plural(answer.variants, 'variant')})` : `nothing stored for ${args.url}`;
       }
-      process.stdout.write(`${line}\n`);
-    } catch (error) {
-      if (!(error instanceof PolicyCommandError)) throw error;
-      process.stderr.write(`etag-proxy purge: ${error.message}\n`);
-      process.exitCode = 1;
-    }
-  },
+      return purgeAll(args, args.prefix !== undefined ? `prefix=${encodeURIComponent(args.prefix)}` : `host=${encodeURIComponent(args.host!)}`);
+    }),
 };

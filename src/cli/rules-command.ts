@@ -2,7 +2,7 @@
 // (admin/rules-routes.ts), like `etag-proxy policy`. The server validates; a non-2xx answer
 // prints its reason on stderr and exits 1. A rule is given as JSON or YAML flow text.
 import type { Argv, CommandModule } from 'yargs';
-import { call, PolicyCommandError, shown, withConnection, type ConnectionArgs } from './policy-command.js';
+import { AdminCommandError, call, formatTable, runAdminCommand, shown, withConnection, type ConnectionArgs } from './admin-client.js';
 
 interface ListArgs extends ConnectionArgs {
   json?: boolean;
@@ -25,15 +25,7 @@ interface RuleView {
   [setting: string]: unknown;
 }
 
-async function run(action: () => Promise<string>): Promise<void> {
-  try {
-    process.stdout.write(`${await action()}\n`);
-  } catch (error) {
-    if (!(error instanceof PolicyCommandError)) throw error;
-    process.stderr.write(`etag-proxy rules: ${error.message}\n`);
-    process.exitCode = 1;
-  }
-}
+const run = (action: () => Promise<string>) => runAdminCommand('rules', action);
 
 const matchText = (match: RuleView['match']): string =>
   match.url !== undefined ? `url ~ ${match.url}` : `host ${match.host ?? '?'}${match.path === undefined ? '' : ` path ${match.path}`}`;
@@ -47,8 +39,7 @@ const settingsText = (rule: Record<string, unknown>): string =>
 function formatList(rules: RuleView[]): string {
   if (!rules.length) return 'no URL rules (the RFC 9111 defaults apply)';
   const rows = [['#', 'MATCH', 'SETTINGS (ms, bytes)'], ...rules.map((rule, i) => [String(i), matchText(rule.match), settingsText(rule)])];
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
-  return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd()).join('\n');
+  return formatTable(rows);
 }
 
 const list: CommandModule<object, ListArgs> = {
@@ -73,18 +64,18 @@ const set: CommandModule<object, SetArgs> = {
       .example(`$0 rules set --at 0 '{ match: { host: "*" }, ignoreQuery: ["utm_*"] }'`, '') as Argv<SetArgs>,
   handler: (args) =>
     run(async () => {
-      if (!args.rule) throw new PolicyCommandError('give the rule, e.g. \'{ match: { host: "*" }, sortQuery: true }\'');
+      if (!args.rule) throw new AdminCommandError('give the rule, e.g. \'{ match: { host: "*" }, sortQuery: true }\'');
       let rule: unknown;
       try {
         // Loaded here only: yaml costs ~8 MiB of RSS in every proxy that imports it (config/load.ts).
         const { parse: parseYaml } = await import('yaml');
         rule = parseYaml(args.rule);
       } catch (error) {
-        throw new PolicyCommandError(`the rule is not JSON or YAML: ${(error as Error).message.split('\n')[0]}`);
+        throw new AdminCommandError(`the rule is not JSON or YAML: ${(error as Error).message.split('\n')[0]}`);
       }
       let index = args.at;
       if (index === undefined) index = ((await call(args, 'GET', '/rules')) as { rules: unknown[] }).rules.length;
-      if (!Number.isInteger(index) || index < 0) throw new PolicyCommandError(`--at: expected a rule index (0, 1, …), got ${String(args.at)}`);
+      if (!Number.isInteger(index) || index < 0) throw new AdminCommandError(`--at: expected a rule index (0, 1, …), got ${String(args.at)}`);
       const saved = (await call(args, 'PUT', `/rules/${index}`, rule)) as RuleView;
       return `rule ${index}: ${matchText(saved.match)} ${settingsText(saved)}`.trimEnd();
     }),
@@ -96,7 +87,7 @@ const remove: CommandModule<object, DeleteArgs> = {
   builder: (y) => withConnection(y).positional('index', { type: 'number', describe: 'the rule index, as `rules list` shows it' }) as Argv<DeleteArgs>,
   handler: (args) =>
     run(async () => {
-      if (args.index === undefined || !Number.isInteger(args.index) || args.index < 0) throw new PolicyCommandError('name the rule index to delete, as `etag-proxy rules list` shows it');
+      if (args.index === undefined || !Number.isInteger(args.index) || args.index < 0) throw new AdminCommandError('name the rule index to delete, as `etag-proxy rules list` shows it');
       const reply = (await call(args, 'DELETE', `/rules/${args.index}`)) as { deleted: RuleView };
       return `rule ${args.index}: deleted (${matchText(reply.deleted.match)})`;
     }),
@@ -136,7 +127,7 @@ const explain: CommandModule<object, ExplainArgs> = {
       .option('json', { type: 'boolean', describe: "print the admin API's JSON" }) as Argv<ExplainArgs>,
   handler: (args) =>
     run(async () => {
-      if (!args.url) throw new PolicyCommandError('give the URL to explain, e.g. http://news.example/articles/1');
+      if (!args.url) throw new AdminCommandError('give the URL to explain, e.g. http://news.example/articles/1');
       const query = new URLSearchParams({ url: args.url, ...(args.client !== undefined && { client: args.client }) });
       const explanation = (await call(args, 'GET', `/rules/resolve?${query}`)) as Explanation;
       return shown(args.json, explanation, formatExplanation);

@@ -1,10 +1,10 @@
 // `etag-proxy stats`: GET /stats of a running proxy as a short table (hit ratio, bandwidth
 // saved, origin requests avoided, requests per outcome, and per parent pool and parent what it
 // carried and what the cache saved it), or its JSON with --json. A thin client
-// of the admin API, as `policy` is (policy-command.ts holds the connection options).
+// of the admin API, as `policy` is (admin-client.ts holds the connection options).
 import type { Argv, CommandModule } from 'yargs';
 import type { ParentStats, PoolStats, Stats } from '../observe/stats.js';
-import { call, PolicyCommandError, shown, withConnection, type ConnectionArgs } from './policy-command.js';
+import { call, runAdminCommand, shown, withConnection, type ConnectionArgs } from './admin-client.js';
 
 interface StatsArgs extends ConnectionArgs {
   json?: boolean;
@@ -66,14 +66,9 @@ export const statsCommand: CommandModule<object, StatsArgs> = {
   command: 'stats',
   describe: 'show what the cache saves: hit ratio, bandwidth saved, origin requests avoided, requests per outcome, and per parent pool and parent',
   builder: (y) => withConnection(y).option('json', { type: 'boolean', describe: "print the admin API's JSON" }) as Argv<StatsArgs>,
-  handler: async (args) => {
-    try {
+  handler: (args) =>
+    runAdminCommand('stats', async () => {
       const stats = (await call(args, 'GET', '/stats')) as Stats;
-      process.stdout.write(`${shown(args.json, stats, formatStats)}\n`);
-    } catch (error) {
-      if (!(error instanceof PolicyCommandError)) throw error;
-      process.stderr.write(`etag-proxy stats: ${error.message}\n`);
-      process.exitCode = 1;
-    }
-  },
+      return shown(args.json, stats, formatStats);
+    }),
 };

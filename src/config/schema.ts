@@ -25,19 +25,20 @@ function fail(path: string, expected: string, value: unknown): never {
 
 /** "256MiB", "16 MB", "1024" (bytes) or a number of bytes. */
 export function parseSize(path: string, value: unknown): number {
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.floor(value);
-  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value) : null;
-  const unit = SIZE_UNITS[(match?.[2] || 'b').toLowerCase()];
-  if (!match || unit === undefined) fail(path, 'a size such as 256MiB, 16MB or 1024', value);
-  return Math.floor(Number(match[1]) * unit);
+  return parseQuantity(path, value, SIZE_UNITS, 'b', 'a size such as 256MiB, 16MB or 1024');
 }
 
 /** "30s", "250ms", "7d", "1500" (ms) or a number of milliseconds. */
 export function parseDuration(path: string, value: unknown): number {
+  return parseQuantity(path, value, DURATION_UNITS, 'ms', 'a duration such as 30s, 250ms or 7d');
+}
+
+/** A number and one of `units` (`bareUnit` when it has none), or a plain number: in the base unit, rounded down. */
+function parseQuantity(path: string, value: unknown, units: Record<string, number>, bareUnit: string, expected: string): number {
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.floor(value);
   const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value) : null;
-  const unit = DURATION_UNITS[(match?.[2] || 'ms').toLowerCase()];
-  if (!match || unit === undefined) fail(path, 'a duration such as 30s, 250ms or 7d', value);
+  const unit = units[(match?.[2] || bareUnit).toLowerCase()];
+  if (!match || unit === undefined) fail(path, expected, value);
   return Math.floor(Number(match[1]) * unit);
 }
 

@@ -85,28 +85,23 @@ export class ProxyMetrics implements StoreObserver {
     this.breakerOpen = new Gauge({ name: br.name, help: br.help, labelNames: br.labels, aggregator: br.aggregator, registers });
     this.breakerOpen.set(0);
     const usage = options.usage;
-    const { cacheEntries, cacheBytes } = COUNTERS;
-    new Gauge({
-      name: cacheEntries.name,
-      help: cacheEntries.help,
-      labelNames: cacheEntries.labels,
-      registers,
-      collect() {
-        const now = usage?.();
-        if (now) this.set({ store: now.store }, now.entries);
-      },
-    });
-    new Gauge({
-      name: cacheBytes.name,
-      help: cacheBytes.help,
-      labelNames: cacheBytes.labels,
-      registers,
-      collect() {
-        const now = usage?.();
-        if (now) this.set({ store: now.store }, now.bytes);
-      },
-    });
-    const { cacheEvictions, cacheFileBytes } = COUNTERS;
+    // What the store reports, read at each scrape; a figure the store does not keep is left out.
+    const usageGauge = (row: (typeof COUNTERS)['cacheEntries' | 'cacheBytes' | 'cacheFileBytes'], figure: (now: StoreUsage) => number | undefined) =>
+      new Gauge({
+        name: row.name,
+        help: row.help,
+        labelNames: row.labels,
+        registers,
+        collect() {
+          const now = usage?.();
+          const value = now && figure(now);
+          if (now && value !== undefined) this.set({ store: now.store }, value);
+        },
+      });
+    usageGauge(COUNTERS.cacheEntries, (now) => now.entries);
+    usageGauge(COUNTERS.cacheBytes, (now) => now.bytes);
+    usageGauge(COUNTERS.cacheFileBytes, (now) => now.fileBytes);
+    const { cacheEvictions } = COUNTERS;
     new Counter({
       name: cacheEvictions.name,
       help: cacheEvictions.help,
@@ -118,16 +113,6 @@ export class ProxyMetrics implements StoreObserver {
         // The store counts; the counter shows its total (monotonic within the process).
         this.reset();
         this.inc({ store: now.store }, now.evictions);
-      },
-    });
-    new Gauge({
-      name: cacheFileBytes.name,
-      help: cacheFileBytes.help,
-      labelNames: cacheFileBytes.labels,
-      registers,
-      collect() {
-        const now = usage?.();
-        if (now?.fileBytes !== undefined) this.set({ store: now.store }, now.fileBytes);
       },
     });
     // Every outcome and policy series exists from the start at 0 (the tallies start at 0), so

@@ -21,18 +21,22 @@ export interface CoordinationSubject {
 
 /**
  * The subject for a shared store: every worker is a backend of its own from `makeBackend`
- * (the first, a peer, and any started later by `restarted`), all closed by cleanup.
+ * (the first, a peer, and any started later by `restarted`), all closed by cleanup. Each subject
+ * names a store of its own (`store`, the same for all its workers: a namespace, a directory), so
+ * that a new subject starts empty whatever the tests before it saved.
  */
-export function sharedStoreSubject(makeBackend: () => Promise<Backend<ContractRules>>): () => Promise<CoordinationSubject> {
+export function sharedStoreSubject(makeBackend: (store: string) => Promise<Backend<ContractRules>>): () => Promise<CoordinationSubject> {
+  let subjects = 0;
   return async () => {
-    const first = await makeBackend();
-    const second = await makeBackend();
+    const store = `store-${++subjects}`;
+    const first = await makeBackend(store);
+    const second = await makeBackend(store);
     const restarted: Backend<ContractRules>[] = [];
     return {
       ...first,
       peer: second.rules,
       restarted: async () => {
-        const worker = await makeBackend();
+        const worker = await makeBackend(store);
         restarted.push(worker);
         return worker.rules;
       },
@@ -54,6 +58,7 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean
   return true;
 }
 
+/** `make` gives a subject over a store of its own, empty: nothing another subject saved. */
 export function coordinationContract(name: string, make: () => Promise<CoordinationSubject>): void {
   describe(`Coordination contract: ${name}`, () => {
     let subject: CoordinationSubject;
@@ -185,7 +190,14 @@ export function coordinationContract(name: string, make: () => Promise<Coordinat
 
     describe('rules', () => {
       it('loads nothing before the first save', async () => {
-        expect(await subject.rules.load()).toBeUndefined();
+        // A store of its own: the other tests here save rules, in any order.
+        const empty = await make();
+        try {
+          expect(await empty.rules.load()).toBeUndefined();
+          expect(await empty.peer.load()).toBeUndefined();
+        } finally {
+          await empty.cleanup();
+        }
       });
 
       it('loads what was saved, also in a worker started afterwards', async () => {

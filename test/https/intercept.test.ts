@@ -399,11 +399,15 @@ describe('deadlines inside intercepted tunnels: an idle tunnel holds no connecti
       return { secure, received: () => Buffer.concat(received).toString('latin1') };
     };
 
+    // Each close is watched from the tunnel's start: on a loaded machine the mute one's 408 can
+    // come before the other tunnel has its answer.
     const mute = await secureTunnel();
+    const muteClosed = closesWithin(mute.secure, 5000);
     const used = await secureTunnel();
+    const usedClosed = closesWithin(used.secure, 5000);
     used.secure.write(`GET ${path} HTTP/1.1\r\nHost: localhost:${origin.port}\r\n\r\n`);
     await eventually(() => used.received().includes('kept alive'), 5000);
-    const [muteMs, idleMs] = await Promise.all([closesWithin(mute.secure, 5000), closesWithin(used.secure, 5000)]);
+    const [muteMs, idleMs] = await Promise.all([muteClosed, usedClosed]);
 
     expect(muteMs).toBeGreaterThan(0);
     expect(mute.received()).toMatch(/^HTTP\/1\.1 408 [^]*408 request_timeout: the request head did not arrive within 400ms/);

@@ -89,6 +89,7 @@ describe('WebSocket through the proxy', () => {
   });
 
   it('relays an absolute-form upgrade over a plain proxy connection, after the origin\'s 101, twice with two origin upgrades (never cached)', async () => {
+    const upgradesBefore = upgrades.length; // the tunnel test upgrades on the same origin, in any order
     for (const round of [1, 2]) {
       const socket = net.connect(new URL(proxy.url).port as unknown as number, '127.0.0.1');
       await once(socket, 'connect');
@@ -98,7 +99,7 @@ describe('WebSocket through the proxy', () => {
       expect(head).toMatch(/^HTTP\/1\.1 101 /);
       expect(reply).toBe(`http echo: hello ${round}`);
     }
-    expect(upgrades.filter((u) => u === 'http /echo')).toHaveLength(2);
+    expect(upgrades.slice(upgradesBefore)).toEqual(['http /echo', 'http /echo']);
   });
 
   it('relays an upgrade inside a plain-HTTP CONNECT tunnel', async () => {

@@ -35,7 +35,8 @@ describe('the listener on the wire', () => {
 
   describe('pipelining (RFC 9112 §9.3.2)', () => {
     it('answers a valid pipelined request before the 400 for the garbage that follows it, then closes', async () => {
-      const client = new RawSocket(proxy.port).write(`${get('/slow')}THIS IS NOT HTTP\r\n\r\n`);
+      // A URL of its own: the other tests also ask the origin for /slow, in any order.
+      const client = new RawSocket(proxy.port).write(`${get('/slow?then-garbage')}THIS IS NOT HTTP\r\n\r\n`);
 
       const data = await client.untilClose();
       const { responses, rest } = parseResponses(data);
@@ -45,7 +46,7 @@ describe('the listener on the wire', () => {
       expect(responses[1]!.headers['content-type']).toMatch(/^text\/plain/);
       expect(responses[1]!.body.toString()).toMatch(/^400 bad_request: [^\n]+\n$/);
       expect(rest).toBe(0);
-      expect(origin.requestsTo('/slow')).toHaveLength(1);
+      expect(origin.requestsTo('/slow?then-garbage')).toHaveLength(1);
     });
 
     it('answers every valid request of a pipeline, byte for byte and in order, before the 400', async () => {
@@ -223,13 +224,14 @@ describe('--max-connections and --max-connections-per-client', () => {
       const second = new RawSocket(proxy.port).write(get('/hold?2'));
       await eventually(() => held.length === 2);
 
-      const third = new RawSocket(proxy.port).write(get('/ok'));
+      // A URL of its own: the other tests' connections ask the origin for /ok, in any order.
+      const third = new RawSocket(proxy.port).write(get('/ok?refused'));
       const { responses } = parseResponses(await third.untilClose());
 
       expect(responses).toHaveLength(1);
       expect(responses[0]!.statusLine).toBe('HTTP/1.1 503 Service Unavailable');
       expect(responses[0]!.body.toString()).toMatch(/^503 too_many_connections: this proxy already serves 2 connections \(--max-connections\)[^\n]*\n$/);
-      expect(origin.requestsTo('/ok')).toHaveLength(0);
+      expect(origin.requestsTo('/ok?refused')).toHaveLength(0);
 
       release();
       expect((await first.responses(1))[0]!.body.toString()).toBe('held');

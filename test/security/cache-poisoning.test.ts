@@ -3,7 +3,7 @@
 // cookie session is never served to another.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rawRequest, viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
@@ -35,12 +35,14 @@ describe('a GET or HEAD with a body (invariant 1: framing is produced by the pro
   let origin: Awaited<ReturnType<typeof startEagerOrigin>>;
   let proxy: TestProxy;
 
-  beforeAll(async () => {
+  // An origin and a proxy per test: the first asserts every request the origin saw, in order, and
+  // which pooled upstream socket carried each, so no other test's requests or sockets may be there.
+  beforeEach(async () => {
     origin = await startEagerOrigin();
     proxy = await startProxy();
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await proxy?.stop();
     await origin?.close();
   });

@@ -198,6 +198,7 @@ describe('destinations in loopback, private and link-local ranges (--restrict-de
 
   it('refuses loopback destinations with 403 when restricted, by address and by a name that resolves to loopback, without contacting them', async () => {
     const proxy = await startProxy({ restrictDestinations: 'yes', connectPorts: [[1, 65535]] });
+    const before = origin.requests.length; // the allow-destinations test reaches this origin, in any order
     try {
       const byAddress = await viaProxy(proxy.url, `${origin.url}/page`);
       const byName = await viaProxy(proxy.url, `http://localhost:${origin.port}/page`);
@@ -209,7 +210,7 @@ describe('destinations in loopback, private and link-local ranges (--restrict-de
       expect(metadata.status).toBe(403);
       expect(metadata.text).toMatch(/link-local/);
       expect(tunnel).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
-      expect(origin.requestsTo('/page')).toHaveLength(0);
+      expect(origin.requests).toHaveLength(before);
     } finally {
       await proxy.stop();
     }

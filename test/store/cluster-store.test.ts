@@ -82,11 +82,17 @@ function fabric() {
 }
 
 const logger = createLogger('silent');
-const net = fabric();
-serveClusterStore({ fanOutTimeoutMs: 200, channels: net.channels });
 
-function worker<Rules = ContractRules>(cacheSizeBytes = 16 * 1024 * 1024): { backend: Backend<Rules>; cut(): void; close(): Promise<void> } {
-  const joined = net.join();
+/** A primary serving the store to the workers that join its fabric. */
+function fleet(): ReturnType<typeof fabric> {
+  const net = fabric();
+  serveClusterStore({ fanOutTimeoutMs: 200, channels: net.channels });
+  return net;
+}
+const net = fleet();
+
+function worker<Rules = ContractRules>(cacheSizeBytes = 16 * 1024 * 1024, on = net): { backend: Backend<Rules>; cut(): void; close(): Promise<void> } {
+  const joined = on.join();
   const backend = createClusterMemoryBackend<Rules>({ cacheSizeBytes, storeTimeoutMs: 500, logger, now: Date.now, channel: joined.channel });
   return {
     backend,
@@ -103,11 +109,14 @@ entryStoreContract('memory per worker, invalidated through the primary', async (
   return { store: one.backend.entries, cleanup: one.close };
 });
 
-// Ledger and rules live in the primary; the peer and a restarted worker are other workers.
+// Ledger and rules live in the primary (one per subject, so each starts empty); the peer and a
+// restarted worker are other workers of that primary.
+const fleets = new Map<string, ReturnType<typeof fleet>>();
 coordinationContract(
   'memory store shared through the primary',
-  sharedStoreSubject(async () => {
-    const one = worker();
+  sharedStoreSubject(async (store) => {
+    if (!fleets.has(store)) fleets.set(store, fleet());
+    const one = worker(undefined, fleets.get(store));
     return { ...one.backend, close: one.close };
   }),
 );

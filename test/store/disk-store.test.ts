@@ -40,7 +40,7 @@ entryStoreVaryTtlContract('disk', async () => {
 // Two backends on one directory are two workers on one host.
 {
   const shared = tempDir();
-  coordinationContract('disk', sharedStoreSubject(async () => createDiskBackend<ContractRules>({ dir: shared, cacheSizeBytes: 1024 * 1024, storeTimeoutMs: 5000, logger, now: Date.now })));
+  coordinationContract('disk', sharedStoreSubject(async (store) => createDiskBackend<ContractRules>({ dir: join(shared, store), cacheSizeBytes: 1024 * 1024, storeTimeoutMs: 5000, logger, now: Date.now })));
 }
 
 const plain = (url: string): EntryAddress => ({ url, vary: null, variant: null });

@@ -22,15 +22,15 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const backend = <Rules>(): Promise<Backend<Rules>> =>
-  createRedisBackend<Rules>({ url: cluster.url, namespace, storeTimeoutMs: 5000, logger: silentLogger });
+const backend = <Rules>(ns = namespace): Promise<Backend<Rules>> =>
+  createRedisBackend<Rules>({ url: cluster.url, namespace: ns, storeTimeoutMs: 5000, logger: silentLogger });
 
 entryStoreContract('redis cluster', async () => {
   const made = await backend();
   return { store: made.entries, cleanup: () => made.close() };
 });
 
-coordinationContract('redis cluster', sharedStoreSubject(() => backend<ContractRules>()));
+coordinationContract('redis cluster', sharedStoreSubject((store) => backend<ContractRules>(`${namespace}:${store}`)));
 
 describe('two proxies sharing one cache through a Redis Cluster', () => {
   let origin: Origin;

@@ -5,7 +5,7 @@
 // expired is left alone, and a varying URL's lock shares its entry's Cluster slot.
 // Command counts use a private redis-server (MONITOR sees the whole server).
 import http from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createClient } from '@redis/client';
 import { silentLogger } from '../../src/observe/log.js';
@@ -14,10 +14,10 @@ import { fillLockKey } from '../../src/store/redis/fill-lock.js';
 import { entryKey } from '../../src/store/redis/entry-store.js';
 import type { Backend } from '../../src/store/types.js';
 import { freshUrl, sampleEntry, sampleMeta } from '../contracts/entry-store.contract.js';
-import { viaProxy } from '../helpers/client.js';
+import { viaProxy, type ProxiedResponse } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { fakeClock, startProxy, type TestProxy } from '../helpers/proxy.js';
-import { sleep } from '../helpers/respond.js';
+import { eventually } from '../helpers/respond.js';
 import { cleanNamespace, startOwnRedisServer, testNamespace, type OwnRedisServer } from '../helpers/redis.js';
 
 let server: OwnRedisServer;
@@ -195,19 +195,35 @@ describe('collapsed revalidation across two proxy instances on one Redis', () =>
   });
 
   it('sends one revalidation upstream for concurrent stale requests on both, and B waits for A\'s refresh (RFC 9111 §4.3.4)', async () => {
+    let answerRevalidation!: () => void;
+    const revalidationAnswered = new Promise<void>((resolve) => (answerRevalidation = resolve));
     origin.route('/shared-stale', async (req, res) => {
       if (req.headers['if-none-match'] === '"s1"') {
-        await sleep(300);
+        await revalidationAnswered;
         return void res.writeHead(304, { etag: '"s1"', 'cache-control': 'max-age=60' }).end();
       }
       res.writeHead(200, { etag: '"s1"', 'cache-control': 'max-age=60', 'content-type': 'text/plain' }).end('shared stale body');
     });
     await viaProxy(a.url, `${origin.url}/shared-stale`, { agent });
     clock.advance(120);
+    // A request that has joined its proxy's collapser waits for the fill in flight from then on.
+    const joinsOnA = vi.spyOn(a.proxy.ctx.collapser, 'join');
+    const joinsOnB = vi.spyOn(b.proxy.ctx.collapser, 'join');
 
     const first = viaProxy(a.url, `${origin.url}/shared-stale`, { agent });
-    await sleep(100); // A holds the fill lock and waits for the origin
-    const others = await Promise.all(Array.from({ length: 20 }, (_, i) => viaProxy(i % 2 ? a.url : b.url, `${origin.url}/shared-stale`, { agent })));
+    let others: ProxiedResponse[];
+    try {
+      await eventually(() => origin.requestsTo('/shared-stale').length === 2); // A holds the fill lock and waits for the origin
+      const othersAnswered = Promise.all(Array.from({ length: 20 }, (_, i) => viaProxy(i % 2 ? a.url : b.url, `${origin.url}/shared-stale`, { agent })));
+      // The origin answers A's revalidation once all 20 wait for it, however slow the machine.
+      await eventually(() => joinsOnA.mock.calls.length === 11 && joinsOnB.mock.calls.length === 10, 10_000);
+      answerRevalidation();
+      others = await othersAnswered;
+    } finally {
+      answerRevalidation();
+      joinsOnA.mockRestore();
+      joinsOnB.mockRestore();
+    }
     const answers = [await first, ...others];
 
     const seenByOrigin = origin.requestsTo('/shared-stale');

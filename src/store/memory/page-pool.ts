@@ -115,12 +115,7 @@ export class PagePool {
   /** A new page while the budget allows one, else the oldest unpinned page recycled with `length` bytes free at its end. */
   private pageWithRoom(length: number): Page | null {
     if (this.held + this.pageBytes <= this.budget()) return this.newPage(Buffer.allocUnsafeSlow(this.pageBytes), false);
-    for (let tries = this.sealed.length; tries > 0; tries--) {
-      const page = this.sealed.shift()!;
-      if (page.pins > 0) {
-        this.sealed.push(page);
-        continue;
-      }
+    for (const page of this.takeUnpinnedOldestFirst()) {
       if (page.large) {
         this.evict(page.slots[0]!);
         this.dropLarge(page);
@@ -139,6 +134,19 @@ export class PagePool {
       return page;
     }
     return null;
+  }
+
+  /**
+   * The sealed pages no client is reading, oldest first, each taken out of the sealed list as it is
+   * yielded: the caller recycles, drops or returns it. Pinned pages go back to the end; each page
+   * sealed at the start is looked at once, so pages that stay pinned end the walk.
+   */
+  private *takeUnpinnedOldestFirst(): Generator<Page, void, undefined> {
+    for (let tries = this.sealed.length; tries > 0; tries--) {
+      const page = this.sealed.shift()!;
+      if (page.pins > 0) this.sealed.push(page);
+      else yield page;
+    }
   }
 
   /**
@@ -169,16 +177,14 @@ export class PagePool {
 
   private allocateLarge(length: number, owner: SlotOwner): Slot | null {
     // Room is made by taking whole pages (or other large bodies) out of service, oldest first.
-    for (let tries = this.sealed.length; this.held + length > this.budget() && tries > 0; tries--) {
-      const page = this.sealed.shift()!;
-      if (page.pins > 0) {
-        this.sealed.push(page);
-        continue;
+    if (this.held + length > this.budget()) {
+      for (const page of this.takeUnpinnedOldestFirst()) {
+        if (page.large) {
+          this.evict(page.slots[0]!);
+          this.dropLarge(page);
+        } else this.dropPage(page);
+        if (this.held + length <= this.budget()) break;
       }
-      if (page.large) {
-        this.evict(page.slots[0]!);
-        this.dropLarge(page);
-      } else this.dropPage(page);
     }
     if (this.held + length > this.budget()) return null;
     const page = this.newPage(Buffer.allocUnsafeSlow(length), true);
