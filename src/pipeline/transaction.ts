@@ -75,19 +75,58 @@ export interface Tx {
   readonly log: LogFields;
 }
 
-export function createTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ClientResponse): Tx {
-  return {
+/** Every field of T, optional ones included: a literal typed with it cannot leave one out. */
+type EveryField<T> = { [K in keyof Required<T>]: T[K] };
+
+/**
+ * A transaction with every field present from the start, in one order: steps then fill fields
+ * in without changing the object's shape (V8 keeps them in the object, and the code that reads
+ * them sees one shape), where adding them one by one made a new shape at each step.
+ */
+function blankTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ClientResponse, background: boolean, method: string): Tx {
+  const tx: EveryField<Tx> = {
     ctx,
     clientReq,
     clientRes,
-    background: false,
     startedAt: ctx.now(),
-    method: clientReq.method ?? 'GET',
+    background,
+    refreshInBackground: undefined,
+    method,
+    target: undefined,
+    client: undefined,
+    policy: undefined,
+    rule: undefined,
+    perClient: undefined,
+    offline: undefined,
+    record: undefined,
+    conditionals: undefined,
+    semanticsReq: undefined,
+    ignoreRequestCacheControl: undefined,
+    onlyIfCached: undefined,
+    urlKey: undefined,
+    entry: undefined,
+    releaseEntry: undefined,
+    storedEntry: undefined,
+    entryPolicy: undefined,
+    entryRuleOverride: undefined,
+    address: undefined,
+    usability: undefined,
+    forwardReason: undefined,
+    originRes: undefined,
+    ownLines: undefined,
     sentValidators: false,
+    fill: undefined,
+    waitedSince: undefined,
     storeDown: false,
+    error: undefined,
     status: new CacheStatus(),
     log: {},
   };
+  return tx;
+}
+
+export function createTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ClientResponse): Tx {
+  return blankTx(ctx, clientReq, clientRes, false, clientReq.method ?? 'GET');
 }
 
 /**
@@ -98,30 +137,20 @@ export function createTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRe
  */
 export function createBackgroundTx(clientTx: Tx): Tx {
   const { ctx } = clientTx;
-  return {
-    ctx,
-    clientReq: clientTx.clientReq,
-    clientRes: new NullClientResponse(),
-    background: true,
-    startedAt: ctx.now(),
-    method: 'GET',
-    target: clientTx.target,
-    client: clientTx.client,
-    policy: clientTx.policy,
-    rule: clientTx.rule,
-    record: clientTx.record,
-    semanticsReq: clientTx.semanticsReq,
-    ignoreRequestCacheControl: clientTx.ignoreRequestCacheControl,
-    urlKey: clientTx.urlKey,
-    entry: clientTx.entry,
-    entryPolicy: clientTx.entryPolicy,
-    address: clientTx.address,
-    usability: clientTx.usability,
-    forwardReason: 'stale',
-    releaseEntry: ctx.backend.entries.hold?.(clientTx.entry!),
-    sentValidators: false,
-    storeDown: false,
-    status: new CacheStatus(),
-    log: {},
-  };
+  const tx = blankTx(ctx, clientTx.clientReq, new NullClientResponse(), true, 'GET');
+  tx.target = clientTx.target;
+  tx.client = clientTx.client;
+  tx.policy = clientTx.policy;
+  tx.rule = clientTx.rule;
+  tx.record = clientTx.record;
+  tx.semanticsReq = clientTx.semanticsReq;
+  tx.ignoreRequestCacheControl = clientTx.ignoreRequestCacheControl;
+  tx.urlKey = clientTx.urlKey;
+  tx.entry = clientTx.entry;
+  tx.entryPolicy = clientTx.entryPolicy;
+  tx.address = clientTx.address;
+  tx.usability = clientTx.usability;
+  tx.forwardReason = 'stale';
+  tx.releaseEntry = ctx.backend.entries.hold?.(clientTx.entry!);
+  return tx;
 }
