@@ -75,16 +75,18 @@ export interface Tx {
   readonly log: LogFields;
 }
 
-/** Every field of T, optional ones included: a literal typed with it cannot leave one out. */
-type EveryField<T> = { [K in keyof Required<T>]: T[K] };
+export function createTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ClientResponse): Tx {
+  return newTx(ctx, clientReq, clientRes, false, clientReq.method ?? 'GET');
+}
 
 /**
- * A transaction with every field present from the start, in one order: steps then fill fields
- * in without changing the object's shape (V8 keeps them in the object, and the code that reads
- * them sees one shape), where adding them one by one made a new shape at each step.
+ * Every transaction is built here with every field present (undefined until a step sets it), in
+ * one order: V8 then gives them all one hidden class, and each step's reads of `tx` stay
+ * monomorphic whichever path set which fields (with fields added as they come, a step saw a
+ * different shape per path and its property loads went megamorphic).
  */
-function blankTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ClientResponse, background: boolean, method: string): Tx {
-  const tx: EveryField<Tx> = {
+function newTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ClientResponse, background: boolean, method: string): Tx {
+  return {
     ctx,
     clientReq,
     clientRes,
@@ -122,11 +124,6 @@ function blankTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: Clien
     status: new CacheStatus(),
     log: {},
   };
-  return tx;
-}
-
-export function createTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ClientResponse): Tx {
-  return blankTx(ctx, clientReq, clientRes, false, clientReq.method ?? 'GET');
 }
 
 /**
@@ -137,7 +134,7 @@ export function createTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRe
  */
 export function createBackgroundTx(clientTx: Tx): Tx {
   const { ctx } = clientTx;
-  const tx = blankTx(ctx, clientTx.clientReq, new NullClientResponse(), true, 'GET');
+  const tx = newTx(ctx, clientTx.clientReq, new NullClientResponse(), true, 'GET');
   tx.target = clientTx.target;
   tx.client = clientTx.client;
   tx.policy = clientTx.policy;
