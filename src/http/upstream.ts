@@ -254,7 +254,8 @@ export class Upstream {
     if (this.lenientOrigins.has(origin)) return this.sendWithNode(originReq, body, settle, mayRetry);
     const exchange = new Exchange(this, originReq, body, settle, mayRetry, origin);
     const { dispatcher, dispatchOrigin, path, headers, reset } = this.dispatchPlan(originReq, origin);
-    if (!body) return void dispatcher.dispatch({ origin: dispatchOrigin, path, method: originReq.method, headers, ...(reset && { reset }) }, exchange);
+    // Two literals rather than a conditional spread, which V8 builds on its slow path each time.
+    if (!body) return void dispatcher.dispatch(reset ? { origin: dispatchOrigin, path, method: originReq.method, headers, reset } : { origin: dispatchOrigin, path, method: originReq.method, headers }, exchange);
     // Without a length the body goes chunked, as it came: undici would frame a stream that has
     // already ended with the length it buffered, so it gets an iterator, always chunked. undici
     // closes the connection after a body on a method that expects none (GET); our framing is
