@@ -1,7 +1,8 @@
-// The benchmark's report on stdout: Markdown tables (memory store, the bare forwarder's floor,
-// Redis store, --workers, HTTPS), the issues' bars as PASS / FAIL / SKIPPED (issue 10's again for
-// --workers N), warnings for contended runs, and the diagnostics table. Measuring is
-// bench/run.ts's job; the scenarios and bars are bench/scenarios.ts's tables.
+// The benchmark's report on stdout: Markdown tables (memory store, the floors: bare forwarder and
+// bare cache, Redis store, --workers, HTTPS), issue 22's bars as PASS / FAIL / SKIPPED with the
+// floors' reference lines, the Redis and HTTPS issues' bars, warnings for contended runs, and the
+// diagnostics table. Measuring is bench/run.ts's job; the scenarios, floors and bars are
+// bench/scenarios.ts's tables.
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,7 +12,24 @@ import { httpsReport, type HttpsResults } from './https.js';
 import type { LoadGenerator } from './load.js';
 import type { WindowStats } from './processes.js';
 import type { KeyCost } from './redis.js';
-import { BARS, cpuPerRequest, MANY_URLS, rate, REDIS_HIT_BAR, STORM_URLS, sysPerRequest, upstreamCount, WORKER_SCENARIOS, type Measured, type Scenario, type ScenarioId } from './scenarios.js';
+import {
+  BARS,
+  cpuPerRequest,
+  FLOORS,
+  MANY_URLS,
+  rate,
+  REDIS_HIT_BAR,
+  STORM_URLS,
+  sysPerRequest,
+  upstreamCount,
+  WORKER_SCENARIOS,
+  type Bar,
+  type Floor,
+  type FloorKind,
+  type Measured,
+  type Scenario,
+  type ScenarioId,
+} from './scenarios.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -36,14 +54,15 @@ export interface MemorySection {
   runs: Map<Scenario, { proxy: Measured; direct: Measured }>;
   /** VmHWM of the shared memory-store proxy. */
   peakRss: number | undefined;
-  /** The pass-through load through bench/bare-forwarder.ts, or why it was not run. */
-  floor: FloorRuns | string;
+  /** Each floor's runs (FLOORS in bench/scenarios.ts), or why it was not run. */
+  floors: Record<FloorKind, FloorRuns | string>;
 }
 
-/** The bare forwarder's best run and the origin runs it is a share of (the pass-through row's own, when that ran). */
+/** A floor's best run and the origin runs it is a share of (those of the proxy's row of its scenario, when that ran). */
 export interface FloorRuns {
+  floor: Floor;
   scenario: Scenario;
-  forwarder: Measured;
+  bare: Measured;
   direct: Measured;
 }
 
@@ -224,21 +243,21 @@ export function report(setup: BenchSetup, originPeak: number | undefined, memory
   const httpsPart = httpsReport(https);
   out.push(...httpsPart.lines);
 
-  out.push(`### Bars (proxy req/s as a share of the origin's in the same run${setup.generator === 'wrk' ? '' : '; measured with autocannon, not wrk, so pulled toward 1'})`, '');
-  out.push(...issueBars(memoryProxies, memory, floorLine(memory.floor)));
+  out.push(`### Bars (issue 22: req/s ratios inside this run, CPU µs / req of each side${setup.generator === 'wrk' ? '' : '; measured with autocannon, not wrk, so pulled toward 1'})`, '');
+  out.push(...issueBars(setup, memoryProxies, memory, workers.memory), '');
+  out.push('Bars of the Redis and HTTPS issues:', '');
   out.push(bar(`Redis hits ≥ ${REDIS_HIT_BAR} % of memory hits`, redisBar, redisDetail));
   out.push(bar('Redis bytes per 1 KB entry < 2x', sizeBar, sizeDetail));
   out.push(...httpsPart.bars, '');
-  if (typeof workers.memory === 'string') out.push(`Bars with \`--workers ${setup.workers > 1 ? setup.workers : 'N'}\` (memory store): not run (${workers.memory}).`, '');
-  else out.push(`Bars with \`--workers ${setup.workers}\` (memory store; every process's CPU counted):`, '', ...issueBars(workers.memory, memory), '');
 
   const runs: [string, Measured, boolean][] = [];
   for (const [scenario, { proxy, direct }] of memory.runs) runs.push([`${scenario.name}, origin`, direct, true], [`${scenario.name}, proxy`, proxy, false]);
-  if (typeof memory.floor !== 'string') {
-    const { scenario, forwarder, direct } = memory.floor;
-    // Its own origin runs only when BENCH_ONLY left the proxy's pass-through out.
+  for (const floor of Object.values(memory.floors)) {
+    if (typeof floor === 'string') continue;
+    const { scenario, bare, direct } = floor;
+    // Its own origin runs only when BENCH_ONLY left the proxy's run of its scenario out.
     if (direct !== memory.runs.get(scenario)?.direct) runs.push([`${scenario.name}, origin`, direct, true]);
-    runs.push([`${scenario.name}, bare forwarder`, forwarder, false]);
+    runs.push([`${scenario.name}, ${floor.floor.name}`, bare, false]);
   }
   if (typeof redis !== 'string') for (const [scenario, run] of redis.runs) runs.push([`${scenario.name}, proxy (Redis)`, run, false]);
   for (const [store, section] of [['memory', workers.memory], ['Redis', workers.redis]] as const)
@@ -249,7 +268,7 @@ export function report(setup: BenchSetup, originPeak: number | undefined, memory
   if (contended.length) out.push('');
 
   out.push(`### Diagnostics (CPU in % of one core during each measured run, kernel part as sys; the machine has ${availableParallelism()} × 100 %)`, '');
-  out.push('"Server" is the proxy (all its processes; the bare forwarder in its row) in proxy runs and the origin in origin runs: CPU per request is the figure other load on the machine disturbs least.', '');
+  out.push('"Server" is the proxy (all its processes; the bare forwarder or bare cache in its rows) in proxy runs and the origin in origin runs: CPU per request is the figure other load on the machine disturbs least.', '');
   const diagRows = runs.map(([name, m, serverIsOrigin]) => {
     const upstream = Object.entries(m.originResponses).map(([k, v]) => `${k}: ${int(v)}`).join(', ') || 'none';
     return [
@@ -281,7 +300,7 @@ export function report(setup: BenchSetup, originPeak: number | undefined, memory
 
 /** One table for the `--workers` question: WORKER_SCENARIOS with one process and with N, per store. */
 function workersReport(setup: BenchSetup, memory: MemorySection, redis: RedisSection | string, workers: WorkersSection): string[] {
-  if (setup.workers < 2) return [`\`--workers\` runs skipped: ${typeof workers.redis === 'string' ? workers.redis : 'BENCH_WORKERS < 2'}.`, ''];
+  if (setup.workers < 2) return [`\`--workers\` runs skipped: BENCH_WORKERS=${setup.workers}.`, ''];
   const out = [`### \`--workers ${setup.workers}\` (hits, revalidation, pass-through; CPU summed over the primary, its workers and, with Redis, redis-server)`, ''];
   const rows: string[][] = [];
   const refused: string[] = [];
@@ -308,53 +327,88 @@ function workersReport(setup: BenchSetup, memory: MemorySection, redis: RedisSec
 }
 
 /**
- * Issue 10's bars for one proxy set-up: its runs as a share of the memory section's origin runs.
- * `afterForwarding` (the floor line) follows the pass-through bar, the last of the forwarding ones.
+ * Issue 22's bars, one line each with both sides' req/s and CPU µs / req; under the bars that
+ * read a floor or are measured beside one, that floor's line (not a bar).
  */
-function issueBars(proxyRuns: Map<Scenario, Measured>, memory: MemorySection, afterForwarding: string[] = []): string[] {
+function issueBars(setup: BenchSetup, proxyRuns: Map<Scenario, Measured>, memory: MemorySection, workers: Map<Scenario, Measured> | string): string[] {
   const out: string[] = [];
-  for (const { id, label, min, aim } of BARS) {
-    const run = byId(proxyRuns, id);
-    const origin = byId(memory.runs, id)?.direct;
-    const ratio = run && origin && (100 * rate(run)) / rate(origin);
-    const aimText = aim === undefined ? '' : `, aim ${aim >= 100 ? 'above ' : ''}${aim} %`;
-    out.push(bar(`${label} ≥ ${min} % of origin req/s`, ratio === undefined ? undefined : ratio >= min, ratio === undefined ? 'not run' : `${pct(ratio)}${aimText}`));
-    if (id === 'nostore') out.push(...afterForwarding);
+  for (const b of BARS) {
+    out.push(issueBar(b, setup, b.workers ? workers : proxyRuns, memory));
+    if (b.floorLine) out.push(floorLine(FLOORS[b.floorLine], memory.floors[b.floorLine]));
   }
   return out;
 }
 
-/** Not a bar: what the least a Node forward proxy does reaches on the same load, in the same run. */
-function floorLine(floor: FloorRuns | string): string[] {
-  const subject = 'For reference, the bare forwarder (`bench/bare-forwarder.ts`)';
-  if (typeof floor === 'string') return [`- ${subject} was not run (${floor}).`];
-  return [`- ${subject} reached ${pct((100 * rate(floor.forwarder)) / rate(floor.direct))} of the origin on pass-through in this run (${us(cpuPerRequest(floor.forwarder))} µs CPU / req; not a bar).`];
+function issueBar(b: Bar, setup: BenchSetup, runs: Map<Scenario, Measured> | string, memory: MemorySection): string {
+  const subject = b.workers ? `${b.label} with \`--workers ${setup.workers > 1 ? setup.workers : 'N'}\` (memory store; CPU of every process)` : b.label;
+  const label = `${subject} ≥ ${b.min} % of ${b.against === 'origin' ? "the origin's" : "the bare forwarder's"} req/s`;
+  if (typeof runs === 'string') return bar(label, undefined, `not run: ${runs}`);
+  const run = byId(runs, b.id);
+  if (!run) return bar(label, undefined, `not run: BENCH_ONLY leaves out ${b.id}`);
+  const reference = barReference(b, memory);
+  if (typeof reference === 'string') return bar(label, undefined, reference);
+  const ratio = (100 * rate(run)) / rate(reference.run);
+  const sides = `proxy ${int(rate(run))} req/s at ${us(cpuPerRequest(run))} µs CPU / req, ${reference.name} ${int(rate(reference.run))} req/s at ${us(cpuPerRequest(reference.run))} µs`;
+  return bar(label, ratio >= b.min, `${ratio.toFixed(1)} %: ${sides}`);
 }
 
-/** The floor's table: the bare forwarder beside the proxy and the origin on the pass-through load. */
+/** What a bar's ratio divides by, from the same run: the origin's run of the scenario or the forwarding floor's; or why it is missing. */
+function barReference(b: Bar, memory: MemorySection): { name: string; run: Measured } | string {
+  if (b.against === 'origin') {
+    const origin = byId(memory.runs, b.id)?.direct;
+    return origin ? { name: 'origin', run: origin } : `the origin's run of ${b.id} is missing`;
+  }
+  const floor = memory.floors[b.against];
+  const name = FLOORS[b.against].name;
+  if (typeof floor === 'string') return `the ${name} was not run: ${floor}`;
+  // The revalidation bar reads the pass-through floor: no bare revalidator exists.
+  const on = b.id === floor.scenario.id ? '' : ` on the ${FLOORS[b.against].load} load (same 1 KB bodies over 1,000 URLs)`;
+  return { name: `${name}${on}`, run: floor.bare };
+}
+
+/** Not a bar: what a floor reached on its load in the same run, as a share of the origin. */
+function floorLine(floor: Floor, runs: FloorRuns | string): string {
+  const subject = `For reference, the ${floor.name} (\`bench/${floor.file}.ts\`)`;
+  if (typeof runs === 'string') return `- ${subject} was not run: ${runs}.`;
+  return `- ${subject} reached ${pct((100 * rate(runs.bare)) / rate(runs.direct))} of the origin on ${floor.load} in this run, ${us(cpuPerRequest(runs.bare))} µs CPU / req; not a bar.`;
+}
+
+/** The floors' table: each bare server beside the proxy and the origin on its scenario's load. */
 function floorReport(memory: MemorySection): string[] {
-  const heading = '### The floor: a bare node:http + undici forwarder, pass-through';
-  if (typeof memory.floor === 'string') return [heading, '', `Not run: ${memory.floor}.`, ''];
-  const { scenario, forwarder, direct } = memory.floor;
-  const proxy = memory.runs.get(scenario)?.proxy;
-  const row = (subject: string, m: Measured, originCpu: WindowStats | undefined): string[] => [
-    subject,
-    int(rate(m)),
-    pct((100 * rate(m)) / rate(direct)),
-    latency(m),
-    `${us(cpuPerRequest(m))} (sys ${us(sysPerRequest(m))})`,
-    cpuCell(originCpu?.cpuPercent, originCpu?.sysPercent),
-  ];
-  const rows = [row('bare forwarder (`bench/bare-forwarder.ts`)', forwarder, forwarder.origin)];
-  if (proxy) rows.push(row('etag-proxy, memory store', proxy, proxy.origin));
-  rows.push(row('origin alone', direct, direct.server));
-  return [
-    heading,
+  const out = [
+    '### The floors: a bare forwarder (pass-through) and a bare cache (1 KB hit)',
     '',
-    'The same load as the pass-through row (1 KB `no-store`, 1,000 URLs, same load generator options, warm-up and rounds) through `bench/bare-forwarder.ts`: a node:http server and one undici `Pool` per origin, ' +
-      'hop-by-hop fields dropped, nothing else: the least a Node forward proxy does per request. CPU is all of its process.',
-    '',
-    table(['Subject', 'req/s', '% of origin', 'p50 / p99 ms', 'µs CPU / req (sys part)', 'Origin CPU during the run'], rows),
+    "Each floor is its scenario's load (same load generator options, warm-up and rounds) through a bare Node server, run right after the proxy's row of that scenario against the same origin runs " +
+      '(when BENCH_ONLY left that row out, alternating with origin runs of its own), and measured as the proxy is (CPU: all of its process). `bench/bare-forwarder.ts` (pass-through, 1 KB `no-store` over 1,000 URLs): a node:http server and one undici `Pool` per origin, ' +
+      'hop-by-hop fields dropped, nothing else, the least a Node forward proxy does per request; the forwarding bars read it. `bench/bare-cache.ts` (1 KB hit): a node:http server and a Map ' +
+      'of stored responses, each hit answered with one `writeHead` and one `end()`, the least a Node cache does per hit; the hit bars read the origin, this is for reference.',
     '',
   ];
+  const rows: string[][] = [];
+  const skipped: string[] = [];
+  for (const floor of Object.values(FLOORS)) {
+    const runs = memory.floors[floor.kind];
+    if (typeof runs === 'string') {
+      skipped.push(`- The ${floor.name} (${floor.load}) was not run: ${runs}.`);
+      continue;
+    }
+    const { scenario, bare, direct } = runs;
+    const row = (load: string, subject: string, m: Measured, originCpu: WindowStats | undefined): string[] => [
+      load,
+      subject,
+      int(rate(m)),
+      pct((100 * rate(m)) / rate(direct)),
+      latency(m),
+      `${us(cpuPerRequest(m))} (sys ${us(sysPerRequest(m))})`,
+      cpuCell(originCpu?.cpuPercent, originCpu?.sysPercent),
+    ];
+    rows.push(row(scenario.name, `${floor.name} (\`bench/${floor.file}.ts\`)`, bare, bare.origin));
+    const proxy = memory.runs.get(scenario)?.proxy;
+    if (proxy) rows.push(row('', 'etag-proxy, memory store', proxy, proxy.origin));
+    rows.push(row('', 'origin alone', direct, direct.server));
+  }
+  const header = ['Load', 'Subject', 'req/s', '% of origin', 'p50 / p99 ms', 'µs CPU / req (sys part)', 'Origin CPU during the run'];
+  if (rows.length) out.push(table(header, rows, header.map((_, i) => i > 1)), '');
+  if (skipped.length) out.push(...skipped, '');
+  return out;
 }

@@ -5,8 +5,9 @@
 // Environment: BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_WARMUP_SECONDS (1), REDIS_URL,
 // BENCH_ROUNDS (1: with N, origin and proxy runs alternate N times and the best of each counts),
 // BENCH_IDLE_WAIT_SECONDS (30: longest wait before each run for other processes to go quiet),
-// BENCH_ONLY (routes to run, e.g. `1k,nostore,many`; `bare` = the bare forwarder's floor, which
-// also runs with `nostore`), BENCH_PROXY_NODE_ARGS (e.g. `--cpu-prof`),
+// BENCH_ONLY (routes to run, e.g. `1k,nostore,many`; `bare` = the forwarding floor, which also runs
+// with `nostore` or `revalidate`; `bare-cache` = the hit floor, which also runs with `1k`),
+// BENCH_PROXY_NODE_ARGS (e.g. `--cpu-prof`),
 // BENCH_LOAD_GENERATOR (wrk | autocannon), BENCH_WRK_THREADS (1),
 // BENCH_MANY_CACHE_SIZE (64MiB: --cache-size of the many-URLs proxy), BENCH_ZIPF_EXPONENT (1),
 // BENCH_WORKERS (2: also run the hits, revalidation and pass-through with --workers N, Redis and
@@ -30,7 +31,7 @@ import { diskReport, type DiskRow, type DiskStartup } from './disk.js';
 import { fillDiskCache } from './full-cache.js';
 import { BenchRedis, type KeyCost } from './redis.js';
 import { report, type BenchSetup, type FloorRuns, type MemorySection, type RedisSection, type WorkersSection } from './report.js';
-import { allScenarios, MANY_URLS, rate, upstreamCount, WORKER_SCENARIOS, type Measured, type Scenario } from './scenarios.js';
+import { allScenarios, FLOORS, MANY_URLS, rate, upstreamCount, WORKER_SCENARIOS, type Floor, type FloorKind, type Measured, type Scenario } from './scenarios.js';
 
 const SECONDS = positive('BENCH_SECONDS', 8);
 const CONNECTIONS = positive('BENCH_CONNECTIONS', 50);
@@ -55,15 +56,12 @@ const PROXY_NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(/\s+/).f
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ORIGIN_SCRIPT = join(HERE, 'origin-server.js');
 const CLI_SCRIPT = join(HERE, '..', 'src', 'cli', 'main.js');
-const FORWARDER_SCRIPT = join(HERE, 'bare-forwarder.js');
 const PARENT_SCRIPT = join(HERE, 'parent-server.js');
 
 const ALL_SCENARIOS = allScenarios(MANY_CACHE_SIZE);
 const SCENARIOS = ALL_SCENARIOS.filter((s) => !ONLY || ONLY.has(s.id));
 const SCENARIOS_WITH_WORKERS = SCENARIOS.filter((s) => WORKER_SCENARIOS.includes(s.id));
-// The floor: the pass-through load through bench/bare-forwarder.js.
-const PASS_THROUGH = ALL_SCENARIOS.find((s) => s.id === 'nostore')!;
-const FLOOR_RUNS = !ONLY || ONLY.has('nostore') || ONLY.has('bare');
+const FLOOR_SCENARIOS = new Map(Object.values(FLOORS).map((floor) => [floor, ALL_SCENARIOS.find((s) => s.id === floor.scenario)!]));
 // A prefill pass repeats until it finds every URL cached; past this many it gives up and says so.
 const PREFILL_MAX_PASSES = 20;
 const MISS = /fwd=(?:uri-|vary-)?miss\b/;
@@ -74,7 +72,7 @@ interface Origin {
   monitor: ProcessMonitor;
 }
 
-/** The proxy, or the bare forwarder (bench/bare-forwarder.ts) measured the same way. */
+/** The proxy, or a floor (bench/bare-forwarder.ts, bench/bare-cache.ts) measured the same way. */
 interface Proxy {
   child: Child;
   port: number;
@@ -107,15 +105,15 @@ async function startProxy(extraArgs: string[]): Promise<Proxy> {
   return { child, port, url, monitor: new ProcessMonitor(child.pid) };
 }
 
-/** bench/bare-forwarder.js on a port of its own, or why it would not start (its child stopped). */
-async function startForwarder(): Promise<Proxy | string> {
-  const child = spawnNode('bare forwarder', FORWARDER_SCRIPT, []);
+/** A floor's script on a port of its own, or why it would not start (its child stopped). */
+async function startFloor(floor: Floor): Promise<Proxy | string> {
+  const child = spawnNode(floor.name, join(HERE, `${floor.file}.js`), []);
   try {
     const port = Number(await waitForLine(child, /listening (\d+)/));
     return { child, port, url: `http://127.0.0.1:${port}`, monitor: new ProcessMonitor(child.pid) };
   } catch (error) {
     await child.stop();
-    return `the bare forwarder did not start: ${(error as Error).message.split('\n')[0] ?? ''}`;
+    return `the ${floor.name} did not start: ${(error as Error).message.split('\n')[0] ?? ''}`;
   }
 }
 
@@ -262,41 +260,51 @@ async function memorySection(origin: Origin): Promise<MemorySection> {
   const proxy = await startProxy([]);
   progress(`proxy (memory store) on ${proxy.url} (pid ${proxy.child.pid})`);
   const runs = new Map<Scenario, { proxy: Measured; direct: Measured }>();
-  let floor: FloorRuns | string | undefined;
+  const floors: Partial<Record<FloorKind, FloorRuns | string>> = {};
   try {
     for (const scenario of SCENARIOS) {
       let straight: Measured | undefined;
       // Origin and proxy runs alternate, round by round.
       const proxied = await bestThroughProxy(scenario, proxy, [], origin, 'memory store', undefined, async () => void (straight = faster(straight, await direct(scenario, origin))));
       runs.set(scenario, { proxy: proxied, direct: straight! });
-      // Right after the proxy's pass-through, against the same origin runs.
-      if (scenario === PASS_THROUGH) floor = await floorRuns(origin, straight);
+      // Right after the proxy's run of the floor's scenario, against the same origin runs.
+      for (const floor of Object.values(FLOORS)) if (FLOOR_SCENARIOS.get(floor) === scenario) floors[floor.kind] = await floorRuns(floor, origin, straight);
     }
-    floor ??= FLOOR_RUNS ? await floorRuns(origin) : 'BENCH_ONLY leaves out nostore; add `bare` to run it alone';
-    return { runs, peakRss: proxy.monitor.lifetimePeak(), floor };
+    for (const floor of Object.values(FLOORS)) floors[floor.kind] ??= floorWanted(floor) ? await floorRuns(floor, origin) : floorSkipped(floor);
+    return { runs, peakRss: proxy.monitor.lifetimePeak(), floors: floors as Record<FloorKind, FloorRuns | string> };
   } finally {
     await stopProxy(proxy);
   }
 }
 
+function floorWanted(floor: Floor): boolean {
+  return !ONLY || floor.only.some((name) => ONLY.has(name));
+}
+
+function floorSkipped(floor: Floor): string {
+  const [own, ...bringers] = floor.only;
+  return `BENCH_ONLY leaves out ${bringers.join(' and ')}, which bring${bringers.length > 1 ? '' : 's'} it: add \`${own}\` to run it alone`;
+}
+
 /**
- * The floor under the forwarding bars: the pass-through load through bench/bare-forwarder.js,
- * measured as the proxy is, against `straight` (the origin runs of the proxy's pass-through) or,
- * when BENCH_ONLY left that out, against origin runs of its own, alternating with it.
+ * A floor: its scenario's load through its bare server, measured as the proxy is, against
+ * `straight` (the origin runs of the proxy's run of that scenario) or, when BENCH_ONLY left that
+ * out, against origin runs of its own, alternating with it.
  */
-async function floorRuns(origin: Origin, straight?: Measured): Promise<FloorRuns | string> {
-  const forwarder = await startForwarder();
-  if (typeof forwarder === 'string') return forwarder;
-  progress(`bare forwarder on ${forwarder.url} (pid ${forwarder.child.pid})`);
+async function floorRuns(floor: Floor, origin: Origin, straight?: Measured): Promise<FloorRuns | string> {
+  const scenario = FLOOR_SCENARIOS.get(floor)!;
+  const bare = await startFloor(floor);
+  if (typeof bare === 'string') return bare;
+  progress(`${floor.name} on ${bare.url} (pid ${bare.child.pid})`);
   try {
     let against = straight;
     const best = await bestOfRounds(async () => {
-      if (!straight) against = faster(against, await direct(PASS_THROUGH, origin));
-      return throughProxy(PASS_THROUGH, forwarder, origin, 'bare forwarder');
+      if (!straight) against = faster(against, await direct(scenario, origin));
+      return throughProxy(scenario, bare, origin, floor.name);
     });
-    return { scenario: PASS_THROUGH, forwarder: best, direct: against! };
+    return { floor, scenario, bare: best, direct: against! };
   } finally {
-    await stopProxy(forwarder);
+    await stopProxy(bare);
   }
 }
 
