@@ -139,6 +139,29 @@ export interface Settle {
   reject: (error: unknown) => void;
 }
 
+/**
+ * Settles a request's promise, releasing the client's share of the origin (origin-shares.ts)
+ * once the body has ended or failed, or at once when there is no answer. Methods, not closures:
+ * called as `settle.resolve(…)`.
+ */
+export class Settlement implements Settle {
+  constructor(
+    protected readonly done: Settle['resolve'],
+    protected readonly failed: Settle['reject'],
+    protected readonly release: Release | undefined,
+  ) {}
+
+  resolve(originRes: OriginResponse): void {
+    if (this.release) originRes.onSettled(this.release);
+    this.done(originRes);
+  }
+
+  reject(error: unknown): void {
+    this.release?.();
+    this.failed(error);
+  }
+}
+
 export class Upstream {
   /** node:http, for Upgrade and lenient origins. */
   readonly agent: http.Agent;
@@ -197,25 +220,13 @@ export class Upstream {
   /** `release`: the client's share is held until the response's body has ended or failed. */
   private sendNow(originReq: OriginRequest, body: Readable | undefined, release?: Release): Promise<OriginResponse> {
     return new Promise((resolve, reject) => {
-      const settle = release
-        ? this.settleWith(
-            (originRes) => {
-              originRes.onSettled(release);
-              resolve(originRes);
-            },
-            (error) => {
-              release();
-              reject(error);
-            },
-          )
-        : this.settleWith(resolve, reject);
-      this.send(originReq, body, settle, !body && RETRYABLE_METHODS.has(originReq.method));
+      this.send(originReq, body, this.settleWith(resolve, reject, release), !body && RETRYABLE_METHODS.has(originReq.method));
     });
   }
 
-  /** The hook a subclass (the meter) wraps; no extra promise per request. */
-  protected settleWith(resolve: Settle['resolve'], reject: Settle['reject']): Settle {
-    return { resolve, reject };
+  /** The hook a subclass (the meter) replaces; one object per request, no extra promise. */
+  protected settleWith(resolve: Settle['resolve'], reject: Settle['reject'], release: Release | undefined): Settle {
+    return new Settlement(resolve, reject, release);
   }
 
   private send(originReq: OriginRequest, body: Readable | undefined, settle: Settle, mayRetry: boolean): void {
@@ -243,7 +254,8 @@ export class Upstream {
     if (this.lenientOrigins.has(origin)) return this.sendWithNode(originReq, body, settle, mayRetry);
     const exchange = new Exchange(this, originReq, body, settle, mayRetry, origin);
     const { dispatcher, dispatchOrigin, path, headers, reset } = this.dispatchPlan(originReq, origin);
-    if (!body) return void dispatcher.dispatch({ origin: dispatchOrigin, path, method: originReq.method, headers, ...(reset && { reset }) }, exchange);
+    // Two literals rather than a conditional spread, which V8 builds on its slow path each time.
+    if (!body) return void dispatcher.dispatch(reset ? { origin: dispatchOrigin, path, method: originReq.method, headers, reset } : { origin: dispatchOrigin, path, method: originReq.method, headers }, exchange);
     // Without a length the body goes chunked, as it came: undici would frame a stream that has
     // already ended with the length it buffered, so it gets an iterator, always chunked. undici
     // closes the connection after a body on a method that expects none (GET); our framing is

@@ -10,6 +10,10 @@ import type { FinishedRequest } from './finished-request.js';
 import type { StoreObserver, StoreUsage } from '../store/types.js';
 import { COUNTERS, OUTCOMES, type Outcome } from './counters.js';
 import { outcomeOf, servedFromCache } from './outcome.js';
+import { PlainHistogram } from './plain-histogram.js';
+
+/** Status class labels, made once rather than per origin answer. */
+const STATUS_CLASSES: readonly string[] = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 export interface MetricsOptions {
   /** Hosts that get a label of their own (--metrics-top-hosts); 0 = no per-host series. */
@@ -27,13 +31,18 @@ type Child = Counter.Internal;
 class Tally {
   readonly counts = new Map<string, number>();
 
-  constructor(keys: readonly string[]) {
+  /** `open`: a key not given here gets its series when first counted (otherwise it is not counted). */
+  constructor(
+    keys: readonly string[],
+    private readonly open = false,
+  ) {
     for (const key of keys) this.counts.set(key, 0);
   }
 
   add(key: string, n = 1): void {
     const current = this.counts.get(key);
     if (current !== undefined) this.counts.set(key, current + n);
+    else if (this.open) this.counts.set(key, n);
   }
 
   /** A collect function for a counter with one label. */
@@ -51,14 +60,13 @@ export class ProxyMetrics implements StoreObserver {
   private readonly outcomes = new Tally(OUTCOMES);
   private readonly policies = new Tally(['pass', 'strip', 'isolate']);
   private readonly dropped = new Tally(['if-none-match', 'if-modified-since', 'range', 'if-range']);
-  private readonly totals = new Tally(['avoided', 'servedBytes']);
-  private readonly upstreamRequests: Counter<string>;
-  private readonly upstreamBytes: Counter<string>;
-  private readonly upstreamSeconds: Histogram<string>;
+  private readonly totals = new Tally(['avoided', 'servedBytes', 'upstreamBytes']);
+  /** By status class ("2xx") or "error": a series from the first request of its kind on. */
+  private readonly upstreamClasses = new Tally([], true);
+  private readonly upstreamSeconds: PlainHistogram;
   private readonly storeSeconds: Histogram<string>;
   // Labelled children kept (keptChild): on the path of every Redis call and every upstream request.
   private readonly storeSecondsByOp = new Map<string, Histogram.Internal<string>>();
-  private readonly upstreamByClass = new Map<string, Counter.Internal>();
   private readonly storeErrors: Counter<string>;
   private readonly breakerOpen: Gauge<string>;
   private readonly hostRequests: Counter<string>;
@@ -74,12 +82,12 @@ export class ProxyMetrics implements StoreObserver {
     counter(COUNTERS.validatorsDropped, this.dropped.collector('field'));
     counter(COUNTERS.originRequestsAvoided, totalOf(this.totals, 'avoided'));
     counter(COUNTERS.servedFromCacheBytes, totalOf(this.totals, 'servedBytes'));
-    this.upstreamRequests = counter(COUNTERS.upstreamRequests);
-    this.upstreamBytes = counter(COUNTERS.upstreamBytes);
+    counter(COUNTERS.upstreamRequests, this.upstreamClasses.collector('status'));
+    counter(COUNTERS.upstreamBytes, totalOf(this.totals, 'upstreamBytes'));
     this.storeErrors = counter(COUNTERS.storeErrors);
     this.hostRequests = counter(COUNTERS.hostRequests);
     const { upstreamSeconds: up, storeSeconds: st } = COUNTERS;
-    this.upstreamSeconds = new Histogram({ name: up.name, help: up.help, labelNames: up.labels, buckets: [...up.buckets], registers });
+    this.upstreamSeconds = new PlainHistogram(up.name, up.help, up.buckets, registers);
     this.storeSeconds = new Histogram({ name: st.name, help: st.help, labelNames: st.labels, buckets: [...st.buckets], registers });
     const br = COUNTERS.storeBreakerOpen;
     this.breakerOpen = new Gauge({ name: br.name, help: br.help, labelNames: br.labels, aggregator: br.aggregator, registers });
@@ -116,8 +124,7 @@ export class ProxyMetrics implements StoreObserver {
       },
     });
     // Every outcome and policy series exists from the start at 0 (the tallies start at 0), so
-    // rates and ratios are defined.
-    this.upstreamBytes.inc(0);
+    // rates and ratios are defined; so does the received bytes total.
   }
 
   /** Called once per request, from pipeline/finish.ts. */
@@ -208,16 +215,16 @@ export class ProxyMetrics implements StoreObserver {
   /** An origin answered (its head arrived) after `seconds`. */
   upstreamAnswered(seconds: number, status: number): void {
     this.upstreamSeconds.observe(seconds);
-    keptChild(this.upstreamByClass, `${Math.floor(status / 100)}xx`, (label) => this.upstreamRequests.labels(label)).inc();
+    this.upstreamClasses.add(STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`);
   }
 
   upstreamFailed(): void {
-    keptChild(this.upstreamByClass, 'error', (label) => this.upstreamRequests.labels(label)).inc();
+    this.upstreamClasses.add('error');
   }
 
 
   upstreamReceived(bytes: number): void {
-    if (bytes > 0) this.upstreamBytes.inc(bytes);
+    if (bytes > 0) this.totals.add('upstreamBytes', bytes);
   }
 
   call(op: string, seconds: number, ok: boolean): void {

@@ -4,7 +4,7 @@
 // (server/send-deadline.ts), ends the transfer and releases the origin exchange and the copy.
 import { AbortTransfer } from '../errors.js';
 import type { ClientResponse } from '../http/client-response.js';
-import type { OriginResponse } from '../http/origin-response.js';
+import type { BodySink, OriginResponse } from '../http/origin-response.js';
 import type { ReservedBody } from '../store/types.js';
 import { midBodyError } from '../http/upstream.js';
 import { wasCutBySendDeadline } from '../server/send-deadline.js';
@@ -46,7 +46,8 @@ export async function teeBody(
     return chunk.subarray(0, chunk.length - 1);
   };
   try {
-    await streamTo(originRes, clientRes, host, { end: false, onChunk });
+    const streaming = streamTo(originRes, clientRes, host, { end: false, onChunk });
+    if (streaming) await streaming;
   } catch (error) {
     copy.drop();
     throw error;
@@ -175,7 +176,9 @@ function clientGone(clientRes: ClientResponse): AbortTransfer {
 /**
  * Stream originRes to clientRes; any failure on either side cuts the client's transfer.
  * A sink on the origin's body rather than a pipe: no stream machinery per response, and the
- * client's backpressure pauses the origin's socket ('drain' resumes it).
+ * client's backpressure pauses the origin's socket ('drain' resumes it). Returns nothing when
+ * the whole body was written at once (it arrived with the head, as most small ones do): no
+ * promise, and no listener on the client; a promise otherwise.
  */
 export function streamTo(
   originRes: OriginResponse,
@@ -183,45 +186,86 @@ export function streamTo(
   host: string,
   /** `onChunk` sees each chunk first and returns what the client gets of it. */
   options: { end?: boolean; onChunk?: (chunk: Buffer) => Buffer } = {},
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const onChunk = options.onChunk;
-    const onDrain = () => originRes.resumeBody();
-    const onClientClose = () => {
-      if (settled) return;
-      settled = true;
-      clientRes.off('drain', onDrain);
-      originRes.destroy();
-      reject(clientGone(clientRes));
-    };
-    const cleanup = () => {
-      settled = true;
-      clientRes.off('close', onClientClose);
-      clientRes.off('drain', onDrain);
-    };
-    // The client may have gone while the origin was still answering: nobody will say 'close' again.
-    if (clientRes.destroyed) return onClientClose();
-    clientRes.on('close', onClientClose);
-    clientRes.on('drain', onDrain);
-    originRes.pipeInto({
-      write(chunk) {
-        return clientRes.write(onChunk ? onChunk(chunk) : chunk);
-      },
-      end() {
-        if (settled) return;
-        cleanup();
-        if (options.end !== false) clientRes.end();
-        resolve();
-      },
-      fail(error) {
-        if (settled) return;
-        cleanup();
-        clientRes.destroy();
-        reject(midBodyError(error, host));
-      },
-    });
-  });
+): void | Promise<void> {
+  // The client may have gone while the origin was still answering: nobody will say 'close' again.
+  if (clientRes.destroyed) {
+    originRes.destroy();
+    return Promise.reject(clientGone(clientRes));
+  }
+  const transfer = new Transfer(originRes, clientRes, host, options.end !== false, options.onChunk);
+  originRes.pipeInto(transfer);
+  return transfer.outcome();
+}
+
+/**
+ * One body on its way to the client. pipeInto writes what already arrived at once, so the
+ * client is listened to ('close', 'drain') and a promise made only for a body still coming.
+ */
+class Transfer implements BodySink {
+  private state: 'open' | 'ended' | 'failed' = 'open';
+  private failure: AbortTransfer | undefined;
+  private settle: { resolve: () => void; reject: (error: AbortTransfer) => void } | undefined;
+  private onClientClose: (() => void) | undefined;
+  private onDrain: (() => void) | undefined;
+
+  constructor(
+    private readonly originRes: OriginResponse,
+    private readonly clientRes: ClientResponse,
+    private readonly host: string,
+    private readonly endClient: boolean,
+    private readonly onChunk: ((chunk: Buffer) => Buffer) | undefined,
+  ) {}
+
+  /** Right after pipeInto: done (nothing), failed (a rejection), or a promise of the rest. */
+  outcome(): void | Promise<void> {
+    if (this.state === 'ended') return;
+    if (this.state === 'failed') return Promise.reject(this.failure);
+    const { clientRes, originRes } = this;
+    this.onDrain = () => originRes.resumeBody();
+    this.onClientClose = () => this.clientClosed();
+    clientRes.on('close', this.onClientClose);
+    clientRes.on('drain', this.onDrain);
+    return new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.clientRes.write(this.onChunk ? this.onChunk(chunk) : chunk);
+  }
+
+  end(): void {
+    if (this.state !== 'open') return;
+    this.state = 'ended';
+    this.stopListening();
+    if (this.endClient) this.clientRes.end();
+    this.settle?.resolve();
+  }
+
+  fail(error: Error): void {
+    if (this.state !== 'open') return;
+    this.state = 'failed';
+    this.stopListening();
+    this.clientRes.destroy();
+    this.rejectWith(midBodyError(error, this.host));
+  }
+
+  private clientClosed(): void {
+    if (this.state !== 'open') return;
+    this.state = 'failed';
+    this.stopListening();
+    this.originRes.destroy();
+    this.rejectWith(clientGone(this.clientRes));
+  }
+
+  private rejectWith(failure: AbortTransfer): void {
+    this.failure = failure;
+    this.settle?.reject(failure);
+  }
+
+  private stopListening(): void {
+    if (!this.onClientClose) return;
+    this.clientRes.off('close', this.onClientClose);
+    this.clientRes.off('drain', this.onDrain!);
+  }
 }
 
 /** Stored bodies up to this size go out in one write (the hit path); larger ones in pieces. */

@@ -5,11 +5,19 @@ import { streamTo } from './body.js';
 import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
-export async function relay(tx: Tx): Promise<Step> {
+// Synchronous when the whole body came with the head (no fill to release, nothing to wait for).
+export function relay(tx: Tx): Step | Promise<Step> {
+  const fill = tx.fill;
+  if (!fill) return relayNow(tx);
+  // Released here, so finish has no fill left to settle.
+  tx.fill = undefined;
+  return fill.finish('not-stored').then(() => relayNow(tx));
+}
+
+function relayNow(tx: Tx): Step | Promise<Step> {
   const { clientRes } = tx;
   const originRes = tx.originRes!;
-  if (tx.fill) await tx.fill.finish('not-stored');
   clientRes.writeHead(originRes.statusCode ?? 502, originRes.statusMessage, relayHeaders(originRes, { 'cache-status': tx.status.toString() }));
-  await streamTo(originRes, clientRes, tx.target!.host);
-  return 'done';
+  const streaming = streamTo(originRes, clientRes, tx.target!.host);
+  return streaming ? streaming.then(() => 'done') : 'done';
 }

@@ -36,14 +36,20 @@ export class RuleMatcher {
   // Within about 2 MiB: client ids come from clients, and may be long (bounded-memo.ts).
   private readonly resolved = boundedMemo<ClientPolicy>('client-policies', 10_000, 2 * 1024 * 1024, (policy) => policy.rule.length);
 
+  /** The pair asked last, and its answer: a client crawling one host asks the same question each time. */
+  private last: { clientId: string; host: string; policy: ClientPolicy } | undefined;
+
   /** Memoised (the 10,000 most recent pairs): the same client asks about the same hosts over and over. */
   resolve(clientId: string, host: string): ClientPolicy {
+    const last = this.last;
+    if (last !== undefined && last.clientId === clientId && last.host === host) return last.policy;
     const key = `${clientId}\n${host}`;
     let policy = this.resolved.get(key);
     if (!policy) {
       policy = this.match(clientId, host);
       this.resolved.set(key, policy);
     }
+    this.last = { clientId, host, policy };
     return policy;
   }
 

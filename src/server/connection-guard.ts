@@ -29,6 +29,8 @@ interface Exchange {
 interface Recent {
   last?: Exchange;
   previous?: Exchange;
+  /** Marks the connection's request done (idle when none is left): made once per connection, not per request. */
+  requestDone?: () => void;
 }
 
 export function describeDuration(ms: number): string {
@@ -165,17 +167,18 @@ export class ConnectionGuard implements TunnelStates {
   admit(clientReq: IncomingMessage, clientRes: ServerResponse): boolean {
     const socket = clientReq.socket;
     if (this.refused.has(socket) || this.failed.has(socket)) return false;
-    const held = this.held.get(socket);
-    if (held) {
-      this.table.busy(held);
-      clientRes.once('close', () => this.table.done(held));
-    }
-    const recent = this.recent.get(socket);
+    let recent = this.recent.get(socket);
     if (recent) {
       recent.previous = recent.last;
       recent.last = { clientReq, clientRes };
     } else {
-      this.recent.set(socket, { last: { clientReq, clientRes } });
+      this.recent.set(socket, (recent = { last: { clientReq, clientRes } }));
+    }
+    const held = this.held.get(socket);
+    if (held) {
+      this.table.busy(held);
+      // 'on', not 'once': a response says 'close' once, and needs no wrapper of its own for it.
+      clientRes.on('close', (recent.requestDone ??= () => this.table.done(held)));
     }
     return true;
   }
