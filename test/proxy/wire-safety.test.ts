@@ -199,6 +199,22 @@ describe('request head timeout', () => {
   });
 });
 
+describe('HTTP/0.9 request line alone', () => {
+  it('gets the 408 of an incomplete head at --headers-timeout (llhttp waits for header lines; the guard does not read the bytes itself)', async () => {
+    const proxy = await startProxy({ headersTimeoutMs: 300 });
+    try {
+      const client = new RawSocket(proxy.port).write('GET /\r\n');
+
+      const { responses } = parseResponses(await client.untilClose(10_000));
+
+      expect(responses).toHaveLength(1);
+      expect(responses[0]!.statusLine).toBe('HTTP/1.1 408 Request Timeout');
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 describe('--max-connections and --max-connections-per-client', () => {
   let origin: Origin;
   const held: Array<() => void> = [];
