@@ -20,8 +20,6 @@ export type FillTicket =
   | { role: 'follower'; outcome: FillOutcome };
 
 const NO_LOCK: FillLock = { release: async () => {}, renew: async () => false };
-const NOTHING_TO_STOP = (): void => undefined;
-const SETTLED: Promise<void> = Promise.resolve();
 
 export interface CollapserOptions {
   /**
@@ -37,13 +35,6 @@ export interface CollapserOptions {
   /** How often such a follower looks at the lock. */
   pollMs?: number;
 }
-interface Lease {
-  /** When it was taken or last renewed (epoch ms). */
-  renewedAt: number;
-  /** A renewal is under way (a slow store call is not sent twice). */
-  renewing: boolean;
-}
-
 const UNCACHEABLE_MEMORY_MS = 120_000;
 const UNCACHEABLE_MAX_KEYS = 10_000;
 
@@ -51,10 +42,6 @@ export class Collapser {
   private readonly inflight = new Map<string, Promise<FillOutcome>>();
   /** key → until when (epoch ms) requests for it go upstream on their own. */
   private readonly uncacheable = new Map<string, number>();
-
-  /** Leases held by this process's fills, renewed by one timer (keepRenewing). */
-  private readonly leases = new Map<FillLock, Lease>();
-  private sweep: NodeJS.Timeout | undefined;
 
   private readonly leaseMs: number;
   private readonly maxWaitMs: number;
@@ -73,115 +60,67 @@ export class Collapser {
     return this.inflight.size;
   }
 
-  /**
-   * Leader or follower for `key`. Synchronous when the store answers at once (the memory store's
-   * lock) and no other fill is under way: a revalidation's lock then costs no promise.
-   */
-  join(key: string): FillTicket | Promise<FillTicket> {
+  async join(key: string): Promise<FillTicket> {
     const until = this.uncacheable.get(key);
     if (until !== undefined) {
       if (until > Date.now()) return { role: 'leader', lock: NO_LOCK, finish: async (outcome) => void (outcome === 'stored' && this.uncacheable.delete(key)) };
       this.uncacheable.delete(key);
     }
     const existing = this.inflight.get(key);
-    if (existing) return existing.then((outcome): FillTicket => ({ role: 'follower', outcome }));
+    if (existing) return { role: 'follower', outcome: await existing };
 
     let settle!: (outcome: FillOutcome) => void;
     this.inflight.set(key, new Promise<FillOutcome>((resolve) => (settle = resolve)));
-    let acquired: FillLock | null | Promise<FillLock | null>;
+    let lock: FillLock | null;
     try {
-      acquired = this.coordination.acquireFill(key, this.leaseMs);
+      lock = await this.coordination.acquireFill(key, this.leaseMs);
     } catch {
-      acquired = NO_LOCK; // store unavailable: collapse within this process only
+      lock = NO_LOCK; // store unavailable: collapse within this process only
     }
-    if (acquired instanceof Promise) return acquired.catch(() => NO_LOCK).then((lock) => this.ticketFor(key, lock, settle));
-    return this.ticketFor(key, acquired, settle);
-  }
-
-  /** The ticket once the store answered: leader with `lock`, or a follower of another worker's fill (null). */
-  private ticketFor(key: string, lock: FillLock | null, settle: (outcome: FillOutcome) => void): FillTicket | Promise<FillTicket> {
     if (lock === null) {
-      return this.waitForOtherWorker(key).then((): FillTicket => {
-        this.inflight.delete(key);
-        settle('unknown');
-        return { role: 'follower', outcome: 'unknown' };
-      });
+      await this.waitForOtherWorker(key);
+      this.inflight.delete(key);
+      settle('unknown');
+      return { role: 'follower', outcome: 'unknown' };
     }
     let finished = false;
-    // Without a store lock (the store is down) there is nothing to renew.
-    const stopRenewing = lock === NO_LOCK ? NOTHING_TO_STOP : this.keepRenewing(lock);
-    const settled = (outcome: FillOutcome): void => {
-      this.inflight.delete(key);
-      if (outcome === 'not-stored') this.rememberUncacheable(key);
-      settle(outcome);
-    };
+    const stopRenewing = this.keepRenewing(lock);
     return {
       role: 'leader',
       lock,
-      finish: (outcome) => {
-        if (finished) return SETTLED;
+      finish: async (outcome) => {
+        if (finished) return;
         finished = true;
         stopRenewing();
-        let releasing: Promise<void> | void;
-        try {
-          releasing = lock.release();
-        } catch {
-          releasing = undefined; // the lease lapses by itself
-        }
-        // Followers are told once the lock is free (at once when the store released it synchronously).
-        if (releasing) return releasing.catch(() => {}).then(() => settled(outcome));
-        settled(outcome);
-        return SETTLED;
+        await lock.release().catch(() => {});
+        this.inflight.delete(key);
+        if (outcome === 'not-stored') this.rememberUncacheable(key);
+        settle(outcome);
       },
     };
   }
 
   /**
-   * Renew each held lease at the latest a third of the lease after it was taken or last renewed
-   * (at the tick before that), so two renewals may fail (a slow store call) before it lapses; a
-   * failed renewal is retried at the next tick. One timer for all fills, ticking every sixth of
-   * the lease while any is held, rather than a timer per fill: most fills end long before their
-   * first renewal, and a timer costs more than the fill's other bookkeeping. A lease stops being
-   * renewed once lost (expired meanwhile, or released with a write).
+   * Renew the lease every third of it until stopped, so two renewals may fail (a slow store call)
+   * before it lapses. A timer per fill that lasts longer than that, never a store call per request;
+   * it stops by itself once the lease is lost (expired meanwhile, or released with a write).
    */
   private keepRenewing(lock: FillLock): () => void {
-    const lease: Lease = { renewedAt: Date.now(), renewing: false };
-    this.leases.set(lock, lease);
-    this.sweep ??= this.startSweep();
-    return () => void this.leases.delete(lock);
-  }
-
-  private startSweep(): NodeJS.Timeout {
-    const tickMs = Math.max(1, Math.floor(this.leaseMs / 6));
-    // Renewed at the last tick before it is a third of the lease old.
-    const renewAfterMs = Math.max(0, Math.floor(this.leaseMs / 3) - tickMs);
+    let renewing = false;
     const timer = setInterval(() => {
-      // Stopped at the first tick with nothing held; the next fill starts it again.
-      if (this.leases.size === 0) {
-        clearInterval(timer);
-        this.sweep = undefined;
-        return;
-      }
-      const now = Date.now();
-      for (const [lock, lease] of this.leases) {
-        if (lock.released) {
-          this.leases.delete(lock);
-          continue;
-        }
-        if (lease.renewing || now - lease.renewedAt < renewAfterMs) continue;
-        lease.renewing = true;
-        lock.renew(this.leaseMs).then(
-          (held) => {
-            lease.renewing = false;
-            lease.renewedAt = now; // the lease runs from when the renewal was asked for
-            if (!held) this.leases.delete(lock);
-          },
-          () => (lease.renewing = false), // the store is down: the next tick tries again
-        );
-      }
-    }, tickMs);
+      if (renewing) return;
+      if (lock.released) return clearInterval(timer);
+      renewing = true;
+      lock.renew(this.leaseMs).then(
+        (held) => {
+          renewing = false;
+          if (!held) clearInterval(timer);
+        },
+        () => (renewing = false), // the store is down: the next tick tries again
+      );
+    }, Math.max(1, Math.floor(this.leaseMs / 3)));
     timer.unref();
-    return timer;
+    return () => clearInterval(timer);
   }
 
   private rememberUncacheable(key: string): void {

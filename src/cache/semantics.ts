@@ -78,14 +78,6 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** `fields` with Date set to `date`, or without Date when it is undefined. */
-function withDate(fields: Readonly<Record<string, string>>, date: string | undefined): Record<string, string> {
-  const copy = { ...fields };
-  if (date === undefined) delete copy['date'];
-  else copy['date'] = date;
-  return copy;
-}
-
 /** What RFC 9111 §3 reads of a request. */
 function requestFacts(req: SemanticsRequest): RequestFacts {
   return { method: req.method, authorization: !!req.headers['authorization'], noStore: parseDirectives(req.headers['cache-control']).has('no-store') };
@@ -135,12 +127,11 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       const sameRequest = facts.method === before.request.method && facts.authorization === before.request.authorization && facts.noStore === before.request.noStore;
       if (!sameRequest) return null;
       // As fieldsForPolicy reads Date: strictly, in its canonical form, dropped when invalid.
+      const fields = { ...before.fields };
       const text = headerText(date);
       const time = text === undefined ? NaN : parseHttpDate(text, now());
-      const canonical = Number.isNaN(time) ? undefined : formatHttpDate(time);
-      // Most 304s of a second carry the Date the entry already has: its fields are then these
-      // (a policy never changes its fields, so they are shared rather than copied).
-      const fields = canonical === before.fields['date'] ? before.fields : withDate(before.fields, canonical);
+      if (Number.isNaN(time)) delete fields['date'];
+      else fields['date'] = formatHttpDate(time);
       // Cache-Control did not change: its directives are reused.
       return new ResponsePolicy(before.status, fields, before.request, now(), before.directives);
     },
@@ -218,8 +209,8 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
 
     mergeNotModified(stored, notModified) {
       const merged: Record<string, string | string[]> = { ...stored };
-      for (const name in notModified) {
-        if (!KEPT_ON_REFRESH.has(name)) merged[name] = notModified[name]!;
+      for (const [name, value] of Object.entries(notModified)) {
+        if (!KEPT_ON_REFRESH.has(name)) merged[name] = value;
       }
       return merged;
     },

@@ -10,7 +10,6 @@ import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress, FillLock } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 import { sameFieldsOutside } from '../cache/same-fields.js';
-import { carryStoredHead } from './stored-head.js';
 
 const DATE: ReadonlySet<string> = new Set(['date']);
 
@@ -91,18 +90,11 @@ function refreshedAddress(address: EntryAddress, merged: Record<string, string |
   return { url: address.url, vary, variant: vary ? variantId(vary, selecting.headers, perClient ? selecting.clientId : undefined) : null };
 }
 
-/** The refreshed entry and its policy. */
-export interface Refreshed {
-  entry: Entry;
-  policy: ResponsePolicy;
-}
-
 /**
  * RFC 9111 §4.3.4: fold a 304's fields into the stored entry; the body is untouched.
  * `fill`: the revalidation's fill lock, which the store may release in the same write.
- * Synchronous when the store writes at once (memory): a revalidation then waits for no promise.
  */
-export function refreshEntry(
+export async function refreshEntry(
   ctx: ProxyContext,
   address: EntryAddress,
   entry: Entry,
@@ -111,7 +103,7 @@ export function refreshEntry(
   selecting: SelectingRequest,
   rule?: CrawlSettings,
   fill?: FillLock,
-): Refreshed | Promise<Refreshed> {
+): Promise<{ entry: Entry; policy: ResponsePolicy }> {
   const before = entry.meta;
   const headers = ctx.semantics.mergeNotModified(before.headers, storedHeaders(notModified.headers));
   // The usual 304 changes Date alone: the policy is then copied from the stored one, not rebuilt.
@@ -122,23 +114,16 @@ export function refreshEntry(
   const fieldsMatch = !!refreshed && refreshed.fields['date'] === headers['date'];
   const meta = buildMeta(before.status, headers, policy, ctx.now(), entry.body.length, { boundTo: before.boundTo, url: before.url, fieldsMatch });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
-  if (onlyDate) carryStoredHead(before, meta);
   // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta.
   ctx.semantics.adopt(meta, policy);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs);
   const moved = headers['vary'] === before.headers['vary'] ? address : refreshedAddress(address, headers, selecting, rule?.varyIgnore);
-  const result: Refreshed = { entry: { meta, body: entry.body }, policy };
-  const notRefreshed = (error: unknown): Refreshed => {
-    ctx.logger.debug('entry not refreshed', { reason: (error as Error).message });
-    return result;
-  };
-  let writing: Promise<void> | void;
   try {
-    if (moved === address) writing = ctx.backend.entries.refresh(address, meta, ttl, fill, entry);
-    else if (moved) writing = ctx.backend.entries.put(moved, { meta, body: entry.body }, ttl);
-    else writing = ctx.backend.entries.invalidate(address.url);
+    if (moved === address) await ctx.backend.entries.refresh(address, meta, ttl, fill, entry);
+    else if (moved) await ctx.backend.entries.put(moved, { meta, body: entry.body }, ttl);
+    else await ctx.backend.entries.invalidate(address.url);
   } catch (error) {
-    return notRefreshed(error);
+    ctx.logger.debug('entry not refreshed', { reason: (error as Error).message });
   }
-  return writing ? writing.then(() => result, notRefreshed) : result;
+  return { entry: { meta, body: entry.body }, policy };
 }

@@ -25,21 +25,3 @@ export function storedHead(meta: EntryMeta): string[] {
   }
   return head.slice();
 }
-
-/**
- * After a 304 that changed no stored field but Date: `after`'s head is `before`'s with the new
- * Date, when `before`'s was built (a revalidated entry usually was: it was delivered). Nothing is
- * carried when a Date is missing or repeated: storedHead then builds the head from the fields.
- */
-export function carryStoredHead(before: EntryMeta, after: EntryMeta): void {
-  const head = (before as WithHeads)[STORED_HEAD];
-  const date = after.headers['date'];
-  if (!head || typeof date !== 'string' || typeof before.headers['date'] !== 'string') return;
-  for (let i = 0; i < head.length; i += 2) {
-    if (head[i] !== 'date') continue;
-    const carried = head.slice();
-    carried[i + 1] = date;
-    (after as WithHeads)[STORED_HEAD] = carried;
-    return;
-  }
-}
