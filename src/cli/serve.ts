@@ -16,6 +16,7 @@ import type { AdminServer } from '../admin/admin-server.js';
 import type { Watcher } from '../observe/watch.js';
 import { fatal } from './fatal.js';
 import { onStopRequest, stopWorkers, type StopRequest } from './shutdown.js';
+import { sendOver, type IpcEnd } from '../ipc-send.js';
 
 /** Start-up lines list at most this many rules; the rest are counted. */
 const RULES_SHOWN = 10;
@@ -92,7 +93,7 @@ async function startPrimary(config: ProxyConfig): Promise<void> {
     const worker = [...started].map((id) => cluster.workers?.[id]).find((w) => w?.isConnected());
     if (!worker) return;
     watcherId = worker.id;
-    worker.send({ etagProxy: 'watch' });
+    sendOver(worker, { etagProxy: 'watch' });
   };
   cluster.on('message', (worker, message: unknown) => {
     if (!isReady(message)) return;
@@ -186,7 +187,7 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
     answerMetricsCollection(proxy.ctx.metrics);
     // The primary names the one worker that watches (startPrimary).
     if (config.watch.length) process.on('message', (message: unknown) => isWatchRequest(message) && watch());
-    process.send?.({ etagProxy: 'ready' });
+    if (process.send) sendOver(process as IpcEnd, { etagProxy: 'ready' });
   } else if (config.watch.length) {
     watch();
   }

@@ -2,6 +2,7 @@
 // workers. The first request drains (--shutdown-timeout); a second signal cuts what is left.
 // How a listener drains is server/drain.ts's job; the log lines are serve.ts's.
 import cluster from 'node:cluster';
+import { sendOver } from '../ipc-send.js';
 
 export type StopRequest = { kind: 'drain' | 'force'; signal: string };
 
@@ -55,7 +56,7 @@ export function stopWorkers(kind: 'drain' | 'force', timeoutMs = 0): Promise<voi
   const exits = workers.map((worker) => {
     if (worker.isDead()) return Promise.resolve();
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    if (worker.isConnected()) worker.send({ etagProxy: kind } satisfies WorkerMessage);
+    if (worker.isConnected()) sendOver(worker, { etagProxy: kind } satisfies WorkerMessage);
     const killer = setTimeout(() => worker.process.kill('SIGKILL'), (kind === 'drain' ? timeoutMs : 0) + KILL_GRACE_MS);
     killer.unref();
     return exited.finally(() => clearTimeout(killer));

@@ -5,6 +5,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type PrometheusContentType, type Registry } from 'prom-client';
 import type { ProxyMetrics } from './metrics.js';
+import { sendOver, type IpcEnd } from '../ipc-send.js';
 
 /** A worker that does not answer in this long is left out of the sum rather than hang /metrics. */
 const COLLECT_TIMEOUT_MS = 1000;
@@ -60,7 +61,7 @@ function askPrimary(): Promise<MetricsSnapshot> {
       clearTimeout(timer);
       resolve(snap);
     });
-    process.send!({ etagProxy: 'metrics-request', id });
+    sendOver(process as IpcEnd, { etagProxy: 'metrics-request', id });
   });
 }
 
@@ -68,7 +69,7 @@ function askPrimary(): Promise<MetricsSnapshot> {
 export function answerMetricsCollection(metrics: ProxyMetrics): void {
   process.on('message', (message: unknown) => {
     if (!isMessage(message) || message.etagProxy !== 'metrics-collect') return;
-    void metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ etagProxy: 'metrics-part', id: message.id, metrics: json }));
+    void metrics.registry.getMetricsAsJSON().then((json) => process.send && sendOver(process as IpcEnd, { etagProxy: 'metrics-part', id: message.id, metrics: json }));
   });
 }
 
@@ -94,11 +95,11 @@ export function serveClusterMetrics(): void {
       clearTimeout(timer);
       const registry = AggregatorRegistry.aggregate<PrometheusContentType>(parts);
       void snapshotOf(registry, parts.length).then((snap) => {
-        if (worker.isConnected()) worker.send({ etagProxy: 'metrics-reply', id: message.id, snapshot: snap });
+        if (worker.isConnected()) sendOver(worker, { etagProxy: 'metrics-reply', id: message.id, snapshot: snap });
       });
     };
     const timer = setTimeout(reply, COLLECT_TIMEOUT_MS);
     collections.set(id, { parts, expected: workers.length, done: reply });
-    for (const w of workers) w.send({ etagProxy: 'metrics-collect', id });
+    for (const w of workers) sendOver(w, { etagProxy: 'metrics-collect', id });
   });
 }

@@ -1,20 +1,10 @@
 // Run the built CLI (dist/, built once by test/global-setup.ts) as a child process, the way
 // users start it, and wait for its "listening" log lines.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+
+export { freePort } from './ports.js';
 
 export const CLI = 'dist/src/cli/main.js';
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface RunningCli {
   child: ChildProcess;

@@ -7,7 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './ports.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { createClient } from '@redis/client';
@@ -80,17 +81,6 @@ export async function cleanNamespace(url: string, namespace: string): Promise<vo
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (!address || typeof address === 'string') throw new Error('could not pick a free port');
-  return address.port;
-}
-
 const running = new Set<ChildProcess>();
 // A test runner that exits early must not leave servers behind.
 process.once('exit', () => {
@@ -119,7 +109,9 @@ export async function startOwnRedisCluster(nodes = 3): Promise<OwnRedisCluster> 
   };
   try {
     for (const port of ports) {
-      children.push(await spawnRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]));
+      // The bus port is chosen too: port + 10000 (Redis's default) could land in the ephemeral range.
+      const busPort = await freePort();
+      children.push(await spawnRedis(port, ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]));
     }
     await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes']);
     const deadline = Date.now() + 15_000;

@@ -8,6 +8,7 @@ import { MemoryChangeLog } from '../memory/change-log.js';
 import { MemoryLedger, MemoryRuleStore } from '../memory/coordination.js';
 import type { ChangeEvent, ScannedEntry } from '../types.js';
 import { isStoreMessage, reasonOf, type LocalOp, type Outcome, type SharedOp, type StoreMessage, type WorkerChannels, type WorkerPeer } from './messages.js';
+import { sendOver } from '../../ipc-send.js';
 
 export interface ClusterStoreOptions {
   /**
@@ -23,7 +24,7 @@ export interface ClusterStoreOptions {
 const peerOf = (worker: Worker): WorkerPeer => ({
   id: worker.id,
   connected: () => worker.isConnected(),
-  send: (message, sent) => void worker.send(message, sent && ((error: Error | null) => sent(error))),
+  send: (message, sent) => sendOver(worker, message, sent),
 });
 
 export const clusterChannels: WorkerChannels = {
