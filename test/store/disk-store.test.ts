@@ -62,6 +62,17 @@ describe('disk store: what outlives the process', () => {
     await second.close();
   });
 
+  it('opens a directory whose name has a dot ("cache.v2"), which lmdb-js would take for a file', async () => {
+    const dir = join(tempDir(), 'cache.v2');
+    const url = freshUrl();
+    const first = open(dir);
+    await first.entries.put(plain(url), sampleEntry(Buffer.from('dotted')), 60_000);
+    await first.close();
+    const second = open(dir);
+    expect((await second.entries.lookup(url, noVariant))?.entry.body.toString()).toBe('dotted');
+    await second.close();
+  });
+
   it('holds no more than --cache-size, evicting what was used least recently, and keeps that order across a reopen', async () => {
     const dir = tempDir();
     const cap = 1024 * 1024;

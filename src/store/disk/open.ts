@@ -40,6 +40,10 @@ export interface VolatileDatabases {
 // structure table (one more thing for every process to agree on) makes cheap.
 const PLAIN_MSGPACK = { encoding: 'msgpack', useRecords: false } as const;
 
+// lmdb-js takes a path with an extension ("cache.v2", "tmp.x1Y") for a file, not a directory:
+// our path is always a directory.
+const DIRECTORY = { noSubdir: false } as const;
+
 // lmdb-js batches an event turn's writes behind a commit promise nobody holds: when that commit
 // fails (a full disk), the rejection is unhandled and Node exits. Our writes are explicit
 // transactions (`transact`), which lmdb-js still groups, so the turn batching adds nothing.
@@ -50,6 +54,7 @@ export function openDiskDatabases(dir: string): DiskDatabases {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const root = open({
     path: dir,
+    ...DIRECTORY,
     ...PLAIN_MSGPACK,
     maxDbs: 12,
     // Readers: one per process and thread; workers, admin tools and tests open the same file.
@@ -72,7 +77,7 @@ export function openDiskDatabases(dir: string): DiskDatabases {
 export function openVolatileDatabases(dir: string): VolatileDatabases {
   const path = join(dir, 'volatile');
   const tryOpen = (): VolatileDatabases => {
-    const root = open({ path, ...PLAIN_MSGPACK, maxDbs: 4, maxReaders: 510, noSync: true, ...NO_EVENT_TURN_BATCHING });
+    const root = open({ path, ...DIRECTORY, ...PLAIN_MSGPACK, maxDbs: 4, maxReaders: 510, noSync: true, ...NO_EVENT_TURN_BATCHING });
     return { root, locks: root.openDB<unknown, string>('locks', PLAIN_MSGPACK), ledger: root.openDB<unknown, string>('ledger', PLAIN_MSGPACK) };
   };
   try {
