@@ -134,7 +134,7 @@ export async function runHttpsBench(options: HttpsOptions): Promise<HttpsResults
     const originPort = Number(await waitForLine(origin, /listening (\d+)/));
     const proxyPort = await freePort();
     const proxy = spawnNode('intercepting proxy', options.cliScript, [
-      '--host', '127.0.0.1', '--port', String(proxyPort), '--log-level', 'warn',
+      '--host', '127.0.0.1', '--port', String(proxyPort), '--log-level', 'warn', '--store', 'memory',
       '--intercept', '--ca-dir', join(dir, 'proxy-ca'), '--upstream-ca', join(dir, 'origin-ca', 'ca.pem'), '--connect-ports', '1-65535',
     ]);
     children.push(proxy);

@@ -10,7 +10,7 @@
 import { bar, int, pct, table } from './format.js';
 import { runLoad, type LoadResult } from './load.js';
 import { runPacedLoad } from './paced-load.js';
-import { freePort, get, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child } from './processes.js';
+import { freePort, get, memoryStoreUnlessGiven, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child } from './processes.js';
 
 export interface ParentBenchOptions {
   originScript: string;
@@ -57,7 +57,7 @@ async function startNode(name: string, script: string, args: string[]): Promise<
 
 async function startProxy(cliScript: string, args: string[]): Promise<Running> {
   const port = await freePort();
-  const child = spawnNode('proxy', cliScript, ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...args]);
+  const child = spawnNode('proxy', cliScript, memoryStoreUnlessGiven(['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...args]));
   await waitForHttp(child, `http://127.0.0.1:${port}/`);
   return { child, port, monitor: new ProcessMonitor(child.pid) };
 }

@@ -21,6 +21,15 @@ export interface Child {
 
 const children = new Set<Child>();
 
+/**
+ * A proxy's arguments with `--store memory` unless they name a store: the CLI's default is the
+ * disk store in the user's cache directory (issue 20), and the bench's memory rows must stay
+ * memory rows (and must not fill ~/.cache).
+ */
+export function memoryStoreUnlessGiven(args: string[]): string[] {
+  return args.includes('--store') ? args : ['--store', 'memory', ...args];
+}
+
 export function spawnNode(name: string, script: string, args: string[], nodeArgs: string[] = []): Child {
   return spawnCommand(name, process.execPath, [...nodeArgs, script, ...args]);
 }

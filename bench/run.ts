@@ -26,7 +26,7 @@ import { pct } from './format.js';
 import { runHttpsBench } from './https.js';
 import { runParentBench } from './parents.js';
 import { loadGenerator, runLoad, type LoadTarget } from './load.js';
-import { freePort, get, isLocalProcess, MachineCpu, runScript, machineBusy, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child, type Fetched } from './processes.js';
+import { freePort, get, isLocalProcess, memoryStoreUnlessGiven, MachineCpu, runScript, machineBusy, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child, type Fetched } from './processes.js';
 import { diskReport, type DiskRow, type DiskStartup } from './disk.js';
 import { fillDiskCache } from './full-cache.js';
 import { BenchRedis, type KeyCost } from './redis.js';
@@ -98,7 +98,7 @@ async function startOrigin(): Promise<Origin> {
 
 async function startProxy(extraArgs: string[]): Promise<Proxy> {
   const port = await freePort();
-  const child = spawnNode('proxy', CLI_SCRIPT, ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...extraArgs], PROXY_NODE_ARGS);
+  const child = spawnNode('proxy', CLI_SCRIPT, memoryStoreUnlessGiven(['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...extraArgs]), PROXY_NODE_ARGS);
   const url = `http://127.0.0.1:${port}`;
   // Origin-form to the proxy's own port is its help page: 200 once it accepts connections.
   await waitForHttp(child, `${url}/`);

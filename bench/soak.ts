@@ -233,7 +233,7 @@ async function main(): Promise<void> {
   // --expose-gc only lets the probe collect once the run is over (nothing calls gc() before).
   const probeArgs = PROBE ? ['--expose-gc', '--import', pathToFileURL(join(HERE, 'memory-probe.js')).href] : [];
   const cli = join(HERE, '..', 'src', 'cli', 'main.js');
-  const proxy = spawnNode('proxy', cli, ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', '--cache-size', CACHE_SIZE], [...probeArgs, ...PROXY_NODE_ARGS]);
+  const proxy = spawnNode('proxy', cli, ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', '--store', 'memory', '--cache-size', CACHE_SIZE], [...probeArgs, ...PROXY_NODE_ARGS]);
   const watch = new MemoryWatch(proxy);
   if (PROXY_OUTPUT) {
     // Everything the proxy prints (e.g. with SOAK_PROXY_NODE_ARGS=--trace-gc), for a closer look.

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnNode, waitForHttp, type Child } from '../processes.js';
+import { freePort, memoryStoreUnlessGiven, spawnNode, waitForHttp, type Child } from '../processes.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The repository root, from bench/faults (vitest) or dist/bench/faults (npm run faults). */
@@ -173,7 +173,7 @@ export async function startProxyChild(extraArgs: string[] = [], options: { admin
   const port = await freePort();
   const adminPort = options.admin ? await freePort() : undefined;
   const admin = adminPort ? ['--admin-port', String(adminPort), '--admin-token', ADMIN_TOKEN] : [];
-  const child = spawnNode('proxy', CLI, ['--host', '127.0.0.1', '--port', String(port), '--log-level', options.logLevel ?? 'warn', ...admin, ...extraArgs]);
+  const child = spawnNode('proxy', CLI, memoryStoreUnlessGiven(['--host', '127.0.0.1', '--port', String(port), '--log-level', options.logLevel ?? 'warn', ...admin, ...extraArgs]));
   const lines = watchLines(child);
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(child, `${url}/`, 200, 20_000);

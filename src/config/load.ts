@@ -12,6 +12,7 @@ import { DEFAULT_POOL, parseParents, PARENT_PASSWORD_ENV, withPassword } from '.
 import { expectObject, parseBoolean, parsePolicies, parseString, rejectUnknownKeys } from './schema.js';
 import { ADMIN_TOKEN_ENV, STORE_PASSWORD_ENV, withStorePassword } from './secrets.js';
 import type { ProxyConfig } from './types.js';
+import { defaultCliStore } from './user-cache-dir.js';
 
 // Loaded only when a YAML file is read: the parser costs about 8 MiB of RSS (code and heap) in a
 // proxy started without a config file, a twelfth of the churn soak's budget (issue 7, Memory).
@@ -59,7 +60,9 @@ function applyFile(config: ProxyConfig, raw: Record<string, unknown>, env: NodeJ
 
 /** `flags` holds only the options given on the command line (undefined for the rest). */
 export function loadConfig(flags: Partial<Record<OptionName, unknown>> & { config?: unknown }, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
-  const config = defaultConfig();
+  // The CLI keeps its cache on disk, in the user's cache directory (issue 20); createProxy()
+  // called from code keeps defaultConfig()'s memory store, so embedding writes no files.
+  const config = defaultConfig({ store: defaultCliStore(env) });
   if (flags.config !== undefined) {
     if (typeof flags.config !== 'string' || flags.config === '') throw new ConfigError('--config: expected a file name, got no value');
     applyFile(config, readConfigFile(flags.config), env);

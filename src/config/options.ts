@@ -37,8 +37,10 @@ export const OPTIONS = {
   },
   store: {
     type: 'string',
-    default: 'memory',
-    describe: 'cache store: memory, disk:PATH (kept across restarts, shared by the workers), redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2',
+    // The CLI's default is computed (src/config/user-cache-dir.ts); this is how --help shows it.
+    default: 'disk:~/.cache/etag-proxy',
+    describe:
+      'cache store: disk:PATH (kept across restarts, shared by the workers; the default is the user cache directory: $XDG_CACHE_HOME/etag-proxy or ~/.cache/etag-proxy on Linux, ~/Library/Caches/etag-proxy on macOS, %LOCALAPPDATA%\\etag-proxy\\Cache on Windows), memory (gone when the proxy stops), redis://host:port/db, rediss://… or redis+cluster://host1:port1,host2:port2',
     apply: (c, v, p) => void (c.store = parseStore(p, v)),
   },
   'store-password-file': {

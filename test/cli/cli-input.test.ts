@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { CLI, freePort, startCli } from '../helpers/cli.js';
+import { CLI, cliEnv, freePort, startCli } from '../helpers/cli.js';
 import { cleanNamespace, redisForTests, testNamespace } from '../helpers/redis.js';
 
 let tmp: string;
@@ -19,7 +19,9 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 /** Run the CLI to its end; one that starts serving instead (a regression) is killed after 20 s (a loaded 2-core machine takes seconds to start it, and --workers starts three processes). */
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+    const run = cliEnv(args);
+    execFile(process.execPath, [CLI, ...args], { timeout: 20_000, env: run.env }, (error, stdout, stderr) => {
+      run.cleanup();
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
     });
   });
@@ -133,10 +135,12 @@ describe('the start-up line', () => {
       const lines = startLines(cli.output());
       expect(lines).toHaveLength(1);
       const record = JSON.parse(lines[0]!) as Record<string, unknown>;
-      expect(Object.keys(record)).toEqual(['time', 'level', 'msg', 'store', 'validators', 'requestCacheControl', 'rules', 'rulesFrom']);
+      expect(Object.keys(record)).toEqual(['time', 'level', 'msg', 'store', 'cacheSizeBytes', 'validators', 'requestCacheControl', 'rules', 'rulesFrom']);
       expect(record).toMatchObject({
         level: 'info',
-        store: 'memory',
+        // No --store: the disk store in the user's cache directory (test/helpers/cli.ts gives each run its own).
+        store: expect.stringMatching(/^disk:\/.+\/etag-proxy$/),
+        cacheSizeBytes: 256 * 1024 * 1024,
         validators: 'pass',
         requestCacheControl: 'honor',
         rules: 'client scraper-*: isolate, ignore; host *.example.com: pass; default: strip',

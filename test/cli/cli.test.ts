@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPTIONS } from '../../src/config/options.js';
+import { cliEnv } from '../helpers/cli.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 
@@ -143,10 +144,10 @@ describe('a running proxy and the policy subcommands', () => {
     });
     const adminPort = await freePort();
     const config = writeConfig('good.yaml', 'validators: pass\npolicies:\n  clients:\n    - match: from-file\n      validators: isolate\n');
-    child = spawn(process.execPath, [mainJs, '--config', config, '--port', '0', '--admin-port', String(adminPort), '--admin-token', token], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const args = ['--config', config, '--port', '0', '--admin-port', String(adminPort), '--admin-token', token];
+    const run = cliEnv(args);
+    child = spawn(process.execPath, [mainJs, ...args], { cwd: root, env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.once('exit', run.cleanup);
     const lines = createInterface({ input: child.stdout! });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv } from '../helpers/cli.js';
 import { viaProxy } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 
@@ -55,7 +56,10 @@ describe('etag-proxy rules against a running proxy', () => {
     origin = await startOrigin({ '*': (_req, res) => void res.writeHead(200, { 'cache-control': 'no-cache', 'content-length': 3 }).end('abc') });
     const config = join(tmp, 'good.yaml');
     writeFileSync(config, 'rules:\n  - match: { host: "*" }\n    ignoreQuery: ["utm_*"]\n    sortQuery: true\n');
-    child = spawn(process.execPath, [mainJs, '--config', config, '--port', '0', '--admin-port', String(await freePort()), '--admin-token', token], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['--config', config, '--port', '0', '--admin-port', String(await freePort()), '--admin-token', token];
+    const run = cliEnv(args);
+    child = spawn(process.execPath, [mainJs, ...args], { cwd: root, env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.once('exit', run.cleanup);
     const lines = createInterface({ input: child.stdout! });
     const listening = await new Promise<{ msg: string; admin: string; urlRules?: number }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no "listening" line within 10 s')), 10_000);

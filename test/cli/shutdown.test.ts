@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, freePort, startCli, type RunningCli } from '../helpers/cli.js';
+import { CLI, cliEnv, freePort, startCli, type RunningCli } from '../helpers/cli.js';
 import { viaProxy } from '../helpers/client.js';
 import { parseResponses, RawSocket } from '../helpers/raw-socket.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -405,7 +405,9 @@ describe('npm start', () => {
     const port = await freePort();
     // --ignore-scripts skips only the prestart build: dist/ is already built, and rebuilding it
     // under the other test files would race them. The start script itself still runs.
-    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = cliEnv([]);
+    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--port', String(port)], { env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    npm.once('exit', run.cleanup);
     let output = '';
     npm.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     npm.stderr!.on('data', (c: Buffer) => (output += c.toString()));

@@ -30,7 +30,7 @@ beforeAll(async () => {
   proxyUrl = `http://127.0.0.1:${port}`;
   adminUrl = `http://127.0.0.1:${adminPort}`;
   // A generous --store-timeout: on a loaded machine a slow answer must not read as an outage here.
-  cli = startCli(['--port', String(port), '--workers', '2', '--admin-port', String(adminPort), '--log-level', 'debug', '--access-log', '--store-timeout', '2000']);
+  cli = startCli(['--port', String(port), '--store', 'memory', '--workers', '2', '--admin-port', String(adminPort), '--log-level', 'debug', '--access-log', '--store-timeout', '2000']);
   await cli.waitFor('listening on', 2, 20_000);
 });
 afterAll(async () => {
@@ -204,7 +204,7 @@ describe('etag-proxy --workers 2 with the memory store', () => {
 describe('etag-proxy --workers 2 with the memory store when the primary does not answer', () => {
   it('goes on serving (hits and misses) with validators treated as not served, logs store down once, and recovers', async () => {
     const [port, adminPort] = [await freePort(), await freePort()];
-    const stalled = startCli(['--port', String(port), '--workers', '2', '--admin-port', String(adminPort), '--validators', 'isolate', '--store-timeout', '250']);
+    const stalled = startCli(['--port', String(port), '--store', 'memory', '--workers', '2', '--admin-port', String(adminPort), '--validators', 'isolate', '--store-timeout', '250']);
     // One kept-alive connection: it stays with its worker while the primary (which hands out new ones) is stopped.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const through = (path: string, headers: Record<string, string> = {}) => viaProxy(`http://127.0.0.1:${port}`, `${origin.url}${path}`, { agent, headers });

@@ -1,6 +1,9 @@
 // Run the built CLI (dist/, built once by test/global-setup.ts) as a child process, the way
 // users start it, and wait for its "listening" log lines.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export { freePort } from './ports.js';
 
@@ -14,10 +17,24 @@ export interface RunningCli {
   stop(): Promise<void>;
 }
 
+/**
+ * The environment for a CLI run: a proxy started without --store keeps its cache in the user's
+ * cache directory, so unless the test names one (XDG_CACHE_HOME in `env`, to restart on the same
+ * cache), each run gets a fresh one, removed once the process exits: runs never share entries, as
+ * with the memory store they once had. The real ~/.cache is never touched (test/global-setup.ts).
+ */
+export function cliEnv(args: string[], env: NodeJS.ProcessEnv = {}): { env: NodeJS.ProcessEnv; cleanup: () => void } {
+  if (args.some((arg) => arg === '--store' || arg.startsWith('--store=')) || env['XDG_CACHE_HOME'] !== undefined) return { env: { ...process.env, ...env }, cleanup: () => undefined };
+  const cacheHome = mkdtempSync(join(tmpdir(), 'etag-proxy-cli-cache-'));
+  return { env: { ...process.env, ...env, XDG_CACHE_HOME: cacheHome }, cleanup: () => rmSync(cacheHome, { recursive: true, force: true }) };
+}
+
 /** `wrapper`: a command the CLI runs under, e.g. `['prlimit', '--fsize=6000000']`. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, wrapper: string[] = []): RunningCli {
+  const run = cliEnv(args, env);
   const [command, ...rest] = [...wrapper, process.execPath, CLI, ...args];
-  const child = spawn(command!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command!, rest, { env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.once('exit', run.cleanup);
   let text = '';
   child.stdout!.on('data', (c: Buffer) => (text += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (text += c.toString()));
@@ -44,11 +61,15 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, wrapper: s
 /** Run the CLI to completion: exit code and everything it printed. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
+    const run = cliEnv(args, env);
+    const child = spawn(process.execPath, [CLI, ...args], { env: run.env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.on('exit', (code) => {
+      run.cleanup();
+      resolve({ code, stdout, stderr });
+    });
   });
 }

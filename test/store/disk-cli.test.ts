@@ -1,10 +1,12 @@
 // `--store disk:PATH` from the CLI, on the wire: a stored entry outlives the process (stopped with
 // SIGTERM or SIGKILL) and is a hit, or a revalidation with its stored ETag, after a restart; a
 // crawl recorded with --record replays byte-identical with --offline after a restart; two workers
-// on one directory are one cache (one origin fetch per URL, hits from both).
+// on one directory are one cache (one origin fetch per URL, hits from both); and a CLI started
+// without --store keeps its cache there, in the user's cache directory.
 import { createHash, randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startCli, type RunningCli } from '../helpers/cli.js';
 import { viaProxy } from '../helpers/client.js';
@@ -150,4 +152,54 @@ describe('disk store with --workers', () => {
       await cli.stop();
     }
   }, 90_000);
+});
+
+describe('the default store (no --store)', () => {
+  /** The start-up line's JSON record. */
+  const startLine = (output: string): Record<string, unknown> =>
+    JSON.parse(output.split('\n').find((line) => line.includes('etag-proxy listening on'))!) as Record<string, unknown>;
+
+  it('is the disk store in $XDG_CACHE_HOME/etag-proxy, named with its cap on the start-up line, and an entry stored before a restart is a hit after it', async () => {
+    const cacheHome = cacheDir();
+    const env = { XDG_CACHE_HOME: cacheHome };
+    const path = `/default-${randomBytes(3).toString('hex')}`;
+    const port = await freePort();
+    const first = startCli(['--port', String(port)], env);
+    try {
+      await first.waitFor('listening on', 1, 30_000);
+      expect(startLine(first.output())).toMatchObject({ store: `disk:${join(cacheHome, 'etag-proxy')}`, cacheSizeBytes: 256 * 2 ** 20 });
+      const first200 = await viaProxy(`http://127.0.0.1:${port}`, `${origin.url}${path}`);
+      expect(first200.headers['cache-status']).toContain('fwd=uri-miss');
+    } finally {
+      await first.stop();
+    }
+    expect(existsSync(join(cacheHome, 'etag-proxy', 'data.mdb'))).toBe(true);
+
+    const second = startCli(['--port', String(port)], env);
+    try {
+      await second.waitFor('listening on', 1, 30_000);
+      const res = await viaProxy(`http://127.0.0.1:${port}`, `${origin.url}${path}`);
+      expect(res.text).toBe(`body of ${path}`);
+      expect(res.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+      expect(origin.requestsTo(path)).toHaveLength(1);
+    } finally {
+      await second.stop();
+    }
+  }, 90_000);
+
+  it('--store memory keeps nothing on disk: the start-up line says memory, and the cache directory is never created', async () => {
+    const cacheHome = cacheDir();
+    const port = await freePort();
+    const cli = startCli(['--port', String(port), '--store', 'memory'], { XDG_CACHE_HOME: cacheHome });
+    try {
+      await cli.waitFor('listening on', 1, 30_000);
+      const line = startLine(cli.output());
+      expect(line['store']).toBe('memory');
+      expect(line).not.toHaveProperty('cacheSizeBytes');
+      await viaProxy(`http://127.0.0.1:${port}`, `${origin.url}/memory-${randomBytes(3).toString('hex')}`);
+    } finally {
+      await cli.stop();
+    }
+    expect(readdirSync(cacheHome)).toEqual([]);
+  }, 60_000);
 });
