@@ -15,6 +15,11 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
+# The default store is the disk store in $XDG_CACHE_HOME/etag-proxy: a volume, so the cache and
+# its validators outlive the container (`-v etag-cache:/cache`).
+ENV XDG_CACHE_HOME=/cache
+RUN mkdir -p /cache && chown node:node /cache
+VOLUME /cache
 USER node
 EXPOSE 8080 8081
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
