@@ -85,8 +85,8 @@ export class DiskEntryStore implements EntryStore {
     if (record?.k !== 'e' || !isCurrentMeta(record.meta)) return undefined;
     const body = this.readBody(record);
     if (!body) return undefined;
-    this.lru.touch(key, record);
-    if (top.k === 'v') this.lru.touch(urlKey, top);
+    this.lru.touch(key);
+    if (top.k === 'v') this.lru.touch(urlKey);
     const found: Found = { entry: { meta: record.meta, body }, address: record.address };
     if (top.k === 'e') this.answered.set(urlKey, { found, exp: record.exp });
     return found;
