@@ -15,7 +15,8 @@ export type FillTicket =
       role: 'leader';
       /** For a store write that may release it along (EntryStore.refresh); finish() releases it otherwise. */
       lock: FillLock;
-      finish(outcome: FillOutcome): Promise<void>;
+      /** Release the lock and tell the followers; undefined when that is done at once (the memory store's lock). */
+      finish(outcome: FillOutcome): Promise<void> | undefined;
     }
   | { role: 'follower'; outcome: FillOutcome };
 
@@ -35,6 +36,12 @@ export interface CollapserOptions {
   /** How often such a follower looks at the lock. */
   pollMs?: number;
 }
+/** A held lease, renewed by the collapser's one timer (keepRenewing). */
+interface Lease {
+  /** A renewal is under way: a slow store call is not sent twice. */
+  renewing: boolean;
+}
+
 const UNCACHEABLE_MEMORY_MS = 120_000;
 const UNCACHEABLE_MAX_KEYS = 10_000;
 
@@ -42,6 +49,9 @@ export class Collapser {
   private readonly inflight = new Map<string, Promise<FillOutcome>>();
   /** key → until when (epoch ms) requests for it go upstream on their own. */
   private readonly uncacheable = new Map<string, number>();
+  /** The leases this process's fills hold, renewed by one timer while any is held (keepRenewing). */
+  private readonly leases = new Map<FillLock, Lease>();
+  private renewal: NodeJS.Timeout | undefined;
 
   private readonly leaseMs: number;
   private readonly maxWaitMs: number;
@@ -60,67 +70,107 @@ export class Collapser {
     return this.inflight.size;
   }
 
-  async join(key: string): Promise<FillTicket> {
+  /**
+   * Leader or follower for `key`. Synchronous when the store answers at once (the memory store's
+   * lock) and no fill of the key is under way: a revalidation's lock then costs no promise.
+   */
+  join(key: string): FillTicket | Promise<FillTicket> {
     const until = this.uncacheable.get(key);
     if (until !== undefined) {
-      if (until > Date.now()) return { role: 'leader', lock: NO_LOCK, finish: async (outcome) => void (outcome === 'stored' && this.uncacheable.delete(key)) };
+      if (until > Date.now()) return { role: 'leader', lock: NO_LOCK, finish: (outcome) => void (outcome === 'stored' && this.uncacheable.delete(key)) };
       this.uncacheable.delete(key);
     }
     const existing = this.inflight.get(key);
-    if (existing) return { role: 'follower', outcome: await existing };
+    if (existing) return existing.then((outcome): FillTicket => ({ role: 'follower', outcome }));
 
     let settle!: (outcome: FillOutcome) => void;
     this.inflight.set(key, new Promise<FillOutcome>((resolve) => (settle = resolve)));
-    let lock: FillLock | null;
+    let acquired: FillLock | null | Promise<FillLock | null>;
     try {
-      lock = await this.coordination.acquireFill(key, this.leaseMs);
+      acquired = this.coordination.acquireFill(key, this.leaseMs);
     } catch {
-      lock = NO_LOCK; // store unavailable: collapse within this process only
+      acquired = NO_LOCK; // store unavailable: collapse within this process only
     }
+    if (acquired instanceof Promise) return acquired.catch(() => NO_LOCK).then((lock) => this.ticketFor(key, lock, settle));
+    return this.ticketFor(key, acquired, settle);
+  }
+
+  /** The ticket once the store has answered: leader with `lock`, or follower of another worker's fill (null). */
+  private ticketFor(key: string, lock: FillLock | null, settle: (outcome: FillOutcome) => void): FillTicket | Promise<FillTicket> {
     if (lock === null) {
-      await this.waitForOtherWorker(key);
-      this.inflight.delete(key);
-      settle('unknown');
-      return { role: 'follower', outcome: 'unknown' };
+      return this.waitForOtherWorker(key).then((): FillTicket => {
+        this.inflight.delete(key);
+        settle('unknown');
+        return { role: 'follower', outcome: 'unknown' };
+      });
     }
     let finished = false;
-    const stopRenewing = this.keepRenewing(lock);
+    // Without the store's lock (the store is down) there is no lease to renew.
+    if (lock !== NO_LOCK) this.keepRenewing(lock);
+    const settled = (outcome: FillOutcome): void => {
+      this.inflight.delete(key);
+      if (outcome === 'not-stored') this.rememberUncacheable(key);
+      settle(outcome);
+    };
     return {
       role: 'leader',
       lock,
-      finish: async (outcome) => {
-        if (finished) return;
+      finish: (outcome) => {
+        if (finished) return undefined;
         finished = true;
-        stopRenewing();
-        await lock.release().catch(() => {});
-        this.inflight.delete(key);
-        if (outcome === 'not-stored') this.rememberUncacheable(key);
-        settle(outcome);
+        this.leases.delete(lock);
+        let releasing: Promise<void> | void;
+        try {
+          releasing = lock.release();
+        } catch {
+          releasing = undefined; // the lease lapses by itself
+        }
+        // Followers are told once the lock is free: at once when the store released it at once.
+        if (releasing) return releasing.catch(() => {}).then(() => settled(outcome));
+        settled(outcome);
+        return undefined;
       },
     };
   }
 
   /**
-   * Renew the lease every third of it until stopped, so two renewals may fail (a slow store call)
-   * before it lapses. A timer per fill that lasts longer than that, never a store call per request;
-   * it stops by itself once the lease is lost (expired meanwhile, or released with a write).
+   * Renew every held lease a third of the lease apart, so two renewals may fail (a slow store
+   * call) before it lapses; a lease taken between two ticks is renewed at the next one. One timer
+   * for all fills, running while any lease is held, rather than one per fill: most fills end long
+   * before the first tick, and a timer per fill cost more than the rest of its bookkeeping. A
+   * lease stops being renewed once lost (expired meanwhile, or released with a write).
    */
-  private keepRenewing(lock: FillLock): () => void {
-    let renewing = false;
+  private keepRenewing(lock: FillLock): void {
+    this.leases.set(lock, { renewing: false });
+    this.renewal ??= this.startRenewal();
+  }
+
+  private startRenewal(): NodeJS.Timeout {
     const timer = setInterval(() => {
-      if (renewing) return;
-      if (lock.released) return clearInterval(timer);
-      renewing = true;
-      lock.renew(this.leaseMs).then(
-        (held) => {
-          renewing = false;
-          if (!held) clearInterval(timer);
-        },
-        () => (renewing = false), // the store is down: the next tick tries again
-      );
+      // Stopped at the first tick with nothing held; the next fill starts it again.
+      if (this.leases.size === 0) {
+        clearInterval(timer);
+        this.renewal = undefined;
+        return;
+      }
+      for (const [lock, lease] of this.leases) {
+        if (lock.released) {
+          this.leases.delete(lock);
+          continue;
+        }
+        if (lease.renewing) continue;
+        lease.renewing = true;
+        lock.renew(this.leaseMs).then(
+          (held) => {
+            lease.renewing = false;
+            if (!held) this.leases.delete(lock);
+          },
+          () => (lease.renewing = false), // the store is down: the next tick tries again
+        );
+      }
     }, Math.max(1, Math.floor(this.leaseMs / 3)));
     timer.unref();
-    return () => clearInterval(timer);
+    return timer;
   }
 
   private rememberUncacheable(key: string): void {

@@ -9,14 +9,15 @@ export class MemoryCoordination implements Coordination {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async acquireFill(key: string, ttlMs: number): Promise<FillLock | null> {
+  // Answered at once: a revalidation's fill lock costs no promise (cache/collapse.ts).
+  acquireFill(key: string, ttlMs: number): FillLock | null {
     const held = this.locks.get(key);
     if (held !== undefined && held.expires > this.now()) return null;
     const lease = { expires: this.now() + ttlMs };
     this.locks.set(key, lease);
     const holds = () => this.locks.get(key) === lease && lease.expires > this.now();
     return {
-      release: async () => {
+      release: () => {
         if (this.locks.get(key) === lease) this.locks.delete(key);
       },
       renew: async (renewMs) => {

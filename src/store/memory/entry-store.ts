@@ -192,7 +192,8 @@ export class MemoryEntryStore implements EntryStore {
     this.setRecord(url, { kind: 'vary', vary, variants }, Math.max(Number.isFinite(left) ? left : 0, ttlMs));
   }
 
-  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, _fill?: FillLock, revalidated?: Entry): Promise<void> {
+  // Written at once: a revalidation's refresh costs no promise (pipeline/refresh.ts).
+  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, _fill?: FillLock, revalidated?: Entry): void {
     const key = address.variant ? `${address.url}:${address.variant}` : address.url;
     const record = this.lru.get(key);
     if (record?.kind !== 'entry') return;
