@@ -36,8 +36,16 @@ export interface CollapserOptions {
   /** How often such a follower looks at the lock. */
   pollMs?: number;
 }
+/** A fill under way in this process: its followers wait on `waiting`, made when the first one comes. */
+interface Inflight {
+  waiting?: Promise<FillOutcome>;
+  settle?: (outcome: FillOutcome) => void;
+}
+
 /** A held lease, renewed by the collapser's one timer (keepRenewing). */
 interface Lease {
+  /** When it was taken or last renewed (epoch ms). */
+  renewedAt: number;
   /** A renewal is under way: a slow store call is not sent twice. */
   renewing: boolean;
 }
@@ -46,7 +54,7 @@ const UNCACHEABLE_MEMORY_MS = 120_000;
 const UNCACHEABLE_MAX_KEYS = 10_000;
 
 export class Collapser {
-  private readonly inflight = new Map<string, Promise<FillOutcome>>();
+  private readonly inflight = new Map<string, Inflight>();
   /** key → until when (epoch ms) requests for it go upstream on their own. */
   private readonly uncacheable = new Map<string, number>();
   /** The leases this process's fills hold, renewed by one timer while any is held (keepRenewing). */
@@ -81,26 +89,30 @@ export class Collapser {
       this.uncacheable.delete(key);
     }
     const existing = this.inflight.get(key);
-    if (existing) return existing.then((outcome): FillTicket => ({ role: 'follower', outcome }));
+    if (existing) {
+      // Most fills have no follower: the promise is made by the first.
+      existing.waiting ??= new Promise<FillOutcome>((resolve) => (existing.settle = resolve));
+      return existing.waiting.then((outcome): FillTicket => ({ role: 'follower', outcome }));
+    }
 
-    let settle!: (outcome: FillOutcome) => void;
-    this.inflight.set(key, new Promise<FillOutcome>((resolve) => (settle = resolve)));
+    const fill: Inflight = {};
+    this.inflight.set(key, fill);
     let acquired: FillLock | null | Promise<FillLock | null>;
     try {
       acquired = this.coordination.acquireFill(key, this.leaseMs);
     } catch {
       acquired = NO_LOCK; // store unavailable: collapse within this process only
     }
-    if (acquired instanceof Promise) return acquired.catch(() => NO_LOCK).then((lock) => this.ticketFor(key, lock, settle));
-    return this.ticketFor(key, acquired, settle);
+    if (acquired instanceof Promise) return acquired.catch(() => NO_LOCK).then((lock) => this.ticketFor(key, lock, fill));
+    return this.ticketFor(key, acquired, fill);
   }
 
   /** The ticket once the store has answered: leader with `lock`, or follower of another worker's fill (null). */
-  private ticketFor(key: string, lock: FillLock | null, settle: (outcome: FillOutcome) => void): FillTicket | Promise<FillTicket> {
+  private ticketFor(key: string, lock: FillLock | null, fill: Inflight): FillTicket | Promise<FillTicket> {
     if (lock === null) {
       return this.waitForOtherWorker(key).then((): FillTicket => {
         this.inflight.delete(key);
-        settle('unknown');
+        fill.settle?.('unknown');
         return { role: 'follower', outcome: 'unknown' };
       });
     }
@@ -110,7 +122,7 @@ export class Collapser {
     const settled = (outcome: FillOutcome): void => {
       this.inflight.delete(key);
       if (outcome === 'not-stored') this.rememberUncacheable(key);
-      settle(outcome);
+      fill.settle?.(outcome);
     };
     return {
       role: 'leader',
@@ -134,18 +146,21 @@ export class Collapser {
   }
 
   /**
-   * Renew every held lease a third of the lease apart, so two renewals may fail (a slow store
-   * call) before it lapses; a lease taken between two ticks is renewed at the next one. One timer
-   * for all fills, running while any lease is held, rather than one per fill: most fills end long
-   * before the first tick, and a timer per fill cost more than the rest of its bookkeeping. A
-   * lease stops being renewed once lost (expired meanwhile, or released with a write).
+   * Renew each held lease at the latest a third of the lease after it was taken or last renewed
+   * (at the tick before that), so two renewals may fail (a slow store call) before it lapses; a
+   * failed renewal is tried again at the next tick. One timer for all fills, ticking every sixth
+   * of the lease while any lease is held, rather than one per fill: most fills end long before
+   * their first renewal is due, and cost no store call for it. A lease stops being renewed once
+   * lost (expired meanwhile, or released with a write).
    */
   private keepRenewing(lock: FillLock): void {
-    this.leases.set(lock, { renewing: false });
+    this.leases.set(lock, { renewedAt: Date.now(), renewing: false });
     this.renewal ??= this.startRenewal();
   }
 
   private startRenewal(): NodeJS.Timeout {
+    const tickMs = Math.max(1, Math.floor(this.leaseMs / 6));
+    const renewAfterMs = Math.max(0, Math.floor(this.leaseMs / 3) - tickMs);
     const timer = setInterval(() => {
       // Stopped at the first tick with nothing held; the next fill starts it again.
       if (this.leases.size === 0) {
@@ -153,22 +168,24 @@ export class Collapser {
         this.renewal = undefined;
         return;
       }
+      const now = Date.now();
       for (const [lock, lease] of this.leases) {
         if (lock.released) {
           this.leases.delete(lock);
           continue;
         }
-        if (lease.renewing) continue;
+        if (lease.renewing || now - lease.renewedAt < renewAfterMs) continue;
         lease.renewing = true;
         lock.renew(this.leaseMs).then(
           (held) => {
             lease.renewing = false;
+            lease.renewedAt = now; // the lease runs from when the renewal was asked for
             if (!held) this.leases.delete(lock);
           },
           () => (lease.renewing = false), // the store is down: the next tick tries again
         );
       }
-    }, Math.max(1, Math.floor(this.leaseMs / 3)));
+    }, tickMs);
     timer.unref();
     return timer;
   }

@@ -10,6 +10,7 @@ import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress, FillLock } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 import { sameFieldsOutside } from '../cache/same-fields.js';
+import { carryStoredHead } from './stored-head.js';
 
 const DATE: ReadonlySet<string> = new Set(['date']);
 
@@ -114,13 +115,14 @@ export function refreshEntry(
   const before = entry.meta;
   const headers = ctx.semantics.mergeNotModified(before.headers, storedHeaders(notModified.headers));
   // The usual 304 changes Date alone: the policy is then copied from the stored one, not rebuilt.
-  const onlyDate = sameFieldsOutside(before.headers, headers, DATE);
+  const onlyDate = headers === before.headers || sameFieldsOutside(before.headers, headers, DATE);
   const refreshed = onlyDate ? ctx.semantics.refreshedPolicy(before, semanticsReq, headers['date'], rule) : null;
   const policy = refreshed ?? ctx.semantics.policyFor(semanticsReq, { status: before.status, headers: semanticsHeaders(headers) }, rule);
   // Its fields equal ours when the old ones did (refreshedPolicy requires it) and the new Date is canonical.
   const fieldsMatch = !!refreshed && refreshed.fields['date'] === headers['date'];
   const meta = buildMeta(before.status, headers, policy, ctx.now(), entry.body.length, { boundTo: before.boundTo, url: before.url, fieldsMatch });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
+  if (onlyDate) carryStoredHead(before, meta);
   // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta.
   ctx.semantics.adopt(meta, policy);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs);

@@ -25,3 +25,25 @@ export function storedHead(meta: EntryMeta): string[] {
   }
   return head.slice();
 }
+
+/**
+ * After a 304 that changed no stored field but Date: `after`'s hit head is `before`'s (the same
+ * one when the 304 changed nothing: the same fields object), or `before`'s with the new Date,
+ * when `before`'s was built (a revalidated entry usually was: it was delivered). Nothing is
+ * carried when either Date is missing or repeated: storedHead then builds the head from the fields.
+ */
+export function carryStoredHead(before: EntryMeta, after: EntryMeta): void {
+  const head = (before as WithHeads)[STORED_HEAD];
+  if (!head) return;
+  // Never changed once built (storedHead hands out copies): shared.
+  if (after.headers === before.headers) return void ((after as WithHeads)[STORED_HEAD] = head);
+  const date = after.headers['date'];
+  if (typeof date !== 'string' || typeof before.headers['date'] !== 'string') return;
+  for (let i = 0; i < head.length; i += 2) {
+    if (head[i] !== 'date') continue;
+    const carried = head.slice();
+    carried[i + 1] = date;
+    (after as WithHeads)[STORED_HEAD] = carried;
+    return;
+  }
+}

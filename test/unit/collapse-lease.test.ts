@@ -39,7 +39,7 @@ describe('Collapser with the memory store', () => {
 
     await vi.advanceTimersByTimeAsync(3000);
     expect(await coordination.isFilling('slow')).toBe(true);
-    // Every third of the lease (200 ms) while held.
+    // At most a third of the lease (200 ms) apart while held.
     expect(renew.mock.calls.length).toBeGreaterThanOrEqual(6);
 
     await fill.finish('stored');
