@@ -38,13 +38,11 @@ export interface CollapserOptions {
 }
 /** A fill under way in this process: its followers wait on `waiting`, made when the first one comes. */
 interface Inflight {
-  waiting?: Promise<FillOutcome>;
-  settle?: (outcome: FillOutcome) => void;
-}
-
-/** A held lease, renewed by the collapser's one timer (keepRenewing). */
-interface Lease {
-  /** When it was taken or last renewed (epoch ms). */
+  waiting: Promise<FillOutcome> | undefined;
+  settle: ((outcome: FillOutcome) => void) | undefined;
+  /** The store's lock while the leader holds it: its lease is renewed by the collapser's one timer (keepRenewing). */
+  lock: FillLock | undefined;
+  /** When the lease was taken or last renewed (epoch ms). */
   renewedAt: number;
   /** A renewal is under way: a slow store call is not sent twice. */
   renewing: boolean;
@@ -57,8 +55,6 @@ export class Collapser {
   private readonly inflight = new Map<string, Inflight>();
   /** key → until when (epoch ms) requests for it go upstream on their own. */
   private readonly uncacheable = new Map<string, number>();
-  /** The leases this process's fills hold, renewed by one timer while any is held (keepRenewing). */
-  private readonly leases = new Map<FillLock, Lease>();
   private renewal: NodeJS.Timeout | undefined;
 
   private readonly leaseMs: number;
@@ -95,7 +91,7 @@ export class Collapser {
       return existing.waiting.then((outcome): FillTicket => ({ role: 'follower', outcome }));
     }
 
-    const fill: Inflight = {};
+    const fill: Inflight = { waiting: undefined, settle: undefined, lock: undefined, renewedAt: 0, renewing: false };
     this.inflight.set(key, fill);
     let acquired: FillLock | null | Promise<FillLock | null>;
     try {
@@ -118,7 +114,7 @@ export class Collapser {
     }
     let finished = false;
     // Without the store's lock (the store is down) there is no lease to renew.
-    if (lock !== NO_LOCK) this.keepRenewing(lock);
+    if (lock !== NO_LOCK) this.keepRenewing(fill, lock);
     const settled = (outcome: FillOutcome): void => {
       this.inflight.delete(key);
       if (outcome === 'not-stored') this.rememberUncacheable(key);
@@ -130,7 +126,7 @@ export class Collapser {
       finish: (outcome) => {
         if (finished) return undefined;
         finished = true;
-        this.leases.delete(lock);
+        fill.lock = undefined;
         let releasing: Promise<void> | void;
         try {
           releasing = lock.release();
@@ -149,12 +145,13 @@ export class Collapser {
    * Renew each held lease at the latest a third of the lease after it was taken or last renewed
    * (at the tick before that), so two renewals may fail (a slow store call) before it lapses; a
    * failed renewal is tried again at the next tick. One timer for all fills, ticking every sixth
-   * of the lease while any lease is held, rather than one per fill: most fills end long before
+   * of the lease while any fill is under way, rather than one per fill: most fills end long before
    * their first renewal is due, and cost no store call for it. A lease stops being renewed once
    * lost (expired meanwhile, or released with a write).
    */
-  private keepRenewing(lock: FillLock): void {
-    this.leases.set(lock, { renewedAt: Date.now(), renewing: false });
+  private keepRenewing(fill: Inflight, lock: FillLock): void {
+    fill.lock = lock;
+    fill.renewedAt = Date.now();
     this.renewal ??= this.startRenewal();
   }
 
@@ -162,27 +159,29 @@ export class Collapser {
     const tickMs = Math.max(1, Math.floor(this.leaseMs / 6));
     const renewAfterMs = Math.max(0, Math.floor(this.leaseMs / 3) - tickMs);
     const timer = setInterval(() => {
-      // Stopped at the first tick with nothing held; the next fill starts it again.
-      if (this.leases.size === 0) {
+      // Stopped at the first tick with no fill under way; the next fill starts it again.
+      if (this.inflight.size === 0) {
         clearInterval(timer);
         this.renewal = undefined;
         return;
       }
       const now = Date.now();
-      for (const [lock, lease] of this.leases) {
+      for (const fill of this.inflight.values()) {
+        const lock = fill.lock;
+        if (!lock) continue;
         if (lock.released) {
-          this.leases.delete(lock);
+          fill.lock = undefined;
           continue;
         }
-        if (lease.renewing || now - lease.renewedAt < renewAfterMs) continue;
-        lease.renewing = true;
+        if (fill.renewing || now - fill.renewedAt < renewAfterMs) continue;
+        fill.renewing = true;
         lock.renew(this.leaseMs).then(
           (held) => {
-            lease.renewing = false;
-            lease.renewedAt = now; // the lease runs from when the renewal was asked for
-            if (!held) this.leases.delete(lock);
+            fill.renewing = false;
+            fill.renewedAt = now; // the lease runs from when the renewal was asked for
+            if (!held && fill.lock === lock) fill.lock = undefined;
           },
-          () => (lease.renewing = false), // the store is down: the next tick tries again
+          () => (fill.renewing = false), // the store is down: the next tick tries again
         );
       }
     }, tickMs);

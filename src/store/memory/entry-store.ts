@@ -196,7 +196,8 @@ export class MemoryEntryStore implements EntryStore {
   // Written at once: a revalidation's refresh costs no promise (pipeline/refresh.ts).
   refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, _fill?: FillLock, revalidated?: Entry): void {
     const key = address.variant ? `${address.url}:${address.variant}` : address.url;
-    const record = this.lru.get(key);
+    // A peek: setRecord below makes it the most recently used.
+    const record = this.lru.peek(key);
     if (record?.kind !== 'entry') return;
     // Another body was stored meanwhile: the 304 was about the one the pipeline looked up.
     if (revalidated && record.entry.body !== revalidated.body) return;
