@@ -14,8 +14,10 @@ export type MaxForwards =
   /** Forward with this value, one less than received. */
   | { kind: 'forward'; value: string };
 
+const UNTOUCHED: MaxForwards = Object.freeze({ kind: 'untouched' });
+
 export function maxForwards(method: string, field: string | string[] | undefined): MaxForwards {
-  if (method !== 'OPTIONS' || typeof field !== 'string' || !/^\s*\d+\s*$/.test(field)) return { kind: 'untouched' };
+  if (method !== 'OPTIONS' || typeof field !== 'string' || !/^\s*\d+\s*$/.test(field)) return UNTOUCHED;
   const received = Math.min(Number(field), MAX_SUPPORTED);
   if (received === 0) return { kind: 'answer-here' };
   return { kind: 'forward', value: String(received - 1) };
