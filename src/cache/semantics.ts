@@ -64,7 +64,10 @@ export interface Semantics {
   /** Seconds of freshness left (negative when stale), for Cache-Status ttl=. */
   ttlSeconds(policy: ResponsePolicy): number;
   ageSeconds(policy: ResponsePolicy): number;
-  /** Fields merged from a 304 into the stored ones (RFC 9111 §4.3.4). */
+  /**
+   * Fields merged from a 304 into the stored ones (RFC 9111 §4.3.4): `stored` itself when the 304
+   * repeats every field it sends (a 304 within the second of the last one usually does).
+   */
   mergeNotModified(stored: Record<string, string | string[]>, notModified: Record<string, string | string[]>): Record<string, string | string[]>;
   /**
    * How long the store should keep the entry, in ms: freshness + the longest stale window that can
@@ -72,6 +75,21 @@ export interface Semantics {
    * or + `keepValidatorsMs` when it has validators, whichever is longer.
    */
   storeTtlMs(policy: ResponsePolicy, hasValidators: boolean, keepValidatorsMs: number, disconnectedMs: number): number;
+}
+
+/** Does a field hold the same value (or the same lines)? */
+function sameValue(a: string | string[] | undefined, b: string | string[]): boolean {
+  if (a === b) return true;
+  return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** `fields` with Date as fieldsForPolicy reads it: strictly, in its canonical form, dropped when invalid. */
+function withCanonicalDate(fields: Readonly<Record<string, string>>, date: string | undefined, now: number): Record<string, string> {
+  const copy = { ...fields };
+  const time = date === undefined ? NaN : parseHttpDate(date, now);
+  if (Number.isNaN(time)) delete copy['date'];
+  else copy['date'] = formatHttpDate(time);
+  return copy;
 }
 
 function headerText(value: string | string[] | undefined): string | undefined {
@@ -126,12 +144,10 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       const facts = requestFacts(req);
       const sameRequest = facts.method === before.request.method && facts.authorization === before.request.authorization && facts.noStore === before.request.noStore;
       if (!sameRequest) return null;
-      // As fieldsForPolicy reads Date: strictly, in its canonical form, dropped when invalid.
-      const fields = { ...before.fields };
       const text = headerText(date);
-      const time = text === undefined ? NaN : parseHttpDate(text, now());
-      if (Number.isNaN(time)) delete fields['date'];
-      else fields['date'] = formatHttpDate(time);
+      // Already the policy's Date (canonical): its fields, shared rather than copied (a policy
+      // never changes its fields).
+      const fields = text !== undefined && text === before.fields['date'] ? before.fields : withCanonicalDate(before.fields, text, now());
       // Cache-Control did not change: its directives are reused.
       return new ResponsePolicy(before.status, fields, before.request, now(), before.directives);
     },
@@ -209,11 +225,15 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
     ageSeconds: (policy) => Math.max(0, Math.round(policy.age(now()))),
 
     mergeNotModified(stored, notModified) {
-      const merged: Record<string, string | string[]> = { ...stored };
-      for (const [name, value] of Object.entries(notModified)) {
-        if (!KEPT_ON_REFRESH.has(name)) merged[name] = value;
+      let merged: Record<string, string | string[]> | undefined;
+      for (const name in notModified) {
+        if (KEPT_ON_REFRESH.has(name)) continue;
+        const value = notModified[name]!;
+        if (!merged && sameValue(stored[name], value)) continue;
+        merged ??= { ...stored };
+        merged[name] = value;
       }
-      return merged;
+      return merged ?? stored;
     },
 
     storeTtlMs(policy, hasValidators, keepValidatorsMs, disconnectedMs) {

@@ -53,6 +53,8 @@ export function recordRevalidation(ctx: ProxyContext, found: Revalidated): void 
     now && old && isChange(old, now)
       ? changes.append({ time, url: after.meta.url ?? found.target?.href ?? '', old, new: now, size: after.body.length, client: found.client }, found.urlKey)
       : changes.checkedUnchanged(found.urlKey, time);
+  // Counted in this process at once (coalesced-checks.ts): no background job to track.
+  if (!write) return;
   const job = write.then(
     () => undefined,
     (error: unknown) => ctx.logger.debug('change not recorded', { reason: (error as Error).message }),

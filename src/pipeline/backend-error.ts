@@ -5,7 +5,7 @@
 import { DETAIL } from '../cache/cache-status.js';
 import { ProxyError } from '../errors.js';
 import type { Step } from './step.js';
-import type { Tx } from './transaction.js';
+import { settleFill, type Tx } from './transaction.js';
 
 /** Upstream failures that mean "the origin cannot be reached", as opposed to a bad answer. */
 const DISCONNECTED: ReadonlySet<string> = new Set([
@@ -23,7 +23,7 @@ export async function backendError(tx: Tx): Promise<Step> {
     tx.status.detail(detail);
     tx.log.error = tx.error?.code ?? `origin_${tx.originRes?.statusCode}`;
     tx.error = undefined;
-    if (tx.fill) await tx.fill.finish('unknown');
+    await settleFill(tx, 'unknown');
     return 'deliver';
   }
   if (tx.originRes) return 'relay';

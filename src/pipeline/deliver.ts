@@ -9,7 +9,7 @@ import { sendBody } from './body.js';
 import { recordServedTo } from './record-served.js';
 import { hitHead, PER_HIT } from './stored-head.js';
 import type { Step } from './step.js';
-import type { Tx } from './transaction.js';
+import { settleFill, type Tx } from './transaction.js';
 
 // RFC 9110 §15.4.5: the fields a 304 carries (those a 200 would have sent that matter to caches).
 const NOT_MODIFIED_FIELDS: ReadonlySet<string> = new Set([
@@ -25,7 +25,8 @@ const NOT_MODIFIED_FIELDS: ReadonlySet<string> = new Set([
 // Synchronous on a plain hit: only a collapsed fill to release or an isolate ledger write waits.
 // A background transaction has no client to answer: releasing its fill is all there is to do.
 export function deliver(tx: Tx): Step | Promise<Step> {
-  if (tx.fill) return tx.fill.finish('stored').then(() => (tx.background ? 'done' : respond(tx)));
+  const settling = settleFill(tx, 'stored');
+  if (settling) return settling.then(() => (tx.background ? 'done' : respond(tx)));
   return tx.background ? 'done' : respond(tx);
 }
 

@@ -10,6 +10,7 @@ import type { SemanticsRequest } from '../cache/semantics.js';
 import type { Entry, EntryAddress, FillLock } from '../store/types.js';
 import type { ProxyContext } from './context.js';
 import { sameFieldsOutside } from '../cache/same-fields.js';
+import { carryStoredHead } from './stored-head.js';
 
 const DATE: ReadonlySet<string> = new Set(['date']);
 
@@ -90,11 +91,18 @@ function refreshedAddress(address: EntryAddress, merged: Record<string, string |
   return { url: address.url, vary, variant: vary ? variantId(vary, selecting.headers, perClient ? selecting.clientId : undefined) : null };
 }
 
+/** The refreshed entry and its policy. */
+export interface Refreshed {
+  entry: Entry;
+  policy: ResponsePolicy;
+}
+
 /**
  * RFC 9111 §4.3.4: fold a 304's fields into the stored entry; the body is untouched.
  * `fill`: the revalidation's fill lock, which the store may release in the same write.
+ * Synchronous when the store writes at once (memory): a revalidation then waits for no promise.
  */
-export async function refreshEntry(
+export function refreshEntry(
   ctx: ProxyContext,
   address: EntryAddress,
   entry: Entry,
@@ -103,27 +111,34 @@ export async function refreshEntry(
   selecting: SelectingRequest,
   rule?: CrawlSettings,
   fill?: FillLock,
-): Promise<{ entry: Entry; policy: ResponsePolicy }> {
+): Refreshed | Promise<Refreshed> {
   const before = entry.meta;
   const headers = ctx.semantics.mergeNotModified(before.headers, storedHeaders(notModified.headers));
   // The usual 304 changes Date alone: the policy is then copied from the stored one, not rebuilt.
-  const onlyDate = sameFieldsOutside(before.headers, headers, DATE);
+  const onlyDate = headers === before.headers || sameFieldsOutside(before.headers, headers, DATE);
   const refreshed = onlyDate ? ctx.semantics.refreshedPolicy(before, semanticsReq, headers['date'], rule) : null;
   const policy = refreshed ?? ctx.semantics.policyFor(semanticsReq, { status: before.status, headers: semanticsHeaders(headers) }, rule);
   // Its fields equal ours when the old ones did (refreshedPolicy requires it) and the new Date is canonical.
   const fieldsMatch = !!refreshed && refreshed.fields['date'] === headers['date'];
   const meta = buildMeta(before.status, headers, policy, ctx.now(), entry.body.length, { boundTo: before.boundTo, url: before.url, fieldsMatch });
   if (ctx.semantics.ruleOverrides(policy).length) meta.ruleOverride = true;
+  if (onlyDate) carryStoredHead(before, meta);
   // The next lookups of the refreshed entry reuse this policy instead of rebuilding it from meta.
   ctx.semantics.adopt(meta, policy);
   const ttl = ctx.semantics.storeTtlMs(policy, !!(meta.etag || meta.lastModified), ctx.config.keepValidatorsMs, ctx.config.serveStaleIfDisconnectedMs);
   const moved = headers['vary'] === before.headers['vary'] ? address : refreshedAddress(address, headers, selecting, rule?.varyIgnore);
-  try {
-    if (moved === address) await ctx.backend.entries.refresh(address, meta, ttl, fill, entry);
-    else if (moved) await ctx.backend.entries.put(moved, { meta, body: entry.body }, ttl);
-    else await ctx.backend.entries.invalidate(address.url);
-  } catch (error) {
+  const result: Refreshed = { entry: { meta, body: entry.body }, policy };
+  const notRefreshed = (error: unknown): Refreshed => {
     ctx.logger.debug('entry not refreshed', { reason: (error as Error).message });
+    return result;
+  };
+  let writing: Promise<void> | void;
+  try {
+    if (moved === address) writing = ctx.backend.entries.refresh(address, meta, ttl, fill, entry);
+    else if (moved) writing = ctx.backend.entries.put(moved, { meta, body: entry.body }, ttl);
+    else writing = ctx.backend.entries.invalidate(address.url);
+  } catch (error) {
+    return notRefreshed(error);
   }
-  return { entry: { meta, body: entry.body }, policy };
+  return writing ? writing.then(() => result, notRefreshed) : result;
 }

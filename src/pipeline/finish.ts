@@ -6,7 +6,7 @@ import { writeAccessLog } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
 import { takeSendTimeoutCut } from '../server/send-deadline.js';
 import { releaseEntryOnceSent } from './entry-hold.js';
-import type { Tx } from './transaction.js';
+import { settleFill, type Tx } from './transaction.js';
 
 export function finish(tx: Tx): void | Promise<void> {
   // The send deadline cut this client while the request was still on it: its line says so.
@@ -16,7 +16,8 @@ export function finish(tx: Tx): void | Promise<void> {
   releaseEntryOnceSent(tx);
   const report = tx.background ? reportBackground : writeAccessLog;
   // Still held: the request failed before its fill settled; followers look for themselves.
-  if (tx.fill) return tx.fill.finish('unknown').then(() => report(tx), () => report(tx));
+  const settling = settleFill(tx, 'unknown');
+  if (settling) return settling.then(() => report(tx), () => report(tx));
   report(tx);
 }
 

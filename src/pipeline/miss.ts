@@ -14,7 +14,8 @@ export async function miss(tx: Tx): Promise<Step> {
   if (tx.storeDown || tx.waitedSince !== undefined) return 'fetch';
 
   const waitedSince = tx.ctx.now();
-  const ticket = await tx.ctx.collapser.join(fillKey(tx.urlKey!, null));
+  const joined = tx.ctx.collapser.join(fillKey(tx.urlKey!, null));
+  const ticket = joined instanceof Promise ? await joined : joined; // the memory store's lock: at once
   if (ticket.role === 'leader') {
     tx.fill = ticket;
     return 'fetch';

@@ -3,15 +3,13 @@
 import { relayHeaders } from '../http/forward-headers.js';
 import { streamTo } from './body.js';
 import type { Step } from './step.js';
-import type { Tx } from './transaction.js';
+import { settleFill, type Tx } from './transaction.js';
 
 // Synchronous when the whole body came with the head (no fill to release, nothing to wait for).
 export function relay(tx: Tx): Step | Promise<Step> {
-  const fill = tx.fill;
-  if (!fill) return relayNow(tx);
   // Released here, so finish has no fill left to settle.
-  tx.fill = undefined;
-  return fill.finish('not-stored').then(() => relayNow(tx));
+  const settling = settleFill(tx, 'not-stored');
+  return settling ? settling.then(() => relayNow(tx)) : relayNow(tx);
 }
 
 function relayNow(tx: Tx): Step | Promise<Step> {

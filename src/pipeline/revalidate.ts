@@ -29,7 +29,8 @@ export async function revalidate(tx: Tx): Promise<Step> {
   const { ctx } = tx;
   if (tx.waitedSince === undefined && !tx.storeDown) {
     const waitedSince = ctx.now();
-    const ticket = await ctx.collapser.join(fillKey(tx.urlKey!, tx.address!.variant));
+    const joined = ctx.collapser.join(fillKey(tx.urlKey!, tx.address!.variant));
+    const ticket = joined instanceof Promise ? await joined : joined; // the memory store's lock: at once
     if (ticket.role === 'follower') {
       if (tx.background) return 'done';
       tx.waitedSince = waitedSince;

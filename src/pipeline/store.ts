@@ -9,7 +9,7 @@ import { keyAfterResponse } from './cache-key.js';
 import { recordServedTo } from './record-served.js';
 import { maxObjectSize } from './storage-decision.js';
 import type { Step } from './step.js';
-import type { Tx } from './transaction.js';
+import { settleFill, type Tx } from './transaction.js';
 
 export async function store(tx: Tx): Promise<Step> {
   const { ctx, clientRes } = tx;
@@ -27,7 +27,7 @@ export async function store(tx: Tx): Promise<Step> {
   keepUntilSent(tx, release);
   if (!body) {
     endClient();
-    if (tx.fill) await tx.fill.finish('not-stored');
+    await settleFill(tx, 'not-stored');
     tx.status.detail(DETAIL.tooLarge);
     tx.log.detail = DETAIL.tooLarge;
     return 'done';
@@ -46,6 +46,7 @@ export async function store(tx: Tx): Promise<Step> {
   endClient();
   tx.log.stored = !!entry;
   if (entry) tx.storedEntry = entry;
-  if (tx.fill) await tx.fill.finish(entry ? 'stored' : 'not-stored');
+  const settling = settleFill(tx, entry ? 'stored' : 'not-stored');
+  if (settling) await settling;
   return 'done';
 }

@@ -35,3 +35,25 @@ export function hitHead(meta: EntryMeta, age: string, cacheStatus: string): stri
   head[end - 1] = cacheStatus;
   return head;
 }
+
+/**
+ * After a 304 that changed no stored field but Date: `after`'s hit head is `before`'s (the same
+ * one when the 304 changed nothing: the same fields object), or `before`'s with the new Date,
+ * when `before`'s was built (a revalidated entry usually was: it was delivered). Nothing is
+ * carried when either Date is missing or repeated: hitHead then builds the head from the fields.
+ */
+export function carryStoredHead(before: EntryMeta, after: EntryMeta): void {
+  const head = (before as WithHeads)[STORED_HEAD];
+  if (!head) return;
+  // Only its Age and Cache-Status change, on each hit just before writeHead reads them: shared.
+  if (after.headers === before.headers) return void ((after as WithHeads)[STORED_HEAD] = head);
+  const date = after.headers['date'];
+  if (typeof date !== 'string' || typeof before.headers['date'] !== 'string') return;
+  for (let i = 0; i < head.length; i += 2) {
+    if (head[i] !== 'date') continue;
+    const carried = head.slice();
+    carried[i + 1] = date;
+    (after as WithHeads)[STORED_HEAD] = carried;
+    return;
+  }
+}

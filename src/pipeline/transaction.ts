@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ResponsePolicy } from '../cache/response-policy.js';
 import { CacheStatus, type ForwardReason } from '../cache/cache-status.js';
-import type { FillTicket } from '../cache/collapse.js';
+import type { FillOutcome, FillTicket } from '../cache/collapse.js';
 import type { SemanticsRequest, Usability } from '../cache/semantics.js';
 import type { ProxyError } from '../errors.js';
 import { NullClientResponse, type ClientResponse } from '../http/client-response.js';
@@ -150,4 +150,15 @@ export function createBackgroundTx(clientTx: Tx): Tx {
   tx.forwardReason = 'stale';
   tx.releaseEntry = ctx.backend.entries.hold?.(clientTx.entry!);
   return tx;
+}
+
+/**
+ * Release the fill this transaction leads (if any) and tell its followers `outcome`, once: the
+ * transaction no longer holds it. Undefined when that is done at once (the memory store's lock).
+ */
+export function settleFill(tx: Tx, outcome: FillOutcome): Promise<void> | undefined {
+  const fill = tx.fill;
+  if (!fill) return undefined;
+  tx.fill = undefined;
+  return fill.finish(outcome);
 }

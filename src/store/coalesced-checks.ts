@@ -21,7 +21,7 @@ export function coalesceChecks(changes: ChangeLog, flushMs = FLUSH_MS): Coalesce
   let pending = new Map<string, Pending>();
   let timer: NodeJS.Timeout | undefined;
 
-  const write = (urlKey: string, check: Pending) => changes.checkedUnchanged(urlKey, check.time, check.count);
+  const write = async (urlKey: string, check: Pending): Promise<void> => changes.checkedUnchanged(urlKey, check.time, check.count);
   const writeOne = (urlKey: string): Promise<void> => {
     const check = pending.get(urlKey);
     if (!check) return Promise.resolve();
@@ -44,7 +44,8 @@ export function coalesceChecks(changes: ChangeLog, flushMs = FLUSH_MS): Coalesce
     cursorAt: (time) => changes.cursorAt(time),
     latest: () => changes.latest(),
     watch: (listener) => changes.watch(listener),
-    async checkedUnchanged(urlKey: string, time: number, count = 1): Promise<void> {
+    // Counted at once: a poller's 304 costs no promise here (observe/changes.ts).
+    checkedUnchanged(urlKey: string, time: number, count = 1): void {
       const check = pending.get(urlKey);
       if (check) {
         check.time = Math.max(check.time, time);

@@ -43,7 +43,9 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       put: (address, entry, ttlMs) =>
         breaker.call('put', () => entries.put(address, entry, ttlMs), options.timeoutMs + entry.body.length / PUT_BYTES_PER_MS),
       refresh: (address, meta, ttlMs, fill, revalidated) =>
-        breaker.call('refresh', () => entries.refresh(address, meta, ttlMs, fill instanceof GuardedLock ? fill.inner : fill, revalidated)),
+        // Promise.resolve: a store that answers at once is wrapped, one that returns a promise keeps it
+        // (an async wrapper would add microtask turns before the caller hears of it).
+        breaker.call('refresh', () => Promise.resolve(entries.refresh(address, meta, ttlMs, fill instanceof GuardedLock ? fill.inner : fill, revalidated))),
       invalidate: (url) => breaker.call('invalidate', () => entries.invalidate(url)),
       ...(entries.usage && { usage: () => entries.usage!() }),
       ...(entries.hold && { hold: (entry: Entry) => entries.hold!(entry) }),
@@ -55,7 +57,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
       close: () => breaker.closing('entries.close', () => entries.close()),
     },
     coordination: {
-      acquireFill: async (key, ttlMs) => guardLock(await breaker.call('acquireFill', () => coordination.acquireFill(key, ttlMs))),
+      acquireFill: async (key, ttlMs) => guardLock(await breaker.call('acquireFill', () => Promise.resolve(coordination.acquireFill(key, ttlMs)))),
       isFilling: (key) => breaker.call('isFilling', () => coordination.isFilling(key)),
     },
     ledger: {
@@ -76,7 +78,7 @@ export function guardBackend<Rules>(backend: Backend<Rules>, options: GuardOptio
         after: (afterId, limit) => breaker.call('changes.after', () => backend.changes!.after(afterId, limit)),
         cursorAt: (time) => backend.changes!.cursorAt(time),
         latest: () => breaker.call('changes.latest', () => backend.changes!.latest()),
-        checkedUnchanged: (urlKey, time, count) => breaker.call('changes.checked', () => backend.changes!.checkedUnchanged(urlKey, time, count)),
+        checkedUnchanged: (urlKey, time, count) => breaker.call('changes.checked', () => Promise.resolve(backend.changes!.checkedUnchanged(urlKey, time, count))),
         checks: (urlKey) => breaker.call('changes.checks', () => backend.changes!.checks(urlKey)),
         watch: (listener) => backend.changes!.watch(listener),
       },
@@ -102,7 +104,7 @@ class GuardedLock implements FillLock {
 
   release(): Promise<void> {
     if (this.released) return Promise.resolve();
-    return this.breaker.call('release', () => this.inner.release());
+    return this.breaker.call('release', () => Promise.resolve(this.inner.release()));
   }
 
   renew(ttlMs: number): Promise<boolean> {

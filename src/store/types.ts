@@ -79,8 +79,9 @@ export interface EntryStore {
    * `revalidated`: the entry (as this store's lookup returned it) the 304 was about. When the
    * address holds another body by now, the store leaves it alone: the 304's fields (ETag,
    * Content-Length) belong to the old body.
+   * A store in this process may write at once (void): nothing to wait for.
    */
-  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock, revalidated?: Entry): Promise<void>;
+  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, fill?: FillLock, revalidated?: Entry): Promise<void> | void;
   /** Remove the URL's entry and every variant of it. */
   invalidate(url: string): Promise<void>;
   /** Every stored variant of a URL key, with its size and time left in the store (GET /cache). Optional: wrappers and test doubles may lack it; both stores have it (contract). */
@@ -156,8 +157,11 @@ export interface StoreObserver {
 }
 
 export interface FillLock {
-  /** Resolves at once when the lock is already released (also by EntryStore.refresh). */
-  release(): Promise<void>;
+  /**
+   * Resolves at once when the lock is already released (also by EntryStore.refresh). A lock in
+   * this process may be released at once (void): nothing to wait for.
+   */
+  release(): Promise<void> | void;
   /**
    * Extend the lock to `ttlMs` from now, if this holder still has it: false once it expired or
    * was released. The holder renews a short lease while its fill runs, so a holder that dies
@@ -170,8 +174,11 @@ export interface FillLock {
 
 /** Cross-worker request collapsing: at most one holder of a key's fill lock at a time. */
 export interface Coordination {
-  /** Take the fill lock for `key` for `ttlMs` (a lease: see FillLock.renew), or null when another holder has it. */
-  acquireFill(key: string, ttlMs: number): Promise<FillLock | null>;
+  /**
+   * Take the fill lock for `key` for `ttlMs` (a lease: see FillLock.renew), or null when another
+   * holder has it. A store in this process may answer at once (the memory store); callers take both.
+   */
+  acquireFill(key: string, ttlMs: number): Promise<FillLock | null> | FillLock | null;
   /** Whether some holder currently has the fill lock for `key`. */
   isFilling(key: string): Promise<boolean>;
 }
@@ -234,8 +241,11 @@ export interface ChangeLog {
   /** The newest event's id ("0" when there is none): a stream's start that no clock skew can shift. */
   latest(): Promise<string>;
   /** A revalidation found the URL unchanged: count it and move its last-checked time (append moves it too). */
-  /** `count` unchanged revalidations (1 unless gathered, see coalesced-checks.ts), the latest at `time`. */
-  checkedUnchanged(urlKey: string, time: number, count?: number): Promise<void>;
+  /**
+   * `count` unchanged revalidations (1 unless gathered, see coalesced-checks.ts), the latest at `time`.
+   * Nothing to wait for (void) when counted at once in this process, as coalesced-checks.ts does.
+   */
+  checkedUnchanged(urlKey: string, time: number, count?: number): Promise<void> | void;
   checks(urlKey: string): Promise<CheckSummary>;
   /**
    * Call `listener` when an event may have been appended (by this process or, through the store,

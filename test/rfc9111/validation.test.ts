@@ -57,6 +57,36 @@ describe('validation (RFC 9111 §4.3)', () => {
     expect(origin.requestsTo('/refreshed')).toHaveLength(2);
   });
 
+  it('answers with the Date of the latest 304, on the revalidated response and on later hits, whether the 304 repeated every field or changed Date alone (RFC 9111 §4.3.4)', async () => {
+    let date = 'Mon, 07 Dec 2026 10:00:00 GMT';
+    origin.route('/dated', (req, res) => {
+      const fields = { 'cache-control': 'max-age=10', etag: '"d1"', date };
+      if (req.headers['if-none-match'] === '"d1"') return void res.writeHead(304, fields).end();
+      res.writeHead(200, { ...fields, 'content-length': '4' }).end('body');
+    });
+
+    await get('/dated');
+    clock.advance(20);
+    await get('/dated');
+    clock.advance(20);
+    const repeated = await get('/dated');
+    date = 'Mon, 07 Dec 2026 10:00:40 GMT';
+    clock.advance(20);
+    const redated = await get('/dated');
+    clock.advance(5);
+    const hit = await get('/dated');
+
+    expect(repeated.headers['date']).toBe('Mon, 07 Dec 2026 10:00:00 GMT');
+    expect(redated.headers['date']).toBe('Mon, 07 Dec 2026 10:00:40 GMT');
+    expect(redated.headers['cache-status']).toMatch(/fwd=stale; fwd-status=304/);
+    expect(hit.headers['date']).toBe('Mon, 07 Dec 2026 10:00:40 GMT');
+    expect(hit.headers['cache-status']).toMatch(/^etag-proxy; hit/);
+    expect(hit.headers['age']).toBe('5');
+    expect(hit.headers['content-length']).toBe('4');
+    expect(hit.text).toBe('body');
+    expect(origin.requestsTo('/dated')).toHaveLength(4);
+  });
+
   it('updates the stored header fields with those of the 304 and keeps the stored body (RFC 9111 §3.2, §4.3.4)', async () => {
     let version = 1;
     origin.route('/update-headers', (req, res) => {

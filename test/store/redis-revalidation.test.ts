@@ -77,7 +77,7 @@ describe('refresh in place on Redis', () => {
     const storedAt = Date.now();
     await backend.entries.put(address, sampleEntry(body, { storedAt }), 60_000);
     const refreshed = sampleMeta({ etag: '"v9"', bodyLength: body.length, storedAt: storedAt + 1 });
-    const ran = await commandsDuring(() => backend.entries.refresh(address, refreshed, 120_000), true);
+    const ran = await commandsDuring(async () => backend.entries.refresh(address, refreshed, 120_000), true);
 
     expect(ran).toEqual(['TYPE', 'GETRANGE', 'SETRANGE', 'PEXPIRE']);
     const found = await readBack(url);
@@ -98,7 +98,7 @@ describe('refresh in place on Redis', () => {
     const body = Buffer.from('the stored body');
     await backend.entries.put(address, sampleEntry(body), 60_000);
     const longer = sampleMeta({ etag: '"a much longer validator than before"', bodyLength: body.length });
-    const ran = await commandsDuring(() => backend.entries.refresh(address, longer, 60_000), true);
+    const ran = await commandsDuring(async () => backend.entries.refresh(address, longer, 60_000), true);
 
     expect(ran).toEqual(['TYPE', 'GETRANGE', 'GETRANGE', 'SET']);
     const found = await readBack(url);
@@ -162,7 +162,7 @@ describe('refresh and fill lock on Redis', () => {
     const address = { url, vary: ['accept'], variant: 'gz' };
     await backend.entries.put(address, sampleEntry(Buffer.from('variant')), 60_000);
     const lock = await backend.coordination.acquireFill(`${url}:gz`, 60_000);
-    const sent = await commandsDuring(() => backend.entries.refresh(address, sampleMeta({ etag: '"g2"' }), 60_000, lock!));
+    const sent = await commandsDuring(async () => backend.entries.refresh(address, sampleMeta({ etag: '"g2"' }), 60_000, lock!));
     expect(sent).toEqual(['EVALSHA']);
     expect(await backend.coordination.isFilling(`${url}:gz`)).toBe(false);
     expect((await backend.entries.lookup(url, () => 'gz'))?.entry.meta.etag).toBe('"g2"');

@@ -118,6 +118,17 @@ describe('storability and the other questions', () => {
     expect(merged).toEqual({ 'content-length': '4', 'content-encoding': 'gzip', etag: '"a"', 'x-old': 'kept', 'cache-control': 'max-age=99', 'x-new': 'added' });
   });
 
+  it('merges a 304 that repeats every field it sends into the stored fields themselves (nothing copied)', () => {
+    const { semantics } = setup();
+    const stored = { 'content-length': '4', etag: '"a"', date: 'Tue, 08 Dec 2026 00:00:00 GMT', 'set-list': ['a', 'b'] };
+
+    expect(semantics.mergeNotModified(stored, { etag: '"a"', date: 'Tue, 08 Dec 2026 00:00:00 GMT', 'content-length': '0', 'set-list': ['a', 'b'] })).toBe(stored);
+    const later = semantics.mergeNotModified(stored, { etag: '"a"', date: 'Tue, 08 Dec 2026 00:00:01 GMT' });
+    expect(later).not.toBe(stored);
+    expect(later).toEqual({ ...stored, date: 'Tue, 08 Dec 2026 00:00:01 GMT' });
+    expect(stored.date).toBe('Tue, 08 Dec 2026 00:00:00 GMT');
+  });
+
   it('keeps an entry with validators in the store beyond its freshness, for later 304s', () => {
     const { semantics, policy } = setup();
     const p = policy({ 'cache-control': 'max-age=60' });

@@ -37,7 +37,7 @@ export class WriteHealth {
 
   /** The store with its writes watched: a refusal is logged on the change of state, then rethrown. */
   watch(store: EntryStore): EntryStore {
-    const guard = <A extends unknown[]>(write: (...args: A) => Promise<void>, skippable = true) => async (...args: A): Promise<void> => {
+    const guard = <A extends unknown[]>(write: (...args: A) => Promise<void> | void, skippable = true) => async (...args: A): Promise<void> => {
       if (skippable && this.failing && this.now() < this.retryAt) throw new WriteSkipped(`disk store refused the last write; next try in ${this.retryAt - this.now()} ms`);
       try {
         await write(...args);

@@ -3,28 +3,39 @@
 import { EventEmitter } from 'node:events';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
 
+/** A lease on one key: its holder knows it by identity (the map holds it while it is the key's). */
+class MemoryFillLock implements FillLock {
+  constructor(
+    private readonly locks: Map<string, MemoryFillLock>,
+    private readonly key: string,
+    public expires: number,
+    private readonly now: () => number,
+  ) {}
+
+  release(): void {
+    if (this.locks.get(this.key) === this) this.locks.delete(this.key);
+  }
+
+  async renew(ttlMs: number): Promise<boolean> {
+    if (this.locks.get(this.key) !== this || this.expires <= this.now()) return false;
+    this.expires = this.now() + ttlMs;
+    return true;
+  }
+}
+
 export class MemoryCoordination implements Coordination {
-  /** key → its holder's lease; a holder knows its own by identity. */
-  private readonly locks = new Map<string, { expires: number }>();
+  /** key → its holder's lease. */
+  private readonly locks = new Map<string, MemoryFillLock>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async acquireFill(key: string, ttlMs: number): Promise<FillLock | null> {
+  // Answered at once: a revalidation's fill lock costs no promise (cache/collapse.ts).
+  acquireFill(key: string, ttlMs: number): FillLock | null {
     const held = this.locks.get(key);
     if (held !== undefined && held.expires > this.now()) return null;
-    const lease = { expires: this.now() + ttlMs };
+    const lease = new MemoryFillLock(this.locks, key, this.now() + ttlMs, this.now);
     this.locks.set(key, lease);
-    const holds = () => this.locks.get(key) === lease && lease.expires > this.now();
-    return {
-      release: async () => {
-        if (this.locks.get(key) === lease) this.locks.delete(key);
-      },
-      renew: async (renewMs) => {
-        if (!holds()) return false;
-        lease.expires = this.now() + renewMs;
-        return true;
-      },
-    };
+    return lease;
   }
 
   async isFilling(key: string): Promise<boolean> {

@@ -8,7 +8,8 @@ import { byteLru, type ByteLru } from './byte-lru.js';
 import { PagePool, pageSizeFor, type PoolUsage, type Slot } from './page-pool.js';
 
 // An entry record is also the lookup's answer ({ entry, address }), so a hit allocates nothing.
-type EntryRecord = { kind: 'entry'; entry: Entry; address: EntryAddress; slot: Slot };
+// `metaBytes`: recordBytesOf(entry.meta), counted once per metadata object (a refresh replaces it).
+type EntryRecord = { kind: 'entry'; entry: Entry; address: EntryAddress; slot: Slot; metaBytes: number };
 type Stored = EntryRecord | { kind: 'vary'; vary: string[]; variants: Set<string> };
 
 const RELEASED = (): void => undefined;
@@ -24,7 +25,7 @@ const UNCLAIMED = { moved: RELEASED, evicted: RELEASED };
 const RECORD_OVERHEAD = 1000;
 
 function sizeOf(record: Stored): number {
-  return record.kind === 'vary' ? RECORD_OVERHEAD : record.entry.body.length + recordBytesOf(record.entry.meta);
+  return record.kind === 'vary' ? RECORD_OVERHEAD : record.entry.body.length + record.metaBytes;
 }
 
 /** What a record costs beside its body (on the JS heap, outside the page pool). */
@@ -61,12 +62,12 @@ export class MemoryEntryStore implements EntryStore {
       this.recordBytes -= RECORD_OVERHEAD;
       return;
     }
-    this.recordBytes -= recordBytesOf(record.entry.meta);
+    this.recordBytes -= record.metaBytes;
     this.pool.free(record.slot);
   }
 
   private remember(record: Stored): void {
-    this.recordBytes += record.kind === 'vary' ? RECORD_OVERHEAD : recordBytesOf(record.entry.meta);
+    this.recordBytes += record.kind === 'vary' ? RECORD_OVERHEAD : record.metaBytes;
   }
 
   /**
@@ -105,7 +106,7 @@ export class MemoryEntryStore implements EntryStore {
 
   /** The body copied into a slot of the pool (or in the slot reserved for it), in a record for `key`; null when no page can take it now. */
   private newRecord(key: string, address: EntryAddress, entry: Entry): EntryRecord | null {
-    const record = { kind: 'entry', entry, address } as EntryRecord;
+    const record = { kind: 'entry', entry, address, metaBytes: recordBytesOf(entry.meta) } as EntryRecord;
     const owner = {
       moved: (body: Buffer) => void (record.entry = { meta: record.entry.meta, body }),
       evicted: () => {
@@ -192,14 +193,19 @@ export class MemoryEntryStore implements EntryStore {
     this.setRecord(url, { kind: 'vary', vary, variants }, Math.max(Number.isFinite(left) ? left : 0, ttlMs));
   }
 
-  async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, _fill?: FillLock, revalidated?: Entry): Promise<void> {
+  // Written at once: a revalidation's refresh costs no promise (pipeline/refresh.ts).
+  refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, _fill?: FillLock, revalidated?: Entry): void {
     const key = address.variant ? `${address.url}:${address.variant}` : address.url;
-    const record = this.lru.get(key);
+    // A peek: setRecord below makes it the most recently used.
+    const record = this.lru.peek(key);
     if (record?.kind !== 'entry') return;
     // Another body was stored meanwhile: the 304 was about the one the pipeline looked up.
     if (revalidated && record.entry.body !== revalidated.body) return;
     // The same record (it owns the slot) with the new metadata.
-    this.recordBytes += recordBytesOf(meta) - recordBytesOf(record.entry.meta);
+    // A 304 that repeated every field leaves the same headers object: the same count.
+    const metaBytes = meta.headers === record.entry.meta.headers ? record.metaBytes : recordBytesOf(meta);
+    this.recordBytes += metaBytes - record.metaBytes;
+    record.metaBytes = metaBytes;
     record.entry = { meta, body: record.entry.body };
     this.setRecord(key, record, ttlMs);
     if (address.variant && address.vary) {
