@@ -15,7 +15,8 @@ export type FillTicket =
       role: 'leader';
       /** For a store write that may release it along (EntryStore.refresh); finish() releases it otherwise. */
       lock: FillLock;
-      finish(outcome: FillOutcome): Promise<void>;
+      /** Synchronous (nothing returned) when there was nothing to release: a key known to store nothing. */
+      finish(outcome: FillOutcome): void | Promise<void>;
     }
   | { role: 'follower'; outcome: FillOutcome };
 
@@ -60,12 +61,21 @@ export class Collapser {
     return this.inflight.size;
   }
 
-  async join(key: string): Promise<FillTicket> {
+  /**
+   * A ticket for `key`: synchronously, with no lock to release, for a key whose last fill stored
+   * nothing (the pass-through of an uncacheable URL then pays for no promise here); otherwise
+   * once this request leads the fill or another's fill settled.
+   */
+  join(key: string): FillTicket | Promise<FillTicket> {
     const until = this.uncacheable.get(key);
     if (until !== undefined) {
-      if (until > Date.now()) return { role: 'leader', lock: NO_LOCK, finish: async (outcome) => void (outcome === 'stored' && this.uncacheable.delete(key)) };
+      if (until > Date.now()) return new UncacheableTicket(this.uncacheable, key);
       this.uncacheable.delete(key);
     }
+    return this.joinFill(key);
+  }
+
+  private async joinFill(key: string): Promise<FillTicket> {
     const existing = this.inflight.get(key);
     if (existing) return { role: 'follower', outcome: await existing };
 
@@ -138,5 +148,20 @@ export class Collapser {
       const filling = await this.coordination.isFilling(key).catch(() => false);
       if (!filling) return;
     }
+  }
+}
+
+/** A key known to store nothing goes upstream on its own; a response that is stored after all ends that. */
+class UncacheableTicket {
+  readonly role = 'leader';
+  readonly lock = NO_LOCK;
+
+  constructor(
+    private readonly uncacheable: Map<string, number>,
+    private readonly key: string,
+  ) {}
+
+  finish(outcome: FillOutcome): void {
+    if (outcome === 'stored') this.uncacheable.delete(this.key);
   }
 }

@@ -25,7 +25,8 @@ const NOT_MODIFIED_FIELDS: ReadonlySet<string> = new Set([
 // Synchronous on a plain hit: only a collapsed fill to release or an isolate ledger write waits.
 // A background transaction has no client to answer: releasing its fill is all there is to do.
 export function deliver(tx: Tx): Step | Promise<Step> {
-  if (tx.fill) return tx.fill.finish('stored').then(() => (tx.background ? 'done' : respond(tx)));
+  const released = tx.fill?.finish('stored');
+  if (released) return released.then(() => (tx.background ? 'done' : respond(tx)));
   return tx.background ? 'done' : respond(tx);
 }
 

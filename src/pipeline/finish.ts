@@ -16,7 +16,8 @@ export function finish(tx: Tx): void | Promise<void> {
   releaseEntryOnceSent(tx);
   const report = tx.background ? reportBackground : writeAccessLog;
   // Still held: the request failed before its fill settled; followers look for themselves.
-  if (tx.fill) return tx.fill.finish('unknown').then(() => report(tx), () => report(tx));
+  const released = tx.fill?.finish('unknown');
+  if (released) return released.then(() => report(tx), () => report(tx));
   report(tx);
 }
 

@@ -5,13 +5,14 @@ import { streamTo } from './body.js';
 import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
-// Synchronous when the whole body came with the head (no fill to release, nothing to wait for).
+// Synchronous when the whole body came with the head (no fill lock to release, nothing to wait for).
 export function relay(tx: Tx): Step | Promise<Step> {
   const fill = tx.fill;
   if (!fill) return relayNow(tx);
   // Released here, so finish has no fill left to settle.
   tx.fill = undefined;
-  return fill.finish('not-stored').then(() => relayNow(tx));
+  const released = fill.finish('not-stored');
+  return released ? released.then(() => relayNow(tx)) : relayNow(tx);
 }
 
 function relayNow(tx: Tx): Step | Promise<Step> {
