@@ -211,16 +211,18 @@ export class Upstream {
    */
   request(originReq: OriginRequest, body?: Readable): Promise<OriginResponse> {
     const { client, url } = originReq;
-    if (client === undefined || !this.shares) return this.sendNow(originReq, body);
-    const release = this.shares.acquire(`${url.protocol}//${url.host}`, client);
-    if (typeof release === 'function') return this.sendNow(originReq, body, release);
-    return release.then((granted) => this.sendNow(originReq, body, granted));
+    // One string per request: its hash, once computed, serves the share's and the lenient set's lookups.
+    const origin = originOf(url);
+    if (client === undefined || !this.shares) return this.sendNow(originReq, body, origin);
+    const release = this.shares.acquire(origin, client);
+    if (typeof release === 'function') return this.sendNow(originReq, body, origin, release);
+    return release.then((granted) => this.sendNow(originReq, body, origin, granted));
   }
 
   /** `release`: the client's share is held until the response's body has ended or failed. */
-  private sendNow(originReq: OriginRequest, body: Readable | undefined, release?: Release): Promise<OriginResponse> {
+  private sendNow(originReq: OriginRequest, body: Readable | undefined, origin: string, release?: Release): Promise<OriginResponse> {
     return new Promise((resolve, reject) => {
-      this.send(originReq, body, this.settleWith(resolve, reject, release), !body && RETRYABLE_METHODS.has(originReq.method));
+      this.send(originReq, body, this.settleWith(resolve, reject, release), !body && RETRYABLE_METHODS.has(originReq.method), origin);
     });
   }
 
@@ -229,9 +231,8 @@ export class Upstream {
     return new Settlement(resolve, reject, release);
   }
 
-  private send(originReq: OriginRequest, body: Readable | undefined, settle: Settle, mayRetry: boolean): void {
+  private send(originReq: OriginRequest, body: Readable | undefined, settle: Settle, mayRetry: boolean, origin = originOf(originReq.url)): void {
     const { url } = originReq;
-    const origin = `${url.protocol}//${url.host}`;
     try {
       // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
       this.options.guard.checkLiteral(url.hostname, portOf(url));
@@ -557,6 +558,11 @@ function sendsAbsoluteForm(url: URL, parent: Parent): boolean {
 function parentOrigin(parent: Parent): string {
   const { scheme, host, port } = parent.spec;
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** `scheme://host[:port]`, as undici's pools are keyed. */
+function originOf(url: URL): string {
+  return `${url.protocol}//${url.host}`;
 }
 
 function portOf(url: URL): number {

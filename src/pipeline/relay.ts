@@ -18,7 +18,7 @@ export function relay(tx: Tx): Step | Promise<Step> {
 function relayNow(tx: Tx): Step | Promise<Step> {
   const { clientRes } = tx;
   const originRes = tx.originRes!;
-  clientRes.writeHead(originRes.statusCode ?? 502, originRes.statusMessage, relayHeaders(originRes, { 'cache-status': tx.status.toString() }));
+  clientRes.writeHead(originRes.statusCode ?? 502, originRes.statusMessage, relayHeaders(originRes, tx.status.toString()));
   const streaming = streamTo(originRes, clientRes, tx.target!.host);
   return streaming ? streaming.then(() => 'done') : 'done';
 }
