@@ -14,9 +14,12 @@ export type MaxForwards =
   /** Forward with this value, one less than received. */
   | { kind: 'forward'; value: string };
 
+const UNTOUCHED: MaxForwards = Object.freeze({ kind: 'untouched' });
+const ANSWER_HERE: MaxForwards = Object.freeze({ kind: 'answer-here' });
+
 export function maxForwards(method: string, field: string | string[] | undefined): MaxForwards {
-  if (method !== 'OPTIONS' || typeof field !== 'string' || !/^\s*\d+\s*$/.test(field)) return { kind: 'untouched' };
+  if (method !== 'OPTIONS' || typeof field !== 'string' || !/^\s*\d+\s*$/.test(field)) return UNTOUCHED;
   const received = Math.min(Number(field), MAX_SUPPORTED);
-  if (received === 0) return { kind: 'answer-here' };
+  if (received === 0) return ANSWER_HERE;
   return { kind: 'forward', value: String(received - 1) };
 }

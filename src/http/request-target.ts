@@ -4,7 +4,8 @@ import { boundedMemo } from '../bounded-memo.js';
 import { ProxyError } from '../errors.js';
 
 export type RequestTarget =
-  | { form: 'absolute'; url: URL }
+  /** `origin`: the URL's `scheme://host[:port]`, made once with the parse (upstream requests are keyed by it). */
+  | { form: 'absolute'; url: URL; origin: string }
   | { form: 'authority'; host: string; port: number }
   | { form: 'origin'; path: string };
 
@@ -49,7 +50,7 @@ function parseAbsolute(target: string): RequestTarget {
   if (url.hostname.length > MAX_HOST_CHARS) throw new ProxyError(400, 'bad_target', `request-target host is longer than ${MAX_HOST_CHARS} characters`);
   if (url.username || url.password) throw new ProxyError(400, 'bad_target', 'userinfo is not allowed in the request-target');
   url.hash = '';
-  return { form: 'absolute', url };
+  return { form: 'absolute', url, origin: `${url.protocol}//${url.host}` };
 }
 
 function parseAuthority(target: string): RequestTarget {
