@@ -17,7 +17,10 @@
 // BENCH_INSTR_CONCURRENCY (10), BENCH_ONLY (scenario names, as for `npm run bench`; `parent`: the
 // parent table, alone or with the names of its scenarios), BENCH_PROXY_SCRIPT (another build's
 // dist/src/cli/main.js, to compare builds), BENCH_INSTR_DISK (1: the hit scenarios also through a
-// proxy on the disk store, a fresh directory each; 0 = memory store only).
+// proxy on the disk store, a fresh directory each; 0 = memory store only), BENCH_INSTR_TOP (N > 0:
+// each subject runs with `node --perf-basic-prof`, and the N functions that cost most per request
+// are printed after its figure, V8's JIT code named through /tmp/perf-<pid>.map: callgrind itself
+// only sees it as `???:0x…`).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -35,6 +38,9 @@ const PROXY_SCRIPT = process.env.BENCH_PROXY_SCRIPT || join(here, '..', 'src', '
 // Start-up under valgrind takes seconds (every module is loaded and compiled 50 times slower).
 const STARTUP_MS = 120_000;
 const DISK = process.env.BENCH_INSTR_DISK !== '0';
+const TOP = Number(process.env.BENCH_INSTR_TOP ?? 0) || 0;
+/** Node's flags for the subjects: with BENCH_INSTR_TOP, a map of the JIT code's addresses. */
+const NODE_FLAGS = TOP > 0 ? ['--perf-basic-prof'] : [];
 // The scenarios answered from the store, which the disk-store proxy repeats (issue 20's bar: a
 // disk hit within 10 % of a memory hit).
 const HIT_SCENARIOS = new Set(['1k', '100k']);
@@ -111,6 +117,8 @@ function control(pid: number, ...args: string[]): void {
 interface Counted {
   total: number;
   compiling: number;
+  /** Self cost by function over the whole dump, compiling left out (filled with BENCH_INSTR_TOP). */
+  functions?: Map<string, number>;
 }
 
 // V8's compilers: TurboFan, Maglev, Sparkplug, the bytecode generator and the parser it runs on.
@@ -128,11 +136,51 @@ function dumpedInstructions(dir: string, pid: number): Counted {
   const annotated = spawnSync('callgrind_annotate', ['--threshold=100', '--inclusive=no', file], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (annotated.status !== 0) throw new Error(`callgrind_annotate ${file} failed: ${annotated.stderr}`);
   let compiling = 0;
+  const functions = TOP > 0 ? new Map<string, number>() : undefined;
+  const jitName = functions && jitNames(pid);
   for (const line of annotated.stdout.split('\n')) {
-    const cost = /^\s*([\d,]+)\s/.exec(line);
-    if (cost && COMPILING.test(line)) compiling += Number(cost[1]!.replaceAll(',', ''));
+    const cost = /^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.*)$/.exec(line);
+    if (!cost) continue;
+    const n = Number(cost[1]!.replaceAll(',', ''));
+    if (COMPILING.test(line)) compiling += n;
+    else if (functions && !cost[2]!.startsWith('PROGRAM TOTALS')) {
+      const address = /^\?\?\?:0x([0-9a-f]+)/.exec(cost[2]!);
+      const name = (address && jitName?.(parseInt(address[1]!, 16))) || cost[2]!.replace(/\s+\[[^\]]*\]$/, '');
+      functions.set(name, (functions.get(name) ?? 0) + n);
+    }
   }
-  return { total: Number(match[1]), compiling };
+  return { total: Number(match[1]), compiling, ...(functions && { functions }) };
+}
+
+/** Names of V8's JIT code by address, from the map `--perf-basic-prof` wrote (then removed). */
+function jitNames(pid: number): ((address: number) => string | undefined) | undefined {
+  const file = `/tmp/perf-${pid}.map`;
+  if (!existsSync(file)) return undefined;
+  const ranges = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ start: parseInt(m[1]!, 16), size: parseInt(m[2]!, 16), name: m[3]! }))
+    .sort((a, b) => a.start - b.start);
+  rmSync(file, { force: true });
+  return (address) => {
+    let lo = 0;
+    let hi = ranges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const range = ranges[mid]!;
+      if (address < range.start) hi = mid - 1;
+      else if (address >= range.start + range.size) lo = mid + 1;
+      else return range.name;
+    }
+    return undefined;
+  };
+}
+
+/** The `top` functions of a dump, per request. */
+function topFunctions(counted: Counted, requests: number, top: number): string {
+  const rows = [...(counted.functions ?? [])].sort((a, b) => b[1] - a[1]).slice(0, top);
+  return rows.map(([name, n]) => `${int(n / requests).padStart(8)}  ${name}`).join('\n');
 }
 
 /** Instructions per request without V8's compiling: what a warm process pays. */
@@ -162,6 +210,7 @@ async function measure(subject: Subject, scenario: Scenario, originHost: string,
     await load(at, path, originHost, REQUESTS);
     control(child.pid, '-d');
     const counted = dumpedInstructions(dir, child.pid);
+    if (TOP > 0) process.stdout.write(`\n${subject.name}, ${scenario.label}: instructions per request by function (self)\n${topFunctions(counted, REQUESTS, TOP)}\n`);
     return { total: counted.total / REQUESTS, compiling: counted.compiling / REQUESTS };
   } catch (error) {
     // What the subject said (a proxy logs its 5xx with their cause at warn).
@@ -182,7 +231,7 @@ async function main(): Promise<void> {
     const viaProxy = (route: string) => `http://${originHost}${route}`;
     const proxyWith = (name: string, args: () => string[]): Subject => ({
       name,
-      command: (port) => [process.execPath, PROXY_SCRIPT, '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...args()],
+      command: (port) => [process.execPath, ...NODE_FLAGS, PROXY_SCRIPT, '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...args()],
       ready: async (child, port) => {
         await waitForHttp(child, `http://127.0.0.1:${port}/`, 200, STARTUP_MS);
         return port;
@@ -192,9 +241,9 @@ async function main(): Promise<void> {
     const proxy = proxyWith('proxy', () => ['--store', 'memory']);
     const diskProxy = proxyWith('proxy (disk store)', () => ['--store', `disk:${mkdtempSync(join(dir, 'disk-'))}`]);
     const printsPort = async (child: Child) => Number(await waitForLine(child, /listening (\d+)/, STARTUP_MS));
-    const originAlone: Subject = { name: 'origin', command: () => [process.execPath, join(here, 'origin-server.js')], ready: printsPort, target: (route) => route };
-    const bare: Subject = { name: 'bare forwarder', command: () => [process.execPath, join(here, 'bare-forwarder.js')], ready: printsPort, target: viaProxy };
-    const bareCache: Subject = { name: 'bare cache', command: () => [process.execPath, join(here, 'bare-cache.js')], ready: printsPort, target: viaProxy };
+    const originAlone: Subject = { name: 'origin', command: () => [process.execPath, ...NODE_FLAGS, join(here, 'origin-server.js')], ready: printsPort, target: (route) => route };
+    const bare: Subject = { name: 'bare forwarder', command: () => [process.execPath, ...NODE_FLAGS, join(here, 'bare-forwarder.js')], ready: printsPort, target: viaProxy };
+    const bareCache: Subject = { name: 'bare cache', command: () => [process.execPath, ...NODE_FLAGS, join(here, 'bare-cache.js')], ready: printsPort, target: viaProxy };
     const rows: string[][] = [];
     // `BENCH_ONLY=parent` alone: only the parent table (all its scenarios).
     const onlyParent = ONLY?.has('parent') && !SCENARIOS.some((scenario) => ONLY.has(scenario.name));

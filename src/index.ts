@@ -18,7 +18,7 @@ import { ProxyMetrics } from './observe/metrics.js';
 import type { ProxyContext } from './pipeline/context.js';
 import { LivePolicyEngine } from './policy/engine.js';
 import type { StoredPolicies } from './policy/stored-rules.js';
-import { drainServer, trackConnections, type Draining } from './server/drain.js';
+import { drainServer, type Draining } from './server/drain.js';
 import { createProxyServer, listen } from './server/proxy-server.js';
 import { withStorePassword } from './config/secrets.js';
 import { createClusterMemoryBackend } from './store/cluster/worker-backend.js';
@@ -177,8 +177,7 @@ export async function createProxy(config: ProxyConfig, options: ProxyOptions = {
       return net.isIP(bare) !== 0 && isThisHost(bare);
     },
   };
-  const server = createProxyServer(ctx, interceptor);
-  const connections = trackConnections(server);
+  const { server, connections } = createProxyServer(ctx, interceptor);
   let draining: Draining | undefined;
   let closed: Promise<void> | undefined;
 

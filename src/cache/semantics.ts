@@ -159,7 +159,8 @@ export function createSemantics(now: () => number, semanticsOptions: SemanticsOp
       const age = policy.age(now());
       const lifetime = policy.lifetime;
       // RFC 9111 §5.2.1.4, §5.4: the request's no-cache, or Pragma: no-cache without Cache-Control.
-      if (reqcc.has('no-cache') || (!req.headers['cache-control'] && /no-cache/i.test(req.headers['pragma'] ?? ''))) {
+      const pragma = req.headers['pragma'];
+      if (reqcc.has('no-cache') || (pragma !== undefined && !req.headers['cache-control'] && /no-cache/i.test(pragma))) {
         return 'revalidate';
       }
       // §5.2.1.1 max-age, §5.2.1.3 min-fresh.

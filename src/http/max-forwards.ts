@@ -15,11 +15,10 @@ export type MaxForwards =
   | { kind: 'forward'; value: string };
 
 const UNTOUCHED: MaxForwards = Object.freeze({ kind: 'untouched' });
-const ANSWER_HERE: MaxForwards = Object.freeze({ kind: 'answer-here' });
 
 export function maxForwards(method: string, field: string | string[] | undefined): MaxForwards {
   if (method !== 'OPTIONS' || typeof field !== 'string' || !/^\s*\d+\s*$/.test(field)) return UNTOUCHED;
   const received = Math.min(Number(field), MAX_SUPPORTED);
-  if (received === 0) return ANSWER_HERE;
+  if (received === 0) return { kind: 'answer-here' };
   return { kind: 'forward', value: String(received - 1) };
 }

@@ -26,33 +26,40 @@ type Child = Counter.Internal;
 /**
  * Per-request tallies as plain numbers: prom-client hashes the label values on every inc(), even
  * through a child, which is most of the hit path's counting cost; these are copied into the
- * counters when scraped (each counter's collect).
+ * counters when scraped (each counter's collect). One cell per key, so counting is one Map read.
  */
 class Tally {
-  readonly counts = new Map<string, number>();
+  private readonly cells = new Map<string, { n: number }>();
 
   /** `open`: a key not given here gets its series when first counted (otherwise it is not counted). */
   constructor(
     keys: readonly string[],
     private readonly open = false,
   ) {
-    for (const key of keys) this.counts.set(key, 0);
+    for (const key of keys) this.cells.set(key, { n: 0 });
   }
 
   add(key: string, n = 1): void {
-    const current = this.counts.get(key);
-    if (current !== undefined) this.counts.set(key, current + n);
-    else if (this.open) this.counts.set(key, n);
+    const cell = this.cells.get(key);
+    if (cell !== undefined) cell.n += n;
+    else if (this.open) this.cells.set(key, { n });
   }
 
   /** A collect function for a counter with one label. */
   collector(label: string): (this: Counter<string>) => void {
-    const counts = this.counts;
+    const cells = this.cells;
     return function collect(this: Counter<string>) {
       this.reset();
-      for (const [key, n] of counts) this.inc({ [label]: key }, n);
+      for (const [key, cell] of cells) this.inc({ [label]: key }, cell.n);
     };
   }
+}
+
+/** Totals with no label, as plain fields. */
+interface Totals {
+  avoided: number;
+  servedBytes: number;
+  upstreamBytes: number;
 }
 
 export class ProxyMetrics implements StoreObserver {
@@ -60,7 +67,7 @@ export class ProxyMetrics implements StoreObserver {
   private readonly outcomes = new Tally(OUTCOMES);
   private readonly policies = new Tally(['pass', 'strip', 'isolate']);
   private readonly dropped = new Tally(['if-none-match', 'if-modified-since', 'range', 'if-range']);
-  private readonly totals = new Tally(['avoided', 'servedBytes', 'upstreamBytes']);
+  private readonly totals: Totals = { avoided: 0, servedBytes: 0, upstreamBytes: 0 };
   /** By status class ("2xx") or "error": a series from the first request of its kind on. */
   private readonly upstreamClasses = new Tally([], true);
   private readonly upstreamSeconds: PlainHistogram;
@@ -135,10 +142,10 @@ export class ProxyMetrics implements StoreObserver {
     if (policy) this.policies.add(policy);
     const dropped = tx.conditionals?.dropped;
     if (dropped?.length) for (const field of dropped) this.dropped.add(field);
-    if (outcome === 'hit' || outcome === 'collapsed') this.totals.add('avoided');
+    if (outcome === 'hit' || outcome === 'collapsed') this.totals.avoided++;
     if (servedFromCache(outcome) && tx.entry) {
       const bytes = bodyBytesSent(tx);
-      if (bytes > 0) this.totals.add('servedBytes', bytes);
+      if (bytes > 0) this.totals.servedBytes += bytes;
     }
     if (this.options.topHosts > 0 && tx.target) this.hostChild(tx.target.host, outcome).inc();
     if (this.parents && tx.target) this.parentSavings(tx, outcome);
@@ -224,7 +231,7 @@ export class ProxyMetrics implements StoreObserver {
 
 
   upstreamReceived(bytes: number): void {
-    if (bytes > 0) this.totals.add('upstreamBytes', bytes);
+    if (bytes > 0) this.totals.upstreamBytes += bytes;
   }
 
   call(op: string, seconds: number, ok: boolean): void {
@@ -252,10 +259,10 @@ export class ProxyMetrics implements StoreObserver {
   }
 }
 
-function totalOf(tally: Tally, key: string): (this: Counter<string>) => void {
+function totalOf(totals: Totals, key: keyof Totals): (this: Counter<string>) => void {
   return function collect(this: Counter<string>) {
     this.reset();
-    this.inc(tally.counts.get(key) ?? 0);
+    this.inc(totals[key]);
   };
 }
 

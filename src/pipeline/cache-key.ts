@@ -3,6 +3,7 @@
 // for that path (remembered per process). The origin still gets the URL as sent.
 import { pathKey, urlKey } from '../cache/keys.js';
 import { parseNoVarySearch, withHint, type QueryRule } from '../cache/no-vary-search.js';
+import type { AbsoluteTarget } from '../http/request-target.js';
 import type { ResolvedCrawlRule } from '../policy/crawl-rules.js';
 import type { ProxyContext } from './context.js';
 import type { Tx } from './transaction.js';
@@ -14,6 +15,13 @@ export function queryRuleFor(ctx: ProxyContext, url: URL, rule: ResolvedCrawlRul
 
 export function keyOf(ctx: ProxyContext, url: URL, rule: ResolvedCrawlRule | undefined): string {
   return urlKey(url, queryRuleFor(ctx, url, rule));
+}
+
+/** keyOf for a parsed request-target: without a query rule, the key kept with the memoised target (no memo lookup). */
+export function targetKeyOf(ctx: ProxyContext, target: AbsoluteTarget, rule: ResolvedCrawlRule | undefined): string {
+  const query = queryRuleFor(ctx, target.url, rule);
+  if (query) return urlKey(target.url, query);
+  return (target.key ??= urlKey(target.url));
 }
 
 /**

@@ -7,7 +7,7 @@ import { ifRangeMatches, planRange } from '../http/range.js';
 import { appendVia } from '../http/via.js';
 import { sendBody } from './body.js';
 import { recordServedTo } from './record-served.js';
-import { PER_HIT, storedHead } from './stored-head.js';
+import { hitHead, PER_HIT } from './stored-head.js';
 import type { Step } from './step.js';
 import type { Tx } from './transaction.js';
 
@@ -82,10 +82,8 @@ function sendEntry(tx: Tx, age: string): Step | Promise<Step> {
   const { meta, body } = tx.entry!;
   // The stored fields, Via and Content-Length are built once per entry (stored-head.ts); node's
   // writeHead validates and joins them on each hit (public API: no write to its private head).
-  const head = storedHead(meta);
-  head.push('age', age, 'cache-status', tx.status.toString());
-  if (tx.ownLines) head.push(...tx.ownLines);
-  tx.clientRes.writeHead(meta.status, head);
+  const head = hitHead(meta, age, tx.status.toString());
+  tx.clientRes.writeHead(meta.status, tx.ownLines ? [...head, ...tx.ownLines] : head);
   return sent(sendBody(tx.clientRes, tx.method === 'HEAD' ? undefined : body));
 }
 

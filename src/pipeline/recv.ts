@@ -9,7 +9,7 @@ import { ProxyError } from '../errors.js';
 import { clientConditionals } from '../policy/conditional-fields.js';
 import { ledgerClient } from '../policy/identity.js';
 import { isUnconditional, planConditionals, UNCONDITIONAL, type ConditionalPlan } from '../policy/validators.js';
-import { keyOf } from './cache-key.js';
+import { targetKeyOf } from './cache-key.js';
 import { hasBody } from './request-facts.js';
 import { answerAsFinalRecipient, selfPage } from './own-pages.js';
 import type { Step } from './step.js';
@@ -37,7 +37,7 @@ export function recv(tx: Tx): Step | Promise<Step> {
   tx.rule = ctx.policies.crawlRule(target.url);
   tx.offline = tx.rule.settings.offline ?? tx.policy.offline ?? false;
   tx.record = tx.rule.settings.record ?? ctx.config.record;
-  tx.urlKey = keyOf(ctx, target.url, tx.rule);
+  tx.urlKey = targetKeyOf(ctx, target, tx.rule);
 
   if (tx.method === 'PURGE' && ctx.config.purge) return 'purge';
   if (maxForwards(tx.method, clientReq.headers['max-forwards']).kind === 'answer-here') return answerAsFinalRecipient(tx);

@@ -4,8 +4,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { ClientConditionals, ConditionalPlan } from './validators.js';
 
+const NONE: ClientConditionals = Object.freeze({});
+
 export function clientConditionals(clientReq: IncomingMessage): ClientConditionals {
   const h = clientReq.headers;
+  // Most requests send none of them: nothing to build.
+  if (h['if-none-match'] === undefined && h['if-modified-since'] === undefined && h['range'] === undefined && h['if-range'] === undefined) return NONE;
   const out: ClientConditionals = {};
   if (h['if-none-match'] !== undefined) out.ifNoneMatch = h['if-none-match'];
   if (h['if-modified-since'] !== undefined) out.ifModifiedSince = h['if-modified-since'];

@@ -33,17 +33,17 @@ export function parseBasic(value: string): { user: string; password: string } | 
 }
 
 export function identifyClient(clientReq: IncomingMessage, config: IdentityConfig): ClientIdentity {
-  let checkPasswords = false;
-  for (const _ in config.users) {
-    checkPasswords = true;
-    break;
-  }
   // The connection's identity: its address, or (inside a tunnel) the CONNECT's identity.
   const connection = identityOfSocket(clientReq.socket);
   const authorization = clientReq.headers['proxy-authorization'];
   if (authorization) {
     const credentials = parseBasic(authorization);
     if (!credentials) throw authRequired('Proxy-Authorization must be Basic with a user name');
+    let checkPasswords = false;
+    for (const _ in config.users) {
+      checkPasswords = true;
+      break;
+    }
     if (checkPasswords) {
       const expected = config.users[credentials.user];
       if (expected === undefined || !samePassword(credentials.password, expected)) {

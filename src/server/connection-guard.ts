@@ -25,12 +25,19 @@ interface Exchange {
   clientRes: ServerResponse;
 }
 
-/** The last two requests of a connection: enough, since node answers them strictly in order. */
-interface Recent {
-  last?: Exchange;
-  previous?: Exchange;
+/** What the guard knows of one socket (accepted, or served inside a tunnel): one lookup per request. */
+interface SocketState {
+  /** Its place in the connection table; a tunnel's inner socket shares its outer socket's. */
+  held: Held<Duplex> | undefined;
+  /** Refused past the limits: its 503 is written, nothing it sends is answered. */
+  refused: boolean;
+  /** Its input went bad: its answer is written (or waiting); nothing more is read. */
+  failed: boolean;
+  /** The last two requests: enough, since node answers them strictly in order. */
+  last: Exchange | undefined;
+  previous: Exchange | undefined;
   /** Marks the connection's request done (idle when none is left): made once per connection, not per request. */
-  requestDone?: () => void;
+  requestDone: (() => void) | undefined;
 }
 
 export function describeDuration(ms: number): string {
@@ -62,12 +69,8 @@ export interface ConnectionLimits {
 
 export class ConnectionGuard implements TunnelStates {
   private readonly table: ConnectionTable<Duplex>;
-  /** The record of each accepted socket, and of the sockets served inside its tunnel. */
-  private readonly held = new WeakMap<Duplex, Held<Duplex>>();
-  private readonly recent = new WeakMap<Duplex, Recent>();
-  private readonly refused = new WeakSet<Duplex>();
-  /** Sockets whose input went bad: their answer is written (or waiting); nothing more is read. */
-  private readonly failed = new WeakSet<Duplex>();
+  /** Each accepted socket, and each socket served inside its tunnel. */
+  private readonly states = new WeakMap<Duplex, SocketState>();
   private readonly evictions: WarningSummary;
   /** A flood of connections past the limits is one line per interval, not one per connection. */
   private readonly refusals: WarningSummary;
@@ -88,10 +91,19 @@ export class ConnectionGuard implements TunnelStates {
     this.sendDeadline.stop();
   }
 
+  private stateOf(socket: Duplex): SocketState {
+    let state = this.states.get(socket);
+    if (!state) {
+      state = { held: undefined, refused: false, failed: false, last: undefined, previous: undefined, requestDone: undefined };
+      this.states.set(socket, state);
+    }
+    return state;
+  }
+
   /** Count a new connection (an idle one may make room for it); past the limits answer 503 and close it. */
   onConnection(socket: Duplex & { remoteAddress?: string }): void {
     // A tunnel's contents come back as a connection of their own: the tunnel already counts.
-    if (!this.held.has(socket) && !this.admitConnection(socket)) return;
+    if (!this.states.get(socket)?.held && !this.admitConnection(socket)) return;
     this.sendDeadline.watch(socket as Socket);
     // No 'data' listener here (or anywhere on a client socket): adding one makes node take its
     // HTTP parser off the socket (every read then goes through JS streams), about 9 % more
@@ -102,7 +114,7 @@ export class ConnectionGuard implements TunnelStates {
     // node ends a half-closed connection after its last answer; that answer should say so
     // (RFC 9112 §9.6) rather than announce a keep-alive that will not happen.
     socket.once('end', () => {
-      const last = this.recent.get(socket)?.last;
+      const last = this.states.get(socket)?.last;
       if (last && !last.clientRes.headersSent) last.clientRes.shouldKeepAlive = false;
     });
   }
@@ -111,7 +123,7 @@ export class ConnectionGuard implements TunnelStates {
     const client = socket.remoteAddress ?? '';
     const admission = this.table.open(socket, client);
     if ('refused' in admission) {
-      this.refused.add(socket);
+      this.stateOf(socket).refused = true;
       socket.on('error', () => {});
       const { maxConnections, maxPerClient } = this.limits;
       const [message, max] =
@@ -124,7 +136,7 @@ export class ConnectionGuard implements TunnelStates {
       return false;
     }
     const { held, evicted } = admission;
-    this.held.set(socket, held);
+    this.stateOf(socket).held = held;
     socket.once('close', () => this.table.close(held));
     if (evicted) {
       evicted.inner?.destroy();
@@ -136,45 +148,51 @@ export class ConnectionGuard implements TunnelStates {
 
   /** A CONNECT or an upgrade arrived on `socket`: busy while it opens (an upgrade: until it closes). */
   tunnelOpening(socket: Duplex): void {
-    const held = this.held.get(socket);
+    const held = this.states.get(socket)?.held;
     if (held) this.table.busy(held);
   }
 
   waiting(socket: Duplex): void {
-    const held = this.held.get(socket);
+    const held = this.states.get(socket)?.held;
     if (held) this.table.done(held);
   }
 
   blind(socket: Duplex): void {
-    const held = this.held.get(socket);
+    const held = this.states.get(socket)?.held;
     if (held) this.table.busy(held);
   }
 
   served(socket: Duplex, inner: Duplex): void {
-    const held = this.held.get(socket);
+    const held = this.states.get(socket)?.held;
     if (!held) return;
     if (inner !== socket) held.inner = inner;
-    this.held.set(inner, held);
+    this.stateOf(inner).held = held;
   }
 
-  /** Note a parsed request; false when its connection was refused (its 503 is already written). */
-  admit(clientReq: IncomingMessage, clientRes: ServerResponse): boolean {
-    const socket = clientReq.socket;
-    if (this.refused.has(socket) || this.failed.has(socket)) return false;
-    let recent = this.recent.get(socket);
-    if (recent) {
-      recent.previous = recent.last;
-      recent.last = { clientReq, clientRes };
-    } else {
-      this.recent.set(socket, (recent = { last: { clientReq, clientRes } }));
-    }
-    const held = this.held.get(socket);
-    if (held) {
-      this.table.busy(held);
-      // 'on', not 'once': a response says 'close' once, and needs no wrapper of its own for it.
-      clientRes.on('close', (recent.requestDone ??= () => this.table.done(held)));
-    }
-    return true;
+  /**
+   * Run `handle` for a parsed request, unless its connection was refused (its 503 is already
+   * written) or its input went bad. The connection is busy until the answer is out: an answer
+   * written in full before `handle` returns (a hit) only makes it the connection used last; one
+   * still on its way holds it busy until its response closes.
+   */
+  serve(clientReq: IncomingMessage, clientRes: ServerResponse, handle: (clientReq: IncomingMessage, clientRes: ServerResponse) => void): void {
+    const state = this.stateOf(clientReq.socket);
+    if (state.refused || state.failed) return;
+    state.previous = state.last;
+    state.last = { clientReq, clientRes };
+    handle(clientReq, clientRes);
+    const held = state.held;
+    if (!held) return;
+    // writableFinished: every byte handed to the kernel; nothing can take the connection meanwhile.
+    if (clientRes.writableFinished) return this.table.touch(held);
+    this.table.busy(held);
+    // 'on', not 'once': a response says 'close' once, and needs no wrapper of its own for it.
+    clientRes.on('close', (state.requestDone ??= () => this.table.done(held)));
+  }
+
+  /** The response to the last request admitted on `socket` (a drain's view: drain.ts). */
+  lastResponse(socket: Duplex): ServerResponse | undefined {
+    return this.states.get(socket)?.last?.clientRes;
   }
 
   /**
@@ -182,7 +200,7 @@ export class ConnectionGuard implements TunnelStates {
    * order). A CONNECT pipelined behind a pending request must not write its own answer first.
    */
   afterOwedAnswers(socket: Duplex, next: () => void): void {
-    const owed = this.recent.get(socket)?.last;
+    const owed = this.states.get(socket)?.last;
     if (!owed || owed.clientRes.writableFinished) return next();
     let ran = false;
     const once = () => {
@@ -197,20 +215,21 @@ export class ConnectionGuard implements TunnelStates {
 
   /** A socket whose 'connect' must be ignored (refused) or that may go on to a tunnel. */
   isRefused(socket: Duplex): boolean {
-    return this.refused.has(socket);
+    return this.states.get(socket)?.refused ?? false;
   }
 
   onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     // llhttp stays in its error state: every later chunk (and the end) reports again.
-    if (this.failed.has(socket) || this.refused.has(socket)) return;
-    this.failed.add(socket);
+    const state = this.stateOf(socket);
+    if (state.failed || state.refused) return;
+    state.failed = true;
     const code = error.code ?? 'HPE_INVALID';
     if (code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
     const answer = clientErrorAnswer(code, this.limits.headersTimeoutMs);
-    const { last, previous } = this.recent.get(socket) ?? {};
+    const { last, previous } = state;
     // The request being read when the input broke (its body cut or malformed) owes no answer of
     // its own unless the pipeline already started one; everything before it does.
     const owed = last && (last.clientReq.complete || last.clientRes.headersSent) ? last : previous;
@@ -232,7 +251,7 @@ export class ConnectionGuard implements TunnelStates {
 
   /** One line for a cut no running request will report (its own access line carries the code). */
   private onSendTimeout(socket: Socket, pendingBytes: number): boolean {
-    const last = this.recent.get(socket)?.last;
+    const last = this.states.get(socket)?.last;
     if (last && !last.clientRes.writableEnded) return false;
     this.logger.warn('connection', {
       error: 'client_send_timeout',

@@ -80,6 +80,16 @@ export class ConnectionTable<S> {
     this.shares.get(held.client)?.idle.delete(held);
   }
 
+  /** A request began and was answered in full at once: idle still, and now the one idle the shortest. */
+  touch(held: Held<S>): void {
+    if (!held.open || held.busy > 0) return;
+    this.idle.delete(held);
+    this.idle.add(held);
+    const idle = this.shares.get(held.client)?.idle;
+    idle?.delete(held);
+    idle?.add(held);
+  }
+
   /** A request (or a tunnel's opening) ended; with none left it is idle from now on. */
   done(held: Held<S>): void {
     if (!held.open || held.busy === 0) return;

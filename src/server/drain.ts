@@ -32,15 +32,18 @@ export interface TrackedConnections {
 /**
  * Track a server's connections from the start, so a drain can see requests in flight and cut
  * tunnels (a socket handed to a 'connect' or 'upgrade' listener is no longer one of node:http's
- * connections).
+ * connections). `lastResponse`: where the server already keeps each socket's last response (the
+ * proxy's connection guard); without it, a 'request' listener of its own keeps them.
  */
-export function trackConnections(server: http.Server): TrackedConnections {
+export function trackConnections(server: http.Server, lastResponse?: (socket: Socket) => http.ServerResponse | undefined): TrackedConnections {
   const sockets = new Set<Socket>();
-  const responses = new WeakMap<Socket, http.ServerResponse>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
+  if (lastResponse) return { sockets, lastResponse };
+  // A second 'request' listener costs every request an emit over a copied listener array.
+  const responses = new WeakMap<Socket, http.ServerResponse>();
   server.on('request', (clientReq: http.IncomingMessage, clientRes: http.ServerResponse) => void responses.set(clientReq.socket, clientRes));
   return { sockets, lastResponse: (socket) => responses.get(socket) };
 }

@@ -13,11 +13,13 @@ import { handleUpgrade } from '../pipeline/upgrade.js';
 import { redactAuthority, redactUrl } from '../observe/redact.js';
 import type { Interceptor } from '../tls/interceptor.js';
 import { ConnectionGuard } from './connection-guard.js';
+import { trackConnections, type TrackedConnections } from './drain.js';
 import { perClientShare } from './connection-table.js';
 import { answerResponse, answerSocket, requestLineRefusal } from './early-answers.js';
 import { absoluteTarget, TunnelContents } from './tunnel-contents.js';
 
-export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor): http.Server {
+/** The proxy's listener, and its connections as a drain sees them (drain.ts). */
+export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor): { server: http.Server; connections: TrackedConnections } {
   const { config, logger } = ctx;
   const server = http.createServer({
     keepAliveTimeout: config.keepAliveTimeoutMs,
@@ -41,8 +43,7 @@ export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor):
   server.once('close', () => guard.stop());
   const inside = new TunnelContents(server, interceptor, guard);
   server.on('connection', (socket: Duplex) => guard.onConnection(socket));
-  server.on('request', (clientReq: http.IncomingMessage, clientRes: http.ServerResponse) => {
-    if (!guard.admit(clientReq, clientRes)) return;
+  const onRequest = (clientReq: http.IncomingMessage, clientRes: http.ServerResponse): void => {
     const refusal = requestLineRefusal(clientReq.method, clientReq.httpVersionMajor, clientReq.httpVersionMinor);
     if (refusal) {
       answerResponse(clientRes, refusal, clientReq.method);
@@ -52,7 +53,8 @@ export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor):
     // Inside a tunnel, `GET /path` means the tunnel's origin: the pipeline sees an absolute target.
     clientReq.url = absoluteTarget(clientReq);
     void runRequest(ctx, clientReq, clientRes);
-  });
+  };
+  server.on('request', (clientReq: http.IncomingMessage, clientRes: http.ServerResponse) => guard.serve(clientReq, clientRes, onRequest));
   server.on('connect', (clientReq: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (guard.isRefused(socket)) return;
     guard.tunnelOpening(socket);
@@ -75,7 +77,8 @@ export function createProxyServer(ctx: ProxyContext, interceptor?: Interceptor):
     guard.afterOwedAnswers(socket, () => handleUpgrade(ctx, clientReq, socket, head));
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => guard.onClientError(error, socket));
-  return server;
+  // The guard keeps each socket's last response already: no 'request' listener of the drain's.
+  return { server, connections: trackConnections(server, (socket) => guard.lastResponse(socket)) };
 }
 
 export function listen(server: http.Server, port: number, host: string): Promise<AddressInfo> {

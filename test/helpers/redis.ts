@@ -40,8 +40,19 @@ export async function redisForTests(): Promise<{ url: string; stop(): Promise<vo
 }
 
 export async function startOwnRedisServer(port?: number): Promise<OwnRedisServer> {
-  const chosenPort = port ?? (await freePort());
-  let child = await spawnRedis(chosenPort);
+  let chosenPort = port ?? (await freePort());
+  let child: ChildProcess;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      child = await spawnRedis(chosenPort);
+      break;
+    } catch (error) {
+      // A port found free can be taken before redis-server binds it (another process started a
+      // server there meanwhile): a port we chose is chosen again, a given one is the caller's.
+      if (port !== undefined || attempt === 3 || !/Address already in use/i.test((error as Error).message)) throw error;
+      chosenPort = await freePort();
+    }
+  }
   return {
     url: `redis://127.0.0.1:${chosenPort}`,
     port: chosenPort,

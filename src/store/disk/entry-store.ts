@@ -85,8 +85,8 @@ export class DiskEntryStore implements EntryStore {
     if (record?.k !== 'e' || !isCurrentMeta(record.meta)) return undefined;
     const body = this.readBody(record);
     if (!body) return undefined;
-    this.lru.touch(key, record);
-    if (top.k === 'v') this.lru.touch(urlKey, top);
+    this.lru.touch(key);
+    if (top.k === 'v') this.lru.touch(urlKey);
     const found: Found = { entry: { meta: record.meta, body }, address: record.address };
     if (top.k === 'e') this.answered.set(urlKey, { found, exp: record.exp });
     return found;
@@ -121,6 +121,9 @@ export class DiskEntryStore implements EntryStore {
       this.lru.write(tx, urlKey, { k: 'v', url: address.url, vary: address.vary!, variants, exp: varyExp, size: RECORD_OVERHEAD });
       this.lru.write(tx, key, stored);
     })));
+    // Committed: the stored bytes are the ones just hashed, so this process's first read of them
+    // need not hash them again (a crash that could tear them also empties this set).
+    this.verified.add(bodyId);
     await this.written(this.lru.evictIfOver((tx, key, record) => this.removeTree(tx, key, record)));
   }
 

@@ -1,9 +1,12 @@
 // The byte bound and a generational LRU kept in the database itself, so both survive restarts and
-// every process on the host sees one count. Records carry the generation of their last use; the
-// generation advances each time a sixteenth of the cap has been written. A hit on a record from an
-// older generation moves it to the current one (one small write per record per generation, not
-// per hit), and eviction removes records oldest generation first until the store is back under
-// 95 % of its cap. Within a generation the order is by key: LRU to within 1/16 of the cap.
+// every process on the host sees one count. Records carry the generation they were written or last
+// moved in; the generation advances each time a sixteenth of the cap has been written. A hit
+// writes nothing: this process notes the record as used (in memory), and eviction, which removes
+// records oldest generation first until the store is back under 95 % of its cap, moves a noted
+// record to the current generation instead of removing it (a second chance, as in CLOCK). So a
+// record survives while it is used at least once per turnover of the cache, and a hot record is
+// rewritten once per turnover, inside an eviction transaction, instead of once per few hits in a
+// transaction of its own. Within a generation the order is by key.
 import { DecodedRecords } from './decoded-records.js';
 import { transact, type DiskDatabases } from './open.js';
 import { keyFromOrder, orderKey, type RecordKey, type StoreRecord } from './record.js';
@@ -36,29 +39,26 @@ const LOW_WATER = 0.95;
 // bench:crawl). Without this room, data.mdb ended at 1.12–1.18× the cap.
 const LIVE_SHARE = 0.88;
 const EVICT_BATCH = 64;
-// How stale this process's idea of the current generation may get before a hit reads the shared
-// counters again. Another process's advance is then seen that much later: a hit in that window is
-// not moved to the new generation (LRU accuracy only). This process's own advances are seen at once.
-const GEN_READ_MS = 100;
-// A hit moves its record to the current generation only when the record is this many generations
-// behind: a record keeps at least 12 of the 16 generations' worth of the cap after its last use
-// (LRU to within a quarter of the cap), and a Zipf crawl's hot set is rewritten a quarter as often
-// (each move is a write transaction that re-encodes the record).
-const TOUCH_LAG = 4;
+// Records noted as used, at most: past it the note made longest ago is dropped (that record may
+// then be evicted once without its second chance). 64 Ki notes of 100-character URL keys are
+// about 10 MB of heap (keys longer than 480 bytes are a 44-character digest: record.ts keyPart).
+const MAX_USED_NOTES = 65_536;
 
 export class DiskLru {
-  private readonly touching = new Set<string>();
+  /**
+   * Records this process answered a hit from since eviction last looked at them, by key id.
+   * Only this process's hits: another worker's are noted in that worker, and are lost with a
+   * restart (the order in the file is that of the last moves). LRU accuracy only.
+   */
+  private readonly used = new Set<string>();
   private evicting = false;
-  /** Records moved to a newer generation since start, and records evicted by this process. */
+  /** Records given a second chance (moved to the current generation) and records evicted, by this process. */
   readonly counts = { touched: 0, evicted: 0, evictedBytes: 0 };
   /** The counters are read on every hit (touch): decoded once per change, not per read. */
   private readonly decodedState: DecodedRecords<string>;
 
   /** Bytes the live records may hold: the cap less room for LMDB's free pages. */
   private readonly capBytes: number;
-  /** The current generation as last read or written here, and when it was read (performance.now()). */
-  private knownGen = 0;
-  private knownGenAt = -Infinity;
 
   constructor(
     private readonly db: DiskDatabases,
@@ -112,7 +112,6 @@ export class DiskLru {
     if (tx.state.written >= this.capBytes / GENERATIONS_PER_CAP) {
       tx.state.gen++;
       tx.state.written = 0;
-      this.knownGen = tx.state.gen;
     }
     tx.changed = true;
   }
@@ -121,46 +120,22 @@ export class DiskLru {
     if (record.k === 'e') dropBody(record.body, record.chunks);
     this.db.records.removeSync(key);
     this.records.forget(key);
+    this.used.delete(idOf(key));
     this.db.order.removeSync(orderKey(record.gen, key));
     tx.state.bytes -= record.size;
     tx.state.entries--;
     tx.changed = true;
   }
 
-  /** A hit: move the record to the current generation when it is from an older one (in the background). */
-  touch(key: RecordKey, record: StoreRecord): void {
-    if (record.gen > this.currentGen() - TOUCH_LAG) return;
-    const id = typeof key === 'string' ? key : `${key[0]}\n${key[1]}`;
-    if (this.touching.has(id)) return;
-    this.touching.add(id);
-    transact(this.db.root, () => {
-      const now = this.records.get(key) as StoreRecord | undefined;
-      // Gone, or replaced by another body since the hit: nothing to move.
-      if (!now || now.gen !== record.gen || (now.k === 'e' && record.k === 'e' && now.body !== record.body)) return;
-      const { gen } = this.state();
-      this.db.order.removeSync(orderKey(now.gen, key));
-      this.putRecord(key, { ...now, gen });
-      this.db.order.putSync(orderKey(gen, key), 1);
-      this.counts.touched++;
-    })
-      // A failed move costs LRU accuracy only; the store's write errors are reported by put.
-      .catch(() => {})
-      .finally(() => this.touching.delete(id));
-  }
-
-  /**
-   * The generation a hit compares with: the shared counters are read (and decoded, when they
-   * changed) at most every GEN_READ_MS, not on every hit; never older than this process's writes.
-   */
-  private currentGen(): number {
-    const now = performance.now();
-    if (now - this.knownGenAt >= GEN_READ_MS) {
-      const stored = this.decodedState.get(STATE_KEY) as DiskState | undefined;
-      // The file's figure wins: an advance written here whose commit then failed is forgotten.
-      this.knownGen = stored?.gen ?? 1;
-      this.knownGenAt = now;
+  /** A hit: note the record as used, for eviction's second chance (nothing is written). */
+  touch(key: RecordKey): void {
+    const id = idOf(key);
+    if (this.used.has(id)) return;
+    if (this.used.size >= MAX_USED_NOTES) {
+      const oldest = this.used.values().next().value;
+      if (oldest !== undefined) this.used.delete(oldest);
     }
-    return this.knownGen;
+    this.used.add(id);
   }
 
   /** After a write: evict the oldest generations until the store is under its low-water mark. */
@@ -191,6 +166,14 @@ export class DiskLru {
         this.db.order.removeSync(order); // left behind by a crash-free but racing writer: harmless
         continue;
       }
+      if (this.used.delete(idOf(key))) {
+        // Used since it was written or last moved: to the current generation, not out.
+        this.db.order.removeSync(order);
+        this.putRecord(key, { ...record, gen: tx.state.gen });
+        this.db.order.putSync(orderKey(tx.state.gen, key), 1);
+        this.counts.touched++;
+        continue;
+      }
       const before = tx.state.bytes;
       removeTree(tx, key, record);
       this.counts.evicted++;
@@ -199,3 +182,5 @@ export class DiskLru {
     return tx.state.bytes > target;
   }
 }
+
+const idOf = (key: RecordKey): string => (typeof key === 'string' ? key : `${key[0]}\n${key[1]}`);
