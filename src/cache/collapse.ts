@@ -81,9 +81,13 @@ export class Collapser {
   join(key: string): FillTicket | Promise<FillTicket> {
     const until = this.uncacheable.get(key);
     if (until !== undefined) {
-      if (until > Date.now()) return { role: 'leader', lock: NO_LOCK, finish: (outcome) => void (outcome === 'stored' && this.uncacheable.delete(key)) };
+      if (until > Date.now()) return new UncacheableTicket(this.uncacheable, key);
       this.uncacheable.delete(key);
     }
+    return this.joinFill(key);
+  }
+
+  private async joinFill(key: string): Promise<FillTicket> {
     const existing = this.inflight.get(key);
     if (existing) {
       // Most fills have no follower: the promise is made by the first.
@@ -206,3 +210,20 @@ export class Collapser {
     }
   }
 }
+
+/** A key known to store nothing goes upstream on its own; a response that is stored after all ends that. */
+class UncacheableTicket {
+  readonly role = 'leader';
+  readonly lock = NO_LOCK;
+
+  constructor(
+    private readonly uncacheable: Map<string, number>,
+    private readonly key: string,
+  ) {}
+
+  finish(outcome: FillOutcome): undefined {
+    if (outcome === 'stored') this.uncacheable.delete(this.key);
+    return undefined;
+  }
+}
+

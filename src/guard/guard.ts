@@ -160,7 +160,8 @@ export class Guard {
 
   /** For a literal IP target (node skips lookup for those): throws when it is refused. */
   checkLiteral(host: string, port: number): void {
-    const bare = host.replace(/^\[|\]$/g, '');
+    // Brackets only around an IPv6 literal: other hosts skip the regular expression (once per request).
+    const bare = host.charCodeAt(0) === 0x5b || host.endsWith(']') ? host.replace(/^\[|\]$/g, '') : host;
     if (!net.isIP(bare)) return;
     const why = this.refusal(bare, port);
     if (why) throw why;

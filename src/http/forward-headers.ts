@@ -3,7 +3,7 @@
 // authority (RFC 9112 §3.2.2), our Via appended (RFC 9110 §7.6.3), plus the fields the caller
 // sets (framing, our validators, the planned ones).
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { endToEnd } from './hop-by-hop.js';
+import { droppedWith, endToEnd, endToEndLines } from './hop-by-hop.js';
 import type { OriginResponse } from './origin-response.js';
 import { viaFor, VIA_PSEUDONYM } from './via.js';
 
@@ -23,10 +23,12 @@ export function forwardHeaders(clientReq: IncomingMessage, target: URL, drop: Re
   return headers;
 }
 
-/** Response fields for the client: end-to-end fields of the origin's response plus ours. */
-export function relayHeaders(originRes: OriginResponse, set: Record<string, string>): Record<string, string | string[]> {
-  const headers = endToEnd(originRes.headers);
-  headers['via'] = ourVia(originRes, originRes.headers['via']);
-  for (const name in set) headers[name] = set[name]!;
-  return headers;
+/** Not relayed: hop-by-hop fields, and those relayHeaders sets itself (an origin's Cache-Status is replaced by ours). */
+const NOT_RELAYED = droppedWith(['via', 'cache-status']);
+
+/** Response fields for the client, as [name, value, …] lines: the end-to-end fields of the origin's response, our Via and our Cache-Status. */
+export function relayHeaders(originRes: OriginResponse, cacheStatus: string): string[] {
+  const lines = endToEndLines(originRes.headers, NOT_RELAYED);
+  lines.push('via', ourVia(originRes, originRes.headers['via']), 'cache-status', cacheStatus);
+  return lines;
 }

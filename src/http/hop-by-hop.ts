@@ -54,3 +54,28 @@ export function endToEnd(
   }
   return out;
 }
+
+/**
+ * The end-to-end fields of `headers` as [name, value, …] lines (a list value gives a line per
+ * member), less `dropped` (made with droppedWith: hop-by-hop fields and the caller's own): what
+ * writeHead takes as it is, with no object of fields built per response and copied into another.
+ */
+export function endToEndLines(headers: IncomingHttpHeaders, dropped: HopByHopAnd): string[] {
+  const connection = headers['connection'];
+  const named = connection && connection !== 'keep-alive' && connection !== 'close' ? new Set(connectionTokens(connection)) : NONE;
+  const lines: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || dropped.has(name) || named.has(name)) continue;
+    if (typeof value === 'string') lines.push(name, value);
+    else for (const line of value) lines.push(name, line);
+  }
+  return lines;
+}
+
+/** The hop-by-hop fields and `names`, in one set (one lookup per field). */
+export type HopByHopAnd = ReadonlySet<string> & { readonly hopByHop: true };
+
+export function droppedWith(names: readonly string[]): HopByHopAnd {
+  return Object.assign(new Set([...HOP_BY_HOP, ...names]), { hopByHop: true as const });
+}

@@ -31,11 +31,28 @@ const FIRST_WINS: ReadonlySet<string> = new Set([
   'server', 'user-agent',
 ]);
 
+// Field names as origins spell them → lower case. The lower-case name then comes back as the
+// same string every time, one the object's property lookups find at once (a name made afresh
+// is first looked up in V8's string table, on every read and write). Bounded: past it, or for
+// a long name, the name is lower-cased each time.
+const LOWER_NAMES = new Map<string, string>();
+const MAX_LOWER_NAMES = 512;
+const MAX_LOWER_NAME_CHARS = 64;
+
+function lowerName(name: string): string {
+  let lower = LOWER_NAMES.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (LOWER_NAMES.size < MAX_LOWER_NAMES && name.length <= MAX_LOWER_NAME_CHARS) LOWER_NAMES.set(name, lower);
+  }
+  return lower;
+}
+
 /** rawHeaders (name, value, name, value…) → node's `headers` object. */
 export function headersObject(rawHeaders: readonly string[]): IncomingHttpHeaders {
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
+    const name = lowerName(rawHeaders[i]!);
     const value = rawHeaders[i + 1]!;
     const existing = headers[name];
     if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;

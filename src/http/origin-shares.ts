@@ -19,7 +19,8 @@ interface Share {
 }
 
 export class OriginShares {
-  private readonly shares = new Map<string, Share>();
+  /** origin → client → share: keyed by the strings as they come, no key built per request. */
+  private readonly shares = new Map<string, Map<string, Share>>();
 
   constructor(
     readonly perClient: number,
@@ -28,12 +29,13 @@ export class OriginShares {
 
   /** A release at once when the client is under its share, else a promise of one (rejects with a 503 after the wait). */
   acquire(origin: string, client: string): Release | Promise<Release> {
-    const key = `${client} ${origin}`;
-    let share = this.shares.get(key);
-    if (!share) this.shares.set(key, (share = { open: 0, waiting: [] }));
+    let clients = this.shares.get(origin);
+    if (!clients) this.shares.set(origin, (clients = new Map()));
+    let share = clients.get(client);
+    if (!share) clients.set(client, (share = { open: 0, waiting: [] }));
     if (share.open < this.perClient) {
       share.open++;
-      return this.releaser(key, share);
+      return this.releaser(origin, client, share);
     }
     const queue = share.waiting;
     return new Promise<Release>((resolve, reject) => {
@@ -52,10 +54,10 @@ export class OriginShares {
 
   /** Exchanges open now for `client` to `origin` (for tests). */
   openFor(origin: string, client: string): number {
-    return this.shares.get(`${client} ${origin}`)?.open ?? 0;
+    return this.shares.get(origin)?.get(client)?.open ?? 0;
   }
 
-  private releaser(key: string, share: Share): Release {
+  private releaser(origin: string, client: string, share: Share): Release {
     let released = false;
     return () => {
       if (released) return;
@@ -64,10 +66,13 @@ export class OriginShares {
       if (next) {
         // The slot passes to the next request in line: `open` stays as it is.
         clearTimeout(next.timer);
-        next.grant(this.releaser(key, share));
+        next.grant(this.releaser(origin, client, share));
         return;
       }
-      if (--share.open === 0) this.shares.delete(key);
+      if (--share.open > 0) return;
+      const clients = this.shares.get(origin);
+      clients?.delete(client);
+      if (clients?.size === 0) this.shares.delete(origin);
     };
   }
 }

@@ -4,10 +4,11 @@ import { boundedMemo } from '../bounded-memo.js';
 import { ProxyError } from '../errors.js';
 
 /**
- * An absolute-form target. `key`: its cache key when no query rule applies, set by the pipeline
- * (pipeline/cache-key.ts) the first time it is needed and kept with the memoised target.
+ * An absolute-form target. `origin`: the URL's `scheme://host[:port]`, made once with the parse
+ * (upstream requests are keyed by it). `key`: its cache key when no query rule applies, set by
+ * the pipeline (pipeline/cache-key.ts) the first time it is needed and kept with the memoised target.
  */
-export type AbsoluteTarget = { form: 'absolute'; url: URL; key: string | undefined };
+export type AbsoluteTarget = { form: 'absolute'; url: URL; origin: string; key: string | undefined };
 
 export type RequestTarget =
   | AbsoluteTarget
@@ -55,7 +56,7 @@ function parseAbsolute(target: string): RequestTarget {
   if (url.hostname.length > MAX_HOST_CHARS) throw new ProxyError(400, 'bad_target', `request-target host is longer than ${MAX_HOST_CHARS} characters`);
   if (url.username || url.password) throw new ProxyError(400, 'bad_target', 'userinfo is not allowed in the request-target');
   url.hash = '';
-  return { form: 'absolute', url, key: undefined };
+  return { form: 'absolute', url, origin: `${url.protocol}//${url.host}`, key: undefined };
 }
 
 function parseAuthority(target: string): RequestTarget {

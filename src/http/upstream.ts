@@ -12,7 +12,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { AbortTransfer, ProxyError } from '../errors.js';
 import type { Guard } from '../guard/guard.js';
-import { headersObject, OriginResponse, type InterimResponse } from './origin-response.js';
+import { headersObject, OriginResponse, type BodySource, type InterimResponse } from './origin-response.js';
 import { OriginShares, type Release } from './origin-shares.js';
 import { httpsAgentOptions, tlsUpstreamError, type UpstreamTrust } from './upstream-tls.js';
 import { connectThroughParent, parentConnectError, ParentFailure, type ParentConnectOptions } from '../parents/connect.js';
@@ -100,6 +100,8 @@ export function midBodyError(error: unknown, host: string): AbortTransfer {
 
 export interface OriginRequest {
   url: URL;
+  /** `url`'s `scheme://host[:port]` when the caller has it made already (the parsed target's): not built again. */
+  origin?: string;
   method: string;
   headers: OutgoingHttpHeaders;
   /** Interim (1xx) responses before the final one (RFC 9110 §15.2), for relaying to the client. */
@@ -124,8 +126,8 @@ type EveryField<T> = { [K in keyof Required<T>]: T[K] };
  * what a request through a parent cost the proxy beyond a direct one (design-notes/parents.md).
  */
 function routed(originReq: OriginRequest, route: Route): OriginRequest {
-  const { url, method, headers, onInterim, client, routeKey } = originReq;
-  const copy: EveryField<OriginRequest> = { url, method, headers, onInterim, client, routeKey, route };
+  const { url, origin, method, headers, onInterim, client, routeKey } = originReq;
+  const copy: EveryField<OriginRequest> = { url, origin, method, headers, onInterim, client, routeKey, route };
   return copy;
 }
 
@@ -211,16 +213,18 @@ export class Upstream {
    */
   request(originReq: OriginRequest, body?: Readable): Promise<OriginResponse> {
     const { client, url } = originReq;
-    if (client === undefined || !this.shares) return this.sendNow(originReq, body);
-    const release = this.shares.acquire(`${url.protocol}//${url.host}`, client);
-    if (typeof release === 'function') return this.sendNow(originReq, body, release);
-    return release.then((granted) => this.sendNow(originReq, body, granted));
+    // The parsed target's string where there is one: its hash, computed once, serves every lookup by origin.
+    const origin = originReq.origin ?? originOf(url);
+    if (client === undefined || !this.shares) return this.sendNow(originReq, body, origin);
+    const release = this.shares.acquire(origin, client);
+    if (typeof release === 'function') return this.sendNow(originReq, body, origin, release);
+    return release.then((granted) => this.sendNow(originReq, body, origin, granted));
   }
 
   /** `release`: the client's share is held until the response's body has ended or failed. */
-  private sendNow(originReq: OriginRequest, body: Readable | undefined, release?: Release): Promise<OriginResponse> {
+  private sendNow(originReq: OriginRequest, body: Readable | undefined, origin: string, release?: Release): Promise<OriginResponse> {
     return new Promise((resolve, reject) => {
-      this.send(originReq, body, this.settleWith(resolve, reject, release), !body && RETRYABLE_METHODS.has(originReq.method));
+      this.send(originReq, body, this.settleWith(resolve, reject, release), !body && RETRYABLE_METHODS.has(originReq.method), origin);
     });
   }
 
@@ -229,9 +233,8 @@ export class Upstream {
     return new Settlement(resolve, reject, release);
   }
 
-  private send(originReq: OriginRequest, body: Readable | undefined, settle: Settle, mayRetry: boolean): void {
+  private send(originReq: OriginRequest, body: Readable | undefined, settle: Settle, mayRetry: boolean, origin = originReq.origin ?? originOf(originReq.url)): void {
     const { url } = originReq;
-    const origin = `${url.protocol}//${url.host}`;
     try {
       // Node skips `lookup` for literal addresses: those are checked here, names on resolution.
       this.options.guard.checkLiteral(url.hostname, portOf(url));
@@ -559,6 +562,11 @@ function parentOrigin(parent: Parent): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
+/** `scheme://host[:port]`, as undici's pools are keyed. */
+function originOf(url: URL): string {
+  return `${url.protocol}//${url.host}`;
+}
+
 function portOf(url: URL): number {
   return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 }
@@ -619,8 +627,9 @@ function fromIncoming(request: http.ClientRequest, res: IncomingMessage): Origin
 }
 
 /** One request on undici's dispatcher (its handler interface: onConnect … onComplete / onError). */
-class Exchange implements Dispatcher.DispatchHandler {
-  private abort: ((error?: Error) => void) | null = null;
+class Exchange implements Dispatcher.DispatchHandler, BodySource {
+  private abortExchange: ((error?: Error) => void) | null = null;
+  private resumeBody: (() => void) | null = null;
   private originRes: OriginResponse | null = null;
 
   constructor(
@@ -633,7 +642,16 @@ class Exchange implements Dispatcher.DispatchHandler {
   ) {}
 
   onConnect(abort: (error?: Error) => void): void {
-    this.abort = abort;
+    this.abortExchange = abort;
+  }
+
+  // The response body's source (origin-response.ts): the exchange itself, no object per response.
+  resume(): void {
+    this.resumeBody?.();
+  }
+
+  abort(error: Error): void {
+    this.abortExchange?.(error);
   }
 
   onHeaders(statusCode: number, rawBuffers: Buffer[], resume: () => void, statusText: string): boolean {
@@ -648,14 +666,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     // node's parser refuses these before the head (RFC 9112 §6.3: request smuggling); undici
     // would only notice at the end of the body, after the client had the head.
     if (headers['content-length'] !== undefined && (headers['transfer-encoding'] !== undefined || repeats(rawHeaders, 'content-length'))) {
-      this.abort?.(Object.assign(new Error('Content-Length with Transfer-Encoding, or twice'), { code: 'HPE_UNEXPECTED_CONTENT_LENGTH' }));
+      this.abortExchange?.(Object.assign(new Error('Content-Length with Transfer-Encoding, or twice'), { code: 'HPE_UNEXPECTED_CONTENT_LENGTH' }));
       return false;
     }
-    const abort = this.abort;
-    const originRes = new OriginResponse(statusCode, statusText, rawHeaders, headers, {
-      resume,
-      abort: (error) => abort?.(error),
-    });
+    this.resumeBody = resume;
+    const originRes = new OriginResponse(statusCode, statusText, rawHeaders, headers, this);
     originRes.receivedBytes = headBytes(rawHeaders, statusText);
     carriedBy(originRes, this.originReq.route);
     this.originRes = originRes;

@@ -22,7 +22,7 @@ export function fetch(tx: Tx): Promise<Step> {
   };
   let answer: Promise<OriginResponse>;
   try {
-    answer = ctx.upstream.request({ url: target, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, clientReq, tx.client?.id) });
+    answer = ctx.upstream.request({ url: target, origin: tx.origin, method: tx.method === 'HEAD' ? 'HEAD' : 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, clientReq, tx.client?.id) });
   } catch (error) {
     return Promise.reject(upstreamError(error, target.host));
   }

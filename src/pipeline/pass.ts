@@ -47,7 +47,7 @@ export async function pass(tx: Tx): Promise<Step> {
   const framing = framingOf(clientReq);
   try {
     tx.originRes = await ctx.upstream.request(
-      { url: target, method: tx.method, headers: passHeaders(tx, framing ?? {}), onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, tx.clientReq, tx.client?.id) },
+      { url: target, origin: tx.origin, method: tx.method, headers: passHeaders(tx, framing ?? {}), onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, tx.clientReq, tx.client?.id) },
       framing ? clientReq : undefined,
     );
   } catch (error) {

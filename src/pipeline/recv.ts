@@ -27,6 +27,7 @@ export function recv(tx: Tx): Step | Promise<Step> {
   if (target.form !== 'absolute') return 'synth';
   if (ctx.isSelf(target.url)) return selfPage(tx, target.url.pathname);
   tx.target = target.url;
+  tx.origin = target.origin;
   if (clientReq.headers['via'] !== undefined && ownHops(clientReq.headers['via']) >= MAX_OWN_HOPS) {
     throw new ProxyError(508, 'forwarding_loop', `request went through this proxy ${MAX_OWN_HOPS} times (Via): a forwarding loop to ${target.url.host}`);
   }

@@ -89,8 +89,20 @@ function plainNoStore(tx: Tx): boolean {
   const headers = tx.originRes!.headers;
   const targeted = tx.ctx.config.targetedCacheControl;
   if (targeted && headers[targeted] !== undefined) return false;
-  const names = directiveNames(headers['cache-control']);
-  return names.has('no-store') && !names.has('must-understand');
+  return saysNoStore(headers['cache-control']);
+}
+
+// An origin answers an uncacheable URL with the same Cache-Control every time: its verdict is kept.
+let lastCacheControl: string | undefined;
+let lastSaysNoStore = false;
+
+function saysNoStore(cacheControl: string | undefined): boolean {
+  if (cacheControl !== lastCacheControl) {
+    const names = directiveNames(cacheControl);
+    lastSaysNoStore = names.has('no-store') && !names.has('must-understand');
+    lastCacheControl = cacheControl;
+  }
+  return lastSaysNoStore;
 }
 
 /**

@@ -18,7 +18,7 @@ export async function store(tx: Tx): Promise<Step> {
   // relay); a chunked body may outgrow the cap.
   if (originRes.headers['content-length'] !== undefined) tx.status.stored();
   tx.status.ttl(ctx.semantics.ttlSeconds(tx.entryPolicy!));
-  clientRes.writeHead(originRes.statusCode ?? 200, relayHeaders(originRes, { 'cache-status': tx.status.toString() }));
+  clientRes.writeHead(originRes.statusCode ?? 200, relayHeaders(originRes, tx.status.toString()));
   // The client's response is ended only after the commit, so once a client has the whole body
   // every worker sharing the store can serve it (read-your-writes across the fleet).
   const entries = ctx.backend.entries;

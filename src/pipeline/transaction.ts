@@ -30,6 +30,8 @@ export interface Tx {
   refreshInBackground?: boolean;
   method: string;
   target?: URL;
+  /** The target's `scheme://host[:port]`, as parsed with it (the same string for every request to it). */
+  origin?: string;
   client?: ClientIdentity;
   policy?: ClientPolicy;
   /** The URL rules for crawls that apply to the target (policy/crawl-rules.ts). */
@@ -95,6 +97,7 @@ function newTx(ctx: ProxyContext, clientReq: IncomingMessage, clientRes: ClientR
     refreshInBackground: undefined,
     method,
     target: undefined,
+    origin: undefined,
     client: undefined,
     policy: undefined,
     rule: undefined,
@@ -136,6 +139,7 @@ export function createBackgroundTx(clientTx: Tx): Tx {
   const { ctx } = clientTx;
   const tx = newTx(ctx, clientTx.clientReq, new NullClientResponse(), true, 'GET');
   tx.target = clientTx.target;
+  tx.origin = clientTx.origin;
   tx.client = clientTx.client;
   tx.policy = clientTx.policy;
   tx.rule = clientTx.rule;

@@ -20,9 +20,13 @@ export function clientConditionals(clientReq: IncomingMessage): ClientConditiona
 }
 
 /** The client's conditional fields the plan lets reach the origin (all of them are removed first). */
-export function forwardedConditionalFields(plan: ConditionalPlan | undefined): Record<string, string> {
-  const fields: Record<string, string> = {};
+const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze({});
+
+export function forwardedConditionalFields(plan: ConditionalPlan | undefined): Readonly<Record<string, string>> {
   const forwarded = plan?.forwardWhenNoEntry;
+  // The usual request: nothing conditional to forward, and no object made for it.
+  if (!forwarded?.ifNoneMatch && !forwarded?.ifModifiedSince && !plan?.range) return NO_FIELDS;
+  const fields: Record<string, string> = {};
   if (forwarded?.ifNoneMatch) fields['if-none-match'] = forwarded.ifNoneMatch;
   if (forwarded?.ifModifiedSince) fields['if-modified-since'] = forwarded.ifModifiedSince;
   if (plan?.range) {
