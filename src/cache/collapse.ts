@@ -87,7 +87,7 @@ export class Collapser {
     return this.joinFill(key);
   }
 
-  private async joinFill(key: string): Promise<FillTicket> {
+  private joinFill(key: string): FillTicket | Promise<FillTicket> {
     const existing = this.inflight.get(key);
     if (existing) {
       // Most fills have no follower: the promise is made by the first.
