@@ -43,7 +43,7 @@ export async function revalidate(tx: Tx): Promise<Step> {
   const { headers, sentValidators } = revalidationHeaders(tx);
   tx.sentValidators = sentValidators;
   try {
-    tx.originRes = await ctx.upstream.request({ url: tx.target!, method: 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, tx.clientReq, tx.client?.id) });
+    tx.originRes = await ctx.upstream.request({ url: tx.target!, origin: tx.origin, method: 'GET', headers, onInterim: interimRelay(tx), client: tx.client?.verified, routeKey: routeKeyOf(ctx, tx.clientReq, tx.client?.id) });
   } catch (error) {
     tx.error = upstreamError(error, tx.target!.host);
     return 'backendError';
