@@ -13,3 +13,8 @@ export interface IpcEnd {
 export function sendOver(end: IpcEnd, message: Serializable, sent?: (error: Error | null) => void): void {
   end.send(message, (error) => sent?.(error));
 }
+
+/** From a worker to the primary; nothing when this process has no IPC channel (not a cluster worker). */
+export function sendToPrimary(message: Serializable, sent?: (error: Error | null) => void): void {
+  if (process.send) sendOver(process as IpcEnd, message, sent);
+}

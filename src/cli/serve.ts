@@ -16,7 +16,7 @@ import type { AdminServer } from '../admin/admin-server.js';
 import type { Watcher } from '../observe/watch.js';
 import { fatal } from './fatal.js';
 import { onStopRequest, stopWorkers, type StopRequest } from './shutdown.js';
-import { sendOver, type IpcEnd } from '../ipc-send.js';
+import { sendOver, sendToPrimary } from '../ipc-send.js';
 
 /** Start-up lines list at most this many rules; the rest are counted. */
 const RULES_SHOWN = 10;
@@ -187,7 +187,7 @@ async function startWorker(config: ProxyConfig, fromConfigFile: boolean): Promis
     answerMetricsCollection(proxy.ctx.metrics);
     // The primary names the one worker that watches (startPrimary).
     if (config.watch.length) process.on('message', (message: unknown) => isWatchRequest(message) && watch());
-    if (process.send) sendOver(process as IpcEnd, { etagProxy: 'ready' });
+    sendToPrimary({ etagProxy: 'ready' });
   } else if (config.watch.length) {
     watch();
   }

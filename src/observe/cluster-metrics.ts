@@ -5,7 +5,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type PrometheusContentType, type Registry } from 'prom-client';
 import type { ProxyMetrics } from './metrics.js';
-import { sendOver, type IpcEnd } from '../ipc-send.js';
+import { sendOver, sendToPrimary } from '../ipc-send.js';
 
 /** A worker that does not answer in this long is left out of the sum rather than hang /metrics. */
 const COLLECT_TIMEOUT_MS = 1000;
@@ -61,7 +61,7 @@ function askPrimary(): Promise<MetricsSnapshot> {
       clearTimeout(timer);
       resolve(snap);
     });
-    sendOver(process as IpcEnd, { etagProxy: 'metrics-request', id });
+    sendToPrimary({ etagProxy: 'metrics-request', id });
   });
 }
 
@@ -69,7 +69,7 @@ function askPrimary(): Promise<MetricsSnapshot> {
 export function answerMetricsCollection(metrics: ProxyMetrics): void {
   process.on('message', (message: unknown) => {
     if (!isMessage(message) || message.etagProxy !== 'metrics-collect') return;
-    void metrics.registry.getMetricsAsJSON().then((json) => process.send && sendOver(process as IpcEnd, { etagProxy: 'metrics-part', id: message.id, metrics: json }));
+    void metrics.registry.getMetricsAsJSON().then((json) => sendToPrimary({ etagProxy: 'metrics-part', id: message.id, metrics: json }));
   });
 }
 

@@ -14,7 +14,7 @@ import { MemoryCoordination } from '../memory/coordination.js';
 import { MemoryEntryStore } from '../memory/entry-store.js';
 import type { Backend, ChangeEvent, ChangeLog, CheckSummary, EntryStore, ScannedEntry, StoredVariant } from '../types.js';
 import { isStoreMessage, reasonOf, type LocalOp, type Outcome, type PrimaryChannel, type SharedOp, type StoreMessage } from './messages.js';
-import { sendOver, type IpcEnd } from '../../ipc-send.js';
+import { sendToPrimary } from '../../ipc-send.js';
 
 export interface ClusterMemoryBackendOptions {
   /** --cache-size: this worker's own cap. */
@@ -28,7 +28,7 @@ export interface ClusterMemoryBackendOptions {
 
 export const processChannel: PrimaryChannel = {
   connected: () => !!process.send && process.connected,
-  send: (message, sent) => sendOver(process as IpcEnd, message, sent),
+  send: (message, sent) => sendToPrimary(message, sent),
   onMessage: (listener) => {
     process.on('message', listener);
     return () => void process.off('message', listener);
