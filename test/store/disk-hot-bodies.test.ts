@@ -9,23 +9,23 @@ import { openDiskDatabases } from '../../src/store/disk/open.js';
 describe('HotBodies (the disk store’s per-process cache of recently read bodies)', () => {
   it('keeps bodies up to its byte bound, least recently used out first', () => {
     const hot = new HotBodies(300, 200);
-    hot.add('a', Buffer.alloc(100, 1));
-    hot.add('b', Buffer.alloc(100, 2));
-    hot.add('c', Buffer.alloc(100, 3));
-    expect(hot.get('a')?.[0]).toBe(1); // a is now the most recent
-    hot.add('d', Buffer.alloc(100, 4)); // b goes
-    expect(hot.get('b')).toBeUndefined();
-    expect(['a', 'c', 'd'].map((id) => hot.get(id)?.[0])).toEqual([1, 3, 4]);
+    hot.add(1, Buffer.alloc(100, 1));
+    hot.add(2, Buffer.alloc(100, 2));
+    hot.add(3, Buffer.alloc(100, 3));
+    expect(hot.get(1)?.[0]).toBe(1); // a is now the most recent
+    hot.add(4, Buffer.alloc(100, 4)); // b goes
+    expect(hot.get(2)).toBeUndefined();
+    expect([1, 3, 4].map((id) => hot.get(id)?.[0])).toEqual([1, 3, 4]);
     expect(hot.size).toEqual({ entries: 3, bytes: 300 });
   });
 
   it('does not keep a body larger than its per-body bound, and forgets a dropped one', () => {
     const hot = new HotBodies(1000, 200);
-    hot.add('big', Buffer.alloc(201));
-    expect(hot.get('big')).toBeUndefined();
-    hot.add('x', Buffer.alloc(50));
-    hot.delete('x');
-    expect(hot.get('x')).toBeUndefined();
+    hot.add(5, Buffer.alloc(201));
+    expect(hot.get(5)).toBeUndefined();
+    hot.add(6, Buffer.alloc(50));
+    hot.delete(6);
+    expect(hot.get(6)).toBeUndefined();
     expect(hot.size).toEqual({ entries: 0, bytes: 0 });
   });
 });

@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, RESP_TYPES } from '@redis/client';
 import { viaProxy } from '../helpers/client.js';
+import { defaultConfig } from '../../src/config/defaults.js';
 import { diskBackendForTests, tempCacheDir } from '../helpers/disk.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
@@ -102,7 +103,8 @@ describe('an entry in the previous format (metadata v1) is a miss, never served'
     const dir = tempCacheDir();
     try {
       await expectLegacyEntryIsAMiss(`disk:${dir}`, async (url) => {
-        const backend = diskBackendForTests({ dir });
+        // The proxy's default --cache-size: another size would start the directory afresh.
+        const backend = diskBackendForTests({ dir, cacheSizeBytes: defaultConfig().cacheSizeBytes });
         try {
           const { entries } = await backend.entries.scanPage!('0', 100);
           expect(entries).toHaveLength(1);

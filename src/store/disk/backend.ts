@@ -32,6 +32,7 @@ export function createDiskBackend<Rules>(options: DiskBackendOptions): Backend<R
     cacheSizeBytes: options.cacheSizeBytes,
     now: options.now,
     onCorrupt: (url, problem) => logger.warn('disk store dropped a damaged entry', { url, problem }),
+    onDropped: (count, reason) => logger.warn('disk store starts empty: its entries were dropped', { dir: options.dir, entries: count, reason }),
   });
   const rules = new DiskRuleStore<Rules>(db);
   const changes = new DiskChangeLog(db);

@@ -1,19 +1,21 @@
-// The disk store's entries: records and body chunks in LMDB (open.ts), read synchronously from the
-// memory map (a hit awaits nothing), written in one transaction per put, so after a crash at any
-// moment an entry is whole or absent. Each body read is checked against its stored length, and its
-// CRC-32 once per process (bodies never change under their id). The byte bound and the LRU order
-// live in the same database (eviction.ts), so they survive restarts and hold across processes.
+// The disk store's entries: records in LMDB (open.ts), read synchronously from the memory map,
+// and bodies in the body ring (body-ring.ts), read with one positioned read (a hit awaits
+// nothing). A put writes its body to the ring and its record in one transaction, so after a crash
+// at any moment an entry is whole or absent. Each body read is checked against its stored length,
+// and its CRC-32 once per process (a position names one body for good). The byte bound and the
+// eviction order come from the ring (eviction.ts), so they survive restarts and hold across
+// processes.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { isCurrentMeta, type Entry, type EntryAddress, type EntryMeta, type EntryStore, type FillLock, type Found, type ScannedEntry, type StoredVariant, type StoreUsage } from '../types.js';
 import { DecodedRecords } from './decoded-records.js';
-import { DiskLru, type Tx } from './eviction.js';
+import { BODY_FILE, BodyRing } from './body-ring.js';
+import { DiskLru, emptyState, STATE_KEY, type DiskState, type KeptBody, type RemoveTree, type Tx } from './eviction.js';
 import { transact, type DiskDatabases } from './open.js';
-import { bodyBytesOnDisk, CHUNK_BYTES, isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
+import { isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
 import { HotBodies } from './hot-bodies.js';
 import { VerifiedBodies } from './verified.js';
-import { uniqueId } from './unique-id.js';
 import { TurnMemo } from './turn-memo.js';
 
 export interface DiskEntryStoreOptions {
@@ -23,12 +25,21 @@ export interface DiskEntryStoreOptions {
   now: () => number;
   /** A body failed its length or digest check (it is dropped and reads as a miss). */
   onCorrupt?: (url: string, problem: string) => void;
+  /** Entries were dropped at start: the directory was written for another ring length (`reason`). */
+  onDropped?: (entries: number, reason: string) => void;
   /** Bytes of recently read bodies this process keeps on the heap (hot-bodies.ts); 0 turns it off. */
   hotBodyBytes?: number;
 }
 
-/** The hot-body cache's default: a sixteenth of the cap, at most 32 MiB (bodies up to 4 MiB). */
-export const hotBodyBytesFor = (cacheSizeBytes: number): number => Math.min(32 * 2 ** 20, Math.floor(cacheSizeBytes / 16));
+/** The hot-body cache's default: half the cap, at most 32 MiB (bodies up to 4 MiB). */
+export const hotBodyBytesFor = (cacheSizeBytes: number): number => Math.min(32 * 2 ** 20, Math.floor(cacheSizeBytes / 2));
+
+// Share of --cache-size for the body ring; the rest is for data.mdb (records, the order, LMDB's
+// free pages): about 4 % of the cap for bodies of 4–64 KB (bench:crawl).
+const RING_SHARE = 0.88;
+
+/** The body ring's length for a cap: whole pages. */
+export const ringBytesFor = (cacheSizeBytes: number): number => Math.max(4096, Math.floor((cacheSizeBytes * RING_SHARE) / 4096) * 4096);
 
 export class DiskEntryStore implements EntryStore {
   private readonly lru: DiskLru;
@@ -37,8 +48,9 @@ export class DiskEntryStore implements EntryStore {
   private readonly decoded: DecodedRecords;
   /** Plain (no Vary) hits already answered in this event-loop turn (turn-memo.ts). */
   private readonly answered = new TurnMemo<{ found: Found; exp: number }>();
-  /** Which stored body a Buffer handed out by lookup is (refresh's `revalidated`). */
-  private readonly bodyIds = new WeakMap<Buffer, string>();
+  /** Which stored body a Buffer handed out by lookup is (refresh's `revalidated`): its position. */
+  private readonly bodyIds = new WeakMap<Buffer, number>();
+  private readonly ring: BodyRing;
   private fileStat: { at: number; bytes: number | undefined } = { at: 0, bytes: undefined };
 
   constructor(
@@ -46,12 +58,39 @@ export class DiskEntryStore implements EntryStore {
     private readonly options: DiskEntryStoreOptions,
   ) {
     this.decoded = new DecodedRecords(db.records);
-    this.lru = new DiskLru(db, options.cacheSizeBytes, this.decoded);
+    this.ring = new BodyRing(options.dir, ringBytesFor(options.cacheSizeBytes));
+    this.lru = new DiskLru(db, this.ring, this.decoded);
+    this.startRing();
     this.hot = new HotBodies(options.hotBodyBytes ?? hotBodyBytesFor(options.cacheSizeBytes));
   }
 
+  /**
+   * Under LMDB's write lock, so workers starting together agree: records written for another ring
+   * (another --cache-size, a lost body file, or the format before the ring) are dropped, and the
+   * file's frontier is put back to the committed one if a machine crash lost the file's newer one.
+   */
+  private startRing(): void {
+    this.db.root.transactionSync(() => {
+      const state = this.db.state.get(STATE_KEY) as Partial<DiskState> | undefined;
+      if (state?.ring !== this.ring.length || state.frontier === undefined || !this.ring.matches()) {
+        if (state?.entries) {
+          const reason = state.ring === undefined ? 'stored by an older version (bodies inside data.mdb)' : state.ring !== this.ring.length ? `stored for another --cache-size (ring of ${state.ring} bytes, now ${this.ring.length})` : `${BODY_FILE} is missing or not a body ring`;
+          this.options.onDropped?.(state.entries, reason);
+        }
+        this.ring.reset();
+        this.db.records.clearSync();
+        this.db.order.clearSync();
+        this.db.bodies.clearSync();
+        this.db.state.putSync(STATE_KEY, emptyState(this.ring.length));
+        return;
+      }
+      // The file's frontier is never behind the committed one (a machine crash can lose the file's).
+      if (state.frontier > this.ring.frontier()) this.ring.setFrontier(state.frontier);
+    });
+  }
+
   maxBodyBytes(headers: Readonly<Record<string, string | string[] | undefined>>): number {
-    return Math.max(0, this.options.cacheSizeBytes - RECORD_OVERHEAD - headerBytesOf(headers));
+    return Math.max(0, this.ring.length - RECORD_OVERHEAD - metaBytesOf(headers));
   }
 
   usage(): StoreUsage {
@@ -59,12 +98,12 @@ export class DiskEntryStore implements EntryStore {
     return { store: 'disk', entries: state.entries, bytes: state.bytes, evictions: this.lru.counts.evicted, fileBytes: this.fileBytes() };
   }
 
-  /** data.mdb's size, read at most once a second (usage() is read per metrics scrape). */
+  /** data.mdb's size and the body ring's, read at most once a second (usage() is read per metrics scrape). */
   private fileBytes(): number | undefined {
     const now = Date.now();
     if (now - this.fileStat.at > 1000) {
       try {
-        this.fileStat = { at: now, bytes: statSync(join(this.options.dir, 'data.mdb')).size };
+        this.fileStat = { at: now, bytes: statSync(join(this.options.dir, 'data.mdb')).size + this.ring.fileBytes() };
       } catch {
         this.fileStat = { at: now, bytes: undefined };
       }
@@ -94,37 +133,39 @@ export class DiskEntryStore implements EntryStore {
 
   async put(address: EntryAddress, entry: Entry, ttlMs: number): Promise<void> {
     const { body } = entry;
-    const bodyId = uniqueId();
     const crc = crc32(body);
-    const chunks = Math.max(1, Math.ceil(body.length / CHUNK_BYTES));
-    const size = bodyBytesOnDisk(body.length) + metaBytes(entry.meta) + RECORD_OVERHEAD;
+    const size = body.length + metaBytes(entry.meta) + RECORD_OVERHEAD;
     const plain = !address.vary || address.variant === null;
     this.answered.clear();
+    let position = -1;
     await this.written(transact(this.db.root, () => this.lru.update((tx) => {
+      const removeTree: RemoveTree = (t, key, record) => this.removeTree(t, key, record);
+      // Reservations first: the records the frontier passes leave before the ones below are read.
+      const pos = this.lru.reserve(tx, size, body, removeTree, this.keptBody);
+      position = pos;
+      const varyPos = plain ? 0 : this.lru.reserve(tx, RECORD_OVERHEAD, undefined, removeTree, this.keptBody);
       const now = this.options.now();
       const exp = now + ttlMs;
       const urlKey = urlRecordKey(address.url);
       const top = this.record(urlKey);
       const sameVary = !plain && top?.k === 'v' && top.exp > now && sameNames(top.vary, address.vary!);
       if (top && !sameVary) this.removeTree(tx, urlKey, top);
-      for (let i = 0; i < chunks; i++) this.db.bodies.putSync([bodyId, i], body.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
-      const stored: Omit<EntryRecord, 'gen'> = { k: 'e', address: plain ? { url: address.url, vary: null, variant: null } : { ...address }, meta: entry.meta, body: bodyId, chunks, len: body.length, crc, exp, size };
+      const stored: EntryRecord = { k: 'e', address: plain ? { url: address.url, vary: null, variant: null } : { ...address }, meta: entry.meta, pos, len: body.length, crc, exp, size };
       if (plain) {
         this.lru.write(tx, urlKey, stored);
         return;
       }
       const key = keyOf(address);
       const old = this.record(key);
-      if (old) this.lru.remove(tx, key, old, (id, n) => this.dropBody(id, n));
+      if (old) this.lru.remove(tx, key, old, (position) => this.dropBody(position));
       const variants = sameVary && top?.k === 'v' ? [...new Set([...top.variants, address.variant!])] : [address.variant!];
       const varyExp = Math.max(sameVary && top ? top.exp : 0, exp);
-      this.lru.write(tx, urlKey, { k: 'v', url: address.url, vary: address.vary!, variants, exp: varyExp, size: RECORD_OVERHEAD });
+      this.lru.write(tx, urlKey, { k: 'v', url: address.url, vary: address.vary!, variants, exp: varyExp, pos: varyPos, size: RECORD_OVERHEAD });
       this.lru.write(tx, key, stored);
     })));
     // Committed: the stored bytes are the ones just hashed, so this process's first read of them
     // need not hash them again (a crash that could tear them also empties this set).
-    this.verified.add(bodyId);
-    await this.written(this.lru.evictIfOver((tx, key, record) => this.removeTree(tx, key, record)));
+    this.verified.add(position);
   }
 
   async refresh(address: EntryAddress, meta: EntryMeta, ttlMs: number, _fill?: FillLock, revalidated?: Entry): Promise<void> {
@@ -138,7 +179,7 @@ export class DiskEntryStore implements EntryStore {
       if (revalidated && !this.isBody(record, revalidated.body)) return;
       this.lru.update((tx) => {
         const exp = now + ttlMs;
-        this.lru.write(tx, key, { ...record, meta, exp, size: bodyBytesOnDisk(record.len) + metaBytes(meta) + RECORD_OVERHEAD });
+        this.lru.write(tx, key, { ...record, meta, exp, size: record.len + metaBytes(meta) + RECORD_OVERHEAD });
         if (typeof key === 'string') return;
         const top = this.record(key[0]);
         if (top?.k === 'v') this.lru.write(tx, key[0], { ...top, exp: Math.max(top.exp, exp) });
@@ -198,6 +239,7 @@ export class DiskEntryStore implements EntryStore {
 
   async close(): Promise<void> {
     // The environment belongs to the backend (backend.ts), which closes it after every part.
+    this.ring.close();
   }
 
   /** A Vary record's URL, from any of its variants (their metas carry it). */
@@ -222,37 +264,29 @@ export class DiskEntryStore implements EntryStore {
 
   /** The whole body, or undefined (and the entry dropped) when it is not what was stored. */
   private readBody(record: EntryRecord): Buffer | undefined {
-    // The record was read just now, so the body is still stored under this id; a kept copy passed
-    // the checks below when it was read, and the id names those bytes for good.
-    const kept = this.hot.get(record.body);
+    // The record was read just now, so its position still names this body; a kept copy passed the
+    // checks below when it was read, and the position names those bytes for good.
+    const kept = this.hot.get(record.pos);
     if (kept && kept.length === record.len) return kept;
-    let body: Buffer | undefined;
-    if (record.chunks === 1) body = this.db.bodies.getBinary([record.body, 0]);
-    else {
-      const parts: Buffer[] = [];
-      for (let i = 0; i < record.chunks; i++) {
-        const part = this.db.bodies.getBinary([record.body, i]);
-        if (!part) break;
-        parts.push(part);
-      }
-      body = parts.length === record.chunks ? Buffer.concat(parts, record.len) : undefined;
-    }
-    const problem = !body ? 'body missing' : body.length !== record.len ? `body is ${body.length} bytes, stored ${record.len}` : !this.verified.has(record.body) && crc32(body) !== record.crc ? 'body digest differs' : undefined;
+    const body = this.ring.read(record.pos, record.len);
+    // The frontier has come round to it: the writer that moved the frontier removes the record.
+    if (!body) return undefined;
+    const problem = body.length !== record.len ? `body is ${body.length} bytes, stored ${record.len}` : !this.verified.has(record.pos) && crc32(body) !== record.crc ? 'body digest differs' : undefined;
     if (problem) {
       this.options.onCorrupt?.(record.meta.url ?? record.address.url, problem);
       void this.invalidate(record.address.url).catch(() => {});
       return undefined;
     }
-    this.verified.add(record.body);
-    // Each read makes a new Buffer, so a Buffer names one body id for good; a kept one already has it.
-    this.bodyIds.set(body!, record.body);
-    this.hot.add(record.body, body!);
+    this.verified.add(record.pos);
+    // Each read makes a new Buffer, so a Buffer names one body for good; a kept one already has it.
+    this.bodyIds.set(body, record.pos);
+    this.hot.add(record.pos, body);
     return body;
   }
 
   private isBody(record: EntryRecord, body: Buffer): boolean {
     const id = this.bodyIds.get(body);
-    return id !== undefined ? id === record.body : body.length === record.len && crc32(body) === record.crc;
+    return id !== undefined ? id === record.pos : body.length === record.len && crc32(body) === record.crc;
   }
 
   /** Remove a record; a URL's Vary record takes its variants along. */
@@ -261,21 +295,37 @@ export class DiskEntryStore implements EntryStore {
       for (const variant of top.variants) {
         const variantKey: RecordKey = [key, keyPart(variant)];
         const variantRecord = this.record(variantKey);
-        if (variantRecord) this.lru.remove(tx, variantKey, variantRecord, (id, n) => this.dropBody(id, n));
+        if (variantRecord) this.lru.remove(tx, variantKey, variantRecord, (position) => this.dropBody(position));
       }
     }
-    this.lru.remove(tx, key, top, (id, n) => this.dropBody(id, n));
+    this.lru.remove(tx, key, top, (position) => this.dropBody(position));
   }
 
-  private dropBody(bodyId: string, chunks: number): void {
-    for (let i = 0; i < chunks; i++) this.db.bodies.removeSync([bodyId, i]);
-    this.verified.delete(bodyId);
-    this.hot.delete(bodyId);
+  /** A moving body this process holds (checked when it was read): kept under its new position too. */
+  private readonly keptBody: KeptBody = (record, movedTo) => {
+    const body = this.hot.get(record.pos);
+    if (!body || body.length !== record.len) return undefined;
+    this.hot.delete(record.pos);
+    this.hot.add(movedTo, body);
+    if (this.verified.has(record.pos)) this.verified.add(movedTo);
+    this.bodyIds.set(body, movedTo);
+    return body;
+  };
+
+  /** The body's bytes stay in the ring until the frontier comes round; this process forgets them now. */
+  private dropBody(position: number): void {
+    this.verified.delete(position);
+    this.hot.delete(position);
   }
 }
 
 function metaBytes(meta: EntryMeta): number {
-  return headerBytesOf(meta.headers) * 2 + 256;
+  return metaBytesOf(meta.headers);
+}
+
+/** What a record's header fields cost in data.mdb, about (counted twice: the record and the B-tree's slack). */
+function metaBytesOf(headers: Readonly<Record<string, string | string[] | undefined>>): number {
+  return headerBytesOf(headers) * 2 + 256;
 }
 
 function headerBytesOf(headers: Readonly<Record<string, string | string[] | undefined>>): number {

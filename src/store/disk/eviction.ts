@@ -1,23 +1,27 @@
-// The byte bound and a generational LRU kept in the database itself, so both survive restarts and
-// every process on the host sees one count. Records carry the generation they were written or last
-// moved in; the generation advances each time a sixteenth of the cap has been written. A hit
-// writes nothing: this process notes the record as used (in memory), and eviction, which removes
-// records oldest generation first until the store is back under 95 % of its cap, moves a noted
-// record to the current generation instead of removing it (a second chance, as in CLOCK). So a
-// record survives while it is used at least once per turnover of the cache, and a hot record is
-// rewritten once per turnover, inside an eviction transaction, instead of once per few hits in a
-// transaction of its own. Within a generation the order is by key.
+// The byte bound and the eviction order, both given by the body ring (body-ring.ts): a record
+// takes a reservation of the ring as large as it counts (its body, its header fields, its
+// bookkeeping), and when the ring's head comes round to a reservation a lap later, the record is
+// evicted: first in, first out, across restarts and across every process on the host, with no
+// counter to keep apart from the head. A hit writes nothing: this process notes the record as used
+// (in memory), and a noted record the head comes round to is moved to the head instead (its body
+// copied there, in the same transaction): a second chance, as in CLOCK, so a record stays while it
+// is used at least once per lap. The order of the reservations is kept in the database ([position,
+// record key]), so eviction reads the oldest records first without a scan.
+import type { BodyRing } from './body-ring.js';
 import { DecodedRecords } from './decoded-records.js';
-import { transact, type DiskDatabases } from './open.js';
-import { keyFromOrder, orderKey, type RecordKey, type StoreRecord } from './record.js';
+import type { DiskDatabases } from './open.js';
+import { keyFromOrder, orderKey, type EntryRecord, type RecordKey, type StoreRecord } from './record.js';
 
 export interface DiskState {
-  /** Bytes counted for every record (record.ts `size`). */
+  /** Bytes counted for every live record (record.ts `size`). */
   bytes: number;
   entries: number;
-  gen: number;
-  /** Bytes written in the current generation. */
-  written: number;
+  /** Where the next reservation starts. */
+  head: number;
+  /** The frontier as of the last commit (the file's may be ahead: body-ring.ts). */
+  frontier: number;
+  /** The ring length the records were written for. */
+  ring: number;
 }
 
 /** A write transaction's view of the shared counters, written once when its work is done (update). */
@@ -26,54 +30,54 @@ export interface Tx {
   changed: boolean;
 }
 
-type Unstamped<R> = R extends StoreRecord ? Omit<R, 'gen'> & { gen?: number } : never;
-type DropBody = (bodyId: string, chunks: number) => void;
 export type RemoveTree = (tx: Tx, key: RecordKey, record: StoreRecord) => void;
+type DropBody = (position: number) => void;
+/** A moving record's body, when this process holds it (and now holds it under `movedTo`). */
+export type KeptBody = (record: EntryRecord, movedTo: number) => Buffer | undefined;
 
-const STATE_KEY = 'usage';
-const GENERATIONS_PER_CAP = 16;
-const LOW_WATER = 0.95;
-// Share of --cache-size the live records may hold. The rest is for LMDB's free pages: a body
-// needs a run of contiguous pages, so pages freed by eviction are reused only in part and the
-// file grows past the live data (by 9–14 % in a crawl of 4–64 KB bodies, page rounding counted;
-// bench:crawl). Without this room, data.mdb ended at 1.12–1.18× the cap.
-const LIVE_SHARE = 0.88;
-const EVICT_BATCH = 64;
+export const emptyState = (ring: number): DiskState => ({ bytes: 0, entries: 0, head: 0, frontier: 0, ring });
+
+export const STATE_KEY = 'usage';
 // Records noted as used, at most: past it the note made longest ago is dropped (that record may
 // then be evicted once without its second chance). 64 Ki notes of 100-character URL keys are
 // about 10 MB of heap (keys longer than 480 bytes are a 44-character digest: record.ts keyPart).
 const MAX_USED_NOTES = 65_536;
+// A record larger than this share of the ring gets no second chance: moving it would push out
+// many others.
+const LARGEST_MOVED_SHARE = 1 / 8;
+// The frontier moves a 64th of the ring at a time: one write of the file's header per step, and
+// records up to a step ahead of the head are evicted early (a 64th of the cache).
+const FRONTIER_STEPS = 64;
 
 export class DiskLru {
   /**
-   * Records this process answered a hit from since eviction last looked at them, by key id.
+   * Records this process answered a hit from since the head last came round to them, by key id.
    * Only this process's hits: another worker's are noted in that worker, and are lost with a
-   * restart (the order in the file is that of the last moves). LRU accuracy only.
+   * restart. LRU accuracy only.
    */
   private readonly used = new Set<string>();
-  private evicting = false;
-  /** Records given a second chance (moved to the current generation) and records evicted, by this process. */
+  /** Records given a second chance (moved to the head) and records evicted, by this process. */
   readonly counts = { touched: 0, evicted: 0, evictedBytes: 0 };
-  /** The counters are read on every hit (touch): decoded once per change, not per read. */
+  /** The counters are read on every write: decoded once per change, not per read. */
   private readonly decodedState: DecodedRecords<string>;
-
-  /** Bytes the live records may hold: the cap less room for LMDB's free pages. */
-  private readonly capBytes: number;
 
   constructor(
     private readonly db: DiskDatabases,
-    cacheSizeBytes: number,
+    private readonly ring: BodyRing,
     /** The entry store's decoded records: reads here skip msgpack when the bytes are known, writes seed it. */
     private readonly records: DecodedRecords = new DecodedRecords(db.records),
   ) {
-    this.capBytes = cacheSizeBytes * LIVE_SHARE;
     this.decodedState = new DecodedRecords(db.state);
+    this.step = Math.max(4096, Math.floor(ring.length / FRONTIER_STEPS));
   }
+
+  /** How far the frontier moves at a time. */
+  private readonly step: number;
 
   /** A copy: the decoded object is shared (decoded-records.ts) and transactions change theirs. */
   state(): DiskState {
     const stored = this.decodedState.get(STATE_KEY) as DiskState | undefined;
-    return stored ? { ...stored } : { bytes: 0, entries: 0, gen: 1, written: 0 };
+    return stored ? { ...stored } : emptyState(this.ring.length);
   }
 
   /**
@@ -90,38 +94,86 @@ export class DiskLru {
     }
   }
 
+  /**
+   * A reservation of `bytes` at the ring's head, with `body` written at its start. When it ends
+   * past the frontier, the frontier moves on a step: the records it passes are evicted or moved
+   * to the head first, then the frontier is written (before any byte past the old one:
+   * body-ring.ts), then the bytes go to the file. `kept` gives a moved body from this process's
+   * memory when it has it (hot bodies), saving a read. Returns the reservation's position.
+   */
+  reserve(tx: Tx, bytes: number, body: Buffer | undefined, removeTree: RemoveTree, kept: KeptBody): number {
+    const start = this.ring.place(tx.state.head, bytes);
+    let end = start + bytes;
+    const writes: Array<[number, Buffer]> = body?.length ? [[start, body]] : [];
+    let frontier = tx.state.frontier;
+    while (end > frontier) {
+      const written = this.ring.frontier();
+      if (written === Infinity) throw new Error('disk store: another process started this directory with another --cache-size; storing nothing');
+      frontier = Math.max(written, end + this.step);
+      end = this.evictBelow(tx, frontier - this.ring.length, end, writes, removeTree, kept);
+    }
+    if (frontier !== tx.state.frontier) {
+      this.ring.setFrontier(frontier);
+      tx.state.frontier = frontier;
+    }
+    tx.state.head = end;
+    tx.changed = true;
+    for (const [position, bytes] of writes) this.ring.write(position, bytes);
+    return start;
+  }
+
+  /** Evict (or move to `end`, for a used one) every record below `limit`; returns the new end. */
+  private evictBelow(tx: Tx, limit: number, end: number, writes: Array<[number, Buffer]>, removeTree: RemoveTree, kept: KeptBody): number {
+    for (;;) {
+      const [order] = this.db.order.getKeys({ limit: 1 });
+      if (!order || order[0] >= limit) return end;
+      this.db.order.removeSync(order);
+      const key = keyFromOrder(order);
+      const record = this.records.get(key) as StoreRecord | undefined;
+      if (!record || record.pos !== order[0]) continue; // left behind by a writer that did not commit
+      if (this.used.delete(idOf(key)) && record.size <= this.ring.length * LARGEST_MOVED_SHARE) {
+        // Used since the frontier last passed it: to the head, not out.
+        const moved = this.ring.place(end, record.size);
+        if (record.k === 'e' && record.len > 0) writes.push([moved, kept(record, moved) ?? this.ring.readRaw(record.pos, record.len)]);
+        this.putRecord(key, { ...record, pos: moved });
+        this.db.order.putSync(orderKey(moved, key), 1);
+        end = moved + record.size;
+        this.counts.touched++;
+        continue;
+      }
+      const before = tx.state.bytes;
+      removeTree(tx, key, record);
+      this.counts.evicted++;
+      this.counts.evictedBytes += before - tx.state.bytes;
+    }
+  }
+
   private putRecord(key: RecordKey, record: StoreRecord): void {
     this.db.records.putSync(key, record);
     this.records.seed(key, record);
   }
 
-  /** Store `record` at `key` in the current generation, replacing what was there. */
-  write(tx: Tx, key: RecordKey, record: Unstamped<StoreRecord>): void {
+  /** Store `record` (its reservation made: reserve) at `key`, replacing what was there. */
+  write(tx: Tx, key: RecordKey, record: StoreRecord): void {
     const old = this.records.get(key) as StoreRecord | undefined;
     if (old) {
-      this.db.order.removeSync(orderKey(old.gen, key));
+      if (old.pos !== record.pos) this.db.order.removeSync(orderKey(old.pos, key));
       tx.state.bytes -= old.size;
       tx.state.entries--;
     }
-    const gen = tx.state.gen;
-    this.putRecord(key, { ...record, gen } as StoreRecord);
-    this.db.order.putSync(orderKey(gen, key), 1);
+    this.putRecord(key, record);
+    if (old?.pos !== record.pos) this.db.order.putSync(orderKey(record.pos, key), 1);
     tx.state.bytes += record.size;
     tx.state.entries++;
-    tx.state.written += record.size;
-    if (tx.state.written >= this.capBytes / GENERATIONS_PER_CAP) {
-      tx.state.gen++;
-      tx.state.written = 0;
-    }
     tx.changed = true;
   }
 
   remove(tx: Tx, key: RecordKey, record: StoreRecord, dropBody: DropBody): void {
-    if (record.k === 'e') dropBody(record.body, record.chunks);
+    if (record.k === 'e') dropBody(record.pos);
     this.db.records.removeSync(key);
     this.records.forget(key);
     this.used.delete(idOf(key));
-    this.db.order.removeSync(orderKey(record.gen, key));
+    this.db.order.removeSync(orderKey(record.pos, key));
     tx.state.bytes -= record.size;
     tx.state.entries--;
     tx.changed = true;
@@ -136,50 +188,6 @@ export class DiskLru {
       if (oldest !== undefined) this.used.delete(oldest);
     }
     this.used.add(id);
-  }
-
-  /** After a write: evict the oldest generations until the store is under its low-water mark. */
-  async evictIfOver(removeTree: RemoveTree): Promise<void> {
-    if (this.evicting || this.state().bytes <= this.capBytes) return;
-    this.evicting = true;
-    try {
-      let more = true;
-      while (more) {
-        more = await transact(this.db.root, () => this.update((tx) => this.evictBatch(tx, removeTree)));
-      }
-    } finally {
-      this.evicting = false;
-    }
-  }
-
-  /** One transaction's worth of eviction; true when more is needed. */
-  private evictBatch(tx: Tx, removeTree: RemoveTree): boolean {
-    const target = this.capBytes * LOW_WATER;
-    if (tx.state.bytes <= target) return false;
-    const oldest = [...this.db.order.getKeys({ limit: EVICT_BATCH })];
-    if (!oldest.length) return false;
-    for (const order of oldest) {
-      if (tx.state.bytes <= target) return false;
-      const key = keyFromOrder(order);
-      const record = this.records.get(key) as StoreRecord | undefined;
-      if (!record || record.gen !== order[0]) {
-        this.db.order.removeSync(order); // left behind by a crash-free but racing writer: harmless
-        continue;
-      }
-      if (this.used.delete(idOf(key))) {
-        // Used since it was written or last moved: to the current generation, not out.
-        this.db.order.removeSync(order);
-        this.putRecord(key, { ...record, gen: tx.state.gen });
-        this.db.order.putSync(orderKey(tx.state.gen, key), 1);
-        this.counts.touched++;
-        continue;
-      }
-      const before = tx.state.bytes;
-      removeTree(tx, key, record);
-      this.counts.evicted++;
-      this.counts.evictedBytes += before - tx.state.bytes;
-    }
-    return tx.state.bytes > target;
   }
 }
 

@@ -8,7 +8,7 @@
 // drops is simply never asked for again (no record names its id) and ages out. Bounded in bytes;
 // least recently used first out.
 export class HotBodies {
-  private readonly bodies = new Map<string, Buffer>();
+  private readonly bodies = new Map<number, Buffer>();
   private bytes = 0;
 
   constructor(
@@ -17,7 +17,7 @@ export class HotBodies {
     private readonly maxBodyBytes = Math.max(0, Math.floor(maxBytes / 8)),
   ) {}
 
-  get(id: string): Buffer | undefined {
+  get(id: number): Buffer | undefined {
     const body = this.bodies.get(id);
     if (!body) return undefined;
     // Map order is insertion order: re-inserting makes it the most recently used.
@@ -26,7 +26,7 @@ export class HotBodies {
     return body;
   }
 
-  add(id: string, body: Buffer): void {
+  add(id: number, body: Buffer): void {
     if (body.length > this.maxBodyBytes || this.bodies.has(id)) return;
     this.bodies.set(id, body);
     this.bytes += body.length;
@@ -37,7 +37,7 @@ export class HotBodies {
     }
   }
 
-  delete(id: string): void {
+  delete(id: number): void {
     const body = this.bodies.get(id);
     if (!body) return;
     this.bodies.delete(id);

@@ -1,18 +1,19 @@
 // What the disk store keeps per key, and the keys. A URL key holds either its entry (a response
 // stored without Vary) or its Vary record (the header names and the variants stored under them);
-// a variant's entry lives at [url, variant]. A body is immutable under its id: a new body gets a
-// new id, so an id names one sequence of bytes for as long as it exists.
+// a variant's entry lives at [url, variant]. A body lives in the body ring (body-ring.ts) at the
+// record's position, which only ever names that one sequence of bytes.
 import { createHash } from 'node:crypto';
 import type { EntryAddress, EntryMeta } from '../types.js';
 
 export type RecordKey = string | [string, string];
 export type OrderKey = [number, string] | [number, string, string];
 
+
 interface Counted {
   /** Absolute expiry on the store's clock (ms). */
   exp: number;
-  /** LRU generation of its last use (eviction.ts). */
-  gen: number;
+  /** Its reservation in the body ring (eviction.ts): where its body starts, and its place in the eviction order. */
+  pos: number;
   /** Bytes counted against --cache-size for this record (with its body). */
   size: number;
 }
@@ -21,9 +22,6 @@ export interface EntryRecord extends Counted {
   k: 'e';
   address: EntryAddress;
   meta: EntryMeta;
-  /** Body id: its chunks are [body, 0 … chunks - 1] in the bodies database. */
-  body: string;
-  chunks: number;
   /** Body length and CRC-32 (zlib.crc32), checked when a body is read: whole, or absent. */
   len: number;
   crc: number;
@@ -55,40 +53,19 @@ export const urlRecordKey = (url: string): string => keyPart(url);
 export const keyOf = (address: Pick<EntryAddress, 'url' | 'variant'>): RecordKey =>
   address.variant === null ? keyPart(address.url) : [keyPart(address.url), keyPart(address.variant)];
 
-/** The LRU order key: generation first, so the oldest generation comes first in a range read. */
-export function orderKey(gen: number, key: RecordKey): OrderKey {
-  return typeof key === 'string' ? [gen, key] : [gen, key[0], key[1]];
+/** The eviction order key: the reservation's position first, so the oldest comes first in a range read. */
+export function orderKey(pos: number, key: RecordKey): OrderKey {
+  return typeof key === 'string' ? [pos, key] : [pos, key[0], key[1]];
 }
 
 export function keyFromOrder(order: readonly unknown[]): RecordKey {
   return order.length === 2 ? (order[1] as string) : [order[1] as string, order[2] as string];
 }
 
-/** Largest chunk of a body in one database value: big values want contiguous free pages. */
-export const CHUNK_BYTES = 256 * 1024;
-
 /** Bookkeeping per record beyond its body and header fields: keys, order entry, B-tree slack. */
 export const RECORD_OVERHEAD = 512;
 
-// LMDB's page size here, and the largest value it keeps inside a leaf page (about half a page);
-// a larger value takes whole overflow pages of its own, plus a 16-byte page header.
-const PAGE_BYTES = 4096;
-const INLINE_MAX = 2000;
-
-/**
- * What a body costs on disk, counted against --cache-size: each chunk rounded up to whole pages.
- * Counting only the body's length let data.mdb grow to about 1.18× the cap under a crawl of
- * 4–64 KB bodies (half a page lost per body on average).
- */
-export function bodyBytesOnDisk(length: number): number {
-  if (length <= INLINE_MAX) return length;
-  const whole = Math.floor(length / CHUNK_BYTES);
-  const rest = length - whole * CHUNK_BYTES;
-  const pages = (bytes: number): number => Math.ceil((bytes + 16) / PAGE_BYTES) * PAGE_BYTES;
-  return whole * pages(CHUNK_BYTES) + (rest > 0 ? (rest <= INLINE_MAX ? rest : pages(rest)) : 0);
-}
-
 export function isRecord(value: unknown): value is StoreRecord {
-  const kind = (value as StoreRecord | undefined)?.k;
-  return kind === 'e' || kind === 'v';
+  const record = value as StoreRecord | undefined;
+  return (record?.k === 'e' || record?.k === 'v') && typeof record.pos === 'number';
 }

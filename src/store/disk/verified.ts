@@ -4,18 +4,18 @@
 const MAX_IDS = 100_000;
 
 export class VerifiedBodies {
-  private ids = new Set<string>();
+  private ids = new Set<number>();
 
-  has(id: string): boolean {
+  has(id: number): boolean {
     return this.ids.has(id);
   }
 
-  add(id: string): void {
+  add(id: number): void {
     if (this.ids.size >= MAX_IDS) this.ids = new Set();
     this.ids.add(id);
   }
 
-  delete(id: string): void {
+  delete(id: number): void {
     this.ids.delete(id);
   }
 }

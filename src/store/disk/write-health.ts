@@ -6,9 +6,10 @@
 import type { Logger } from '../../observe/log.js';
 import type { EntryStore } from '../types.js';
 
-// errno codes and LMDB's own: no space, over quota, read-only, no permission, map full, and the
-// I/O error a full tmpfs (or a failing disk) gives a commit; reads that fail still open the breaker.
-const REFUSALS = /\b(ENOSPC|EDQUOT|EROFS|EACCES|EPERM|EIO|MDB_MAP_FULL)\b|No space left|Read-only file system|Permission denied|Input\/output error|Commit failed/i;
+// errno codes and LMDB's own: no space, over quota, read-only, no permission, file too large (a
+// file-size limit), map full, and the I/O error a full tmpfs (or a failing disk) gives a commit;
+// reads that fail still open the breaker.
+const REFUSALS = /\b(ENOSPC|EDQUOT|EROFS|EACCES|EPERM|EIO|EFBIG|MDB_MAP_FULL)\b|No space left|Read-only file system|Permission denied|File too large|Input\/output error|Commit failed/i;
 
 const RETRY_MS = 5000;
 
