@@ -12,6 +12,7 @@ import { DiskChangeLog } from './change-log.js';
 import { DiskCoordination, DiskLedger, DiskRuleStore } from './coordination.js';
 import { DiskEntryStore } from './entry-store.js';
 import { openDiskDatabases, openVolatileDatabases } from './open.js';
+import { OtherProcesses } from './other-processes.js';
 import { isWriteRefusal, WriteHealth } from './write-health.js';
 
 export interface DiskBackendOptions {
@@ -34,12 +35,15 @@ export function createDiskBackend<Rules>(options: DiskBackendOptions): Backend<R
     onCorrupt: (url, problem) => logger.warn('disk store dropped a damaged entry', { url, problem }),
     onDropped: (count, reason) => logger.warn('disk store starts empty: its entries were dropped', { dir: options.dir, entries: count, reason }),
   });
+  // Constructed after the entry store, whose start reads the file: this process is in LMDB's
+  // reader table before it serves, so the other workers see it (other-processes.ts).
+  const others = new OtherProcesses(db.root, Date.now);
   const rules = new DiskRuleStore<Rules>(db);
   const changes = new DiskChangeLog(db);
   const backend: Backend<Rules> = {
     kind: 'disk',
     entries: writes.watch(entries),
-    coordination: new DiskCoordination(volatile, options.now),
+    coordination: new DiskCoordination(volatile, options.now, others, options.dir),
     ledger: new DiskLedger(volatile, options.now),
     rules,
     changes,

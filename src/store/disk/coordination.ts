@@ -1,14 +1,19 @@
 // What the workers on one host share beside the entries, in the disk store's files: fill locks
 // (one fill per URL across the processes that opened the directory), the isolate ledger, and the
 // fleet's rules. Every check-and-set is one LMDB write transaction, which LMDB serialises across
-// processes. Another process's rule change is noticed by reading a version number a few times a
+// processes. A fill lock is taken in this process first, and in the file too only while another
+// process has the directory open: alone, the two transactions per fill (take, release) buy
+// nothing (a fill lock saves origin requests; it is not what keeps answers right, so a process
+// that starts while a fill runs at worst fetches that URL once more). Another process's rule change is noticed by reading a version number a few times a
 // second, only while someone listens.
 import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import { EventEmitter } from 'node:events';
-import { MAX_VALIDATORS_PER_RECORD } from '../memory/coordination.js';
+import { MAX_VALIDATORS_PER_RECORD, MemoryCoordination } from '../memory/coordination.js';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
 import { DecodedRecords } from './decoded-records.js';
 import { transact, type DiskDatabases, type VolatileDatabases } from './open.js';
+import type { OtherProcesses } from './other-processes.js';
 import { keyPart } from './record.js';
 import { uniqueId } from './unique-id.js';
 
@@ -20,13 +25,35 @@ interface Lease {
 export class DiskCoordination implements Coordination {
   /** Tokens of locks this process released whose removal is not committed yet. */
   private readonly releasing = new Set<string>();
+  /** This process's own locks: two backends of one process on one directory share them (tests). */
+  private readonly local: MemoryCoordination;
 
   constructor(
     private readonly db: VolatileDatabases,
     private readonly now: () => number,
-  ) {}
+    private readonly others: Pick<OtherProcesses, 'any'>,
+    dir: string,
+  ) {
+    this.local = localLocksFor(dir, now);
+  }
 
-  async acquireFill(key: string, ttlMs: number): Promise<FillLock | null> {
+  acquireFill(key: string, ttlMs: number): FillLock | null | Promise<FillLock | null> {
+    const local = this.local.acquireFill(key, ttlMs);
+    if (!local || !this.others.any()) return local;
+    return this.acquireShared(key, ttlMs).then(
+      (shared) => {
+        if (shared) return bothLocks(local, shared);
+        local.release();
+        return null;
+      },
+      (err: unknown) => {
+        local.release();
+        throw err;
+      },
+    );
+  }
+
+  private async acquireShared(key: string, ttlMs: number): Promise<FillLock | null> {
     const id = keyPart(key);
     const token = uniqueId();
     const won = await transact(this.db.root, () => {
@@ -63,12 +90,35 @@ export class DiskCoordination implements Coordination {
   }
 
   async isFilling(key: string): Promise<boolean> {
-    return this.holds(this.db.locks.get(keyPart(key)) as Lease | undefined);
+    return (await this.local.isFilling(key)) || this.holds(this.db.locks.get(keyPart(key)) as Lease | undefined);
   }
 
   private holds(held: Lease | undefined): held is Lease {
     return !!held && held.expires > this.now() && !this.releasing.has(held.token);
   }
+}
+
+/** A lock held in this process and in the file: released and renewed in both. */
+function bothLocks(local: FillLock, shared: FillLock): FillLock {
+  return {
+    get released() {
+      return shared.released ?? false;
+    },
+    release: () => {
+      local.release();
+      return shared.release();
+    },
+    renew: async (ttlMs) => (await local.renew(ttlMs)) && shared.renew(ttlMs),
+  };
+}
+
+const localLocks = new Map<string, MemoryCoordination>();
+
+function localLocksFor(dir: string, now: () => number): MemoryCoordination {
+  const key = resolve(dir);
+  let locks = localLocks.get(key);
+  if (!locks) localLocks.set(key, (locks = new MemoryCoordination(now)));
+  return locks;
 }
 
 interface Served {

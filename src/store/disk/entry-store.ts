@@ -70,6 +70,8 @@ export class DiskEntryStore implements EntryStore {
    * file's frontier is put back to the committed one if a machine crash lost the file's newer one.
    */
   private startRing(): void {
+    // A read first: it gives this process its slot in LMDB's reader table (other-processes.ts).
+    this.db.state.get(STATE_KEY);
     this.db.root.transactionSync(() => {
       const state = this.db.state.get(STATE_KEY) as Partial<DiskState> | undefined;
       if (state?.ring !== this.ring.length || state.frontier === undefined || !this.ring.matches()) {

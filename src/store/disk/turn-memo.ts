@@ -23,6 +23,7 @@ export class TurnMemo<V> {
   }
 
   clear(): void {
-    this.kept.clear();
+    // Map.clear allocates a new table even when empty, and every write calls this.
+    if (this.kept.size > 0) this.kept.clear();
   }
 }
