@@ -41,7 +41,7 @@ export function diskReport(rows: DiskRow[], startup: DiskStartup | string, share
   if (typeof startup === 'string') out.push(`Start-up with a full cache: not measured (${startup}).`);
   else
     out.push(
-      `Start-up on a full disk store (${mb(startup.storedBytes)} stored, data.mdb ${mb(startup.fileBytes)}): first answer ${int(startup.firstAnswerMs)} ms after the process was spawned ` +
+      `Start-up on a full disk store (${mb(startup.storedBytes)} stored, data.mdb and the body ring ${mb(startup.fileBytes)}): first answer ${int(startup.firstAnswerMs)} ms after the process was spawned ` +
         `(${startup.firstCacheStatus}); with an empty directory ${int(startup.emptyFirstAnswerMs)} ms: the full cache added ${int(startup.firstAnswerMs - startup.emptyFirstAnswerMs)} ms. Nothing is read before listening.`,
     );
   return out.join('\n');

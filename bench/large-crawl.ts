@@ -11,13 +11,14 @@
 // Environment: BENCH_CRAWL_URLS (100000), BENCH_CRAWL_CACHE_SIZE (1GiB), BENCH_CRAWL_SECONDS (240:
 // the crawl pass; it reports whether every URL was requested), BENCH_RECRAWL_SECONDS (60),
 // BENCH_CONNECTIONS (32), BENCH_ZIPF_EXPONENT (1). Needs wrk (Debian: `apt-get install wrk`).
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSize } from '../src/config/schema.js';
 import { silentLogger } from '../src/observe/log.js';
 import { createDiskBackend } from '../src/store/disk/backend.js';
+import { storeFileBytes } from '../src/store/disk/open.js';
 import { churnSize, KEYED_MAX, KEYED_MIN } from './churn.js';
 import { int, mb, ms, pct, table } from './format.js';
 import { loadGenerator, runLoad, type LoadResult, type LoadTarget } from './load.js';
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
       proxy.monitor.stop();
       await proxy.child.stop();
     }
-    const fileBytes = statSync(join(dir, 'data.mdb')).size;
+    const fileBytes = storeFileBytes(dir);
     const store = createDiskBackend({ dir, cacheSizeBytes: capBytes, storeTimeoutMs: 60_000, logger: silentLogger, now: Date.now });
     const usage = await store.entries.usage!();
     await store.close();
@@ -165,10 +166,10 @@ async function main(): Promise<void> {
         '',
         table(['Phase', 'Requests', 'req/s', '× origin', 'Hit ratio', 'p99 ms', 'Proxy µs CPU / req', 'Proxy peak RSS', 'of it anonymous'], phases.map(row)),
         '',
-        'RSS counts the pages of data.mdb the proxy has touched (its map of the file: the OS page cache, shared and reclaimable); the anonymous part is the process’s own memory.',
+        'RSS counts the pages of data.mdb the proxy has touched (its map of the file: the OS page cache, shared and reclaimable); the anonymous part is the process’s own memory (with the hot bodies it keeps).',
         '',
         `At the end: ${int(usage.entries ?? 0)} entries holding ${mb(usage.bytes)} (cap ${mb(capBytes)}), ${int(evicted)} evicted; ` +
-          `data.mdb ${mb(fileBytes)} = ${pct((100 * fileBytes) / capBytes)} of the cap.`,
+          `data.mdb and the body ring ${mb(fileBytes)} = ${pct((100 * fileBytes) / capBytes)} of the cap.`,
         `Restart on that directory: first answer ${int(full.ms)} ms after spawn (${full.status}); on an empty directory ${int(empty.ms)} ms.`,
       ].join('\n'),
     );

@@ -15,7 +15,7 @@
 // BENCH_MANY_LARGE_CACHE_SIZE (512MiB: the disk rows' many-URLs cap above the working set),
 // BENCH_STARTUP_CACHE_SIZE (1GiB: the disk cache filled before the start-up measurement; BENCH_ONLY=startup runs only it).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,7 @@ import { runParentBench } from './parents.js';
 import { loadGenerator, runLoad, type LoadTarget } from './load.js';
 import { freePort, get, isLocalProcess, memoryStoreUnlessGiven, MachineCpu, runScript, machineBusy, ProcessMonitor, spawnNode, waitForHttp, waitForLine, type Child, type Fetched } from './processes.js';
 import { diskReport, type DiskRow, type DiskStartup } from './disk.js';
+import { storeFileBytes } from '../src/store/disk/open.js';
 import { fillDiskCache } from './full-cache.js';
 import { BenchRedis, type KeyCost } from './redis.js';
 import { report, type BenchSetup, type FloorRuns, type MemorySection, type RedisSection, type WorkersSection } from './report.js';
@@ -451,7 +452,7 @@ async function firstAnswer(filledArgs: string[], emptyArgs: string[], origin: Or
   } finally {
     await stopProxy(storing);
   }
-  const fileBytes = statSync(join(dir, 'data.mdb')).size;
+  const fileBytes = storeFileBytes(dir);
   const full = await time(filledArgs);
   const empty = await time(emptyArgs);
   return { fileBytes, storedBytes: filled.bytes, firstAnswerMs: full.ms, emptyFirstAnswerMs: empty.ms, firstCacheStatus: full.status };

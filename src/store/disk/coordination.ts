@@ -43,11 +43,11 @@ export class DiskCoordination implements Coordination {
     return this.acquireShared(key, ttlMs).then(
       (shared) => {
         if (shared) return bothLocks(local, shared);
-        local.release();
+        void local.release();
         return null;
       },
       (err: unknown) => {
-        local.release();
+        void local.release();
         throw err;
       },
     );
@@ -105,7 +105,7 @@ function bothLocks(local: FillLock, shared: FillLock): FillLock {
       return shared.released ?? false;
     },
     release: () => {
-      local.release();
+      void local.release();
       return shared.release();
     },
     renew: async (ttlMs) => (await local.renew(ttlMs)) && shared.renew(ttlMs),

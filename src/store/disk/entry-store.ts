@@ -5,14 +5,12 @@
 // and its CRC-32 once per process (a position names one body for good). The byte bound and the
 // eviction order come from the ring (eviction.ts), so they survive restarts and hold across
 // processes.
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { isCurrentMeta, type Entry, type EntryAddress, type EntryMeta, type EntryStore, type FillLock, type Found, type ScannedEntry, type StoredVariant, type StoreUsage } from '../types.js';
 import { DecodedRecords } from './decoded-records.js';
 import { BODY_FILE, BodyRing } from './body-ring.js';
 import { DiskLru, emptyState, STATE_KEY, type DiskState, type KeptBody, type RemoveTree, type Tx } from './eviction.js';
-import { transact, type DiskDatabases } from './open.js';
+import { storeFileBytes, transact, type DiskDatabases } from './open.js';
 import { isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
 import { HotBodies } from './hot-bodies.js';
 import { VerifiedBodies } from './verified.js';
@@ -103,13 +101,7 @@ export class DiskEntryStore implements EntryStore {
   /** data.mdb's size and the body ring's, read at most once a second (usage() is read per metrics scrape). */
   private fileBytes(): number | undefined {
     const now = Date.now();
-    if (now - this.fileStat.at > 1000) {
-      try {
-        this.fileStat = { at: now, bytes: statSync(join(this.options.dir, 'data.mdb')).size + this.ring.fileBytes() };
-      } catch {
-        this.fileStat = { at: now, bytes: undefined };
-      }
-    }
+    if (now - this.fileStat.at > 1000) this.fileStat = { at: now, bytes: storeFileBytes(this.options.dir) };
     return this.fileStat.bytes;
   }
 

@@ -2,16 +2,17 @@
 // every process on the host may open at once (LMDB's own reader table and write lock), with the
 // named databases the store's parts keep. Opening reads no entry: start-up costs the same at
 // 1 KiB and 1 TiB. Nothing here knows what the records mean.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { BODY_FILE } from './body-ring.js';
 import type { OrderKey, RecordKey } from './record.js';
 
 export interface DiskDatabases {
   root: RootDatabase;
   /** Entry and Vary records by store key (record.ts), msgpack. */
   records: Database<unknown, RecordKey>;
-  /** Body chunks by [bodyId, index], raw bytes. */
+  /** Body chunks of the format before the body ring: only emptied (entry-store.ts startRing). */
   bodies: Database<Buffer, [string, number]>;
   /** The generational LRU order: [generation, record key] → 1 (eviction.ts). */
   order: Database<number, OrderKey>;
@@ -48,6 +49,18 @@ const DIRECTORY = { noSubdir: false } as const;
 // fails (a full disk), the rejection is unhandled and Node exits. Our writes are explicit
 // transactions (`transact`), which lmdb-js still groups, so the turn batching adds nothing.
 const NO_EVENT_TURN_BATCHING = { eventTurnBatching: false } as const;
+
+/** What the store's files take on disk: data.mdb and the body ring (what --cache-size bounds). */
+export function storeFileBytes(dir: string): number {
+  const size = (name: string): number => {
+    try {
+      return statSync(join(dir, name)).size;
+    } catch {
+      return 0;
+    }
+  };
+  return size('data.mdb') + size(BODY_FILE);
+}
 
 /** The directory holding the store, created (0700: cached pages may be private) when missing. */
 export function openDiskDatabases(dir: string): DiskDatabases {
