@@ -112,7 +112,7 @@ export const COUNTERS = {
   cacheFileBytes: {
     type: 'gauge',
     name: 'etag_proxy_cache_file_bytes',
-    help: 'Size of the disk store\'s database file (LMDB reuses freed pages and never shrinks it)',
+    help: 'Size of the disk store\'s files: data.mdb (LMDB reuses freed pages and never shrinks it) and the body ring',
     labels: ['store'],
   },
   hostRequests: {
