@@ -295,13 +295,16 @@ export class DiskEntryStore implements EntryStore {
     this.lru.remove(tx, key, top, (position) => this.dropBody(position));
   }
 
-  /** A moving body this process holds (checked when it was read): kept under its new position too. */
+  /**
+   * A moving body this process holds (checked when it was read): kept under its new position too.
+   * Not marked verified there: if its write to the new place failed (a full disk) while the record
+   * moved, a read from the file must still check the digest.
+   */
   private readonly keptBody: KeptBody = (record, movedTo) => {
     const body = this.hot.get(record.pos);
     if (!body || body.length !== record.len) return undefined;
     this.hot.delete(record.pos);
     this.hot.add(movedTo, body);
-    if (this.verified.has(record.pos)) this.verified.add(movedTo);
     this.bodyIds.set(body, movedTo);
     return body;
   };
