@@ -60,6 +60,8 @@ export class DiskLru {
   readonly counts = { touched: 0, evicted: 0, evictedBytes: 0 };
   /** The counters are read on every write: decoded once per change, not per read. */
   private readonly decodedState: DecodedRecords<string>;
+  /** How far the frontier moves at a time. */
+  private readonly step: number;
 
   constructor(
     private readonly db: DiskDatabases,
@@ -70,9 +72,6 @@ export class DiskLru {
     this.decodedState = new DecodedRecords(db.state);
     this.step = Math.max(4096, Math.floor(ring.length / FRONTIER_STEPS));
   }
-
-  /** How far the frontier moves at a time. */
-  private readonly step: number;
 
   /** A copy: the decoded object is shared (decoded-records.ts) and transactions change theirs. */
   state(): DiskState {
