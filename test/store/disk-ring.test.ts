@@ -3,6 +3,7 @@
 // bytes were handed out again must read as a miss (never as another body's bytes), the frontier
 // must never go back, and a directory written for another ring (another --cache-size, the format
 // before the ring) starts empty with one log line.
+import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observe/log.js';
@@ -113,4 +114,22 @@ describe('disk store body ring', () => {
     expect([...after.records.getKeys({})]).toHaveLength(0);
     await after.root.close();
   });
+});
+
+describe('disk store body ring shared by processes', () => {
+  it('serves only whole, right bodies while three processes lap a small ring, writing and reading the same URLs', async () => {
+    const dir = tempDir();
+    const run = (): Promise<{ reads: number; hits: number; bad: number }> =>
+      new Promise((resolve, reject) => {
+        execFile(process.execPath, ['test/fixtures/ring-writer.mjs', dir, '4'], { timeout: 30_000 }, (err, stdout, stderr) => {
+          if (err) reject(new Error(`${err.message}\n${stderr}`));
+          else resolve(JSON.parse(stdout.trim().split('\n').pop()!) as { reads: number; hits: number; bad: number });
+        });
+      });
+    const results = await Promise.all([run(), run(), run()]);
+    for (const result of results) {
+      expect(result.bad, JSON.stringify(result)).toBe(0);
+      expect(result.hits).toBeGreaterThan(100);
+    }
+  }, 40_000);
 });
