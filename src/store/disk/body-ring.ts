@@ -10,13 +10,13 @@
 // Writers (under LMDB's write lock, which serialises every process's reservations) move it on in
 // steps, before any byte past the old frontier is written, so it is written once per step, not per
 // body. A reader that reads a body and then finds the frontier at most one ring length past the
-// body's start knows no writer could have touched those bytes while it read. A torn body after a machine crash (a record synced
-// before its unsynced body reached the disk) is caught by the length and CRC-32 checks
-// (entry-store.ts).
+// body's start knows no writer could have touched those bytes while it read. A torn body after a
+// machine crash (a record synced before its unsynced body reached the disk) is caught by the
+// length and CRC-32 checks (entry-store.ts).
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The file's first page: magic, ring length, head. Bodies start after it. */
+/** The file's first page: magic, ring length, frontier. Bodies start after it. */
 const HEADER_BYTES = 4096;
 const MAGIC = 0x31474e4952505445n; // "ETPRING1", little-endian
 const RING_OFFSET = 8;
@@ -109,11 +109,6 @@ export class BodyRing {
       done += n;
     }
     return body;
-  }
-
-  /** Bytes the file takes (its length; a ring not yet written round is shorter). */
-  fileBytes(): number {
-    return fstatSync(this.fd).size;
   }
 
   close(): void {
