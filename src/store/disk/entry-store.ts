@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 import { isCurrentMeta, type Entry, type EntryAddress, type EntryMeta, type EntryStore, type FillLock, type Found, type ScannedEntry, type StoredVariant, type StoreUsage } from '../types.js';
 import { DecodedRecords } from './decoded-records.js';
 import { BODY_FILE, BodyRing } from './body-ring.js';
-import { DiskLru, emptyState, STATE_KEY, type DiskState, type KeptBody, type RemoveTree, type Tx } from './eviction.js';
+import { DiskLru, emptyState, STATE_KEY, type DiskState, type KeptBody, type Tx } from './eviction.js';
 import { storeFileBytes, transact, type DiskDatabases } from './open.js';
 import { isRecord, keyOf, keyPart, RECORD_OVERHEAD, urlRecordKey, type EntryRecord, type RecordKey, type StoreRecord, type VaryRecord } from './record.js';
 import { HotBodies } from './hot-bodies.js';
@@ -57,7 +57,7 @@ export class DiskEntryStore implements EntryStore {
   ) {
     this.decoded = new DecodedRecords(db.records);
     this.ring = new BodyRing(options.dir, ringBytesFor(options.cacheSizeBytes));
-    this.lru = new DiskLru(db, this.ring, this.decoded);
+    this.lru = new DiskLru(db, this.ring, this.decoded, (tx, key, record) => this.removeTree(tx, key, record), this.keptBody);
     this.startRing();
     this.hot = new HotBodies(options.hotBodyBytes ?? hotBodyBytesFor(options.cacheSizeBytes));
   }
@@ -133,11 +133,10 @@ export class DiskEntryStore implements EntryStore {
     this.answered.clear();
     let position = -1;
     await this.written(transact(this.db.root, () => this.lru.update((tx) => {
-      const removeTree: RemoveTree = (t, key, record) => this.removeTree(t, key, record);
       // Reservations first: the records the frontier passes leave before the ones below are read.
-      const pos = this.lru.reserve(tx, size, body, removeTree, this.keptBody);
+      const pos = this.lru.reserve(tx, size, body);
       position = pos;
-      const varyPos = plain ? 0 : this.lru.reserve(tx, RECORD_OVERHEAD, undefined, removeTree, this.keptBody);
+      const varyPos = plain ? 0 : this.lru.reserve(tx, RECORD_OVERHEAD, undefined);
       const now = this.options.now();
       const exp = now + ttlMs;
       const urlKey = urlRecordKey(address.url);

@@ -67,7 +67,11 @@ export class DiskLru {
     private readonly db: DiskDatabases,
     private readonly ring: BodyRing,
     /** The entry store's decoded records: reads here skip msgpack when the bytes are known, writes seed it. */
-    private readonly records: DecodedRecords = new DecodedRecords(db.records),
+    private readonly records: DecodedRecords,
+    /** How the entry store removes an evicted record (a URL's Vary record takes its variants along). */
+    private readonly removeTree: RemoveTree,
+    /** A moving body this process holds, saving a read of the ring. */
+    private readonly kept: KeptBody,
   ) {
     this.decodedState = new DecodedRecords(db.state);
     this.step = Math.max(4096, Math.floor(ring.length / FRONTIER_STEPS));
@@ -97,10 +101,9 @@ export class DiskLru {
    * A reservation of `bytes` at the ring's head, with `body` written at its start. When it ends
    * past the frontier, the frontier moves on a step: the records it passes are evicted or moved
    * to the head first, then the frontier is written (before any byte past the old one:
-   * body-ring.ts), then the bytes go to the file. `kept` gives a moved body from this process's
-   * memory when it has it (hot bodies), saving a read. Returns the reservation's position.
+   * body-ring.ts), then the bytes go to the file. Returns the reservation's position.
    */
-  reserve(tx: Tx, bytes: number, body: Buffer | undefined, removeTree: RemoveTree, kept: KeptBody): number {
+  reserve(tx: Tx, bytes: number, body: Buffer | undefined): number {
     const start = this.ring.place(tx.state.head, bytes);
     let end = start + bytes;
     const writes: Array<[number, Buffer]> = body?.length ? [[start, body]] : [];
@@ -109,7 +112,7 @@ export class DiskLru {
       const written = this.ring.frontier();
       if (written === Infinity) throw new Error('disk store: another process started this directory with another --cache-size; storing nothing');
       frontier = Math.max(written, end + this.step);
-      end = this.evictBelow(tx, frontier - this.ring.length, end, writes, removeTree, kept);
+      end = this.evictBelow(tx, frontier - this.ring.length, end, writes);
     }
     if (frontier !== tx.state.frontier) {
       this.ring.setFrontier(frontier);
@@ -122,7 +125,7 @@ export class DiskLru {
   }
 
   /** Evict (or move to `end`, for a used one) every record below `limit`; returns the new end. */
-  private evictBelow(tx: Tx, limit: number, end: number, writes: Array<[number, Buffer]>, removeTree: RemoveTree, kept: KeptBody): number {
+  private evictBelow(tx: Tx, limit: number, end: number, writes: Array<[number, Buffer]>): number {
     for (;;) {
       const [order] = this.db.order.getKeys({ limit: 1 });
       if (!order || order[0] >= limit) return end;
@@ -133,7 +136,7 @@ export class DiskLru {
       if (this.used.delete(idOf(key)) && record.size <= this.ring.length * LARGEST_MOVED_SHARE) {
         // Used since the frontier last passed it: to the head, not out.
         const moved = this.ring.place(end, record.size);
-        if (record.k === 'e' && record.len > 0) writes.push([moved, kept(record, moved) ?? this.ring.readRaw(record.pos, record.len)]);
+        if (record.k === 'e' && record.len > 0) writes.push([moved, this.kept(record, moved) ?? this.ring.readRaw(record.pos, record.len)]);
         this.putRecord(key, { ...record, pos: moved });
         this.db.order.putSync(orderKey(moved, key), 1);
         end = moved + record.size;
@@ -141,7 +144,7 @@ export class DiskLru {
         continue;
       }
       const before = tx.state.bytes;
-      removeTree(tx, key, record);
+      this.removeTree(tx, key, record);
       this.counts.evicted++;
       this.counts.evictedBytes += before - tx.state.bytes;
     }
