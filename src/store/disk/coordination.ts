@@ -4,11 +4,11 @@
 // processes. A fill lock is taken in this process first, and in the file too only while another
 // process has the directory open: alone, the two transactions per fill (take, release) buy
 // nothing (a fill lock saves origin requests; it is not what keeps answers right, so a process
-// that starts while a fill runs at worst fetches that URL once more). Another process's rule change is noticed by reading a version number a few times a
-// second, only while someone listens.
+// that starts while a fill runs at worst fetches that URL once more). Another process's rule
+// change is noticed by reading a version number a few times a second, only while someone listens.
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
 import { EventEmitter } from 'node:events';
+import { resolve } from 'node:path';
 import { MAX_VALIDATORS_PER_RECORD, MemoryCoordination } from '../memory/coordination.js';
 import type { Coordination, FillLock, RuleStore, ValidatorLedger } from '../types.js';
 import { DecodedRecords } from './decoded-records.js';
@@ -112,6 +112,7 @@ function bothLocks(local: FillLock, shared: FillLock): FillLock {
   };
 }
 
+/** Per directory, for the process's life: one small table per directory it opened. */
 const localLocks = new Map<string, MemoryCoordination>();
 
 function localLocksFor(dir: string, now: () => number): MemoryCoordination {
