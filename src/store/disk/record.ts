@@ -8,7 +8,6 @@ import type { EntryAddress, EntryMeta } from '../types.js';
 export type RecordKey = string | [string, string];
 export type OrderKey = [number, string] | [number, string, string];
 
-
 interface Counted {
   /** Absolute expiry on the store's clock (ms). */
   exp: number;
